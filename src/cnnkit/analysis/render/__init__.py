@@ -1,0 +1,1 @@
+"""cnnkit.analysis.render"""

@@ -1,0 +1,1 @@
+"""Model family: airnet (being written)."""

@@ -1,0 +1,1 @@
+"""Model family: alexnet (being written)."""

@@ -1,0 +1,1 @@
+"""Model family: baselines (being written)."""

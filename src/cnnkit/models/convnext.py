@@ -1,0 +1,1 @@
+"""Model family: convnext (being written)."""

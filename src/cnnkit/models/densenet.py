@@ -1,0 +1,1 @@
+"""Model family: densenet (being written)."""

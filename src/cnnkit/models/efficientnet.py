@@ -1,0 +1,1 @@
+"""Model family: efficientnet (being written)."""

@@ -1,0 +1,1 @@
+"""Model family: googlenet (being written)."""

@@ -1,0 +1,1 @@
+"""Model family: lenet (being written)."""

@@ -1,0 +1,1 @@
+"""Model family: mobilenetv2 (being written)."""

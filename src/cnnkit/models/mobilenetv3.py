@@ -1,0 +1,1 @@
+"""Model family: mobilenetv3 (being written)."""

@@ -1,0 +1,1 @@
+"""Model family: regnet (being written)."""

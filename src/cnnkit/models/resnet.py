@@ -1,0 +1,1 @@
+"""Model family: resnet (being written)."""

@@ -1,0 +1,1 @@
+"""Model family: shufflenetv2 (being written)."""

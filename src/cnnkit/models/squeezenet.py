@@ -1,0 +1,1 @@
+"""Model family: squeezenet (being written)."""

@@ -1,0 +1,1 @@
+"""Model family: vgg (being written)."""
