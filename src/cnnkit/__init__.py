@@ -17,6 +17,7 @@ __version__ = "0.1.0"
 _EXPORTS: dict[str, str] = {
     "create_model": "cnnkit.models",
     "list_models": "cnnkit.models",
+    "load_dataset": "cnnkit.data",
     "register_model": "cnnkit.models",
 }
 
