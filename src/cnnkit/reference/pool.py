@@ -83,7 +83,9 @@ def max_pool2d_backward(
     """``dL/dX``: each output's gradient goes to its window's argmax, the rest get 0 (000 3.2).
 
     Ties go to the first maximum in row-major window order, as PyTorch's CPU kernel does;
-    overlapping windows that share an argmax add their gradients.
+    overlapping windows that share an argmax add their gradients. A dilated window that lies
+    wholly in the padding outputs -inf and passes no gradient (PyTorch's CPU kernel sends it to
+    an index outside the window).
     """
     require_float("max_pool2d_backward", grad_out=grad_out, input=x)
     geometry = pool_geometry("max_pool2d_backward", x, kernel_size, stride, padding, dilation,

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from cnnkit.arith.conv import conv_macs
 from cnnkit.errors import UnsupportedError
 from cnnkit.reference._geometry import ConvGeometry
 from cnnkit.reference.conv import pad_zeros
@@ -65,12 +66,12 @@ def winograd_multiply_count(
     (Lavin & Gray 2016), a saving of 2.25x.
     """
     out_h, out_w = output_size
-    pairs = batch * out_channels * (in_channels // groups)
-    tiles = math.ceil(out_h / 2) * math.ceil(out_w / 2)
+    tiles = batch * math.ceil(out_h / 2) * math.ceil(out_w / 2)
+    direct = conv_macs(in_channels, out_channels, 3, (out_h, out_w), groups, batch)
     return MultiplyCount(
-        tiles=batch * tiles,
-        direct=pairs * out_h * out_w * 9,
-        winograd=pairs * tiles * TILE_MULTIPLIES,
+        tiles=tiles,
+        direct=direct,
+        winograd=tiles * out_channels * (in_channels // groups) * TILE_MULTIPLIES,
     )
 
 
