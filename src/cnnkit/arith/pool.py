@@ -5,6 +5,8 @@ Same per-axis convention as :mod:`cnnkit.arith.conv`: ints or one value per axis
 
 from __future__ import annotations
 
+from typing import Literal
+
 from cnnkit.arith._axes import IntOrSequence, as_tuple, axis_name, require_at_least, spatial_ndim
 from cnnkit.errors import ConfigError, ShapeError
 
@@ -18,6 +20,7 @@ def pool_output_size(
     padding: IntOrSequence = 0,
     dilation: IntOrSequence = 1,
     ceil_mode: bool = False,
+    kind: Literal["max", "avg"] = "max",
 ) -> tuple[int, ...]:
     """Output size of MaxPool1d/2d/3d and AvgPool1d/2d/3d per axis, exactly as PyTorch computes it.
 
@@ -26,7 +29,8 @@ def pool_output_size(
                 past the input and its left padding, i.e. when (n_out - 1) s >= n + p.
     (Seed 000 §2.1 MaxPool (H - k)/S + 1; seed 004 §4.2 padding and stride; PyTorch's
     ``pooling_output_shape``.) The stride defaults to the kernel size. As in PyTorch, the padding
-    may be at most half the kernel size, floor(k / 2), and AvgPool has no dilation (leave it 1).
+    may be at most half the kernel size, floor(k / 2). ``kind="avg"`` adds AvgPool's own checks:
+    no dilation, and for AvgPool3d an unpadded input at least as large as the kernel.
 
     >>> pool_output_size(112, kernel_size=3, stride=2)
     (55,)
@@ -43,6 +47,10 @@ def pool_output_size(
     require_at_least(dilations, 1, "dilation")
     require_at_least(pads, 0, "padding")
     sizes = as_tuple(input_size, ndim, "input_size")
+    if kind not in ("max", "avg"):
+        raise ConfigError(f"pool kind must be 'max' or 'avg', got {kind!r}")
+    if kind == "avg" and any(d != 1 for d in dilations):
+        raise ConfigError(f"average pooling has no dilation, got dilation={dilations}")
     result = []
     for axis in range(ndim):
         n, k, s, p, d = sizes[axis], kernel[axis], strides[axis], pads[axis], dilations[axis]
@@ -54,6 +62,8 @@ def pool_output_size(
             )
         if n < 1:
             raise ShapeError(f"input size must be >= 1 on axis {name}, got {n}")
+        if kind == "avg" and ndim == 3 and n < k:  # PyTorch's avg_pool3d checks this, 1d/2d don't
+            raise ShapeError(f"AvgPool3d input {n} is smaller than the kernel {k} on axis {name}")
         k_eff = d * (k - 1) + 1
         span = n + 2 * p - k_eff
         if ceil_mode:
