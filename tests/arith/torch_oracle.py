@@ -4,8 +4,9 @@ Each function returns the spatial output shape PyTorch produces, or ``None`` whe
 the configuration (any exception) or returns an empty tensor. The second case exists: CPU
 ``conv_transpose3d`` returns a (0, 4, 4) output for input 1, kernel (1, 4, 4), stride (2, 1, 1),
 padding (1, 0, 0), output_padding (1, 0, 0), while every other path (1-D, 2-D, a zero on another
-axis) refuses an empty output; arith refuses every empty output, as its contract says. Tensors have batch 1 and one channel, so a call costs
-microseconds; CPU rather than the meta device because meta kernels skip some of the checks.
+axis) refuses an empty output; arith refuses every empty output, as its contract says.
+Tensors have batch 1 and one channel, so a call costs microseconds; they live on the CPU
+rather than the meta device because meta kernels skip some of PyTorch's checks.
 """
 
 from __future__ import annotations
