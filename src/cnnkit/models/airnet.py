@@ -1,1 +1,170 @@
-"""Model family: airnet (being written)."""
+"""Model family: airnet, an airbench-style network that trains to high accuracy in minutes on CPU.
+
+Layout (for a 1x28x28 input, default widths 32-64-128, about 0.29 M parameters)::
+
+    whiten   frozen 3x3 conv, 2*C*9 channels: +/- the patch-covariance eigenvectors (PCA whitening)
+    GELU
+    layer1   conv3x3 -> maxpool2 -> BN -> GELU -> conv3x3 -> BN -> GELU      (32 channels)
+    layer2   same                                                           (64 channels)
+    layer3   same                                                           (128 channels)
+    pool     global max pool
+    fc       linear, no bias, logits multiplied by ``logit_scale``
+
+The design follows Keller Jordan's airbench (CIFAR-10 in seconds on a GPU): a whitening layer
+initialised from the data so the first trainable conv sees decorrelated inputs, partial identity
+(Dirac) initialisation of every conv so the untrained network already passes its input through,
+BatchNorm with a frozen scale, and a down-scaled output layer. The trainer calls
+:func:`init_whitening` with a batch of training images before the first step.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from cnnkit.errors import ConfigError, ShapeError
+from cnnkit.models._registry import ModelInfo, register_model
+
+
+class ConvGroup(nn.Module):
+    """conv3x3 -> maxpool 2x2 -> BN -> GELU -> conv3x3 -> BN -> GELU (halves H and W)."""
+
+    def __init__(self, in_channels: int, out_channels: int, batchnorm_momentum: float) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False)
+        self.pool = nn.MaxPool2d(2)
+        self.bn1 = nn.BatchNorm2d(out_channels, momentum=batchnorm_momentum)
+        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(out_channels, momentum=batchnorm_momentum)
+        self.act = nn.GELU()
+        for bn in (self.bn1, self.bn2):
+            # Scale frozen at 1 (airbench): the following conv absorbs any scale, and a trainable
+            # scale under weight decay only slows the first epochs.
+            bn.weight.requires_grad_(False)
+        for conv in (self.conv1, self.conv2):
+            # Identity on the first in_channels outputs: the untrained group passes its input on,
+            # which lets a high learning rate work from step one.
+            with torch.no_grad():
+                nn.init.dirac_(conv.weight[: conv.in_channels])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.act(self.bn1(self.pool(self.conv1(x))))
+        return self.act(self.bn2(self.conv2(x)))
+
+
+class AirNet(nn.Module):
+    """The airbench-style network described in the module docstring.
+
+    Args:
+        num_classes: number of output logits.
+        in_channels: input image channels.
+        widths: channels of the three conv groups.
+        whitening_kernel_size: kernel of the frozen whitening conv (no padding, stride 1); it has
+            ``2 * in_channels * whitening_kernel_size**2`` output channels.
+        logit_scale: the logits are ``fc(features) * logit_scale`` (airbench uses 1/9).
+        batchnorm_momentum: PyTorch's BatchNorm momentum (weight of the newest batch).
+    """
+
+    def __init__(
+        self,
+        num_classes: int = 10,
+        in_channels: int = 1,
+        widths: tuple[int, int, int] = (32, 64, 128),
+        whitening_kernel_size: int = 3,
+        logit_scale: float = 1 / 9,
+        batchnorm_momentum: float = 0.4,
+    ) -> None:
+        super().__init__()
+        widths = tuple(int(w) for w in widths)
+        if len(widths) != 3 or any(w < 1 for w in widths):
+            raise ConfigError(f"airnet: widths must be three positive integers, got {widths!r}")
+        if whitening_kernel_size < 1:
+            raise ConfigError(
+                f"airnet: whitening_kernel_size must be >= 1, got {whitening_kernel_size}"
+            )
+        whiten_channels = 2 * in_channels * whitening_kernel_size**2
+        self.whitening_kernel_size = whitening_kernel_size
+        self.whiten = nn.Conv2d(in_channels, whiten_channels, whitening_kernel_size, bias=True)
+        # Frozen: set from the data by init_whitening; only its bias trains.
+        self.whiten.weight.requires_grad_(False)
+        self.act = nn.GELU()
+        self.layer1 = ConvGroup(whiten_channels, widths[0], batchnorm_momentum)
+        self.layer2 = ConvGroup(widths[0], widths[1], batchnorm_momentum)
+        self.layer3 = ConvGroup(widths[1], widths[2], batchnorm_momentum)
+        self.pool = nn.AdaptiveMaxPool2d(1)
+        self.fc = nn.Linear(widths[2], num_classes, bias=False)
+        self.logit_scale = float(logit_scale)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        minimum = self.whitening_kernel_size - 1 + 8  # three 2x2 pools need 8 pixels after whiten
+        if x.shape[-1] < minimum or x.shape[-2] < minimum:
+            raise ShapeError(
+                f"airnet: input {tuple(x.shape[-2:])} is smaller than the minimum "
+                f"{minimum}x{minimum} (whiten conv then three 2x2 max pools)"
+            )
+        x = self.act(self.whiten(x))
+        x = self.layer3(self.layer2(self.layer1(x)))
+        x = torch.flatten(self.pool(x), 1)
+        return self.fc(x) * self.logit_scale
+
+
+@torch.no_grad()
+def init_whitening(model: AirNet, images: torch.Tensor, eps: float = 5e-4) -> None:
+    """Set ``model.whiten`` to PCA-whiten the k x k patches of ``images`` (airbench's init).
+
+    With patch vectors p (d = C*k*k values), mean m and covariance S = V diag(l) V^T, the first
+    d filters are w_i = v_i / sqrt(l_i + eps) with bias -w_i . m, so that their outputs over the
+    data have mean 0 and variance l_i / (l_i + eps) (about 1) and are uncorrelated; the other d
+    filters are their negatives, so the GELU that follows keeps both signs.
+
+    Args:
+        model: an :class:`AirNet`.
+        images: (N, C, H, W) training images, normalised as the model will see them.
+        eps: added to every eigenvalue, so near-constant directions are not amplified.
+    """
+    conv = model.whiten
+    k = model.whitening_kernel_size
+    if images.dim() != 4 or images.shape[1] != conv.in_channels:
+        raise ShapeError(
+            f"init_whitening: expected images of shape (N, {conv.in_channels}, H, W), "
+            f"got {tuple(images.shape)}"
+        )
+    patches = F.unfold(images.double(), k)  # (N, d, L)
+    patches = patches.transpose(1, 2).reshape(-1, patches.shape[1])
+    mean = patches.mean(0)
+    centred = patches - mean
+    covariance = centred.T @ centred / max(len(centred) - 1, 1)
+    eigenvalues, eigenvectors = torch.linalg.eigh(covariance)
+    order = eigenvalues.flip(0).clamp_min(0), eigenvectors.flip(1)  # largest variance first
+    filters = (order[1] / torch.sqrt(order[0] + eps)).T  # (d, d): one filter per row
+    weight = torch.cat([filters, -filters]).reshape_as(conv.weight)
+    conv.weight.copy_(weight.to(conv.weight))
+    bias = -(filters @ mean)
+    conv.bias.copy_(torch.cat([bias, -bias]).to(conv.bias))
+
+
+_INFO = ModelInfo(
+    family="airnet",
+    default_input=(1, 28, 28),
+    min_input=(10, 10),
+    first_conv="whiten",
+    classifier="fc",
+    cam_layer="layer3",
+)
+
+
+@register_model(info=_INFO)
+def airnet(
+    *,
+    num_classes: int = 10,
+    in_channels: int = 1,
+    widths: tuple[int, int, int] = (32, 64, 128),
+    **kwargs: object,
+) -> AirNet:
+    """Airbench-style network (about 0.29 M parameters for 1x28x28, 10 classes).
+
+    Other keywords (``whitening_kernel_size``, ``logit_scale``, ``batchnorm_momentum``) go to
+    :class:`AirNet`. Call :func:`init_whitening` with training images before training.
+    """
+    return AirNet(num_classes=num_classes, in_channels=in_channels, widths=widths, **kwargs)  # type: ignore[arg-type]

@@ -1,0 +1,142 @@
+"""``cnnkit train``: flags generated from TrainConfig's fields, then ``cnnkit.train.fit``.
+
+Each field becomes one flag (``batch_size`` -> ``--batch-size``; booleans get ``--no-...``; an
+optional field accepts ``none``). A flag that is not given overrides nothing, so the order is
+defaults < ``--recipe`` < ``--config FILE`` < flags. ``--resume DIR`` continues a run with the
+config saved in it (flags still override, e.g. a longer ``--epochs``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import MISSING, fields
+from typing import Any, Literal, get_args
+
+from cnnkit.errors import ConfigError
+
+EXTRA_NAMES = {"out_dir": ("--out", "--out-dir")}
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    from cnnkit.train.config import TrainConfig, field_types
+    from cnnkit.train.recipes import RECIPES
+
+    parser = subparsers.add_parser(
+        "train",
+        help="train a model (recipes: fast, best, seed003, ...)",
+        description="Train a model; writes config.json, metrics.csv, final.json, last.pt, "
+        "best.pt and plots into --out.",
+    )
+    parser.add_argument(
+        "--recipe", metavar="NAME", help=f"named config: {', '.join(RECIPES.names())}"
+    )
+    parser.add_argument("--config", metavar="FILE", help="JSON file of settings (over the recipe)")
+    parser.add_argument("--resume", metavar="DIR", help="continue the run in DIR (its last.pt)")
+    parser.add_argument(
+        "--dry-run", action="store_true", help="print the resolved config as JSON and exit"
+    )
+    hints = field_types()
+    for item in fields(TrainConfig):
+        names = EXTRA_NAMES.get(item.name, ("--" + item.name.replace("_", "-"),))
+        default = item.default if item.default is not MISSING else item.default_factory()  # type: ignore[misc]
+        help_text = f"{item.metadata['help']} (default: {_show(default)})"
+        _add_flag(parser, names, item.name, hints[item.name], help_text)
+    parser.set_defaults(func=run)
+
+
+def _show(value: Any) -> str:
+    return json.dumps(value) if isinstance(value, dict | list) else str(value)
+
+
+def _add_flag(
+    parser: argparse.ArgumentParser, names: tuple[str, ...], dest: str, hint: Any, help_text: str
+) -> None:
+    args = get_args(hint)
+    optional = type(None) in args
+    if optional:
+        hint = next(a for a in args if a is not type(None))
+    if hint is bool:
+        parser.add_argument(
+            *names, dest=dest, action=argparse.BooleanOptionalAction, default=None, help=help_text
+        )
+        return
+    origin = getattr(hint, "__origin__", None)
+    if origin is Literal:
+        choices = list(get_args(hint))
+        parser.add_argument(*names, dest=dest, choices=choices, default=None, help=help_text)
+        return
+    parse = _parser_for(hint, names[0], optional)
+    metavar = {int: "N", float: "X", str: "TEXT"}.get(hint, "VALUE")
+    if origin is list:
+        metavar = "X[,X...]"
+    elif origin is dict:
+        metavar = "JSON"
+    parser.add_argument(
+        *names, dest=dest, type=parse, default=None, metavar=metavar, help=help_text
+    )
+
+
+class _NoneValue:
+    """Marks an explicit ``none`` on the command line (argparse's ``None`` means 'not given')."""
+
+
+NONE = _NoneValue()
+
+
+def _parser_for(hint: Any, flag: str, optional: bool) -> Any:
+    origin = getattr(hint, "__origin__", None)
+
+    def parse(text: str) -> Any:
+        if optional and text.lower() == "none":
+            return NONE
+        try:
+            if origin is list:
+                return [float(part) for part in text.split(",") if part.strip()]
+            if origin is dict:
+                value = json.loads(text)
+                if not isinstance(value, dict):
+                    raise ValueError("expected a JSON object")
+                return value
+            return hint(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"invalid value {text!r} ({exc})") from None
+
+    parse.__name__ = getattr(hint, "__name__", "value")
+    return parse
+
+
+def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
+    """The fields the user set on the command line (``none`` becomes ``None``)."""
+    from cnnkit.train.config import TrainConfig
+
+    result = {}
+    for item in fields(TrainConfig):
+        value = getattr(args, item.name, None)
+        if value is not None:
+            result[item.name] = None if value is NONE else value
+    return result
+
+
+def run(args: argparse.Namespace) -> int:
+    from cnnkit.train.config import TrainConfig, replace_config, resolve_config
+
+    overrides = overrides_from(args)
+    if args.resume is not None:
+        if args.recipe or args.config:
+            raise ConfigError("--resume: the run's saved config is used; drop --recipe/--config")
+        from cnnkit.train.checkpoint import load_checkpoint
+
+        saved = load_checkpoint(args.resume)
+        config = replace_config(
+            TrainConfig.from_dict(saved["config"], source=args.resume), overrides, "flags"
+        )
+    else:
+        config = resolve_config(args.recipe, args.config, overrides)
+    if args.dry_run:
+        print(json.dumps(config.to_dict(), indent=2))
+        return 0
+    from cnnkit.train.loop import fit
+
+    fit(config, resume=args.resume)
+    return 0

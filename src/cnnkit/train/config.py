@@ -1,0 +1,343 @@
+"""The one training configuration: :class:`TrainConfig`, and how it is resolved.
+
+Every knob of a run is a field here with its help text in the field's metadata; the ``cnnkit
+train`` flags are generated from these fields (``cli/train.py``), so nothing is defined twice.
+Resolution order (nanoGPT's and timm's): dataclass defaults < recipe < ``--config`` JSON file <
+flags, where a flag left at ``None`` overrides nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal, get_args, get_type_hints
+
+from cnnkit.errors import ConfigError
+
+Optimizer = Literal["sgd", "adamw"]
+Schedule = Literal["cosine", "onecycle", "linear", "constant"]
+Precision = Literal["auto", "off", "bf16", "fp16"]
+EvalWeights = Literal["best", "last"]
+
+
+def _help(text: str) -> dict[str, str]:
+    """Field metadata: the help text that ``cnnkit train --help`` shows for the flag."""
+    return {"help": text}
+
+
+@dataclass
+class TrainConfig:
+    """A complete description of a training run (003's recipe is one instance: ``seed003``)."""
+
+    # -- model and data -------------------------------------------------------------------------
+    model: str = field(
+        default="airnet",
+        metadata=_help("zoo name, or package.module:callable returning an nn.Module"),
+    )
+    model_kwargs: dict[str, Any] = field(
+        default_factory=dict, metadata=_help("extra keyword arguments for the model (JSON)")
+    )
+    dataset: str = field(
+        default="fashion_mnist", metadata=_help("dataset name (cnnkit data list) or folder:<path>")
+    )
+    data_dir: str | None = field(
+        default=None, metadata=_help("where the dataset files are (default: cnnkit's search)")
+    )
+    val_size: int = field(
+        default=6000, metadata=_help("held-out validation images from train (0: none; 003: 6000)")
+    )
+    train_subset: int | None = field(
+        default=None, metadata=_help("train on only the first N training images (quick trials)")
+    )
+    split_seed: int = field(
+        default=42, metadata=_help("seed of the train/validation split (003: 42)")
+    )
+    mean: list[float] | None = field(
+        default=None, metadata=_help("per-channel normalisation mean (default: computed)")
+    )
+    std: list[float] | None = field(
+        default=None, metadata=_help("per-channel normalisation std (default: computed)")
+    )
+    # -- augmentation (batched, on the device) --------------------------------------------------
+    flip: bool = field(default=True, metadata=_help("random horizontal flip"))
+    crop_padding: int = field(
+        default=0, metadata=_help("random crop after zero padding by this many pixels (0: off)")
+    )
+    rotation: float = field(
+        default=0.0, metadata=_help("random rotation by up to this many degrees (0: off)")
+    )
+    erasing: float = field(default=0.0, metadata=_help("random erasing probability (0: off)"))
+    mixup: float = field(default=0.0, metadata=_help("MixUp alpha (0: off)"))
+    cutmix: float = field(default=0.0, metadata=_help("CutMix alpha (0: off)"))
+    # -- optimisation ---------------------------------------------------------------------------
+    epochs: int = field(
+        default=10, metadata=_help("number of epochs (an upper bound when --time-budget is set)")
+    )
+    batch_size: int = field(default=128, metadata=_help("training batch size"))
+    optimizer: Optimizer = field(default="sgd", metadata=_help("sgd (momentum, nesterov) or adamw"))
+    lr: float = field(default=0.1, metadata=_help("peak learning rate"))
+    momentum: float = field(default=0.9, metadata=_help("SGD momentum, or AdamW beta1"))
+    nesterov: bool = field(default=True, metadata=_help("Nesterov momentum (SGD)"))
+    weight_decay: float = field(
+        default=5e-4, metadata=_help("weight decay (L2 for SGD, decoupled for AdamW)")
+    )
+    no_decay_norm_bias: bool = field(
+        default=False, metadata=_help("no weight decay on normalisation weights and biases")
+    )
+    bias_lr_scale: float = field(
+        default=1.0, metadata=_help("learning-rate multiplier for norm weights and biases")
+    )
+    schedule: Schedule = field(
+        default="cosine", metadata=_help("learning-rate schedule after warm-up")
+    )
+    warmup: float = field(
+        default=0.0, metadata=_help("warm-up fraction of training (linear from 0; OneCycle: rise)")
+    )
+    min_lr: float = field(
+        default=0.0, metadata=_help("final learning rate (cosine eta_min, linear end)")
+    )
+    lr_per_epoch: bool = field(
+        default=False,
+        metadata=_help(
+            "hold the learning rate within an epoch (a scheduler stepped per epoch, as 003)"
+        ),
+    )
+    schedule_epochs: int | None = field(
+        default=None,
+        metadata=_help("length of the schedule in epochs (003: T_max=50; default: --epochs)"),
+    )
+    label_smoothing: float = field(
+        default=0.0, metadata=_help("label smoothing of the cross-entropy")
+    )
+    class_weights: list[float] | None = field(
+        default=None, metadata=_help("per-class loss weights (one per class)")
+    )
+    grad_clip: float | None = field(
+        default=None, metadata=_help("clip the gradient norm to this value")
+    )
+    accumulation_steps: int = field(
+        default=1, metadata=_help("batches accumulated per optimiser step")
+    )
+    ema: float | None = field(
+        default=None, metadata=_help("EMA decay of the weights per step (e.g. 0.999)")
+    )
+    # -- stopping and evaluation ----------------------------------------------------------------
+    patience: int | None = field(
+        default=None, metadata=_help("stop after this many epochs without a better val top-1")
+    )
+    time_budget: float | None = field(
+        default=None,
+        metadata=_help("seconds of training; the schedule follows elapsed time and ends annealed"),
+    )
+    eval_weights: EvalWeights = field(
+        default="best",
+        metadata=_help(
+            "test the best (by val top-1) or the last weights; EMA weights when --ema is set"
+        ),
+    )
+    tta: bool = field(
+        default=False,
+        metadata=_help("test-time augmentation: average the logits of the image and its flip"),
+    )
+    eval_batch_size: int = field(default=1000, metadata=_help("batch size of evaluation"))
+    hardest: int = field(default=16, metadata=_help("number of hardest test samples reported"))
+    # -- speed ----------------------------------------------------------------------------------
+    device: str = field(default="auto", metadata=_help("auto, cpu, cuda or cuda:N"))
+    precision: Precision = field(
+        default="auto",
+        metadata=_help("autocast: auto (bf16 on CPUs with bf16 units, fp16 on CUDA)"),
+    )
+    channels_last: bool = field(
+        default=True, metadata=_help("channels_last memory format for model and batches")
+    )
+    compile: bool = field(
+        default=False, metadata=_help("torch.compile the model (slower on small CPU runs)")
+    )
+    threads: int | None = field(
+        default=None, metadata=_help("torch CPU threads (default: torch's choice)")
+    )
+    # -- reproducibility and output -------------------------------------------------------------
+    seed: int = field(
+        default=0, metadata=_help("seed of initialisation, shuffling and augmentation")
+    )
+    deterministic: bool = field(
+        default=False, metadata=_help("deterministic algorithms (exact resume, slower)")
+    )
+    out_dir: str | None = field(
+        default=None, metadata=_help("run directory (default: runs/<model>-<time>)")
+    )
+    progress: bool = field(default=True, metadata=_help("progress bar on a terminal"))
+    tensorboard: bool = field(
+        default=True, metadata=_help("TensorBoard event files when tensorboard is installed")
+    )
+    plots: bool = field(default=True, metadata=_help("curves and confusion matrix as PNG"))
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able dict (what config.json and checkpoints hold)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "config") -> TrainConfig:
+        """Build from a dict; an unknown key names the source and the closest field."""
+        return replace_config(cls(), data, source)
+
+
+def field_help(name: str) -> str:
+    """The help text of a :class:`TrainConfig` field."""
+    return next(f.metadata["help"] for f in fields(TrainConfig) if f.name == name)
+
+
+def field_types() -> dict[str, Any]:
+    """Resolved type hints of the fields (for CLI generation and value coercion)."""
+    return get_type_hints(TrainConfig)
+
+
+def replace_config(config: TrainConfig, changes: dict[str, Any], source: str) -> TrainConfig:
+    """A copy of ``config`` with ``changes`` applied (a ``None`` value sets the field to None)."""
+    known = {f.name for f in fields(TrainConfig)}
+    unknown = sorted(set(changes) - known)
+    if unknown:
+        from cnnkit.errors import suggest
+
+        close = suggest(unknown[0], known)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ConfigError(f"{source}: unknown setting {unknown[0]!r}{hint}")
+    return dataclasses.replace(config, **changes)
+
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a JSON object of TrainConfig fields from ``path`` (``--config FILE``)."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"--config: file not found: {path}") from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"--config: cannot read {path}: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"--config: {path} must hold a JSON object of settings")
+    return data
+
+
+def resolve_config(
+    recipe: str | None = None,
+    config_file: str | Path | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> TrainConfig:
+    """Defaults < recipe < config file < overrides.
+
+    ``overrides`` holds only what the user set (the CLI leaves out flags it was not given).
+    """
+    from cnnkit.train.recipes import RECIPES
+
+    config = TrainConfig.from_dict(RECIPES.get(recipe).to_dict()) if recipe else TrainConfig()
+    if config_file is not None:
+        config = replace_config(config, load_config_file(config_file), f"--config {config_file}")
+    if overrides:
+        config = replace_config(config, overrides, "flags")
+    return config
+
+
+def validate(config: TrainConfig) -> None:
+    """Raise :class:`ConfigError` naming the first invalid field (as its flag)."""
+    hints = field_types()
+    for item in fields(config):
+        value = getattr(config, item.name)
+        flag = "--" + item.name.replace("_", "-")
+        _check_type(flag, value, hints[item.name])
+    positive_ints = ("epochs", "batch_size", "eval_batch_size", "accumulation_steps")
+    for name in positive_ints:
+        if getattr(config, name) < 1:
+            raise ConfigError(
+                f"--{name.replace('_', '-')}: must be >= 1, got {getattr(config, name)}"
+            )
+    _check_range("lr", config.lr, 0.0, math.inf, low_open=True)
+    _check_range("momentum", config.momentum, 0.0, 1.0, high_open=True)
+    _check_range("weight_decay", config.weight_decay, 0.0, math.inf)
+    _check_range("warmup", config.warmup, 0.0, 1.0, high_open=True)
+    _check_range("min_lr", config.min_lr, 0.0, config.lr)
+    _check_range("label_smoothing", config.label_smoothing, 0.0, 1.0, high_open=True)
+    _check_range("erasing", config.erasing, 0.0, 1.0)
+    for name in ("val_size", "crop_padding", "hardest", "rotation", "mixup", "cutmix"):
+        _check_range(name, getattr(config, name), 0.0, math.inf)
+    if config.ema is not None:
+        _check_range("ema", config.ema, 0.0, 1.0, low_open=True, high_open=True)
+    if config.grad_clip is not None:
+        _check_range("grad_clip", config.grad_clip, 0.0, math.inf, low_open=True)
+    if config.time_budget is not None:
+        _check_range("time_budget", config.time_budget, 0.0, math.inf, low_open=True)
+    if config.patience is not None and config.patience < 1:
+        raise ConfigError(f"--patience: must be >= 1, got {config.patience}")
+    if config.schedule_epochs is not None and config.schedule_epochs < 1:
+        raise ConfigError(f"--schedule-epochs: must be >= 1, got {config.schedule_epochs}")
+    if config.train_subset is not None and config.train_subset < 1:
+        raise ConfigError(f"--train-subset: must be >= 1, got {config.train_subset}")
+    if config.threads is not None and config.threads < 1:
+        raise ConfigError(f"--threads: must be >= 1, got {config.threads}")
+    if config.patience is not None and config.val_size == 0:
+        raise ConfigError("--patience: early stopping needs a validation split (--val-size > 0)")
+    if config.mean is not None and config.std is not None and len(config.mean) != len(config.std):
+        raise ConfigError(
+            f"--mean/--std: {len(config.mean)} means but {len(config.std)} standard deviations"
+        )
+    if config.std is not None and any(s <= 0 for s in config.std):
+        raise ConfigError(f"--std: every value must be positive, got {config.std}")
+
+
+def _check_range(
+    name: str,
+    value: float,
+    low: float,
+    high: float,
+    *,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> None:
+    too_low = value <= low if low_open else value < low
+    too_high = value >= high if high_open else value > high
+    if too_low or too_high or math.isnan(value):
+        left, right = "(" if low_open else "[", ")" if high_open else "]"
+        raise ConfigError(
+            f"--{name.replace('_', '-')}: must be in {left}{low:g}, {high:g}{right}, got {value}"
+        )
+
+
+def _check_type(flag: str, value: Any, hint: Any) -> None:
+    """Check ``value`` against a field's type hint (the handful of shapes TrainConfig uses)."""
+    args = get_args(hint)
+    if value is None:
+        if type(None) in args:
+            return
+        raise ConfigError(f"{flag}: a value is required")
+    if args and type(None) in args:  # X | None
+        hint = next(a for a in args if a is not type(None))
+        args = get_args(hint)
+    origin = getattr(hint, "__origin__", None)
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(f"{flag}: must be one of {', '.join(args)}, got {value!r}")
+        return
+    if hint is bool:
+        ok = isinstance(value, bool)
+    elif hint is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif hint is float:
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+    elif hint is str:
+        ok = isinstance(value, str)
+    elif origin is list:
+        ok = isinstance(value, list) and all(
+            isinstance(v, int | float) and not isinstance(v, bool) for v in value
+        )
+    elif origin is dict:
+        ok = isinstance(value, dict) and all(isinstance(k, str) for k in value)
+    else:  # pragma: no cover - a new field type must be handled here
+        raise TypeError(f"{flag}: unhandled field type {hint!r}")
+    if not ok:
+        raise ConfigError(f"{flag}: expected {getattr(hint, '__name__', hint)}, got {value!r}")

@@ -1,0 +1,142 @@
+"""The data side of a run: load, split, normalisation statistics, augmentation, loaders.
+
+Everything here calls :mod:`cnnkit.data` (the device-resident loader and the batched transforms);
+the trainer only decides which pieces a :class:`~cnnkit.train.config.TrainConfig` asks for.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from cnnkit.errors import ConfigError
+
+if TYPE_CHECKING:
+    import torch
+
+    from cnnkit.data import ImageDataset
+    from cnnkit.train.config import TrainConfig
+
+
+@dataclass
+class RunData:
+    """The three splits of a run and how their images are normalised."""
+
+    train: ImageDataset
+    val: ImageDataset | None
+    test: ImageDataset
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.train.classes)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return self.train.image_shape
+
+
+def prepare_data(
+    config: TrainConfig,
+    train_set: ImageDataset | None = None,
+    test_set: ImageDataset | None = None,
+) -> RunData:
+    """Load (or take) the train and test sets, split off validation, fix mean and std.
+
+    Validation is ``val_size`` images of the train split, chosen by ``train_val_split`` with
+    ``split_seed`` (003: 54000/6000 with seed 42). Mean and std are computed on the training
+    part (after the split, so validation stays unseen) unless the config gives them.
+    """
+    from cnnkit.data import channel_stats, load_dataset, train_val_split
+
+    if train_set is None:
+        train_set = load_dataset(config.dataset, "train", data_dir=config.data_dir)
+    if test_set is None:
+        test_set = load_dataset(config.dataset, "test", data_dir=config.data_dir)
+    if train_set.image_shape[0] != test_set.image_shape[0]:
+        raise ConfigError(
+            f"--dataset {config.dataset}: train images have {train_set.image_shape[0]} channels, "
+            f"test images {test_set.image_shape[0]}"
+        )
+    val = None
+    train = train_set
+    if config.val_size:
+        if config.val_size >= len(train_set):
+            raise ConfigError(
+                f"--val-size: {config.val_size} is not less than the {len(train_set)} "
+                f"training images of {train_set.name}"
+            )
+        train, val = train_val_split(train_set, config.val_size, seed=config.split_seed)
+    if config.train_subset is not None and config.train_subset < len(train):
+        train = train.subset(range(config.train_subset))
+    channels = train.image_shape[0]
+    if config.mean is not None and config.std is not None:
+        mean, std = tuple(config.mean), tuple(config.std)
+    else:
+        mean, std = channel_stats(train)
+        mean = tuple(config.mean) if config.mean is not None else mean
+        std = tuple(config.std) if config.std is not None else std
+    if len(mean) != channels or len(std) != channels:
+        raise ConfigError(
+            f"--mean/--std: {len(mean)} values for {channels}-channel images of {train.name}"
+        )
+    if config.class_weights is not None and len(config.class_weights) != len(train.classes):
+        raise ConfigError(
+            f"--class-weights: {len(config.class_weights)} weights for "
+            f"{len(train.classes)} classes of {train.name}"
+        )
+    return RunData(train=train, val=val, test=test_set, mean=mean, std=std)
+
+
+def train_transform(config: TrainConfig, data: RunData) -> Any:
+    """The batched augmentation the config asks for (``None`` when it asks for none)."""
+    from cnnkit.data import transforms as T
+
+    _, height, width = data.image_shape
+    steps: list[Any] = []
+    if config.crop_padding:
+        steps.append(T.RandomCrop((height, width), padding=config.crop_padding))
+    if config.flip:
+        steps.append(T.RandomHorizontalFlip())
+    if config.rotation:
+        steps.append(T.RandomRotation(config.rotation))
+    if config.erasing:
+        steps.append(T.RandomErasing(p=config.erasing))
+    num_classes = len(data.classes)
+    if config.mixup:
+        steps.append(T.MixUp(alpha=config.mixup, num_classes=num_classes))
+    if config.cutmix:
+        steps.append(T.CutMix(alpha=config.cutmix, num_classes=num_classes))
+    if not steps:
+        return None
+    return steps[0] if len(steps) == 1 else T.Compose(steps)
+
+
+def make_loader(
+    dataset: ImageDataset,
+    data: RunData,
+    config: TrainConfig,
+    device: torch.device,
+    *,
+    train: bool,
+) -> Any:
+    """A :class:`cnnkit.data.DeviceLoader` for training (shuffled, augmented) or evaluation.
+
+    The training loader is seeded by ``config.seed``; ``set_epoch(e)`` then fixes epoch e's
+    order and augmentation.
+    """
+    from cnnkit.data import DeviceLoader
+
+    return DeviceLoader(
+        dataset,
+        config.batch_size if train else config.eval_batch_size,
+        shuffle=train,
+        drop_last=train and len(dataset) >= config.batch_size,
+        device=device,
+        seed=config.seed,
+        transform=train_transform(config, data) if train else None,
+        channels_last=config.channels_last,
+        mean=data.mean,
+        std=data.std,
+    )

@@ -1,0 +1,130 @@
+"""The ends of a run's report: the header line; the test evaluation with final.json."""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from cnnkit._io import atomic_write_text
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from cnnkit.train.config import TrainConfig
+    from cnnkit.train.datasets import RunData
+    from cnnkit.train.loop import RunResult, RunState
+    from cnnkit.train.setup import Run
+
+
+def run_header(
+    config: TrainConfig, data: RunData, model: nn.Module, device: torch.device, dtype: Any
+) -> str:
+    """Two lines: what trains on what, and how (parameters, device, precision, schedule)."""
+    channels, height, width = data.image_shape
+    val = f" / {len(data.val):,} val" if data.val is not None else ""
+    params = sum(p.numel() for p in model.parameters())
+    precision = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]
+    where = (
+        f"{device.type} ({torch.get_num_threads()} threads)"
+        if device.type == "cpu"
+        else str(device)
+    )
+    budget = f", time budget {config.time_budget:g} s" if config.time_budget else ""
+    return (
+        f"{config.model} on {data.train.name}: {len(data.train):,} train{val} / "
+        f"{len(data.test):,} test images {channels}x{height}x{width}, {len(data.classes)} classes\n"
+        f"{params:,} parameters, {where}, {precision}"
+        f"{', channels_last' if config.channels_last else ''}, batch {config.batch_size}, "
+        f"{config.optimizer} lr {config.lr:g} {config.schedule}, "
+        f"up to {config.epochs} epochs{budget}"
+    )
+
+
+def finish_run(run: Run, state: RunState) -> RunResult:
+    """Evaluate the chosen weights on the test set once; write final.json and the plots."""
+    from cnnkit.train.checkpoint import load_checkpoint, save_checkpoint
+    from cnnkit.train.datasets import make_loader
+    from cnnkit.train.evaluation import run_evaluation
+    from cnnkit.train.loop import RunResult
+    from cnnkit.train.setup import checkpoint_state
+
+    config, data, model, evaluated, out_dir = (
+        run.config,
+        run.data,
+        run.model,
+        run.evaluated,
+        run.out_dir,
+    )
+    best_path = out_dir / "best.pt"
+    weights = "last"
+    if config.eval_weights == "best" and state.best_epoch is not None and best_path.exists():
+        evaluated.load_state_dict(load_checkpoint(best_path)["model"])
+        weights = f"best (epoch {state.best_epoch})"
+    elif not best_path.exists():
+        # No validation split: the final weights are the best we know of.
+        common = checkpoint_state(config, run.model_kwargs, data, state.epoch)
+        save_checkpoint(best_path, {**common, "model": evaluated.state_dict()})
+    if evaluated is not model:
+        weights += " EMA"
+    test_loader = make_loader(data.test, data, config, run.device, train=False)
+    test = run_evaluation(
+        evaluated,
+        test_loader,
+        num_classes=len(data.classes),
+        classes=data.classes,
+        dtype=run.dtype,
+        tta=config.tta,
+        hardest=config.hardest,
+    )
+    final: dict[str, Any] = {
+        "test_top1": test.top1,
+        "test_top5": test.top5,
+        "test_loss": test.loss,
+        "epochs": state.epoch,
+        "wall_seconds": time.perf_counter() - run.started,
+        "images_per_second": state.images / max(state.train_seconds, 1e-9),
+        "train_seconds": state.train_seconds,
+        "steps": state.step,
+        "stopped": state.stopped,
+        "evaluated_weights": weights,
+        "tta": config.tta,
+        "best_val_top1": state.best_top1,
+        "best_epoch": state.best_epoch,
+        "model": config.model,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "dataset": data.train.name,
+        "train_images": len(data.train),
+        "val_images": len(data.val) if data.val is not None else 0,
+        "test_images": len(data.test),
+        "device": str(run.device),
+        "threads": torch.get_num_threads(),
+        "precision": {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[run.dtype],
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "per_class_top1": dict(zip(test.classes, test.per_class, strict=True)),
+        "confusion": test.confusion,
+        "classes": test.classes,
+        "hardest": [vars(h) for h in test.hardest],
+    }
+    atomic_write_text(out_dir / "final.json", json.dumps(final, indent=2) + "\n")
+    if config.plots:
+        from cnnkit.train.plots import plot_confusion, plot_curves, plot_hardest
+
+        plot_curves(state.history, out_dir / "curves.png")
+        plot_confusion(test.confusion, test.classes, out_dir / "confusion.png")
+        plot_hardest(data.test.images, test.hardest, test.classes, out_dir / "hardest.png")
+    tta = ", flip TTA" if config.tta else ""
+    run.log.print(
+        f"test: top-1 {test.top1:.2f}%  top-5 {test.top5:.2f}%  loss {test.loss:.4f}  "
+        f"({weights} weights{tta}, {test.count:,} images)"
+    )
+    run.log.print(
+        f"{state.epoch} epochs in {final['wall_seconds']:.1f} s "
+        f"({final['images_per_second']:.0f} train images/s, stopped: {state.stopped}); "
+        f"run files: {out_dir}"
+    )
+    return RunResult(out_dir, config, final, state.history, test)
