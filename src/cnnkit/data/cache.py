@@ -47,23 +47,29 @@ def cache_folder() -> Path:
     return user_cache_dir() / "decoded"
 
 
-def _signature(files: Sequence[Path]) -> str:
+def _signature(files: Sequence[Path], identity: Sequence[str]) -> str:
+    """Hash of the files' identity and of what they were decoded as (``identity``)."""
     parts = []
     for path in files:
         stat = path.stat()
         parts.append([str(path.resolve()), stat.st_size, stat.st_mtime_ns, stat.st_ino])
-    text = json.dumps([CACHE_VERSION, parts])
+    text = json.dumps([CACHE_VERSION, list(identity), parts])
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
-def lookup(files: Sequence[Path], keys: Sequence[str]) -> Cached | None:
-    """What was decoded from ``files`` (tensors under ``keys``), or ``None`` on a miss."""
+def lookup(files: Sequence[Path], identity: Sequence[str], keys: Sequence[str]) -> Cached | None:
+    """What was decoded from ``files`` as ``identity``, or ``None`` on a miss.
+
+    ``identity`` names what the files are decoded as and checked against (dataset, split,
+    expected digests): the same archive read as another split, or checked against other
+    digests, is a different entry. ``keys`` are the tensors a hit must hold.
+    """
     import torch
 
     if disabled():
         return None
     try:
-        pointer = json.loads((cache_folder() / f"{_signature(files)}.json").read_text())
+        pointer = json.loads((cache_folder() / f"{_signature(files, identity)}.json").read_text())
         tensors = torch.load(cache_folder() / pointer["tensors"], weights_only=True)
     except Exception:  # absent, unreadable or corrupt: decode again
         return None
@@ -81,6 +87,7 @@ def lookup(files: Sequence[Path], keys: Sequence[str]) -> Cached | None:
 
 def store(
     files: Sequence[Path],
+    identity: Sequence[str],
     tensors: dict[str, torch.Tensor],
     *,
     dataset: str,
@@ -89,7 +96,8 @@ def store(
     verified: dict[str, str],
     classes: list[str] | None = None,
 ) -> None:
-    """Remember ``tensors`` decoded from ``files`` (best effort: write errors are ignored)."""
+    """Remember ``tensors`` decoded from ``files`` as ``identity`` (best effort: write errors
+    are ignored). The tensors file is named by ``content_key``, a checksum of the payloads."""
     if disabled():
         return
     name = f"{dataset}-{split}-{content_key[:24]}.pt"
@@ -102,7 +110,8 @@ def store(
             "classes": classes,
             "sources": [str(p) for p in files],
         }
-        atomic_write_text(folder / f"{_signature(files)}.json", json.dumps(pointer, indent=1))
+        signature = _signature(files, identity)
+        atomic_write_text(folder / f"{signature}.json", json.dumps(pointer, indent=1))
 
 
 def disabled() -> bool:

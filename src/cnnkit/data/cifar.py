@@ -7,10 +7,11 @@ https://www.cs.toronto.edu/~kriz/cifar.html). Two safety rules:
 
 - Members are read straight from the archive, never extracted; an archive holding an absolute
   path, a ``..`` component or a link is refused as a whole (it was not made by the publisher).
-- Pickles are loaded by a restricted unpickler that resolves only the four globals a numpy array
-  needs (``_reconstruct``, ``ndarray``, ``dtype``, under numpy 1's or 2's module name) and refuses
-  object dtypes, so a pickle cannot run code; the result must be a dict of arrays, lists,
-  strings and numbers.
+- Pickles are loaded by a restricted unpickler that resolves only the globals a numpy array
+  needs (``_reconstruct``, ``ndarray``, ``dtype``, under numpy 1's or 2's module name, and
+  ``_codecs.encode`` limited to latin-1, which Python 3's protocol-2 pickles use for bytes) and
+  refuses object dtypes, so a pickle cannot run code; the result must be a dict of arrays,
+  lists, strings and numbers.
 
 The archive is verified by the publisher's MD5; an extracted folder (torchvision's layout,
 ``cifar-10-batches-py/``) by the per-file MD5s torchvision lists.
@@ -45,7 +46,15 @@ def _safe_dtype(spec: Any, align: bool = False, copy: bool = False) -> np.dtype:
     return dtype
 
 
+def _latin1_encode(text: str, encoding: str = "latin1") -> bytes:
+    """Protocol-2 pickles written by Python 3 store bytes as ``_codecs.encode(text, "latin1")``."""
+    if encoding not in ("latin1", "latin-1") or not isinstance(text, str):
+        raise pickle.UnpicklingError(f"_codecs.encode with {encoding!r} refused")
+    return text.encode("latin1")
+
+
 _ALLOWED_GLOBALS: dict[tuple[str, str], Any] = {
+    ("_codecs", "encode"): _latin1_encode,
     ("numpy.core.multiarray", "_reconstruct"): _RECONSTRUCT,  # pickles made with numpy 1
     ("numpy._core.multiarray", "_reconstruct"): _RECONSTRUCT,  # numpy 2
     ("numpy", "ndarray"): np.ndarray,
@@ -108,7 +117,8 @@ class CifarSource(DatasetSource):
     def read(self, found: Found, split: str) -> tuple[ImageDataset, dict[str, str]]:
         import torch
 
-        hit = cache.lookup(found.files, ("images", "labels"))
+        identity = [*self.identity(split), repr(self._needed(split))]
+        hit = cache.lookup(found.files, identity, ("images", "labels"))
         if hit is not None and hit.classes is not None:
             tensors, verified, classes = hit.tensors, hit.verified, hit.classes
         else:
@@ -124,6 +134,7 @@ class CifarSource(DatasetSource):
             }
             cache.store(
                 found.files,
+                identity,
                 tensors,
                 dataset=self.name,
                 split=split,

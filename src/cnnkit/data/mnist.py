@@ -56,7 +56,7 @@ class IdxSource(DatasetSource):
         """Decode (or load from the cache) and verify the files of ``split``."""
         import torch
 
-        hit = cache.lookup(found.files, ("images", "labels"))
+        hit = cache.lookup(found.files, self.identity(split), ("images", "labels"))
         if hit is not None:
             tensors, verified = hit.tensors, hit.verified
         else:
@@ -78,6 +78,7 @@ class IdxSource(DatasetSource):
             }
             cache.store(
                 found.files,
+                self.identity(split),
                 tensors,
                 dataset=self.name,
                 split=split,

@@ -85,7 +85,8 @@ class DatasetSource:
     def find_in(self, folder: Path, split: str) -> Found | None:
         raise NotImplementedError
 
-    def read(self, found: Found, split: str) -> ImageDataset:
+    def read(self, found: Found, split: str) -> tuple[ImageDataset, dict[str, str]]:
+        """The split's dataset and, per file, how it was verified."""
         raise NotImplementedError
 
     def remote_files(self) -> list[RemoteFile]:
@@ -95,6 +96,11 @@ class DatasetSource:
             for remote in files:
                 seen.setdefault(remote.name, remote)
         return list(seen.values())
+
+    def identity(self, split: str) -> list[str]:
+        """What a decoded split depends on besides its files: name, split, expected digests."""
+        digests = [f"{r.name}:{r.md5}:{r.payload_sha256}" for r in self.splits[split]]
+        return [self.name, split, *digests]
 
     def check_split(self, split: str) -> None:
         if split not in self.splits:

@@ -21,9 +21,11 @@ def uniform(
     high: float,
     generator: torch.Generator | None,
     device: torch.device,
+    dtype: torch.dtype = torch.float32,
 ) -> torch.Tensor:
-    """Uniform float32 numbers in [low, high) on ``device``."""
-    values = torch.rand(shape, generator=generator, device=generator_device(generator, device))
+    """Uniform numbers in [low, high) on ``device``."""
+    gen_device = generator_device(generator, device)
+    values = torch.rand(shape, generator=generator, device=gen_device, dtype=dtype)
     return (values.to(device) * (high - low)) + low
 
 
@@ -53,27 +55,29 @@ def gamma(concentration: torch.Tensor, generator: torch.Generator | None) -> tor
     """
     device = concentration.device
     shape = tuple(concentration.shape)
-    a = concentration.double()
+    a = concentration.double().reshape(-1)
     boost = a < 1
     d = torch.where(boost, a + 1, a) - 1.0 / 3.0
     c = 1.0 / torch.sqrt(9.0 * d)
     result = torch.zeros_like(a)
-    pending = torch.ones_like(a, dtype=torch.bool)
-    while bool(pending.any()):
-        gen_device = generator_device(generator, device)
-        z = torch.randn(shape, generator=generator, device=gen_device, dtype=torch.float64)
-        u = torch.rand(shape, generator=generator, device=gen_device, dtype=torch.float64)
+    pending = torch.arange(a.numel(), device=device)
+    gen_device = generator_device(generator, device)
+    while pending.numel():  # each round redraws only the rejected elements
+        count = pending.numel()
+        z = torch.randn(count, generator=generator, device=gen_device, dtype=torch.float64)
+        u = torch.rand(count, generator=generator, device=gen_device, dtype=torch.float64)
         z, u = z.to(device), u.to(device)
-        v = (1 + c * z) ** 3
+        d_p, c_p = d[pending], c[pending]
+        v = (1 + c_p * z) ** 3
         safe_v = torch.where(v > 0, v, torch.ones_like(v))
-        accept = (v > 0) & (torch.log(u) < 0.5 * z * z + d - d * safe_v + d * torch.log(safe_v))
-        take = pending & accept
-        result = torch.where(take, d * safe_v, result)
-        pending = pending & ~accept
+        log_v = torch.log(safe_v)
+        accept = (v > 0) & (torch.log(u) < 0.5 * z * z + d_p - d_p * safe_v + d_p * log_v)
+        result[pending[accept]] = (d_p * safe_v)[accept]
+        pending = pending[~accept]
     if bool(boost.any()):
-        u = uniform(shape, 0.0, 1.0, generator, device).double().clamp_min(1e-300)
+        u = uniform((a.numel(),), 0.0, 1.0, generator, device).double().clamp_min(1e-300)
         result = torch.where(boost, result * u ** (1.0 / a), result)
-    return result
+    return result.reshape(shape)
 
 
 def beta(

@@ -125,17 +125,17 @@ class ColorJitter(Transform):
         count, device = images.shape[0], images.device
         for step in permutation(4, generator, device).tolist():
             if step == 0 and self.brightness:
-                factor = uniform((count,), *self.brightness, generator, device)
+                factor = uniform((count,), *self.brightness, generator, device, images.dtype)
                 images = (images * factor.view(-1, 1, 1, 1)).clamp(0.0, 1.0)
             elif step == 1 and self.contrast:
-                factor = uniform((count,), *self.contrast, generator, device)
+                factor = uniform((count,), *self.contrast, generator, device, images.dtype)
                 mean = grayscale(images).mean(dim=(1, 2, 3), keepdim=True)
                 images = _blend(images, mean, factor)
             elif step == 2 and self.saturation:
-                factor = uniform((count,), *self.saturation, generator, device)
+                factor = uniform((count,), *self.saturation, generator, device, images.dtype)
                 images = _blend(images, grayscale(images), factor)
             elif step == 3 and self.hue:
-                shift = uniform((count,), *self.hue, generator, device)
+                shift = uniform((count,), *self.hue, generator, device, images.dtype)
                 hsv = rgb_to_hsv(images)
                 hue = torch.remainder(hsv[:, 0] + shift.view(-1, 1, 1), 1.0)
                 images = hsv_to_rgb(torch.stack((hue, hsv[:, 1], hsv[:, 2]), dim=1))
