@@ -18,6 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from cnnkit.errors import ConfigError
+from cnnkit.models._checks import check_positive, checked_forward
 from cnnkit.models._registry import ModelInfo, Published, register_model
 from cnnkit.nn.conv_norm_act import ConvNormActivation
 from cnnkit.nn.layer_norm import LayerNorm2d
@@ -102,6 +103,7 @@ class ConvNeXt(nn.Module):
         in_channels: int = 3,
     ) -> None:
         super().__init__()
+        check_positive("ConvNeXt", num_classes=num_classes, in_channels=in_channels)
         if not stages:
             raise ConfigError("ConvNeXt: stages must not be empty")
         if not 0.0 <= stochastic_depth_prob <= 1.0:
@@ -146,6 +148,7 @@ class ConvNeXt(nn.Module):
         )
         init_convnext(self)
 
+    @checked_forward
     def forward(self, x: Tensor) -> Tensor:
         return self.classifier(self.avgpool(self.features(x)))
 

@@ -20,6 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from cnnkit.errors import ConfigError, UnknownNameError
+from cnnkit.models._checks import check_positive, checked_forward
 from cnnkit.models._registry import ModelInfo, Published, register_model
 from cnnkit.models.mobilenetv2 import make_divisible
 from cnnkit.nn.conv_norm_act import ConvNormActivation
@@ -213,6 +214,7 @@ class EfficientNet(nn.Module):
         last_channel: int | None = None,
     ) -> None:
         super().__init__()
+        check_positive("EfficientNet", num_classes=num_classes, in_channels=in_channels)
         if not stages:
             raise ConfigError("EfficientNet: stages must not be empty")
         for name, value in (("dropout", dropout), ("stochastic_depth_prob", stochastic_depth_prob)):
@@ -259,6 +261,7 @@ class EfficientNet(nn.Module):
         )
         init_efficientnet(self)
 
+    @checked_forward
     def forward(self, x: Tensor) -> Tensor:
         x = self.avgpool(self.features(x))
         return self.classifier(torch.flatten(x, 1))

@@ -15,6 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from cnnkit.errors import ConfigError
+from cnnkit.models._checks import check_positive, checked_forward
 from cnnkit.models._registry import ModelInfo, Published, register_model
 from cnnkit.nn.conv_norm_act import ConvNormActivation
 from cnnkit.nn.init import init_kaiming_fan_out_
@@ -124,6 +125,7 @@ class MobileNetV2(nn.Module):
         norm_layer: Callable[..., nn.Module] = nn.BatchNorm2d,
     ) -> None:
         super().__init__()
+        check_positive("MobileNetV2", num_classes=num_classes, in_channels=in_channels)
         setting = (
             INVERTED_RESIDUAL_SETTING
             if inverted_residual_setting is None
@@ -158,6 +160,7 @@ class MobileNetV2(nn.Module):
         # linear N(0, 0.01)
         init_kaiming_fan_out_(self, linear_std=0.01)
 
+    @checked_forward
     def forward(self, x: Tensor) -> Tensor:
         x = self.features(x)
         x = nn.functional.adaptive_avg_pool2d(x, 1)

@@ -16,6 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from cnnkit.errors import ConfigError
+from cnnkit.models._checks import check_positive, checked_forward
 from cnnkit.models._registry import ModelInfo, Published, register_model
 from cnnkit.models.mobilenetv2 import make_divisible
 from cnnkit.nn.conv_norm_act import ConvNormActivation
@@ -169,6 +170,7 @@ class MobileNetV3(nn.Module):
         norm_layer: Callable[..., nn.Module] | None = None,
     ) -> None:
         super().__init__()
+        check_positive("MobileNetV3", num_classes=num_classes, in_channels=in_channels)
         if not bottlenecks:
             raise ConfigError("MobileNetV3: bottlenecks must not be empty")
         if not 0.0 <= dropout <= 1.0:
@@ -201,6 +203,7 @@ class MobileNetV3(nn.Module):
         # linear N(0, 0.01)
         init_kaiming_fan_out_(self, linear_std=0.01)
 
+    @checked_forward
     def forward(self, x: Tensor) -> Tensor:
         x = self.avgpool(self.features(x))
         return self.classifier(torch.flatten(x, 1))

@@ -19,6 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from cnnkit.errors import ConfigError
+from cnnkit.models._checks import check_positive, checked_forward
 from cnnkit.models._registry import ModelInfo, Published, register_model
 from cnnkit.models.mobilenetv2 import make_divisible
 from cnnkit.nn.conv_norm_act import ConvNormActivation
@@ -174,6 +175,7 @@ class RegNet(nn.Module):
         activation: Callable[..., nn.Module] = nn.ReLU,
     ) -> None:
         super().__init__()
+        check_positive("RegNet", num_classes=num_classes, in_channels=in_channels)
         self.stem = ConvNormActivation(
             in_channels, stem_width, 3, 2, norm_layer=norm_layer, activation_layer=activation
         )
@@ -208,6 +210,7 @@ class RegNet(nn.Module):
         self.fc = nn.Linear(width, num_classes)
         init_regnet(self)
 
+    @checked_forward
     def forward(self, x: Tensor) -> Tensor:
         x = self.avgpool(self.trunk_output(self.stem(x)))
         return self.fc(torch.flatten(x, 1))

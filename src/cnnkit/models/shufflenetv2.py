@@ -15,6 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from cnnkit.errors import ConfigError, ShapeError
+from cnnkit.models._checks import check_positive, checked_forward
 from cnnkit.models._registry import ModelInfo, Published, register_model
 
 
@@ -96,6 +97,7 @@ class ShuffleNetV2(nn.Module):
         in_channels: int = 3,
     ) -> None:
         super().__init__()
+        check_positive("ShuffleNetV2", num_classes=num_classes, in_channels=in_channels)
         if len(stages_repeats) != 3 or min(stages_repeats) < 1:
             raise ConfigError(
                 f"ShuffleNetV2: stages_repeats must be 3 ints >= 1, got {stages_repeats}"
@@ -125,6 +127,7 @@ class ShuffleNetV2(nn.Module):
         )
         self.fc = nn.Linear(last, num_classes)
 
+    @checked_forward
     def forward(self, x: Tensor) -> Tensor:
         x = self.maxpool(self.conv1(x))
         x = self.stage4(self.stage3(self.stage2(x)))
