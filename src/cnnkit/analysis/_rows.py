@@ -1,0 +1,172 @@
+"""From a captured graph, its rules' figures and layouts to per-call rows (used by summary.py).
+
+Every call gets figures: a row call (leaf module, function or op in a non-leaf forward) its own,
+a non-leaf module call the sum of the rows inside it, so that ``--depth D`` only selects calls.
+Parameters are counted once: a row gets the parameters of its module and those its ops read,
+unless an earlier row already counted them (tied weights, a module called twice).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from cnnkit.analysis.graph import INPUT_CALL, Call, Graph, TensorRef
+from cnnkit.analysis.layout import Layout, fraction_free
+from cnnkit.analysis.receptive_field import NodeLayouts, layout_of
+from cnnkit.analysis.rules import OpFigures
+from cnnkit.arith.memory import activation_bytes, dtype_bytes
+
+Axes = tuple[int | float | None, ...]
+
+
+@dataclass(frozen=True)
+class CallFigures:
+    """Figures of one call (before selection by depth)."""
+
+    params: int
+    trainable_params: int
+    macs: int
+    other_flops: int
+    activation_bytes: int
+    rf: Axes | None
+    jump: Axes | None
+    start: Axes | None
+    spatial: bool
+    unsupported: tuple[str, ...]
+    rf_global: tuple[bool, ...] | None = None
+
+
+def field_lists(layout: Layout | None) -> tuple[Axes | None, Axes | None, Axes | None]:
+    """Per-axis rf, jump and start of a layout (``None`` entries: unknown; all ``None``: the
+    tensor does not depend on the input)."""
+    if layout is None:
+        return None, None, None
+    rf, jump, start = [], [], []
+    for axis in layout.fields:
+        if axis is None:
+            rf.append(None)
+            jump.append(None)
+            start.append(None)
+        else:
+            rf.append(fraction_free(axis.field.rf[0]))
+            jump.append(fraction_free(axis.field.jump[0]))
+            start.append(fraction_free(axis.field.start[0]))
+    return tuple(rf), tuple(jump), tuple(start)
+
+
+def is_spatial(layout: Layout | None, ref: TensorRef, input_rank: int) -> bool:
+    """A map with the input's rank whose every axis has a known, non-global field."""
+    if layout is None or len(ref.shape) != input_rank or not layout.fields:
+        return False
+    return all(axis is not None and not axis.is_global for axis in layout.fields)
+
+
+def _fresh_output_bytes(call: Call, graph: Graph) -> int:
+    """Bytes of the tensors a row returns that it allocated (not views, not inplace results)."""
+    total = 0
+    own = set(call.nodes)
+    for ref in call.outputs:
+        if ref.producer is None or ref.producer[0] not in own:
+            continue
+        node = graph.nodes[ref.producer[0]]
+        if not node.fresh[ref.producer[1]]:
+            continue
+        total += activation_bytes([ref.shape], dtype_bytes(ref.dtype))
+    return total
+
+
+def call_figures(
+    graph: Graph, figures: Sequence[OpFigures | None], layouts: Sequence[NodeLayouts]
+) -> list[CallFigures]:
+    """Figures of every call of ``graph``, in call order."""
+    sizes = graph.input_shape[2:]
+    counted: set[str] = set()
+    own: dict[int, list[int]] = {}  # call -> [params, trainable, macs, other, bytes]
+    unsupported: dict[int, list[str]] = {}
+    for call in graph.calls:
+        if not call.is_row:
+            continue
+        names = list(graph.module_parameters.get(call.index, ()))
+        names += [
+            ref.parameter for n in call.nodes for ref in graph.nodes[n].inputs if ref.parameter
+        ]
+        params = trainable = 0
+        for name in dict.fromkeys(names):
+            if name in counted or name not in graph.parameters:
+                continue
+            counted.add(name)
+            numel, requires_grad, _ = graph.parameters[name]
+            params += numel
+            trainable += numel if requires_grad else 0
+        macs = sum(figures[n].macs for n in call.nodes if figures[n] is not None)  # type: ignore[union-attr]
+        other = sum(figures[n].other_flops for n in call.nodes if figures[n] is not None)  # type: ignore[union-attr]
+        own[call.index] = [params, trainable, macs, other, _fresh_output_bytes(call, graph)]
+        unsupported[call.index] = [graph.nodes[n].name for n in call.nodes if figures[n] is None]
+    totals = {index: list(values) for index, values in own.items()}
+    for call in reversed(graph.calls):  # children come after parents: add each into its parent
+        if call.parent is None or call.index not in totals:
+            continue
+        parent = totals.setdefault(call.parent, [0, 0, 0, 0, 0])
+        for k, value in enumerate(totals[call.index]):
+            parent[k] += value
+        unsupported.setdefault(call.parent, []).extend(unsupported.get(call.index, []))
+    result = []
+    input_rank = len(graph.input_shape)
+    for call in graph.calls:
+        params, trainable, macs, other, nbytes = totals.get(call.index, [0, 0, 0, 0, 0])
+        ref = next(
+            (r for r in call.outputs if r.is_data), call.outputs[0] if call.outputs else None
+        )
+        layout = None if ref is None else layout_of(ref, layouts, sizes)
+        rf, jump, start = field_lists(layout)
+        is_global = None
+        if layout is not None:
+            is_global = tuple(a is not None and a.is_global for a in layout.fields)
+        result.append(
+            CallFigures(
+                params,
+                trainable,
+                macs,
+                other,
+                nbytes,
+                rf,
+                jump,
+                start,
+                ref is not None and is_spatial(layout, ref, input_rank),
+                tuple(sorted(set(unsupported.get(call.index, [])))),
+                is_global,
+            )
+        )
+    return result
+
+
+def representative(graph: Graph, call_index: int, depth: int | None) -> int:
+    """The call shown for ``call_index`` at ``depth``: itself, or its ancestor at ``depth``."""
+    if call_index == INPUT_CALL or depth is None:
+        return call_index
+    call = graph.calls[call_index]
+    while call.depth > depth and call.parent is not None:
+        call = graph.calls[call.parent]
+    return call.index
+
+
+def selected_calls(graph: Graph, depth: int | None) -> list[Call]:
+    """The calls that are rows at ``depth``: row calls no deeper than it, and module calls at
+    exactly ``depth`` that contain rows (``None``: every row call)."""
+    if depth is None:
+        return [c for c in graph.calls if c.is_row]
+    return [c for c in graph.calls if (c.is_row and c.depth <= depth) or c.depth == depth]
+
+
+def call_sources(graph: Graph, call: Call) -> set[int]:
+    """Calls whose outputs ``call`` reads (``INPUT_CALL`` for the model input), for edges."""
+    sources = {ref.source_call for ref in call.inputs if ref.is_data}
+    own = set(call.nodes)
+    for index in call.nodes:
+        for ref in graph.nodes[index].data_inputs:
+            if ref.producer is not None and ref.producer[0] not in own:
+                sources.add(ref.source_call)
+    sources.discard(None)
+    sources.discard(call.index)
+    return sources  # type: ignore[return-value]

@@ -1,0 +1,223 @@
+"""Capture one forward pass of any ``nn.Module`` as a graph of aten ops (capability A6).
+
+The pass runs on the meta device (no memory, no compute, any input size) through
+``torch.func.functional_call`` with meta copies of the parameters and buffers, so the model is
+left exactly as found: same device, same values, no hooks left behind, every module's
+``training`` flag restored, no RNG consumed. A ``TorchDispatchMode`` records every aten op
+(functional ops, inplace ops, Python loops included: it is a real forward), global module hooks
+say which module call each op belongs to (see :mod:`cnnkit.analysis._recording`).
+
+When a model cannot run on meta (data-dependent Python such as ``if x.sum() > 0``, an op with no
+meta kernel) the pass is repeated for real on the model's device, with cloned buffers and a
+seeded random input, and :attr:`Graph.fallback_reason` says why.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Literal
+
+import torch
+from torch import nn
+
+from cnnkit.analysis._recording import (
+    DispatchRecorder,
+    FunctionNamer,
+    ModuleRuleLookup,
+    OpFailed,
+    Recorder,
+)
+from cnnkit.analysis.graph import Graph
+from cnnkit.errors import CnnkitError, ConfigError, ShapeError, UnsupportedError
+
+Mode = Literal["eval", "train", "same"]
+
+_TOO_SMALL = re.compile(
+    r"too small|greater than (the )?actual input|output size|non-positive|would be empty", re.I
+)
+_NEEDS_REAL = re.compile(r"\bmeta\b|data-dependent|item\(\)|no data", re.I)
+
+
+class _NeedsRealForward(Exception):
+    pass
+
+
+def _no_module_rules(module: nn.Module) -> None:
+    return None
+
+
+def capture(
+    model: nn.Module,
+    input_shape: Sequence[int],
+    *,
+    mode: Mode = "eval",
+    module_rule: ModuleRuleLookup = _no_module_rules,
+) -> Graph:
+    """Run ``model`` once on an input of ``input_shape`` (batch included) and record its graph.
+
+    ``mode`` sets every module's ``training`` flag for the pass (``"same"`` keeps them); the
+    flags are restored afterwards. ``module_rule(module)`` returns a rule for modules that are to
+    be treated as one opaque leaf (their inner ops are not recorded), or ``None``.
+
+    Raises :class:`~cnnkit.errors.ShapeError` naming the first layer that cannot take its input
+    (an input too small for the network: the layer whose output would be empty).
+    """
+    if not isinstance(model, nn.Module):
+        raise ConfigError(f"model must be an nn.Module, got {type(model).__name__}")
+    shape = _checked_shape(input_shape)
+    if mode not in ("eval", "train", "same"):
+        raise ConfigError(f"mode must be 'eval', 'train' or 'same', got {mode!r}")
+    flags = [(module, module.training) for module in model.modules()]
+    try:
+        if mode != "same":
+            for module, _ in flags:  # not model.train(): a user override could do more
+                module.training = mode == "train"
+        try:
+            return _run(model, shape, module_rule, meta=True)
+        except _NeedsRealForward as reason:
+            if _device_of(model).type == "meta":
+                raise UnsupportedError(
+                    f"{reason}; the model's weights are on the meta device, so it cannot be run "
+                    "for real: build it with real weights to analyse it"
+                ) from None
+            graph = _run(model, shape, module_rule, meta=False)
+            graph.fallback_reason = str(reason)
+            return graph
+    finally:
+        for module, training in flags:
+            module.training = training
+
+
+def _checked_shape(input_shape: Sequence[int]) -> tuple[int, ...]:
+    try:
+        shape = tuple(int(v) for v in input_shape)
+    except (TypeError, ValueError):
+        raise ConfigError(f"input shape must be integers, got {input_shape!r}") from None
+    if not shape or any(v <= 0 for v in shape):
+        raise ConfigError(f"input shape must hold positive integers, got {shape}")
+    return shape
+
+
+def _device_of(model: nn.Module) -> torch.device:
+    for tensor in (*model.parameters(), *model.buffers()):
+        return tensor.device
+    return torch.device("cpu")
+
+
+def _input_dtype(model: nn.Module) -> torch.dtype:
+    for tensor in (*model.parameters(), *model.buffers()):
+        if tensor.is_floating_point():
+            return tensor.dtype
+    return torch.get_default_dtype()
+
+
+def _state(model: nn.Module, meta: bool) -> tuple[dict[str, torch.Tensor], dict[int, str]]:
+    """Tensors to run with (meta copies, or the parameters and cloned buffers) and their names.
+
+    Tied parameters (one tensor under two names) stay one tensor, so ``functional_call`` keeps
+    them tied and the parameter count dedupes them.
+    """
+    canonical = {id(p): name for name, p in model.named_parameters()}
+    copies: dict[int, torch.Tensor] = {}
+    tensors: dict[str, torch.Tensor] = {}
+    for name, tensor in model.named_parameters(remove_duplicate=False):
+        if id(tensor) not in copies:
+            copies[id(tensor)] = torch.empty_like(tensor, device="meta") if meta else tensor
+        tensors[name] = copies[id(tensor)]
+    for name, tensor in model.named_buffers(remove_duplicate=False):
+        if id(tensor) not in copies:  # cloned: a training-mode BN must not move the real stats
+            copies[id(tensor)] = (
+                torch.empty_like(tensor, device="meta") if meta else tensor.detach().clone()
+            )
+        tensors[name] = copies[id(tensor)]
+    names = {id(copies[key]): name for key, name in canonical.items()}
+    return tensors, names
+
+
+def _run(
+    model: nn.Module, shape: tuple[int, ...], module_rule: ModuleRuleLookup, meta: bool
+) -> Graph:
+    tensors, parameter_names = _state(model, meta)
+    module_names = {id(m): name for name, m in model.named_modules()}
+    recorder = Recorder(module_names, parameter_names, module_rule)
+    device = torch.device("meta") if meta else _device_of(model)
+    dtype = _input_dtype(model)
+    if meta:
+        x = torch.empty(shape, device=device, dtype=dtype)
+    else:  # never uninitialised memory: data-dependent branches must see real-looking values
+        generator = torch.Generator(device=device).manual_seed(0)
+        x = torch.randn(shape, generator=generator, device=device, dtype=dtype)
+    recorder.add_input(x)
+    register = torch.nn.modules.module
+    handles = [
+        register.register_module_forward_pre_hook(recorder.pre_hook),
+        register.register_module_forward_hook(recorder.post_hook),
+    ]
+    rng_devices = [] if device.type in ("cpu", "meta") else [device]
+    try:
+        with (
+            torch.random.fork_rng(devices=rng_devices),  # a training-mode dropout draws numbers
+            torch.no_grad(),
+            torch.device(device),
+            FunctionNamer(recorder),
+            DispatchRecorder(recorder),
+        ):
+            torch.func.functional_call(model, tensors, (x,), strict=False)
+    except OpFailed as failure:
+        raise _classify(failure.error, failure.layer, shape, meta) from None
+    except CnnkitError:
+        raise
+    except Exception as error:
+        raise _classify(error, recorder.innermost(), shape, meta) from None
+    finally:
+        for handle in handles:
+            handle.remove()
+    return _graph(model, recorder, shape, device)
+
+
+def _classify(error: BaseException, layer: str, shape: tuple[int, ...], meta: bool) -> Exception:
+    """A failed forward: retry for real (meta limitation) or a one-line ShapeError."""
+    lines = str(error).strip().splitlines()
+    message = lines[0] if lines else type(error).__name__
+    if meta and (isinstance(error, NotImplementedError) or _NEEDS_REAL.search(str(error))):
+        return _NeedsRealForward(f"{layer} cannot run on the meta device ({message})")
+    if isinstance(error, CnnkitError) and not isinstance(error, ShapeError):
+        return error
+    if _TOO_SMALL.search(message):
+        return ShapeError(
+            f"input {shape} is too small for {layer}: its output would be empty ({message})"
+        )
+    if meta and not isinstance(error, RuntimeError | ValueError | IndexError):
+        return _NeedsRealForward(f"{layer} failed on the meta device ({message})")
+    return ShapeError(f"{layer} cannot take the input {shape}: {message}")
+
+
+def _graph(
+    model: nn.Module,
+    recorder: Recorder,
+    shape: tuple[int, ...],
+    device: torch.device,
+) -> Graph:
+    parameters: dict[str, tuple[int, bool, int]] = {}
+    canonical = {}
+    for name, p in model.named_parameters():
+        parameters[name] = (p.numel(), p.requires_grad, p.numel() * p.element_size())
+        canonical[id(p)] = name
+    buffer_bytes = sum(b.numel() * b.element_size() for b in model.buffers())
+    module_parameters = {}
+    for call in recorder.calls:
+        if call.kind == "module" and call.is_row and call.module is not None:
+            module_parameters[call.index] = tuple(
+                canonical[id(p)] for p in call.module.parameters() if id(p) in canonical
+            )
+    return Graph(
+        nodes=recorder.nodes,
+        calls=recorder.calls,
+        input_shape=shape,
+        device=device.type,
+        fallback_reason=None,
+        parameters=parameters,
+        buffer_bytes=buffer_bytes,
+        module_parameters=module_parameters,
+    )

@@ -1,0 +1,190 @@
+"""The captured graph: every aten op of one forward pass, and the calls that contain them.
+
+:func:`cnnkit.analysis.capture.capture` fills these dataclasses; rules read :class:`Node`, the
+summary groups nodes by :class:`Call`. Tensors are replaced by :class:`TensorRef` (shape, dtype
+and which node produced them), so nothing here holds a tensor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from torch import nn
+
+# Node index of the model input (the first node of every graph).
+INPUT_NODE = 0
+# Call index used for "the model input" when a row's edge comes from it.
+INPUT_CALL = -1
+
+
+@dataclass(frozen=True)
+class TensorRef:
+    """A tensor seen by the capture: shape, dtype, producer and origin.
+
+    Attributes:
+        shape: the tensor's shape.
+        dtype: torch dtype name without the ``torch.`` prefix (``"float32"``).
+        producer: ``(node index, output index)`` of the op that last wrote it, or ``None`` for a
+            tensor that did not come from the forward pass (a parameter, buffer or constant).
+        origin: the op that made the tensor; differs from ``producer`` when a view of it was
+            written in place afterwards (``x[:, :3] *= 2``).
+        is_data: True when its value depends on the model input.
+        parameter: the parameter's name when the tensor is a parameter of the model.
+        source_call: index of the call (row) the tensor came from, for the diagram's edges.
+    """
+
+    shape: tuple[int, ...]
+    dtype: str
+    producer: tuple[int, int] | None
+    is_data: bool
+    parameter: str | None = None
+    source_call: int | None = None
+    origin: tuple[int, int] | None = None
+
+    @property
+    def numel(self) -> int:
+        count = 1
+        for size in self.shape:
+            count *= size
+        return count
+
+
+def _walk(value: Any) -> Iterator[TensorRef]:
+    if isinstance(value, TensorRef):
+        yield value
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _walk(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _walk(item)
+
+
+@dataclass
+class Node:
+    """One aten op call: its arguments (tensors as :class:`TensorRef`) and outputs.
+
+    ``op`` is the overload packet that rules are keyed by (``torch.ops.aten.convolution``);
+    ``overload`` the exact overload, whose schema names the arguments (:meth:`arg`). A node that
+    stands for a whole module (a module-keyed rule) has ``op`` = the module class and
+    ``module`` = the module instance. ``fresh[k]`` says whether output k has its own storage
+    (False for a view or an inplace result).
+    """
+
+    index: int
+    op: Any
+    overload: Any
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    outputs: tuple[TensorRef, ...]
+    call: int
+    is_data: bool
+    module: nn.Module | None = None
+    fresh: tuple[bool, ...] = ()
+
+    @property
+    def name(self) -> str:
+        """The op's name: ``"convolution"``, ``"add_"``, or the module class name."""
+        if isinstance(self.op, type):
+            return self.op.__name__
+        return str(getattr(self.op, "__name__", self.op)).split(".")[-1]
+
+    @property
+    def inputs(self) -> list[TensorRef]:
+        """Every tensor argument, in argument order."""
+        return list(_walk((self.args, self.kwargs)))
+
+    @property
+    def data_inputs(self) -> list[TensorRef]:
+        """Tensor arguments whose values depend on the model input."""
+        return [ref for ref in self.inputs if ref.is_data]
+
+    @property
+    def input_shapes(self) -> list[tuple[int, ...]]:
+        return [ref.shape for ref in self.inputs]
+
+    @property
+    def output_shapes(self) -> list[tuple[int, ...]]:
+        return [ref.shape for ref in self.outputs]
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        """Shape of the first output (``()`` when the op returns no tensor)."""
+        return self.outputs[0].shape if self.outputs else ()
+
+    def arg(self, name: str, default: Any = None) -> Any:
+        """The argument called ``name`` in the op's schema (positional, keyword or default)."""
+        schema = getattr(self.overload, "_schema", None)
+        if schema is None:
+            return self.kwargs.get(name, default)
+        for position, argument in enumerate(schema.arguments):
+            if argument.name != name:
+                continue
+            if argument.kwarg_only or position >= len(self.args):
+                if name in self.kwargs:
+                    return self.kwargs[name]
+                if argument.has_default_value():
+                    return argument.default_value
+                return default
+            return self.args[position]
+        return default
+
+
+CallKind = Literal["module", "function", "op"]
+
+
+@dataclass
+class Call:
+    """A module call, or a function/op called directly in a non-leaf module's forward.
+
+    Calls form a tree through ``parent``. A call with ``is_row`` is one row of the summary: a
+    leaf module call (or a module with a module-keyed rule), a function called in a non-leaf
+    module's ``forward`` (``layer1.0.add``), or an op called there outside any function.
+    """
+
+    index: int
+    kind: CallKind
+    name: str
+    type: str
+    depth: int
+    parent: int | None
+    is_row: bool
+    inputs: tuple[TensorRef, ...] = ()
+    outputs: tuple[TensorRef, ...] = ()
+    nodes: list[int] = field(default_factory=list)
+    module: nn.Module | None = None
+
+
+@dataclass
+class Graph:
+    """The result of one capture.
+
+    Attributes:
+        nodes: every recorded op in execution order; ``nodes[0]`` is the model input.
+        calls: every call in execution order (the root module call first).
+        input_shape: the full input shape, batch included.
+        device: ``"meta"`` or the device of the fallback forward pass.
+        fallback_reason: why the meta forward failed, when a real forward was used.
+        parameters: canonical parameter name -> (numel, trainable, bytes).
+        parameter_of_module: module call index -> canonical names of that module's parameters.
+    """
+
+    nodes: list[Node]
+    calls: list[Call]
+    input_shape: tuple[int, ...]
+    device: str
+    fallback_reason: str | None
+    parameters: dict[str, tuple[int, bool, int]]
+    buffer_bytes: int
+    module_parameters: dict[int, tuple[str, ...]]
+
+    @property
+    def spatial_ndim(self) -> int:
+        """Number of spatial axes of the input: its rank minus batch and channel."""
+        return max(len(self.input_shape) - 2, 0)
+
+    def producer_node(self, ref: TensorRef) -> Node | None:
+        return None if ref.producer is None else self.nodes[ref.producer[0]]

@@ -1,0 +1,183 @@
+"""Which dimension of a tensor holds which spatial axis of the input, and each axis's field.
+
+A receptive field is a property of the input's spatial axes (H, W), not of tensor dims: after
+``permute(0, 2, 3, 1)`` (ConvNeXt's NHWC blocks) H is dim 1; after ``view(N * H * W, C)`` (a
+Linear applied per position) H and W live inside dim 0 and a matrix product over dim 1 leaves
+them alone; after ``flatten(1)`` they share dim 1 with the channels and a Linear over it mixes
+every position. So each dim is described by its factors in row-major order: (axis or ``None``,
+size, clean), where a clean factor is a whole axis in order, and a view that cuts an axis in
+pieces leaves unclean factors. Size-1 factors are dropped (nothing varies along them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+
+from cnnkit.arith.receptive_field import Field, global_field, merge
+from cnnkit.errors import ShapeError
+
+
+@dataclass(frozen=True)
+class Factor:
+    """A piece of a tensor dim: ``size`` positions along input ``axis`` (``None``: not spatial)."""
+
+    axis: int | None
+    size: int
+    clean: bool = True
+
+
+Dim = tuple[Factor, ...]
+
+
+@dataclass(frozen=True)
+class AxisField:
+    """The field of one spatial axis (a 1-D :class:`~cnnkit.arith.receptive_field.Field`)."""
+
+    field: Field
+    is_global: bool = False
+
+
+# Per axis: the field, or None when no closed form follows it (reported as unknown).
+Fields = tuple[AxisField | None, ...]
+
+
+@dataclass(frozen=True)
+class Layout:
+    """A data tensor's dims (their factors) and the field of every input spatial axis."""
+
+    dims: tuple[Dim, ...]
+    fields: Fields
+
+    def axes_in(self, dim: int) -> set[int]:
+        """Spatial axes with a factor in ``dim``."""
+        return {f.axis for f in self.dims[dim] if f.axis is not None}
+
+    def clean_axis(self, dim: int) -> int | None:
+        """The axis when ``dim`` is exactly one whole axis (so windows can step its field)."""
+        factors = self.dims[dim]
+        if len(factors) == 1 and factors[0].axis is not None and factors[0].clean:
+            return factors[0].axis
+        return None
+
+    def dims_of(self, axis: int) -> set[int]:
+        """The dims holding a factor of ``axis``."""
+        return {d for d, factors in enumerate(self.dims) if any(f.axis == axis for f in factors)}
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(dim_size(factors) for factors in self.dims)
+
+
+def dim_size(factors: Dim) -> int:
+    size = 1
+    for factor in factors:
+        size *= factor.size
+    return size
+
+
+def plain_dim(size: int) -> Dim:
+    """A dim that holds no spatial axis."""
+    return () if size == 1 else (Factor(None, size),)
+
+
+def axis_dim(axis: int, size: int, clean: bool = True) -> Dim:
+    """A dim that is (a piece of) ``axis``; size 1 holds nothing."""
+    return () if size == 1 else (Factor(axis, size, clean),)
+
+
+def plain_dims(shape: Sequence[int]) -> tuple[Dim, ...]:
+    return tuple(plain_dim(size) for size in shape)
+
+
+def input_layout(shape: Sequence[int]) -> Layout:
+    """The model input (N, C, *spatial): axis i is dim 2 + i, with the input's field."""
+    spatial = tuple(shape[2:])
+    dims = (*plain_dims(shape[:2]), *(axis_dim(a, n) for a, n in enumerate(spatial)))
+    return Layout(dims, tuple(AxisField(Field.input(1)) for _ in spatial))
+
+
+def global_axis(size: int) -> AxisField:
+    """The field of an axis that an output sees whole (arith's global field)."""
+    return AxisField(global_field(size), is_global=True)
+
+
+def shift(field: Field, offset: int) -> Field:
+    """The field of ``x[offset:]`` along one axis: a' = a + offset j (rf and j unchanged).
+
+    A crop by ``offset`` is seed 002's step with k = 1, s = 1 and padding = -offset, which
+    arith's ``step`` does not take (it refuses negative padding).
+    """
+    starts = tuple(a + offset * j for a, j in zip(field.start, field.jump, strict=True))
+    return Field(field.rf, field.jump, starts)
+
+
+def merge_fields(all_fields: Iterable[Fields], sizes: Sequence[int]) -> Fields:
+    """The union of several inputs' fields, per axis: global wins, then unknown, else arith's
+    ``merge`` (inputs whose jumps differ have no single field: unknown)."""
+    all_fields = list(all_fields)
+    merged: list[AxisField | None] = []
+    for axis, size in enumerate(sizes):
+        values = [fields[axis] for fields in all_fields]
+        if any(v is not None and v.is_global for v in values):
+            merged.append(global_axis(size))
+        elif any(v is None for v in values):
+            merged.append(None)
+        else:
+            try:
+                merged.append(AxisField(merge([v.field for v in values])))  # type: ignore[union-attr]
+            except ShapeError:
+                merged.append(None)
+    return tuple(merged)
+
+
+def reshape_dims(dims: Sequence[Dim], shape: Sequence[int]) -> tuple[Dim, ...] | None:
+    """The factors of a view of a tensor with ``dims`` as ``shape`` (``None`` if they cannot be
+    matched, e.g. a view that regroups sizes across factors in a way no factor boundary fits).
+
+    Factors are consumed in row-major order; a factor larger than the output dim it starts is
+    cut in pieces (unclean), so a later view that joins the pieces back cannot restore it.
+    """
+    queue = [f for factors in dims for f in factors if f.size != 1]
+    result: list[Dim] = []
+    for size in shape:
+        if size == 1:
+            result.append(())
+            continue
+        group: list[Factor] = []
+        filled = 1
+        while filled < size:
+            if not queue:
+                return None
+            factor = queue.pop(0)
+            if size % (filled * factor.size) == 0:
+                group.append(factor)
+                filled *= factor.size
+                continue
+            need = size // filled
+            if size % filled or factor.size % need:
+                return None
+            group.append(Factor(factor.axis, need, False))
+            queue.insert(0, Factor(factor.axis, factor.size // need, False))
+            filled *= need
+        result.append(tuple(group))
+    if queue:
+        return None
+    return tuple(result)
+
+
+def forget(fields: Sequence[AxisField | None], axes: Iterable[int]) -> Fields:
+    """``fields`` with each of ``axes`` unknown, unless it is global (global stays global)."""
+    result = list(fields)
+    for axis in axes:
+        current = result[axis]
+        result[axis] = current if current is not None and current.is_global else None
+    return tuple(result)
+
+
+def fraction_free(value: int | Fraction) -> int | float:
+    """An exact value as JSON can hold it: an int, or a float for a true fraction."""
+    if isinstance(value, Fraction):
+        return int(value) if value.denominator == 1 else float(value)
+    return value

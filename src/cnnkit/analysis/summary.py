@@ -1,0 +1,341 @@
+"""``summarize(model, input_shape)``: capture -> rules -> receptive field -> :class:`Summary`.
+
+The per-layer trace of capability A6: name, type, shapes, parameters (trainable and frozen),
+MACs, other FLOPs, activation bytes and receptive field, plus totals. Conventions:
+
+- ``macs``: multiply-accumulates of convolutions (incl. grouped, depthwise, transposed), linear
+  layers and matrix products, exactly torch.utils.flop_counter's FLOPs / 2; ``flops = 2 macs``.
+- ``other_flops``: everything element-wise (normalisation, activations, pooling, residual adds,
+  SE multiplies, softmax, bias adds), with the per-op conventions of docs/analysis.md.
+- ``activation_bytes``: bytes of the tensors a layer allocates for its output (a view or an
+  inplace op allocates none); the total is seed 000's sum_l B H_l W_l C_l x bytes, and
+  ``training_activation_bytes`` its x2 rule of thumb.
+- ``rf``, ``jump``, ``start``: seed 002's receptive field, exact over the graph; ``None`` entries
+  are unknown (an op with no closed form), and a field covering the whole input is global.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from torch import nn
+
+from cnnkit.analysis._rows import (
+    Axes,
+    CallFigures,
+    call_figures,
+    call_sources,
+    representative,
+    selected_calls,
+)
+from cnnkit.analysis.capture import Mode, capture
+from cnnkit.analysis.graph import INPUT_CALL, Graph
+from cnnkit.analysis.memory import MeasuredMemory, measure_saved_bytes
+from cnnkit.analysis.receptive_field import propagate
+from cnnkit.analysis.rules import OpFigures, Rule, find_rule, rule_key
+from cnnkit.analysis.spatial import UNKNOWN
+from cnnkit.arith.memory import dtype_bytes, training_activation_bytes
+from cnnkit.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class LayerRow:
+    """One row: a leaf module call, a function called in a non-leaf forward, or (with a depth)
+    a module call at that depth with everything inside it.
+
+    ``inputs`` are indices of the rows this one reads (``-1``: the model input), for diagrams.
+    """
+
+    name: str
+    type: str
+    depth: int
+    input_shapes: tuple[tuple[int, ...], ...]
+    output_shape: tuple[int, ...]
+    params: int
+    trainable_params: int
+    macs: int
+    other_flops: int
+    activation_bytes: int
+    rf: Axes | None
+    jump: Axes | None
+    start: Axes | None
+    inputs: tuple[int, ...] = ()
+    unsupported: tuple[str, ...] = ()
+    rf_global: tuple[bool, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Totals:
+    """Whole-model figures. ``rf``/``jump``/``start`` are those of the last spatial output (the
+    last map with the input's rank whose field is known and not global)."""
+
+    params: int
+    trainable_params: int
+    macs: int
+    flops: int
+    other_flops: int
+    param_bytes: int
+    activation_bytes: int
+    rf: Axes | None
+    jump: Axes | None
+    start: Axes | None
+    training_activation_bytes: int = 0
+    buffer_bytes: int = 0
+    rf_layer: str | None = None
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The result of :func:`summarize`: rows (``layers``), ``total`` and what was not counted.
+
+    ``unsupported`` maps ops that have no rule to their number of calls: their MACs and FLOPs
+    are not in the totals. ``device`` is ``"meta"`` unless the model had to run for real, and
+    then ``fallback_reason`` says why.
+    """
+
+    model: str
+    input_shape: tuple[int, ...]
+    layers: tuple[LayerRow, ...]
+    total: Totals
+    unsupported: dict[str, int] = field(default_factory=dict)
+    device: str = "meta"
+    fallback_reason: str | None = None
+    depth: int | None = None
+    unused_params: int = 0
+    measured: MeasuredMemory | None = None
+    graph: Graph | None = field(default=None, repr=False, compare=False)
+    figures: tuple[CallFigures, ...] = field(default=(), repr=False, compare=False)
+
+    def at_depth(self, depth: int | None) -> Summary:
+        """The same summary with rows aggregated at module depth ``depth`` (``None``: leaves)."""
+        if self.graph is None:
+            raise ConfigError("this summary has no graph to re-aggregate (build it with summarize)")
+        if depth is not None and depth < 0:
+            raise ConfigError(f"depth must be >= 0, got {depth}")
+        layers = _layers(self.graph, self.figures, depth)
+        return dataclasses.replace(self, layers=layers, depth=depth)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON contract of docs/architecture.md (plus ``unsupported``, ``device``, ...)."""
+        total = dataclasses.asdict(self.total)
+        total = {"flops": self.total.flops, **total}
+        return {
+            "model": self.model,
+            "input_shape": list(self.input_shape),
+            "layers": [_row_dict(row) for row in self.layers],
+            "total": {k: _jsonable(v) for k, v in total.items()},
+            "unsupported": dict(self.unsupported),
+            "unused_params": self.unused_params,
+            "device": self.device,
+            "fallback_reason": self.fallback_reason,
+            "depth": self.depth,
+            "measured": None if self.measured is None else dataclasses.asdict(self.measured),
+        }
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def _row_dict(row: LayerRow) -> dict[str, Any]:
+    return {
+        "name": row.name,
+        "type": row.type,
+        "depth": row.depth,
+        "input_shapes": [list(s) for s in row.input_shapes],
+        "output_shape": list(row.output_shape),
+        "params": row.params,
+        "trainable_params": row.trainable_params,
+        "macs": row.macs,
+        "other_flops": row.other_flops,
+        "activation_bytes": row.activation_bytes,
+        "rf": _jsonable(row.rf),
+        "jump": _jsonable(row.jump),
+        "start": _jsonable(row.start),
+        "rf_global": _jsonable(row.rf_global),
+        "inputs": list(row.inputs),
+        "unsupported": list(row.unsupported),
+    }
+
+
+def summarize(
+    model: nn.Module,
+    input_shape: Sequence[int],
+    *,
+    batch_size: int = 1,
+    depth: int | None = None,
+    mode: Mode = "eval",
+    rules: Mapping[Any, Rule] | None = None,
+    measure: bool = False,
+) -> Summary:
+    """Trace ``model`` on an input of (batch_size, *input_shape) and summarise every layer.
+
+    Args:
+        model: any ``nn.Module``; it is left exactly as found (device, values, hooks, modes).
+        input_shape: one sample's shape without the batch, e.g. ``(3, 224, 224)``.
+        batch_size: N of the traced input.
+        depth: aggregate rows at this module depth (``None``: one row per leaf call).
+        mode: ``"eval"`` (default), ``"train"`` or ``"same"``: the modules' training flags
+            during the trace (restored afterwards). Eval is what inference costs.
+        rules: per-call rule overrides, ``{aten op or nn.Module class: rule}``.
+        measure: also run a real training-mode forward and measure the bytes autograd saves.
+
+    Raises:
+        ShapeError: the input is too small (names the first layer whose output would be empty)
+            or does not fit a layer.
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ConfigError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    if depth is not None and (isinstance(depth, bool) or not isinstance(depth, int) or depth < 0):
+        raise ConfigError(f"depth must be an integer >= 0, got {depth!r}")
+    overrides: dict[Hashable, Rule] = {rule_key(k): v for k, v in (rules or {}).items()}
+
+    def module_rule(module: nn.Module) -> Rule | None:
+        return find_rule(type(module), overrides)
+
+    shape = (batch_size, *(int(v) for v in input_shape))
+    graph = capture(model, shape, mode=mode, module_rule=module_rule)
+    figures, unsupported = _figures(graph, overrides)
+    spatial = [UNKNOWN if f is None else f.spatial for f in figures]
+    layouts = propagate(graph, spatial)
+    per_call = tuple(call_figures(graph, figures, layouts))
+    total = _totals(graph, figures, per_call)
+    attributed = sum(per_call[c.index].params for c in graph.calls if c.is_row)
+    measured = None
+    if measure:
+        measured = measure_saved_bytes(model, shape, estimate=total.training_activation_bytes)
+    return Summary(
+        model=type(model).__name__,
+        input_shape=shape,
+        layers=_layers(graph, per_call, depth),
+        total=total,
+        unsupported=unsupported,
+        device=graph.device,
+        fallback_reason=graph.fallback_reason,
+        depth=depth,
+        unused_params=total.params - attributed,
+        measured=measured,
+        graph=graph,
+        figures=per_call,
+    )
+
+
+def _figures(
+    graph: Graph, overrides: Mapping[Hashable, Rule]
+) -> tuple[list[OpFigures | None], dict[str, int]]:
+    figures: list[OpFigures | None] = [OpFigures()]
+    unsupported: dict[str, int] = {}
+    for node in graph.nodes[1:]:
+        rule = find_rule(node.op, dict(overrides))
+        if rule is None:
+            name = str(node.op) if not isinstance(node.op, type) else node.op.__name__
+            unsupported[name] = unsupported.get(name, 0) + 1
+            figures.append(None)
+            continue
+        figures.append(rule(node))
+    for name, count in unsupported.items():
+        warnings.warn(
+            f"cnnkit: no analysis rule for {name} ({count} call(s)): its MACs and FLOPs are not "
+            "counted; add one with cnnkit.register_rule",
+            stacklevel=3,
+        )
+    return figures, unsupported
+
+
+def _totals(
+    graph: Graph, figures: Sequence[OpFigures | None], per_call: Sequence[CallFigures]
+) -> Totals:
+    macs = sum(f.macs for f in figures if f is not None)
+    other = sum(f.other_flops for f in figures if f is not None)
+    params = sum(numel for numel, _, _ in graph.parameters.values())
+    trainable = sum(numel for numel, grad, _ in graph.parameters.values() if grad)
+    param_bytes = sum(nbytes for _, _, nbytes in graph.parameters.values())
+    rows = [c for c in graph.calls if c.is_row]
+    activation = sum(per_call[c.index].activation_bytes for c in rows)
+    training = _training_bytes(graph, rows, per_call)
+    last = next((c for c in reversed(rows) if per_call[c.index].spatial), None)
+    figures_last = per_call[last.index] if last is not None else None
+    return Totals(
+        params=params,
+        trainable_params=trainable,
+        macs=macs,
+        flops=2 * macs,
+        other_flops=other,
+        param_bytes=param_bytes,
+        activation_bytes=activation,
+        rf=figures_last.rf if figures_last else None,
+        jump=figures_last.jump if figures_last else None,
+        start=figures_last.start if figures_last else None,
+        training_activation_bytes=training,
+        buffer_bytes=graph.buffer_bytes,
+        rf_layer=last.name if last is not None else None,
+    )
+
+
+def _training_bytes(graph: Graph, rows: Sequence[Any], per_call: Sequence[CallFigures]) -> int:
+    """Seed 000's x2 training estimate over the same tensors as ``activation_bytes``."""
+    by_dtype: dict[str, list[tuple[int, ...]]] = {}
+    for call in rows:
+        if per_call[call.index].activation_bytes == 0:
+            continue
+        own = set(call.nodes)
+        for ref in call.outputs:
+            made_here = ref.producer is not None and ref.producer[0] in own
+            if made_here and graph.nodes[ref.producer[0]].fresh[ref.producer[1]]:  # type: ignore[index]
+                by_dtype.setdefault(ref.dtype, []).append(ref.shape)
+    return sum(
+        training_activation_bytes(shapes, dtype_bytes(dtype)) for dtype, shapes in by_dtype.items()
+    )
+
+
+def _layers(
+    graph: Graph, per_call: Sequence[CallFigures], depth: int | None
+) -> tuple[LayerRow, ...]:
+    chosen = selected_calls(graph, depth)
+    position = {call.index: i for i, call in enumerate(chosen)}
+    sources: dict[int, set[int]] = {call.index: set() for call in chosen}
+    for call in graph.calls:
+        if not call.is_row:
+            continue
+        target = representative(graph, call.index, depth)
+        if target not in sources:
+            continue
+        for source in call_sources(graph, call):
+            shown = representative(graph, source, depth)
+            if shown != target:
+                sources[target].add(shown)
+    rows = []
+    for call in chosen:
+        f = per_call[call.index]
+        inputs = sorted(
+            -1 if s == INPUT_CALL else position[s]
+            for s in sources[call.index]
+            if s == INPUT_CALL or s in position
+        )
+        rows.append(
+            LayerRow(
+                name=call.name,
+                type=call.type,
+                depth=call.depth,
+                input_shapes=tuple(ref.shape for ref in call.inputs),
+                output_shape=call.outputs[0].shape if call.outputs else (),
+                params=f.params,
+                trainable_params=f.trainable_params,
+                macs=f.macs,
+                other_flops=f.other_flops,
+                activation_bytes=f.activation_bytes,
+                rf=f.rf,
+                jump=f.jump,
+                start=f.start,
+                inputs=tuple(inputs),
+                unsupported=f.unsupported,
+                rf_global=f.rf_global,
+            )
+        )
+    return tuple(rows)
