@@ -79,8 +79,9 @@ class DeviceLoader:
         self.seed, self.transform, self.channels_last = seed, transform, channels_last
         self.mean, self.std = self._statistics(mean, std, dataset.image_shape[0])
         self.epoch = 0
-        self._batches_done = 0
+        self._batches_done = 0  # of the current epoch, for state_dict
         self._augment_state: torch.Tensor | None = None
+        self._resume: tuple[int, torch.Tensor | None] | None = None  # set by load_state_dict
 
     def _statistics(
         self, mean: Sequence[float] | None, std: Sequence[float] | None, channels: int
@@ -109,6 +110,7 @@ class DeviceLoader:
     def set_epoch(self, epoch: int) -> None:
         """Select the epoch whose order and augmentation the next iteration produces."""
         self.epoch, self._batches_done, self._augment_state = int(epoch), 0, None
+        self._resume = None
 
     def order(self, epoch: int) -> torch.Tensor:
         """The sample order of ``epoch``: ``randperm`` from a generator seeded by (seed, epoch)."""
@@ -118,17 +120,16 @@ class DeviceLoader:
         generator = torch.Generator().manual_seed(_stream_seed(self.seed, epoch, _SHUFFLE_STREAM))
         return torch.randperm(count, generator=generator).to(self.device)
 
-    def _augment_generator(self, epoch: int) -> torch.Generator:
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """One pass over the current epoch, from its start, or from where
+        :meth:`load_state_dict` left off; a completed pass moves to the next epoch."""
+        epoch, (start, augment_state) = self.epoch, self._resume or (0, None)
+        self._resume = None
+        order = self.order(epoch)
         generator = torch.Generator(device=self.device)
         generator.manual_seed(_stream_seed(self.seed, epoch, _AUGMENT_STREAM))
-        if self._augment_state is not None:
-            generator.set_state(self._augment_state)
-        return generator
-
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        epoch, start = self.epoch, self._batches_done
-        order = self.order(epoch)
-        generator = self._augment_generator(epoch)
+        if augment_state is not None:
+            generator.set_state(augment_state)
         for batch in range(start, len(self)):
             index = order[batch * self.batch_size : (batch + 1) * self.batch_size]
             images = self.images[index].to(torch.float32).div_(255.0)
@@ -166,3 +167,4 @@ class DeviceLoader:
         except (KeyError, TypeError, ValueError) as exc:
             raise ConfigError(f"DeviceLoader state: missing or invalid entry ({exc})") from None
         self._augment_state = state.get("augment_state")
+        self._resume = (self._batches_done, self._augment_state)
