@@ -1,0 +1,173 @@
+"""The coverage pattern of a transposed convolution and the checkerboard it causes (002, B4).
+
+002: with stride ``s > 1`` a transposed convolution inserts ``s - 1`` zeros between input
+pixels and convolves; "if the kernel size is not divisible by the stride, different output
+positions are covered a different number of times: stride=2, kernel=3, coverage pattern
+1,2,1,2,1,2,...". The coverage is measured here by applying the operation to an all-ones input
+with all-ones weights (each output then counts the input pixels that reach it), next to the
+closed form, and for 002's three mitigations: a kernel divisible by the stride, resize + conv,
+and conv + pixel shuffle.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+
+from cnnkit.arith.conv import conv_transpose_output_size
+from cnnkit.errors import ConfigError
+from cnnkit.lab._table import format_table
+from cnnkit.reference import conv2d, conv_transpose2d, pixel_shuffle
+
+
+@dataclass(frozen=True)
+class UpsamplerCoverage:
+    """The interior of one upsampler's output on all-ones input and weights."""
+
+    method: str
+    interior_values: tuple[float, ...]  # distinct values, ascending
+    interior_row: tuple[float, ...]  # one row through the interior
+
+    @property
+    def max_over_min(self) -> float:
+        """Largest over smallest interior count; infinite when some outputs get no input."""
+        smallest, largest = self.interior_values[0], self.interior_values[-1]
+        return largest / smallest if smallest > 0 else math.inf
+
+    @property
+    def uniform(self) -> bool:
+        return len(self.interior_values) == 1
+
+
+@dataclass(frozen=True)
+class CheckerboardResult:
+    kernel_size: int
+    stride: int
+    size: int
+    measured: tuple[int, ...]  # 1-D coverage: conv_transpose of ones
+    formula: tuple[int, ...]  # 1-D coverage: closed form
+    interior: tuple[int, ...]  # the measured row without its edges
+    coverage_map: list[list[int]]  # 2-D coverage of a size x size input
+    upsamplers: tuple[UpsamplerCoverage, ...]
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        for entry, upsampler in zip(data["upsamplers"], self.upsamplers, strict=True):
+            ratio = upsampler.max_over_min
+            entry.update(max_over_min=ratio if math.isfinite(ratio) else None,
+                         uniform=upsampler.uniform)  # fmt: skip
+        return data
+
+    def to_text(self) -> str:
+        def numbers(values) -> str:
+            return " ".join(f"{v:g}" for v in values)
+
+        rows = [
+            [u.method, ", ".join(f"{v:g}" for v in u.interior_values), f"{u.max_over_min:.2f}",
+             "yes" if u.uniform else "no"]
+            for u in self.upsamplers
+        ]  # fmt: skip
+        width = max(len(f"{v}") for row in self.coverage_map for v in row)
+        grid = "\n".join("  " + " ".join(f"{v:>{width}}" for v in row) for row in self.coverage_map)
+        return "\n".join(
+            [
+                f"transposed conv, kernel_size {self.kernel_size}, stride {self.stride}, "
+                f"input of {self.size} ones",
+                f"coverage (measured): {numbers(self.measured)}",
+                f"coverage (formula):  {numbers(self.formula)}",
+                f"interior pattern:    {', '.join(str(v) for v in self.interior)}",
+                f"2-D coverage of a {self.size}x{self.size} input:",
+                grid,
+                "upsampling by the stride, all-ones input and weights, output interior:",
+                format_table(["method", "interior values", "max/min", "uniform"], rows),
+            ]
+        )
+
+
+def transposed_coverage(
+    length: int, kernel_size: int, stride: int, padding: int = 0
+) -> tuple[int, ...]:
+    """How many (input, tap) pairs reach each output of a 1-D transposed convolution (002).
+
+    ``count(u) = #{a in [0, k) : (u + p - a) mod s = 0 and 0 <= (u + p - a) / s < n}``, since
+    input ``i`` reaches outputs ``i s + a - p``. Output length from
+    ``cnnkit.arith.conv.conv_transpose_output_size``.
+    """
+    (out_length,) = conv_transpose_output_size(length, kernel_size, stride, padding)
+    counts = []
+    for u in range(out_length):
+        sources = [u + padding - a for a in range(kernel_size)]
+        counts.append(sum(1 for t in sources if t % stride == 0 and 0 <= t // stride < length))
+    return tuple(counts)
+
+
+def _ones(*shape: int) -> torch.Tensor:
+    return torch.ones(*shape, dtype=torch.float64)
+
+
+def _interior(output: torch.Tensor, margin: int) -> torch.Tensor:
+    inner = output[0, 0, margin:-margin, margin:-margin]
+    if inner.numel() == 0:
+        raise ConfigError(f"size is too small to leave an interior {margin} pixels from the edges")
+    return inner
+
+
+def _coverage(method: str, output: torch.Tensor, margin: int) -> UpsamplerCoverage:
+    inner = _interior(output, margin)
+    values = tuple(sorted({float(v) for v in inner.flatten().tolist()}))
+    return UpsamplerCoverage(method, values, tuple(inner[inner.shape[0] // 2].tolist()))
+
+
+def checkerboard(kernel_size: int = 3, stride: int = 2, size: int = 8) -> CheckerboardResult:
+    """Coverage of a transposed conv with ``kernel_size`` and ``stride`` and of 002's fixes.
+
+    The upsamplers compared, each enlarging a ``size x size`` all-ones image by ``stride``:
+    the transposed conv itself; a transposed conv with the kernel rounded up to a multiple of
+    the stride (when it is not one already); nearest resize + conv (``kernel_size``, 'same' padding); conv to ``s^2``
+    channels + pixel shuffle. Interior = more than ``kernel_size + stride`` pixels from an edge.
+    """
+    for name, value, smallest in (("kernel_size", kernel_size, 1), ("stride", stride, 1),
+                                  ("size", size, 1)):  # fmt: skip
+        if isinstance(value, bool) or not isinstance(value, int) or value < smallest:
+            raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+    k, s = kernel_size, stride
+    margin = k + s
+    measured_1d = conv_transpose2d(_ones(1, 1, 1, size), _ones(1, 1, 1, k), stride=(1, s))
+    measured = tuple(int(v) for v in measured_1d.flatten().tolist())
+    if len(measured) <= 2 * margin:
+        raise ConfigError(
+            f"size {size} is too small: the output ({len(measured)}) needs more than "
+            f"{2 * margin} positions to have an interior"
+        )
+    coverage_map = conv_transpose2d(_ones(1, 1, size, size), _ones(1, 1, k, k), stride=s)
+    divisible = math.ceil(k / s) * s
+    same = (k - 1) // 2
+    resized = _ones(1, 1, size, size).repeat_interleave(s, dim=2).repeat_interleave(s, dim=3)
+    shuffled = pixel_shuffle(
+        conv2d(_ones(1, 1, size, size), _ones(s * s, 1, k, k), padding=same), s
+    )
+    upsamplers = [_coverage(f"transposed conv k={k} s={s}", coverage_map, margin)]
+    if divisible != k:
+        rounded = conv_transpose2d(
+            _ones(1, 1, size, size), _ones(1, 1, divisible, divisible), stride=s
+        )
+        upsamplers.append(
+            _coverage(f"transposed conv k={divisible} s={s} (k divisible by s)", rounded, margin)
+        )
+    upsamplers += [
+        _coverage(f"nearest resize x{s} + conv {k}x{k}",
+                  conv2d(resized, _ones(1, 1, k, k), padding=same), margin),
+        _coverage(f"conv {k}x{k} to {s * s} channels + pixel shuffle x{s}", shuffled, margin),
+    ]  # fmt: skip
+    return CheckerboardResult(
+        kernel_size=k,
+        stride=s,
+        size=size,
+        measured=measured,
+        formula=transposed_coverage(size, k, s),
+        interior=measured[margin:-margin],
+        coverage_map=[[int(v) for v in row] for row in coverage_map[0, 0].tolist()],
+        upsamplers=tuple(upsamplers),
+    )
