@@ -126,7 +126,8 @@ def checkerboard(kernel_size: int = 3, stride: int = 2, size: int = 8) -> Checke
     The upsamplers compared, each enlarging a ``size x size`` all-ones image by ``stride``:
     the transposed conv itself; a transposed conv with the kernel rounded up to a multiple of
     the stride (when it is not one already); nearest resize + conv (``kernel_size``, 'same'
-    padding); conv to ``s^2`` channels + pixel shuffle. Interior = more than ``kernel_size + stride`` pixels from an edge.
+    padding); conv to ``s^2`` channels + pixel shuffle. Interior = more than
+    ``kernel_size + stride`` pixels from an edge.
     """
     for name, value, smallest in (("kernel_size", kernel_size, 1), ("stride", stride, 1),
                                   ("size", size, 1)):  # fmt: skip
