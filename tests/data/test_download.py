@@ -119,3 +119,9 @@ def test_a_second_download_of_the_same_file_is_refused_while_locked(tmp_path):
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
         with pytest.raises(DownloadError, match="another process is downloading"):
             download_file(["http://127.0.0.1:9/x"], tmp_path / "file.bin", _digest())
+
+
+def test_an_unwritable_destination_is_a_download_error(tmp_path):
+    (tmp_path / "a-file").write_text("not a folder")
+    with pytest.raises(DownloadError, match="cannot write"):
+        download_file(["http://127.0.0.1:9/x"], tmp_path / "a-file" / "x.bin", _digest())

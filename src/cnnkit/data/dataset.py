@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     import torch
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # eq on tensors would be ambiguous; compare fields yourself
 class ImageDataset:
     """A labelled image dataset held in memory.
 

@@ -77,31 +77,44 @@ def download_file(
     if not urls:
         raise DownloadError(f"{Path(destination).name}: no URL to download it from")
     destination = Path(destination)
-    destination.parent.mkdir(parents=True, exist_ok=True)
     part = destination.with_name(destination.name + ".part")
+    try:
+        with contextlib.ExitStack() as stack:
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            stack.enter_context(_exclusive(part))
+            return _download_locked(urls, destination, part, digest, timeout, report)
+    except OSError as exc:  # the local side: a read-only folder, a full disk
+        raise DownloadError(f"{part}: cannot write ({exc.strerror or exc})") from None
+
+
+def _download_locked(
+    urls: Sequence[str],
+    destination: Path,
+    part: Path,
+    digest: Digest,
+    timeout: float,
+    report: Callable[[str], None] | None,
+) -> Path:
     failures: list[str] = []
     bad_checksum: str | None = None
-    with _exclusive(part):
-        for url in urls:
-            if report is not None:
-                report(f"downloading {url}")
-            try:
-                _fetch(url, part, timeout)
-            except _Failure as exc:
-                failures.append(f"{url}: {exc}")
-                continue
-            got = digest.of_file(part)
-            if got == digest.value:
-                with open(part, "rb+") as handle:
-                    os.fsync(handle.fileno())
-                os.replace(part, destination)
-                return destination
-            part.unlink()  # never resume or find a file known to be wrong
-            bad_checksum = (
-                f"{destination.name} from {url}: {digest.algorithm} {got} "
-                f"differs from the published {digest.value}"
-            )
-            failures.append(f"{url}: wrong {digest.algorithm}")
+    for url in urls:
+        if report is not None:
+            report(f"downloading {url}")
+        try:
+            _fetch(url, part, timeout)
+        except _Failure as exc:
+            failures.append(f"{url}: {exc}")
+            continue
+        got = digest.of_file(part)
+        if got == digest.value:
+            os.replace(part, destination)  # _fetch fsynced the part
+            return destination
+        part.unlink()  # never resume or find a file known to be wrong
+        bad_checksum = (
+            f"{destination.name} from {url}: {digest.algorithm} {got} "
+            f"differs from the published {digest.value}"
+        )
+        failures.append(f"{url}: wrong {digest.algorithm}")
     if bad_checksum is not None:
         others = [f for f in failures if "wrong " + digest.algorithm not in f]
         raise ChecksumError(bad_checksum + ("; also " + "; ".join(others) if others else ""))
@@ -170,15 +183,20 @@ def _fetch(url: str, part: Path, timeout: float) -> None:
 
 
 def _copy(response: IO[bytes], handle: IO[bytes]) -> tuple[int, bool]:
-    """Copy the body: (bytes received, whether the connection broke); what arrived is written."""
+    """Copy the body: (bytes received, whether the connection broke); what arrived is written.
+
+    Only reading counts as the connection breaking; a failed write raises its OSError.
+    """
     received = 0
-    try:
-        while chunk := response.read(CHUNK_BYTES):
-            handle.write(chunk)
-            received += len(chunk)
-    except (OSError, http.client.HTTPException):  # reset, timeout, IncompleteRead
-        return received, True
-    return received, False
+    while True:
+        try:
+            chunk = response.read(CHUNK_BYTES)
+        except (OSError, http.client.HTTPException):  # reset, timeout, IncompleteRead
+            return received, True
+        if not chunk:
+            return received, False
+        handle.write(chunk)
+        received += len(chunk)
 
 
 def _range_start(content_range: str) -> int | None:

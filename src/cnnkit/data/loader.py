@@ -35,7 +35,7 @@ class DeviceLoader:
         batch_size: images per batch; the last batch is smaller unless ``drop_last``.
         shuffle: a new random order every epoch (else dataset order).
         drop_last: drop the incomplete last batch.
-        device: where the data and the batches live (``"cpu"``, ``"cuda"``, ``"mps"``).
+        device: where the data and the batches live (``"cpu"``, ``"cuda"``).
         seed: seeds shuffling and augmentation; with ``set_epoch`` it fixes every batch.
         transform: a batched transform (:mod:`cnnkit.data.transforms`) applied to each batch of
             images scaled to [0, 1], before normalisation.

@@ -120,9 +120,9 @@ def user_cache_dir() -> Path:
 
 def user_roots(data_dir: str | os.PathLike[str] | None) -> list[Path]:
     """The roots a user named: ``data_dir``, then ``$CNNKIT_DATA``."""
-    roots = [Path(data_dir)] if data_dir is not None else []
+    roots = [Path(data_dir).expanduser()] if data_dir is not None else []
     if os.environ.get("CNNKIT_DATA"):
-        roots.append(Path(os.environ["CNNKIT_DATA"]))
+        roots.append(Path(os.environ["CNNKIT_DATA"]).expanduser())
     return roots
 
 
