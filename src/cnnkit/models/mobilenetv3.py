@@ -8,7 +8,7 @@ torchvision's ``mobilenet_v3_small``/``_large`` (``features``, ``block`` inside 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
@@ -40,15 +40,11 @@ class BottleneckConfig:
 
     def scaled(self, width_mult: float) -> BottleneckConfig:
         """The same row with every width multiplied and rounded by :func:`make_divisible`."""
-        return BottleneckConfig(
-            make_divisible(self.in_channels * width_mult),
-            self.kernel,
-            make_divisible(self.expanded_channels * width_mult),
-            make_divisible(self.out_channels * width_mult),
-            self.use_se,
-            self.activation,
-            self.stride,
-            self.dilation,
+        return replace(
+            self,
+            in_channels=make_divisible(self.in_channels * width_mult),
+            expanded_channels=make_divisible(self.expanded_channels * width_mult),
+            out_channels=make_divisible(self.out_channels * width_mult),
         )
 
 
@@ -221,23 +217,24 @@ def _mobilenet_v3(
     if not width_mult > 0:
         raise ConfigError(f"MobileNetV3: width_mult must be > 0, got {width_mult!r}")
     table = LARGE if arch == "large" else SMALL
+    divider = 2 if reduced_tail else 1
     tail_start = len(table) - 3  # the last stage (C4 in the paper) is the final three rows
     rows = []
     for index, row in enumerate(table):
         if index >= tail_start:
-            divider = 2 if reduced_tail else 1
-            row = BottleneckConfig(
-                row.in_channels if index == tail_start else row.in_channels // divider,
-                row.kernel,
-                row.expanded_channels if index == tail_start else row.expanded_channels // divider,
-                row.out_channels // divider,
-                row.use_se,
-                row.activation,
-                row.stride,
-                2 if dilated else 1,
+            # the stage's first block keeps its input and expansion widths; only its output shrinks
+            first = index == tail_start
+            row = replace(
+                row,
+                in_channels=row.in_channels if first else row.in_channels // divider,
+                expanded_channels=row.expanded_channels
+                if first
+                else row.expanded_channels // divider,
+                out_channels=row.out_channels // divider,
+                dilation=2 if dilated else 1,
             )
         rows.append(row.scaled(width_mult))
-    last_channel = make_divisible(LAST_CHANNEL[arch] // (2 if reduced_tail else 1) * width_mult)
+    last_channel = make_divisible(LAST_CHANNEL[arch] // divider * width_mult)
     return MobileNetV3(rows, last_channel, **kwargs)
 
 

@@ -41,24 +41,27 @@ class StageParams:
 
 def regnet_stages(
     depth: int,
-    w_0: int,
-    w_a: float,
-    w_m: float,
+    initial_width: int,
+    width_slope: float,
+    width_multiplier: float,
     group_width: int,
     bottleneck_multiplier: float = 1.0,
     se_ratio: float | None = None,
 ) -> StageParams:
     """Stage parameters from RegNet's (d, w_0, w_a, w_m, g) (paper section 3.3, eq. 2-4).
 
-    Block ``j`` gets the continuous width ``u_j = w_0 + w_a * j``; ``s_j = round(log(u_j / w_0) /
-    log(w_m))``; its width is ``w_0 * w_m ** s_j`` rounded to a multiple of 8. Consecutive blocks of
-    equal width form a stage. Finally each bottleneck width is made divisible by its group width
+    ``initial_width`` is w_0, ``width_slope`` w_a, ``width_multiplier`` w_m. Block ``j`` gets the
+    continuous width ``u_j = w_0 + w_a * j``; ``s_j = round(log(u_j / w_0) / log(w_m))``; its width
+    is ``w_0 * w_m ** s_j`` rounded to a multiple of 8. Consecutive blocks of equal width form a
+    stage. Finally each bottleneck width is made divisible by its group width
     (``g = min(g, w_b)``) and the stage width recomputed from it.
     """
+    w_0, w_a, w_m = initial_width, width_slope, width_multiplier  # the paper's symbols
     if depth < 1 or w_a < 0 or w_0 <= 0 or w_m <= 1 or w_0 % QUANTUM:
         raise ConfigError(
-            f"RegNet: need depth >= 1, w_a >= 0, w_m > 1 and w_0 a positive multiple of 8; "
-            f"got depth={depth}, w_0={w_0}, w_a={w_a}, w_m={w_m}"
+            "RegNet: need depth >= 1, width_slope >= 0, width_multiplier > 1 and initial_width "
+            f"a positive multiple of 8; got depth={depth}, initial_width={w_0}, "
+            f"width_slope={w_a}, width_multiplier={w_m}"
         )
     block_widths = []
     for index in range(depth):
