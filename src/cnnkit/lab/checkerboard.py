@@ -107,15 +107,15 @@ def _ones(*shape: int) -> torch.Tensor:
     return torch.ones(*shape, dtype=torch.float64)
 
 
-def _interior(output: torch.Tensor, margin: int) -> torch.Tensor:
-    inner = output[0, 0, margin:-margin, margin:-margin]
+def _coverage(method: str, output: torch.Tensor, margin: int, size: int) -> UpsamplerCoverage:
+    """The output's values more than ``margin`` pixels from its edges (where zero padding or
+    a missing neighbour changes the count)."""
+    height, width = output.shape[-2:]
+    inner = output[0, 0, margin : height - margin, margin : width - margin]
     if inner.numel() == 0:
-        raise ConfigError(f"size is too small to leave an interior {margin} pixels from the edges")
-    return inner
-
-
-def _coverage(method: str, output: torch.Tensor, margin: int) -> UpsamplerCoverage:
-    inner = _interior(output, margin)
+        raise ConfigError(
+            f"size {size} is too small: {method} leaves no output {margin} pixels from its edges"
+        )
     values = tuple(sorted({float(v) for v in inner.flatten().tolist()}))
     return UpsamplerCoverage(method, values, tuple(inner[inner.shape[0] // 2].tolist()))
 
@@ -126,49 +126,41 @@ def checkerboard(kernel_size: int = 3, stride: int = 2, size: int = 8) -> Checke
     The upsamplers compared, each enlarging a ``size x size`` all-ones image by ``stride``:
     the transposed conv itself; a transposed conv with the kernel rounded up to a multiple of
     the stride (when it is not one already); nearest resize + conv (``kernel_size``, 'same'
-    padding); conv to ``s^2`` channels + pixel shuffle. Interior = more than
-    ``kernel_size + stride`` pixels from an edge.
+    padding); conv to ``s^2`` channels + pixel shuffle. The interior of an output leaves out
+    the positions that its edges reach.
     """
     for name, value, smallest in (("kernel_size", kernel_size, 1), ("stride", stride, 1),
                                   ("size", size, 1)):  # fmt: skip
         if isinstance(value, bool) or not isinstance(value, int) or value < smallest:
             raise ConfigError(f"{name} must be a positive integer, got {value!r}")
     k, s = kernel_size, stride
-    margin = k + s
     measured_1d = conv_transpose2d(_ones(1, 1, 1, size), _ones(1, 1, 1, k), stride=(1, s))
     measured = tuple(int(v) for v in measured_1d.flatten().tolist())
-    if len(measured) <= 2 * margin:
-        raise ConfigError(
-            f"size {size} is too small: the output ({len(measured)}) needs more than "
-            f"{2 * margin} positions to have an interior"
-        )
     coverage_map = conv_transpose2d(_ones(1, 1, size, size), _ones(1, 1, k, k), stride=s)
+    # Edge effects reach k - 1 outputs into a transposed conv; a 'same'-padded conv's reach
+    # k // 2 positions, times s after a pixel shuffle.
+    upsamplers = [_coverage(f"transposed conv k={k} s={s}", coverage_map, k - 1, size)]
     divisible = math.ceil(k / s) * s
-    same = (k - 1) // 2
-    resized = _ones(1, 1, size, size).repeat_interleave(s, dim=2).repeat_interleave(s, dim=3)
-    shuffled = pixel_shuffle(
-        conv2d(_ones(1, 1, size, size), _ones(s * s, 1, k, k), padding=same), s
-    )
-    upsamplers = [_coverage(f"transposed conv k={k} s={s}", coverage_map, margin)]
     if divisible != k:
         rounded = conv_transpose2d(
             _ones(1, 1, size, size), _ones(1, 1, divisible, divisible), stride=s
         )
-        upsamplers.append(
-            _coverage(f"transposed conv k={divisible} s={s} (k divisible by s)", rounded, margin)
-        )
-    upsamplers += [
-        _coverage(f"nearest resize x{s} + conv {k}x{k}",
-                  conv2d(resized, _ones(1, 1, k, k), padding=same), margin),
-        _coverage(f"conv {k}x{k} to {s * s} channels + pixel shuffle x{s}", shuffled, margin),
-    ]  # fmt: skip
+        method = f"transposed conv k={divisible} s={s} (k divisible by s)"
+        upsamplers.append(_coverage(method, rounded, divisible - 1, size))
+    same = (k - 1) // 2
+    resized = _ones(1, 1, size, size).repeat_interleave(s, dim=2).repeat_interleave(s, dim=3)
+    resize_conv = conv2d(resized, _ones(1, 1, k, k), padding=same)
+    upsamplers.append(_coverage(f"nearest resize x{s} + conv {k}x{k}", resize_conv, k // 2, size))
+    features = conv2d(_ones(1, 1, size, size), _ones(s * s, 1, k, k), padding=same)
+    method = f"conv {k}x{k} to {s * s} channels + pixel shuffle x{s}"
+    upsamplers.append(_coverage(method, pixel_shuffle(features, s), (k // 2) * s, size))
     return CheckerboardResult(
         kernel_size=k,
         stride=s,
         size=size,
         measured=measured,
         formula=transposed_coverage(size, k, s),
-        interior=measured[margin:-margin],
+        interior=measured[k - 1 : len(measured) - (k - 1)],
         coverage_map=[[int(v) for v in row] for row in coverage_map[0, 0].tolist()],
         upsamplers=tuple(upsamplers),
     )

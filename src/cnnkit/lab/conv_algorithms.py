@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from cnnkit.arith.conv import conv_macs, conv_output_size
 from cnnkit.arith.memory import im2col_bytes
-from cnnkit.errors import ConfigError, UnsupportedError
+from cnnkit.errors import ConfigError, ShapeError, UnsupportedError
 from cnnkit.lab._memory import peak_allocated_bytes, tensor_bytes
 from cnnkit.lab._table import format_table
 from cnnkit.reference import METHODS, conv2d, winograd_multiply_count
@@ -266,7 +266,12 @@ def conv_algorithms(
         raise ConfigError("give at least one shape")
     torch_dtype = DTYPES[dtype]
     element_bytes = torch.empty((), dtype=torch_dtype).element_size()
-    figures = tuple(_figures(shape, element_bytes) for shape in shapes)  # validates the shapes
+    figures = []
+    for shape in shapes:  # computing the figures validates the shape
+        try:
+            figures.append(_figures(shape, element_bytes))
+        except (ConfigError, ShapeError) as error:
+            raise type(error)(f"shape {shape.label}: {error}") from None
     measurements = [
         row
         for shape in shapes
@@ -276,6 +281,6 @@ def conv_algorithms(
         dtype=dtype,
         threads=torch.get_num_threads(),
         repeats=repeats,
-        figures=figures,
+        figures=tuple(figures),
         measurements=tuple(measurements),
     )
