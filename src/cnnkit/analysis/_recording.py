@@ -33,8 +33,10 @@ _RENAMED = {"truediv": "div", "getitem": "getitem", "setitem": "setitem"}
 def function_name(func: Any) -> str:
     """A short name for a torch function: ``Tensor.__iadd__`` -> ``add``, ``F.relu`` -> ``relu``."""
     name = getattr(func, "__name__", None) or str(func)
-    stripped = name.strip("_")
-    if name.startswith("__") and stripped[:1] in "ir" and stripped[1:] in _BINARY:
+    if not (name.startswith("__") and name.endswith("__")):
+        return name
+    stripped = name[2:-2]
+    if stripped[:1] in "ir" and stripped[1:] in _BINARY:
         stripped = stripped[1:]
     return _RENAMED.get(stripped, stripped)
 

@@ -6,7 +6,8 @@ Linear applied per position) H and W live inside dim 0 and a matrix product over
 them alone; after ``flatten(1)`` they share dim 1 with the channels and a Linear over it mixes
 every position. So each dim is described by its factors in row-major order: (axis or ``None``,
 size, clean), where a clean factor is a whole axis in order, and a view that cuts an axis in
-pieces leaves unclean factors. Size-1 factors are dropped (nothing varies along them).
+pieces leaves unclean factors. Size-1 factors of no axis are dropped; a spatial axis reduced
+to size 1 by a window keeps its factor (later layers still step its field, padding counts).
 """
 
 from __future__ import annotations
@@ -55,11 +56,16 @@ class Layout:
         return {f.axis for f in self.dims[dim] if f.axis is not None}
 
     def clean_axis(self, dim: int) -> int | None:
-        """The axis when ``dim`` is exactly one whole axis (so windows can step its field)."""
+        """The axis when ``dim`` is one whole axis (so windows can step its field); size-1
+        factors of other axes beside it do not move along the dim."""
         factors = self.dims[dim]
-        if len(factors) == 1 and factors[0].axis is not None and factors[0].clean:
-            return factors[0].axis
-        return None
+        if not factors or any(f.axis is None for f in factors):
+            return None
+        moving = [f for f in factors if f.size != 1]
+        if len(moving) > 1 or (not moving and len(factors) > 1):
+            return None
+        main = moving[0] if moving else factors[0]
+        return main.axis if main.clean else None
 
     def dims_of(self, axis: int) -> set[int]:
         """The dims holding a factor of ``axis``."""
@@ -83,8 +89,8 @@ def plain_dim(size: int) -> Dim:
 
 
 def axis_dim(axis: int, size: int, clean: bool = True) -> Dim:
-    """A dim that is (a piece of) ``axis``; size 1 holds nothing."""
-    return () if size == 1 else (Factor(axis, size, clean),)
+    """A dim that is (a piece of) ``axis`` (size 1 included: a 1x1 map is still a map)."""
+    return (Factor(axis, size, clean),)
 
 
 def plain_dims(shape: Sequence[int]) -> tuple[Dim, ...]:
@@ -137,13 +143,19 @@ def reshape_dims(dims: Sequence[Dim], shape: Sequence[int]) -> tuple[Dim, ...] |
     matched, e.g. a view that regroups sizes across factors in a way no factor boundary fits).
 
     Factors are consumed in row-major order; a factor larger than the output dim it starts is
-    cut in pieces (unclean), so a later view that joins the pieces back cannot restore it.
+    cut in pieces (unclean), so a later view that joins the pieces back cannot restore it. A
+    size-1 spatial factor goes to the next size-1 dim, else joins its neighbours (``flatten``
+    of a 1x1 map puts H and W in the features, which a Linear then mixes).
     """
-    queue = [f for factors in dims for f in factors if f.size != 1]
+    queue = [f for factors in dims for f in factors if f.size != 1 or f.axis is not None]
     result: list[Dim] = []
     for size in shape:
         if size == 1:
-            result.append(())
+            head = queue[:1]
+            if head and head[0].size == 1:
+                result.append((queue.pop(0),))
+            else:
+                result.append(())
             continue
         group: list[Factor] = []
         filled = 1
@@ -162,8 +174,12 @@ def reshape_dims(dims: Sequence[Dim], shape: Sequence[int]) -> tuple[Dim, ...] |
             queue.insert(0, Factor(factor.axis, factor.size // need, False))
             filled *= need
         result.append(tuple(group))
-    if queue:
+    if any(f.size != 1 for f in queue):
         return None
+    if queue:  # trailing size-1 axes: they join the last dim
+        if not result:
+            return None
+        result[-1] = (*result[-1], *queue)
     return tuple(result)
 
 

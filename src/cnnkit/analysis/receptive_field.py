@@ -223,11 +223,11 @@ def _pointwise(data: list[tuple[TensorRef, Layout]], out: Sequence[int], fields:
         chosen: Dim | None = None
         for ref, layout in data:
             d = d_out - (len(out) - len(ref.shape))
-            if d < 0 or size == 1 or ref.shape[d] != size:
+            if d < 0 or ref.shape[d] != size:  # broadcast along d: no positions from it
                 continue
-            if chosen is None:
+            if not chosen:
                 chosen = layout.dims[d]
-            elif layout.dims[d] != chosen:  # x + x.transpose(2, 3): axes swapped
+            elif layout.dims[d] and layout.dims[d] != chosen:  # x + x.transpose(2, 3)
                 unknown |= {f.axis for f in (*chosen, *layout.dims[d]) if f.axis is not None}
         dims.append(chosen if chosen is not None else plain_dim(size))
     return Layout(tuple(dims), forget(fields, unknown))

@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import torch
 from torch import nn
 
 from cnnkit.analysis._rows import (
@@ -39,7 +40,7 @@ from cnnkit.analysis.receptive_field import propagate
 from cnnkit.analysis.rules import OpFigures, Rule, find_rule, rule_key
 from cnnkit.analysis.spatial import UNKNOWN
 from cnnkit.arith.memory import dtype_bytes, training_activation_bytes
-from cnnkit.errors import ConfigError
+from cnnkit.errors import ConfigError, UnsupportedError
 
 
 @dataclass(frozen=True)
@@ -165,7 +166,7 @@ def _row_dict(row: LayerRow) -> dict[str, Any]:
 
 
 def summarize(
-    model: nn.Module,
+    model: nn.Module | Callable[[], nn.Module],
     input_shape: Sequence[int],
     *,
     batch_size: int = 1,
@@ -177,7 +178,10 @@ def summarize(
     """Trace ``model`` on an input of (batch_size, *input_shape) and summarise every layer.
 
     Args:
-        model: any ``nn.Module``; it is left exactly as found (device, values, hooks, modes).
+        model: any ``nn.Module``, left exactly as found (device, values, hooks, modes); or a
+            factory (a zero-argument callable returning one), built on the meta device so that
+            a model larger than memory costs nothing, and rebuilt for real only when it cannot
+            run on meta or ``measure`` is set.
         input_shape: one sample's shape without the batch, e.g. ``(3, 224, 224)``.
         batch_size: N of the traced input.
         depth: aggregate rows at this module depth (``None``: one row per leaf call).
@@ -200,7 +204,10 @@ def summarize(
         return find_rule(type(module), overrides)
 
     shape = (batch_size, *(int(v) for v in input_shape))
-    graph = capture(model, shape, mode=mode, module_rule=module_rule)
+    if not isinstance(model, nn.Module):
+        model, graph = _build_and_capture(model, shape, mode, module_rule, real=measure)
+    else:
+        graph = capture(model, shape, mode=mode, module_rule=module_rule)
     figures, unsupported = _figures(graph, overrides)
     spatial = [UNKNOWN if f is None else f.spatial for f in figures]
     layouts = propagate(graph, spatial)
@@ -224,6 +231,40 @@ def summarize(
         graph=graph,
         figures=per_call,
     )
+
+
+def _build_and_capture(
+    factory: Callable[[], nn.Module],
+    shape: tuple[int, ...],
+    mode: Mode,
+    module_rule: Callable[[nn.Module], Rule | None],
+    real: bool,
+) -> tuple[nn.Module, Graph]:
+    """Build ``factory()`` on the meta device and capture it; build it for real when the
+    factory or the forward pass cannot run on meta (or ``real`` is asked for)."""
+    if not callable(factory):
+        raise ConfigError(f"model must be an nn.Module or a factory, got {type(factory).__name__}")
+    model = None
+    if not real:
+        try:
+            with torch.device("meta"):
+                model = factory()
+        except (NotImplementedError, RuntimeError):  # the factory reads tensor values
+            model = None
+    if model is not None:
+        _check_module(model)
+        try:
+            return model, capture(model, shape, mode=mode, module_rule=module_rule)
+        except UnsupportedError:  # needs a real forward pass: rebuild with real weights
+            pass
+    model = factory()
+    _check_module(model)
+    return model, capture(model, shape, mode=mode, module_rule=module_rule)
+
+
+def _check_module(model: object) -> None:
+    if not isinstance(model, nn.Module):
+        raise ConfigError(f"the model factory returned {type(model).__name__}, not an nn.Module")
 
 
 def _figures(
