@@ -1,0 +1,139 @@
+"""`cnnkit train` and `cnnkit eval`: generated flags, precedence, one-line errors, eval output."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from cnnkit.cli.main import build_parser, main
+from cnnkit.train import TrainConfig, fit
+from tests.train.tiny import quadrant_dataset
+
+
+def train_parser():
+    parser = build_parser()
+    subparsers = next(a for a in parser._actions if a.dest == "command")
+    return subparsers.choices["train"]
+
+
+def test_every_config_field_has_exactly_one_flag():
+    destinations = [a.dest for a in train_parser()._actions]
+    for item in dataclasses.fields(TrainConfig):
+        assert destinations.count(item.name) == 1, item.name
+    flags = {s for a in train_parser()._actions for s in a.option_strings}
+    for required in (
+        "--model",
+        "--dataset",
+        "--recipe",
+        "--epochs",
+        "--batch-size",
+        "--lr",
+        "--seed",
+        "--deterministic",
+        "--time-budget",
+        "--out",
+        "--resume",
+    ):
+        assert required in flags, required
+
+
+def dry_run(capsys, *argv: str) -> dict:
+    assert main(["train", "--dry-run", *argv]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_flags_override_the_config_file_which_overrides_the_recipe(tmp_path, capsys):
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"epochs": 7, "lr": 0.3, "batch_size": 64}))
+    config = dry_run(capsys, "--recipe", "seed003", "--config", str(path), "--lr", "0.05")
+    assert config["model"] == "resnet18"  # recipe
+    assert config["epochs"] == 7 and config["batch_size"] == 64  # file
+    assert config["lr"] == 0.05  # flag
+
+
+def test_flags_of_every_kind_parse(capsys):
+    config = dry_run(
+        capsys,
+        "--recipe",
+        "seed003",
+        "--grad-clip",
+        "none",
+        "--no-flip",
+        "--mean",
+        "0.5",
+        "--std",
+        "0.25",
+        "--model-kwargs",
+        '{"small_input": false}',
+        "--precision",
+        "bf16",
+        "--out",
+        "somewhere",
+    )
+    assert config["grad_clip"] is None and config["flip"] is False
+    assert config["mean"] == [0.5] and config["std"] == [0.25]
+    assert config["model_kwargs"] == {"small_input": False}
+    assert config["precision"] == "bf16" and config["out_dir"] == "somewhere"
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["--lr", "-1"], "--lr: must be in"),
+        (["--optimizer", "adam"], "--optimizer"),
+        (["--epochs", "two"], "--epochs"),
+        (["--model-kwargs", "[1]"], "--model-kwargs"),
+        (["--recipe", "fats"], "did you mean: fast"),
+        (["--config", "missing.json"], "--config: file not found"),
+    ],
+)
+def test_bad_flags_are_one_line_errors_with_exit_2(argv, needle, capsys):
+    try:
+        code = main(["train", "--dry-run", *argv])
+    except SystemExit as exc:  # argparse's own usage errors
+        code = exc.code
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert len(err.splitlines()) == 1 and needle in err
+
+
+def test_eval_prints_metrics_per_class_accuracy_and_confusion(tmp_path, monkeypatch, capsys):
+    train, test = quadrant_dataset(200, seed=1), quadrant_dataset(80, seed=2)
+    config = TrainConfig(
+        model="tests.train.tiny:tiny_cnn",
+        val_size=40,
+        batch_size=32,
+        epochs=2,
+        precision="off",
+        channels_last=False,
+        progress=False,
+        tensorboard=False,
+        plots=False,
+        device="cpu",
+        out_dir=str(tmp_path / "run"),
+    )
+    result = fit(config, train_set=train, test_set=test)
+    capsys.readouterr()
+    import cnnkit.data
+
+    monkeypatch.setattr(cnnkit.data, "load_dataset", lambda name, split, data_dir=None: test)
+    assert main(["eval", str(tmp_path / "run")]) == 0
+    out = capsys.readouterr().out
+    assert f"top-1 {result.final['test_top1']:.2f}%" in out
+    for name in test.classes:
+        assert name in out
+    assert "confusion matrix" in out and "hardest samples" in out
+    assert main(["eval", str(tmp_path / "run" / "best.pt"), "--format", "json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["top1"] == result.final["test_top1"]
+    assert [sum(row) for row in report["confusion"]] == [
+        int((test.labels == c).sum()) for c in range(4)
+    ]
+
+
+def test_eval_of_a_missing_checkpoint_is_one_line(tmp_path, capsys):
+    assert main(["eval", str(tmp_path / "nothing.pt")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "checkpoint not found" in err

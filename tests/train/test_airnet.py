@@ -1,0 +1,52 @@
+"""airnet: size, frozen whitening from data patches (checked by the whitened covariance)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cnnkit.errors import ShapeError
+from cnnkit.models import create_model, model_info
+from cnnkit.models.airnet import init_whitening
+
+
+def test_default_size_is_about_0_29_million_parameters():
+    model = create_model("airnet")
+    assert sum(p.numel() for p in model.parameters()) == pytest.approx(290_000, rel=0.02)
+    assert model_info("airnet").default_input == (1, 28, 28)
+    assert model(torch.randn(2, 1, 28, 28)).shape == (2, 10)
+
+
+@settings(max_examples=10)
+@given(kernel=st.sampled_from([2, 3]), channels=st.sampled_from([1, 3]), seed=st.integers(0, 99))
+def test_whitening_decorrelates_the_patches(kernel, channels, seed):
+    generator = torch.Generator().manual_seed(seed)
+    # correlated images: smoothed noise with a per-channel offset
+    images = torch.randn(64, channels, 14, 14, generator=generator, dtype=torch.float64)
+    images = torch.nn.functional.avg_pool2d(images, 3, 1, 1) + torch.arange(channels).view(
+        1, -1, 1, 1
+    )
+    model = create_model("airnet", in_channels=channels, whitening_kernel_size=kernel).double()
+    init_whitening(model, images, eps=1e-9)
+    outputs = model.whiten(images)  # (N, 2d, H', W')
+    d = channels * kernel * kernel
+    first = outputs[:, :d].permute(0, 2, 3, 1).reshape(-1, d)
+    covariance = torch.cov(first.T)
+    torch.testing.assert_close(
+        first.mean(0), torch.zeros(d, dtype=torch.float64), atol=1e-6, rtol=0
+    )
+    torch.testing.assert_close(covariance, torch.eye(d, dtype=torch.float64), atol=1e-4, rtol=0)
+    torch.testing.assert_close(outputs[:, d:], -outputs[:, :d])
+    assert not model.whiten.weight.requires_grad
+
+
+def test_too_small_input_names_the_minimum():
+    with pytest.raises(ShapeError, match="minimum 10x10"):
+        create_model("airnet")(torch.randn(1, 1, 9, 9))
+
+
+def test_width_option_changes_the_groups():
+    model = create_model("airnet", widths=(16, 32, 64), num_classes=3)
+    assert model.layer3.conv2.out_channels == 64 and model.fc.out_features == 3

@@ -1,0 +1,119 @@
+"""TrainConfig: validation names the flag, precedence defaults < recipe < file < flags, recipes."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from cnnkit.errors import ConfigError, UnknownNameError
+from cnnkit.train.config import TrainConfig, resolve_config
+from cnnkit.train.recipes import RECIPES
+
+
+@pytest.mark.parametrize(
+    ("changes", "flag"),
+    [
+        ({"lr": 0.0}, "--lr"),
+        ({"lr": float("nan")}, "--lr"),
+        ({"epochs": 0}, "--epochs"),
+        ({"batch_size": 0}, "--batch-size"),
+        ({"momentum": 1.0}, "--momentum"),
+        ({"optimizer": "adam"}, "--optimizer"),
+        ({"schedule": "step"}, "--schedule"),
+        ({"label_smoothing": 1.0}, "--label-smoothing"),
+        ({"ema": 1.0}, "--ema"),
+        ({"warmup": 1.0}, "--warmup"),
+        ({"time_budget": -1.0}, "--time-budget"),
+        ({"patience": 0}, "--patience"),
+        ({"patience": 3, "val_size": 0}, "--patience"),
+        ({"epochs": "10"}, "--epochs"),
+        ({"flip": 1}, "--flip"),
+        ({"mean": [0.1, 0.2], "std": [0.3]}, "--mean"),
+        ({"std": [0.0]}, "--std"),
+        ({"min_lr": 1.0, "lr": 0.1}, "--min-lr"),
+    ],
+)
+def test_invalid_values_name_their_flag(changes, flag):
+    with pytest.raises(ConfigError) as caught:
+        TrainConfig(**changes)
+    assert str(caught.value).startswith(flag)
+    assert "\n" not in str(caught.value)
+
+
+def test_unknown_setting_suggests_the_closest_field():
+    with pytest.raises(ConfigError, match=r"unknown setting 'batchsize'.*'batch_size'"):
+        TrainConfig.from_dict({"batchsize": 3})
+
+
+def test_unknown_recipe_suggests_close_names():
+    with pytest.raises(UnknownNameError, match="did you mean: fast"):
+        resolve_config("fats")
+
+
+def test_config_round_trips_through_json():
+    config = RECIPES.get("seed003")
+    again = TrainConfig.from_dict(json.loads(json.dumps(config.to_dict())))
+    assert again == config
+
+
+_SETTINGS = {
+    "epochs": st.integers(1, 99),
+    "batch_size": st.integers(1, 999),
+    "lr": st.floats(0.001, 1.0),
+    "seed": st.integers(0, 10**6),
+    "label_smoothing": st.floats(0.0, 0.5),
+}
+
+
+@given(
+    recipe=st.sampled_from(["fast", "seed003", "best"]),
+    from_file=st.dictionaries(st.sampled_from(sorted(_SETTINGS)), st.integers(1, 3)),
+    from_flags=st.dictionaries(st.sampled_from(sorted(_SETTINGS)), st.integers(1, 3)),
+    data=st.data(),
+)
+def test_precedence_defaults_recipe_file_flags(
+    tmp_path_factory, recipe, from_file, from_flags, data
+):
+    draw = lambda keys: {k: data.draw(_SETTINGS[k]) for k in keys}  # noqa: E731
+    file_values, flag_values = draw(from_file), draw(from_flags)
+    path = tmp_path_factory.mktemp("config") / "c.json"
+    path.write_text(json.dumps(file_values))
+    config = resolve_config(recipe, path, flag_values)
+    base = RECIPES.get(recipe)
+    for item in dataclasses.fields(TrainConfig):
+        name = item.name
+        expected = flag_values.get(name, file_values.get(name, getattr(base, name)))
+        assert getattr(config, name) == expected, name
+
+
+def test_resolving_a_recipe_never_changes_the_registered_one():
+    config = resolve_config("seed003")
+    config.model_kwargs["small_input"] = False
+    assert RECIPES.get("seed003").model_kwargs == {"small_input": True}
+
+
+def test_seed003_is_the_seed_recipe():
+    # seed 003, section 10: every number of its ResNet-18 recipe
+    c = RECIPES.get("seed003")
+    assert (c.model, c.model_kwargs) == ("resnet18", {"small_input": True})
+    assert (c.optimizer, c.lr, c.momentum, c.nesterov, c.weight_decay) == (
+        "sgd",
+        0.1,
+        0.9,
+        True,
+        1e-4,
+    )
+    assert (c.schedule, c.lr_per_epoch, c.schedule_epochs, c.min_lr) == ("cosine", True, 50, 1e-4)
+    assert (c.label_smoothing, c.grad_clip, c.batch_size, c.epochs) == (0.1, 1.0, 128, 50)
+    assert (c.flip, c.crop_padding, c.mean, c.std) == (True, 4, [0.2860], [0.3530])
+    assert (c.val_size, c.split_seed, c.patience, c.eval_weights) == (6000, 42, 10, "best")
+    assert c.warmup == 0.0 and c.ema is None and not c.no_decay_norm_bias
+
+
+def test_missing_config_file_names_the_flag(tmp_path):
+    with pytest.raises(ConfigError, match="--config: file not found"):
+        resolve_config(None, tmp_path / "nope.json")
