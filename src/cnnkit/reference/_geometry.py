@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 
@@ -194,8 +195,12 @@ def pool_geometry(
     padding: IntOrPair,
     dilation: IntOrPair = 1,
     ceil_mode: bool = False,
+    kind: Literal["max", "avg"] = "max",
 ) -> PoolGeometry:
-    """Validate a pooling call; ``stride=None`` means ``stride = kernel_size`` (PyTorch)."""
+    """Validate a pooling call; ``stride=None`` means ``stride = kernel_size`` (PyTorch).
+
+    ``kind`` selects the analyzer's checks for max or average pooling.
+    """
     require_rank(op, "input", x, 4, "(N, C, H, W)")
     kernel = pair(kernel_size, "kernel_size")
     strides = kernel if stride is None else pair(stride, "stride")
@@ -203,6 +208,6 @@ def pool_geometry(
     size = (x.shape[-2], x.shape[-1])
     with naming(op):
         output = pool_output_size(
-            size, kernel, stride=strides, padding=paddings, dilation=dilations, ceil_mode=ceil_mode
+            size, kernel, strides, paddings, dilations, ceil_mode=ceil_mode, kind=kind
         )
     return PoolGeometry(kernel, strides, paddings, dilations, size, (output[0], output[1]))

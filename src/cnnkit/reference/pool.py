@@ -128,7 +128,7 @@ def avg_pool2d(
     (zero padding counts, a ``ceil_mode`` overhang does not).
     """
     require_float("avg_pool2d", input=x)
-    geometry = pool_geometry("avg_pool2d", x, kernel_size, stride, padding, 1, ceil_mode)
+    geometry = pool_geometry("avg_pool2d", x, kernel_size, stride, padding, 1, ceil_mode, "avg")
     patches = _windows(_pad_to_span(x, geometry, 0.0), geometry)
     return patches.sum(dim=(-2, -1)) / _divisor(x, geometry, count_include_pad)
 
@@ -144,7 +144,9 @@ def avg_pool2d_backward(
 ) -> torch.Tensor:
     """``dL/dX``: each output's gradient is shared equally, ``G / |W_ij|``, by its window (000)."""
     require_float("avg_pool2d_backward", grad_out=grad_out, input=x)
-    geometry = pool_geometry("avg_pool2d_backward", x, kernel_size, stride, padding, 1, ceil_mode)
+    geometry = pool_geometry(
+        "avg_pool2d_backward", x, kernel_size, stride, padding, 1, ceil_mode, "avg"
+    )
     require_shape("avg_pool2d_backward", "grad_out", grad_out,
                   (*x.shape[:2], *geometry.output_size))  # fmt: skip
     share = grad_out / _divisor(x, geometry, count_include_pad)
