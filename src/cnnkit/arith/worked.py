@@ -9,14 +9,10 @@ arith convention (ints or one value per axis; axes that share every number are s
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from decimal import Decimal
-from fractions import Fraction
 
 from cnnkit.arith._axes import (
     IntOrSequence,
     as_tuple,
-    axis_name,
     spatial_ndim,
 )
 from cnnkit.arith.conv import (
@@ -31,6 +27,8 @@ from cnnkit.arith.conv import (
 )
 from cnnkit.arith.memory import dtype_bytes, im2col_elements
 from cnnkit.arith.pool import pool_output_size
+from cnnkit.arith.worked_problem import WorkedProblem, format_value, group_axes, times
+from cnnkit.arith.worked_receptive_field import receptive_field_steps
 
 __all__ = [
     "WorkedProblem",
@@ -45,92 +43,6 @@ __all__ = [
 ]
 
 
-@dataclass
-class WorkedProblem:
-    """A problem worked step by step: ``steps`` are lines of text, ``result`` the named answers.
-
-    ``source`` names the seed a problem comes from; ``note`` says where the seed's own figure
-    differs from the computed one (or was approximate).
-    """
-
-    title: str
-    steps: list[str]
-    result: dict[str, object]
-    source: str = ""
-    note: str = ""
-    extra: dict[str, object] = field(default_factory=dict, repr=False)
-
-    def text(self) -> str:
-        """The problem as plain text: title, indented steps, the result line, the note."""
-        title = f"{self.title} (seed {self.source})" if self.source else self.title
-        lines = [title, *(f"  {line}" for line in self.steps)]
-        answer = ", ".join(f"{key} = {format_value(value)}" for key, value in self.result.items())
-        lines.append(f"  => {answer}")
-        if self.note:
-            lines.append(f"  note: {self.note}")
-        return "\n".join(lines)
-
-    def to_dict(self) -> dict[str, object]:
-        """JSON-ready form: tuples become lists, exact fractions become floats."""
-        return {
-            "title": self.title,
-            "source": self.source,
-            "steps": list(self.steps),
-            "result": {key: _jsonable(value) for key, value in self.result.items()},
-            "note": self.note,
-        }
-
-
-def _jsonable(value: object) -> object:
-    if isinstance(value, Fraction):
-        return int(value) if value.denominator == 1 else float(value)
-    if isinstance(value, tuple | list):
-        return [_jsonable(v) for v in value]
-    return value
-
-
-def number(value: object) -> str:
-    """An exact number as text: ints as is, fractions as decimals when finite, else p/q."""
-    if isinstance(value, Fraction):
-        if value.denominator == 1:
-            return str(value.numerator)
-        rest = value.denominator
-        for prime in (2, 5):
-            while rest % prime == 0:
-                rest //= prime
-        if rest == 1:
-            decimal = Decimal(value.numerator) / Decimal(value.denominator)
-            return format(decimal.normalize(), "f")
-        return f"{value.numerator}/{value.denominator}"
-    return str(value)
-
-
-def format_value(value: object) -> str:
-    """A result value: counts with thousands separators, per-axis sizes as ``112 x 112``."""
-    if isinstance(value, bool):
-        return str(value)
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, tuple):
-        return " x ".join(number(v) for v in value)
-    if isinstance(value, list):
-        return ", ".join(format_value(v) for v in value)
-    return number(value)
-
-
-def _groups(rows: Sequence[tuple[object, ...]]) -> list[tuple[str, tuple[object, ...]]]:
-    """Axes with identical numbers, together: [("H, W", numbers)] (order of first appearance)."""
-    ndim = len(rows)
-    grouped: dict[tuple[object, ...], list[str]] = {}
-    for axis, row in enumerate(rows):
-        grouped.setdefault(row, []).append(axis_name(axis, ndim))
-    return [(", ".join(names), row) for row, names in grouped.items()]
-
-
-def _times(values: Sequence[object]) -> str:
-    return "*".join(number(v) for v in values)
-
-
 def _conv_size_steps(
     sizes: tuple[int, ...],
     kernel: tuple[int, ...],
@@ -143,10 +55,10 @@ def _conv_size_steps(
     steps = []
     if any(d != 1 for d in dilations):
         rows = list(zip(kernel, dilations, k_eff, strict=True))
-        for names, (k, d, e) in _groups(rows):
+        for names, (k, d, e) in group_axes(rows):
             steps.append(f"k_eff = d(k - 1) + 1 = {d}*({k} - 1) + 1 = {e}   [{names}]")
     if isinstance(padding, str) and padding == "same":
-        for names, (before, after) in _groups(pairs):
+        for names, (before, after) in group_axes(pairs):
             steps.append(
                 f"padding 'same': d(k - 1) = {before + after} -> {before} before, "
                 f"{after} after   [{names}]"
@@ -155,7 +67,7 @@ def _conv_size_steps(
     padded = "2p" if symmetric else "p_before + p_after"
     steps.append(f"n_out = floor((n + {padded} - k_eff)/s) + 1")
     rows = [(n, b, a, e, s) for n, (b, a), e, s in zip(sizes, pairs, k_eff, strides, strict=True)]
-    for names, (n, before, after, e, s) in _groups(rows):
+    for names, (n, before, after, e, s) in group_axes(rows):
         pad = f"2*{before}" if symmetric else f"{before} + {after}"
         span = n + before + after - e
         out = span // s + 1
@@ -188,7 +100,7 @@ def _params_step(
     params = conv_params(in_channels, out_channels, kernel, groups=groups, bias=bias)
     group = f"({in_channels}/{groups})" if groups != 1 else f"{in_channels}"
     formula = "C_out (C_in/g) prod(k)" if groups != 1 else "C_out C_in prod(k)"
-    values = f"{out_channels}*{group}*{_times(kernel)}"
+    values = f"{out_channels}*{group}*{times(kernel)}"
     if bias:
         formula += " + C_out"
         values += f" + {out_channels}"
@@ -215,7 +127,7 @@ def _macs_steps(
     if groups == 1:
         channels = channels.replace(f"/{groups})", "").replace("(", "")
         formula = formula.replace(" (C_out/g)", " C_out").replace(" (C_in/g)", " C_in")
-    values = f"{batch_size}*{_times(positions)}*{channels}*{_times(kernel)}"
+    values = f"{batch_size}*{times(positions)}*{channels}*{times(kernel)}"
     steps = [
         f"MACs = {formula} = {values} = {macs:,}",
         f"FLOPs = 2 x MACs = {2 * macs:,}",
@@ -306,7 +218,7 @@ def worked_pool(
     if stride is None:
         steps.insert(0, "stride defaults to the kernel size")
     rows = list(zip(sizes, pads, k_eff, strides, output, strict=True))
-    for names, (n, p, e, s, out) in _groups(rows):
+    for names, (n, p, e, s, out) in group_axes(rows):
         span = n + 2 * p - e
         rounded = -(-span // s) if ceil_mode else span // s
         line = f"{names}: {rounding}(({n} + 2*{p} - {e})/{s}) + 1 = {rounding}({span}/{s}) + 1"
@@ -352,7 +264,7 @@ def worked_transpose(
     )
     steps = ["n_out = (n - 1)s - 2p + d(k - 1) + output_padding + 1"]
     rows = list(zip(sizes, strides, pads, dilations, kernel, extra, output, strict=True))
-    for axes, (n, s, p, d, k, op, out) in _groups(rows):
+    for axes, (n, s, p, d, k, op, out) in group_axes(rows):
         steps.append(f"{axes}: ({n} - 1)*{s} - 2*{p} + {d}*({k} - 1) + {op} + 1 = {out}")
     title = f"ConvTranspose{ndim}d: input {format_value(sizes)}"
     title += f" x {in_channels}" if in_channels is not None else ""
@@ -436,8 +348,8 @@ def worked_im2col(
     width = dtype_bytes(dtype)
     total = elements * width
     steps += [
-        f"elements = B x C_in prod(k) x prod(out) = {batch_size}*{in_channels}*{_times(kernel)}"
-        f"*{_times(output)} = {elements:,}",
+        f"elements = B x C_in prod(k) x prod(out) = {batch_size}*{in_channels}*{times(kernel)}"
+        f"*{times(output)} = {elements:,}",
         f"bytes = elements x {width} ({dtype}) = {total:,} = {total / 1e9:.2f} GB "
         f"= {total / 2**30:.2f} GiB",
     ]
@@ -456,8 +368,6 @@ def worked_receptive_field(layers: Sequence[Mapping[str, object]]) -> WorkedProb
     a_l = a_{l-1} + ((k_eff - 1)/2 - p_l) j_{l-1}; from r_0 = 1, j_0 = 1, a_0 = 0.5.
     Layers are dicts as in :func:`~cnnkit.arith.receptive_field.receptive_field_table`.
     """
-    from cnnkit.arith.worked_receptive_field import receptive_field_steps
-
     return receptive_field_steps(layers)
 
 

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 
 from cnnkit.arith._axes import IntOrSequence
 from cnnkit.arith.compare import compare_conv_types, compare_stacked_kernels
-from cnnkit.arith.worked import WorkedProblem, format_value
+from cnnkit.arith.worked_problem import WorkedProblem, format_value
 
 __all__ = ["worked_compare_conv_types", "worked_stacked_kernels"]
 

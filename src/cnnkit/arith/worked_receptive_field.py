@@ -13,7 +13,7 @@ from cnnkit.arith._axes import as_tuple
 from cnnkit.arith.conv import padding_pairs
 from cnnkit.arith.layer_spec import format_layer
 from cnnkit.arith.receptive_field import Field, receptive_field_table
-from cnnkit.arith.worked import WorkedProblem, _groups, number
+from cnnkit.arith.worked_problem import WorkedProblem, group_axes, number
 
 __all__ = ["receptive_field_steps"]
 
@@ -90,7 +90,7 @@ def receptive_field_steps(layers: Sequence[Mapping[str, object]]) -> WorkedProbl
             for i in range(ndim)
         ]
         label = f"layer {index} ({format_layer(layer)})"
-        for names, row in _groups(rows):
+        for names, row in group_axes(rows):
             where = f" [{names}]" if ndim > 1 else ""
             steps.append(f"{label}{where}: {_step_text(kind, row)}")
         previous = current
