@@ -14,9 +14,9 @@ from cnnkit.arith.layer_spec import parse_layers
 from cnnkit.arith.worked_compare import worked_compare_conv_types, worked_stacked_kernels
 from cnnkit.errors import CnnkitError
 from tests.arith import torch_oracle
+from tests.arith.measured_field import forward, measured_bounds, sequential_layers
 from tests.arith.step_arithmetic import checked_chains
 from tests.arith.strategies import conv_configs, pool_configs, transpose_configs
-from tests.arith.test_receptive_field import forward, measured_bounds, sequential_layers
 
 CONV_MODULES = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
 

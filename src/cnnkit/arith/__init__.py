@@ -11,6 +11,7 @@ argument is an int), and results are tuples with one entry per axis.
 
 from __future__ import annotations
 
+from cnnkit.arith.compare import compare_conv_types, compare_stacked_kernels
 from cnnkit.arith.conv import (
     as_tuple,
     conv_macs,
@@ -26,6 +27,7 @@ from cnnkit.arith.conv import (
     padding_pairs,
     same_padding,
 )
+from cnnkit.arith.layer_spec import format_layer, parse_layers
 from cnnkit.arith.linear import linear_macs, linear_macs_from_shape, linear_params
 from cnnkit.arith.memory import (
     DTYPE_BYTES,
@@ -53,16 +55,31 @@ from cnnkit.arith.receptive_field import (
     transpose_step,
     upsample_step,
 )
+from cnnkit.arith.worked import (
+    WorkedProblem,
+    seed_problems,
+    worked_conv,
+    worked_im2col,
+    worked_macs,
+    worked_params,
+    worked_pool,
+    worked_receptive_field,
+    worked_transpose,
+)
+from cnnkit.arith.worked_compare import worked_compare_conv_types, worked_stacked_kernels
 
 __all__ = [
     "DTYPE_BYTES",
     "Field",
+    "WorkedProblem",
     "activation_bytes",
     "adaptive_pool_output_size",
     "adaptive_pool_windows",
     "as_tuple",
     "batch_norm_buffers",
     "batch_norm_params",
+    "compare_conv_types",
+    "compare_stacked_kernels",
     "conv_macs",
     "conv_macs_from_shapes",
     "conv_output_size",
@@ -74,6 +91,7 @@ __all__ = [
     "depthwise_separable_params",
     "dtype_bytes",
     "effective_kernel_size",
+    "format_layer",
     "global_field",
     "group_norm_params",
     "im2col_bytes",
@@ -86,11 +104,22 @@ __all__ = [
     "linear_params",
     "merge",
     "padding_pairs",
+    "parse_layers",
     "pool_output_size",
     "receptive_field_table",
     "same_padding",
+    "seed_problems",
     "step",
     "training_activation_bytes",
     "transpose_step",
     "upsample_step",
+    "worked_compare_conv_types",
+    "worked_conv",
+    "worked_im2col",
+    "worked_macs",
+    "worked_params",
+    "worked_pool",
+    "worked_receptive_field",
+    "worked_stacked_kernels",
+    "worked_transpose",
 ]
