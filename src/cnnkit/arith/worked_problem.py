@@ -7,7 +7,7 @@ Numbers in steps are exact: ints as they are, fractions as finite decimals (``0.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 
@@ -29,7 +29,6 @@ class WorkedProblem:
     result: dict[str, object]
     source: str = ""
     note: str = ""
-    extra: dict[str, object] = field(default_factory=dict, repr=False)
 
     def text(self) -> str:
         """The problem as plain text: title, indented steps, the result line, the note."""

@@ -88,7 +88,8 @@ def _spatial(args: argparse.Namespace) -> dict[str, object]:
         elif len(value) == ndim:
             values[name] = value
         else:
-            raise ConfigError(f"{_flag(name)}: expected 1 or {ndim} values, got {len(value)}")
+            wanted = "1 value" if ndim == 1 else f"1 or {ndim} values"
+            raise ConfigError(f"{_flag(name)}: expected {wanted}, got {len(value)}")
     for name, minimum in _COUNTS.items():
         if getattr(args, name, None) is not None:
             values[name] = _int(getattr(args, name), _flag(name), minimum)
