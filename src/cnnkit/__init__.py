@@ -15,7 +15,10 @@ __version__ = "0.1.0"
 
 # public name -> module that defines it
 _EXPORTS: dict[str, str] = {
+    "TrainConfig": "cnnkit.train.config",
     "create_model": "cnnkit.models",
+    "evaluate": "cnnkit.train.evaluation",
+    "fit": "cnnkit.train.loop",
     "list_models": "cnnkit.models",
     "load_dataset": "cnnkit.data",
     "register_model": "cnnkit.models",
