@@ -1,0 +1,201 @@
+"""Training throughput: cnnkit's trainer against a plain PyTorch loop written like seed 003.
+
+Both train the same model with the same batch size and optimiser on real Fashion-MNIST, in the
+same process, one after the other. The baseline is 003's section 10: a per-sample ``Dataset``
+(ToTensor, RandomHorizontalFlip, RandomCrop(28, padding=4), Normalize, applied image by image)
+behind a ``DataLoader(num_workers=2)``, fp32, default memory format. cnnkit runs ``fit()``: the
+whole dataset on the device as uint8, batched augmentation, and the precision / memory format
+of each variant. Images/s is measured on the second epoch (warm: oneDNN primitives built, the
+baseline's workers forked again as 003's loop does each epoch), data loading included.
+
+Writes benchmarks/results/train_throughput.json and the "Training: throughput" section of
+docs/benchmarks.md. Usage: ``python benchmarks/train_throughput.py [--images N] [--models ...]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from cnnkit.data import load_dataset  # noqa: E402
+from cnnkit.models import create_model  # noqa: E402
+from cnnkit.train import TrainConfig, fit  # noqa: E402
+from fashion_table import machine_info, write_section  # noqa: E402
+
+MEAN, STD = 0.2860, 0.3530  # 003's Normalize
+MODELS = {
+    "lenet5": {},
+    "simple_cnn": {},
+    "resnet18": {"small_input": True},
+    "airnet": {},
+}
+
+
+class PerSampleFashion(Dataset):
+    """003's pipeline, one image at a time (what torchvision's transforms do per sample)."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor) -> None:
+        self.images, self.labels = images, labels
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        image = self.images[index].float() / 255.0  # ToTensor
+        if random.random() < 0.5:  # RandomHorizontalFlip
+            image = image.flip(-1)
+        padded = torch.nn.functional.pad(image, (4, 4, 4, 4))  # RandomCrop(28, padding=4)
+        top, left = random.randint(0, 8), random.randint(0, 8)
+        image = padded[:, top : top + 28, left : left + 28]
+        return (image - MEAN) / STD, int(self.labels[index])  # Normalize
+
+
+def baseline_images_per_second(name: str, images, labels, batch_size: int) -> float:
+    """003's loop (SGD nesterov, label smoothing, clipping); images/s of the second epoch."""
+    torch.manual_seed(0)
+    model = create_model(name, in_channels=1, num_classes=10, **MODELS[name])
+    optimizer = torch.optim.SGD(
+        model.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4, nesterov=True
+    )
+    criterion = torch.nn.CrossEntropyLoss(label_smoothing=0.1)
+    loader = DataLoader(
+        PerSampleFashion(images, labels), batch_size, shuffle=True, num_workers=2, drop_last=True
+    )
+    rate = 0.0
+    for _epoch in range(2):
+        model.train()
+        start, seen = time.perf_counter(), 0
+        for batch, target in loader:
+            optimizer.zero_grad()
+            loss = criterion(model(batch), target)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=1.0)
+            optimizer.step()
+            seen += len(batch)
+        rate = seen / (time.perf_counter() - start)
+    return rate
+
+
+def cnnkit_images_per_second(
+    name: str, train_set, test_set, batch_size: int, precision: str, channels_last: bool
+) -> float:
+    """``fit()`` with 003's optimiser and augmentation; images/s of its second epoch."""
+    out_dir = Path(tempfile.mkdtemp(prefix="cnnkit-throughput-"))
+    config = TrainConfig(
+        model=name,
+        model_kwargs=MODELS[name],
+        val_size=0,
+        epochs=2,
+        batch_size=batch_size,
+        lr=0.01,
+        momentum=0.9,
+        nesterov=True,
+        weight_decay=1e-4,
+        label_smoothing=0.1,
+        grad_clip=1.0,
+        flip=True,
+        crop_padding=4,
+        mean=[MEAN],
+        std=[STD],
+        precision=precision,
+        channels_last=channels_last,
+        progress=False,
+        tensorboard=False,
+        plots=False,
+        hardest=0,
+        out_dir=str(out_dir / "run"),
+    )
+    try:
+        result = fit(config, train_set=train_set, test_set=test_set)
+    finally:
+        shutil.rmtree(out_dir, ignore_errors=True)
+    return result.history[-1]["images_per_second"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=6400, help="training images per epoch")
+    parser.add_argument("--batch-size", type=int, default=128, help="batch size (003: 128)")
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (2 cores here)")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    full = load_dataset("fashion_mnist", "train")
+    train_set = full.subset(range(args.images))
+    test_set = load_dataset("fashion_mnist", "test").subset(range(500))
+    load_before = os.getloadavg()
+    rows = []
+    for name in args.models:
+        images = args.images // 4 if name == "resnet18" else args.images
+        subset = train_set.subset(range(images))
+        row = {"model": name, "images_per_epoch": images, "batch_size": args.batch_size}
+        row["baseline_003"] = baseline_images_per_second(
+            name, subset.images, subset.labels, args.batch_size
+        )
+        for label, precision, channels_last in (
+            ("cnnkit_fp32", "off", False),
+            ("cnnkit_fp32_channels_last", "off", True),
+            ("cnnkit_bf16_channels_last", "bf16", True),
+        ):
+            row[label] = cnnkit_images_per_second(
+                name, subset, test_set, args.batch_size, precision, channels_last
+            )
+        row["cnnkit_auto"] = max(row["cnnkit_fp32_channels_last"], row["cnnkit_bf16_channels_last"])
+        row["speedup_bf16_channels_last"] = row["cnnkit_bf16_channels_last"] / row["baseline_003"]
+        row["speedup_fp32_batched_data_only"] = row["cnnkit_fp32"] / row["baseline_003"]
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    result = {
+        "benchmark": "train_throughput",
+        "machine": {**machine_info(), "load_before": load_before, "load_after": os.getloadavg()},
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "threads": args.threads,
+        "rows": rows,
+    }
+    out = ROOT / "benchmarks" / "results" / "train_throughput.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    write_section("Training: throughput", render(result))
+    print(f"wrote {out.relative_to(ROOT)} and docs/benchmarks.md")
+
+
+def render(result: dict) -> str:
+    lines = [
+        "cnnkit's trainer against a plain PyTorch loop written like seed 003 (per-sample `Dataset`",
+        "and `DataLoader(num_workers=2)`, fp32), same model, batch and optimiser, measured one",
+        "after the other in one run; images/s of the second epoch, data loading included.",
+        f"Machine: {result['machine']['cpu']}, {result['threads']} threads, load average "
+        f"{result['machine']['load_before'][0]:.1f} before and "
+        f"{result['machine']['load_after'][0]:.1f} after (2 cores: above 2 means other work "
+        "was running). Command: `python benchmarks/train_throughput.py`.",
+        "",
+        "| model | 003-style baseline | cnnkit fp32 | cnnkit fp32 + channels_last | "
+        "cnnkit bf16 + channels_last | speed-up (bf16 + CL) |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for row in result["rows"]:
+        lines.append(
+            f"| {row['model']} | {row['baseline_003']:.0f} | {row['cnnkit_fp32']:.0f} | "
+            f"{row['cnnkit_fp32_channels_last']:.0f} | {row['cnnkit_bf16_channels_last']:.0f} | "
+            f"{row['speedup_bf16_channels_last']:.2f}x |"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()

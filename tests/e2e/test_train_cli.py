@@ -1,0 +1,74 @@
+"""End to end: `python -m cnnkit train/eval` on a small subset of real Fashion-MNIST.
+
+Checks the run-folder contract of docs/architecture.md, that the printed accuracy is the one in
+final.json, that `cnnkit eval` re-measures the same figure from best.pt, and that `--resume`
+continues a finished run to more epochs. Skipped when Fashion-MNIST is not available locally.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def fashion_mnist_available() -> bool:
+    try:
+        from cnnkit.data import load_dataset
+
+        load_dataset("fashion_mnist", "test", download=False)
+    except Exception:
+        return False
+    return True
+
+
+def cnnkit(*argv: str, cwd) -> subprocess.CompletedProcess:
+    env = {**os.environ, "COLUMNS": "100", "NO_COLOR": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "cnnkit", *argv], capture_output=True, text=True, cwd=cwd, env=env
+    )
+
+
+@pytest.mark.skipif(not fashion_mnist_available(), reason="Fashion-MNIST files not found")
+def test_train_eval_resume_on_real_fashion_mnist(tmp_path):
+    common = ("--train-subset", "3000", "--no-tensorboard", "--threads", "2")
+    proc = cnnkit(
+        "train", "--recipe", "fast", "--time-budget", "none", "--epochs", "2",
+        "--val-size", "1000", "--eval-weights", "best", "--out", "run", *common, cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    run = tmp_path / "run"
+    final = json.loads((run / "final.json").read_text())
+    for key in ("test_top1", "test_top5", "test_loss", "epochs", "wall_seconds"):
+        assert key in final, key
+    assert final["images_per_second"] > 0 and final["test_images"] == 10000
+    # 3,000 images, 2 epochs: far from converged, far above chance (10%)
+    assert 50.0 < final["test_top1"] <= final["test_top5"] <= 100.0
+    assert f"top-1 {final['test_top1']:.2f}%" in proc.stdout
+    assert str(run) in proc.stdout or "run" in proc.stdout.splitlines()[-1]
+    rows = list(csv.DictReader((run / "metrics.csv").open()))
+    assert [r["epoch"] for r in rows] == ["1", "2"]
+    for name in ("curves.png", "confusion.png", "config.json", "last.pt", "best.pt"):
+        assert (run / name).is_file(), name
+
+    evaluated = cnnkit("eval", "run/best.pt", "--format", "json", cwd=tmp_path)
+    assert evaluated.returncode == 0, evaluated.stderr
+    report = json.loads(evaluated.stdout)
+    assert report["top1"] == pytest.approx(final["test_top1"], abs=1e-9)
+    assert report["count"] == 10000 and report["tta"] is True
+
+    resumed = cnnkit("train", "--resume", "run", "--epochs", "3", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    rows = list(csv.DictReader((run / "metrics.csv").open()))
+    assert [r["epoch"] for r in rows] == ["1", "2", "3"]
+    assert json.loads((run / "final.json").read_text())["epochs"] == 3
+
+    again = cnnkit("train", "--recipe", "fast", "--out", "run", *common, cwd=tmp_path)
+    assert again.returncode == 2
+    assert again.stderr.count("\n") == 1 and "already holds a run" in again.stderr
