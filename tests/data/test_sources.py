@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from cnnkit.data import fetch_dataset, load_dataset
+from cnnkit.data import dataset_info, fetch_dataset, load_dataset
 from cnnkit.data import mnist as mnist_module
 from cnnkit.data.mnist import FASHION_MNIST, STRUCTURE_ONLY, VERIFIED_CONTENT, VERIFIED_GZIP
 from cnnkit.data.sources import DATASETS, RemoteFile, user_cache_dir
@@ -223,3 +223,12 @@ def test_catalogue_holds_the_published_md5s_and_official_url():
     assert {f.name: f.md5 for f in FASHION_MNIST.remote_files()} == published
     assert FASHION_MNIST.mirrors == ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",)
     assert set(DATASETS.names()) >= {"fashion_mnist", "mnist", "kmnist", "cifar10", "cifar100"}
+
+
+def test_info_after_loading_through_another_spelling_of_the_path(tmp_path, arrays, monkeypatch):
+    _write(tmp_path / "rel", _register(arrays, payload_digests=True))
+    monkeypatch.chdir(tmp_path)
+    load_dataset(NAME, data_dir="rel", download=False)  # cached under a relative path
+    info = dataset_info(NAME, data_dir=tmp_path / "rel")
+    assert {f.verified for f in info.files} == {VERIFIED_CONTENT}
+    assert [s.count for s in info.splits] == [12, 6]

@@ -31,7 +31,7 @@ from cnnkit.data.sources import user_cache_dir
 if TYPE_CHECKING:
     import torch
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # bump when what a pointer holds changes
 
 
 @dataclass(frozen=True)

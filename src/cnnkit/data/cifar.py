@@ -158,7 +158,7 @@ class CifarSource(DatasetSource):
         if got != remote.md5:
             raise ChecksumError(f"{archive}: md5 is {got}, expected the published {remote.md5}")
         wanted = {f"{self.base_folder}/{name}": name for name, _ in self._needed(split)}
-        return read_tar_members(archive, wanted), {str(archive): "md5 matches the published one"}
+        return read_tar_members(archive, wanted), {archive.name: "md5 matches the published one"}
 
     def _read_extracted(
         self, paths: tuple[Path, ...], split: str
@@ -170,7 +170,7 @@ class CifarSource(DatasetSource):
             if got != md5:
                 raise ChecksumError(f"{path}: md5 is {got}, expected {md5}")
             members[name] = data
-            verified[str(path)] = "md5 matches torchvision's list"
+            verified[path.name] = "md5 matches torchvision's list"
         return members, verified
 
     def _decode(

@@ -56,7 +56,7 @@ def dataset_info(name: str, data_dir: str | os.PathLike[str] | None = None) -> D
         dataset, verified = source.read(found, split)
         for path in found.files:
             files.setdefault(
-                str(path), FileInfo(str(path), path.stat().st_size, verified[str(path)])
+                str(path), FileInfo(str(path), path.stat().st_size, verified.get(path.name, "?"))
             )
         locations.append(str(found.folder))
         classes = dataset.classes

@@ -70,7 +70,8 @@ def load_dataset(
 
 @dataclass(frozen=True)
 class FetchResult:
-    """What :func:`fetch_dataset` did: per split, where the files are and how they were verified."""
+    """What :func:`fetch_dataset` did: per split, where the files are; per file name, how it
+    was verified."""
 
     name: str
     found: dict[str, Found]

@@ -65,7 +65,7 @@ class IdxSource(DatasetSource):
             for remote, path in zip(self.splits[split], found.files, strict=True):
                 content, how = _verified_content(remote, path)
                 contents.append(content)
-                verified[str(path)] = how
+                verified[path.name] = how
                 content_key.update(hashlib.sha256(content).digest())
             images = parse_idx(contents[0], str(images_path))
             labels = parse_idx(contents[1], str(labels_path))
