@@ -22,7 +22,7 @@ def _ks_statistic(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((cdf_a - cdf_b).abs().max())
 
 
-@pytest.mark.parametrize("alpha", [0.2, 1.0, 2.5])
+@pytest.mark.parametrize("alpha", [0.2, 2.5])  # both gamma branches (alpha < 1, >= 1)
 def test_beta_matches_torch_distributions(alpha):
     count = 40_000
     ours = beta(alpha, count, torch.Generator().manual_seed(1), CPU)
