@@ -95,8 +95,9 @@ class DeviceLoader:
         if any(s <= 0 for s in std):
             raise ConfigError(f"std must be positive, got {std}")
         shape = (1, channels, 1, 1)
-        as_tensor = lambda values: torch.tensor(values, dtype=torch.float32).view(shape)  # noqa: E731
-        return as_tensor(mean).to(self.device), as_tensor(std).to(self.device)
+        mean_tensor = torch.tensor(mean, dtype=torch.float32).view(shape).to(self.device)
+        std_tensor = torch.tensor(std, dtype=torch.float32).view(shape).to(self.device)
+        return mean_tensor, std_tensor
 
     @property
     def targets_are_probabilities(self) -> bool:
@@ -125,6 +126,7 @@ class DeviceLoader:
         :meth:`load_state_dict` left off; a completed pass moves to the next epoch."""
         epoch, (start, augment_state) = self.epoch, self._resume or (0, None)
         self._resume = None
+        self._batches_done, self._augment_state = start, augment_state
         order = self.order(epoch)
         generator = torch.Generator(device=self.device)
         generator.manual_seed(_stream_seed(self.seed, epoch, _AUGMENT_STREAM))
