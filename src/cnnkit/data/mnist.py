@@ -63,10 +63,10 @@ class IdxSource(DatasetSource):
             images_path, labels_path = found.files
             contents, verified, content_key = [], {}, hashlib.sha256()
             for remote, path in zip(self.splits[split], found.files, strict=True):
-                content, how = _verified_content(remote, path)
+                content, content_sha256, how = _verified_content(remote, path)
                 contents.append(content)
                 verified[path.name] = how
-                content_key.update(hashlib.sha256(content).digest())
+                content_key.update(content_sha256)
             images = parse_idx(contents[0], str(images_path))
             labels = parse_idx(contents[1], str(labels_path))
             check_images_and_labels(
@@ -96,24 +96,25 @@ class IdxSource(DatasetSource):
         return dataset, verified
 
 
-def _verified_content(remote: RemoteFile, path: Path) -> tuple[bytes, str]:
-    """The decompressed content of ``path`` and how it was verified (see the module docstring)."""
+def _verified_content(remote: RemoteFile, path: Path) -> tuple[bytes, bytes, str]:
+    """The decompressed content of ``path``, its SHA-256 digest, and how it was verified."""
     data = read_bytes(path)
     content = decompress(data, str(path))
+    content_sha256 = hashlib.sha256(content)
     if remote.payload_sha256 is not None:
-        got = hashlib.sha256(content).hexdigest()
+        got = content_sha256.hexdigest()
         if got != remote.payload_sha256:
             raise ChecksumError(
                 f"{path}: sha256 of the decompressed content is {got}, "
                 f"expected the official {remote.payload_sha256}"
             )
-        return content, VERIFIED_CONTENT
+        return content, content_sha256.digest(), VERIFIED_CONTENT
     if is_gzip(data):
         got = hashlib.md5(data).hexdigest()
         if got != remote.md5:
             raise ChecksumError(f"{path}: md5 is {got}, expected the published {remote.md5}")
-        return content, VERIFIED_GZIP
-    return content, STRUCTURE_ONLY
+        return content, content_sha256.digest(), VERIFIED_GZIP
+    return content, content_sha256.digest(), STRUCTURE_ONLY
 
 
 def _idx_files(
