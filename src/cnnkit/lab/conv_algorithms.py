@@ -4,8 +4,10 @@ For each layer shape, every method of :func:`cnnkit.reference.conv2d` (loop, im2
 winograd) runs next to ``torch.nn.functional.conv2d`` (the anchor). Reported per method:
 
 - the largest absolute difference from ``torch.nn.functional.conv2d`` computed in float64;
-- the median wall time over interleaved runs (methods alternate, so load on a shared machine
-  hits them alike), and its ratio to torch's;
+- the median time over interleaved runs (methods alternate, so load on a shared machine hits
+  them alike), as wall time and as the process's CPU time; the ratio to torch's uses CPU time,
+  which other jobs on the machine do not inflate (with one thread it is the wall time of an idle
+  machine, with several it sums the threads);
 - the peak of extra memory: bytes live at once during the call beyond the output, measured with
   ``torch.profiler`` (:mod:`cnnkit.lab._memory`); for im2col it is 002's "memory bill",
   ``N C_in kH kW H_out W_out`` elements, next to which the formula's figure is printed.
@@ -88,8 +90,9 @@ class Measurement:
     shape: str
     method: str
     max_error: float | None
-    seconds: float | None
-    time_vs_torch: float | None
+    seconds: float | None  # median wall time
+    cpu_seconds: float | None  # median CPU time of the process
+    time_vs_torch: float | None  # cpu_seconds / torch's cpu_seconds
     peak_extra_bytes: int | None
     runs: int
     note: str = ""
@@ -125,12 +128,12 @@ class ConvAlgorithmsResult:
     def to_text(self) -> str:
         rows = [
             [m.shape, m.method, _number(m.max_error, "{:.1e}"), _number(m.seconds, "{:.2f}", 1e3),
-             _number(m.time_vs_torch, "{:.2f}x"), _megabytes(m.peak_extra_bytes), m.note]
+             _number(m.cpu_seconds, "{:.2f}", 1e3), _number(m.time_vs_torch, "{:.2f}x"),
+             _megabytes(m.peak_extra_bytes), m.note]
             for m in self.measurements
         ]  # fmt: skip
-        table = format_table(
-            ["shape", "method", "max error", "ms", "vs torch", "peak extra", "note"], rows
-        )
+        headers = ["shape", "method", "max error", "wall ms", "cpu ms", "vs torch", "peak extra"]
+        table = format_table([*headers, "note"], rows)
         notes = []
         for figures in self.figures:
             line = (
@@ -147,7 +150,8 @@ class ConvAlgorithmsResult:
         header = (
             f"conv2d methods, {self.dtype}, {self.threads} thread(s), median of up to "
             f"{self.repeats} interleaved runs\nmax error: largest |y - F.conv2d(x, w)| with "
-            "F.conv2d in float64; peak extra: bytes live beyond the output (torch.profiler)"
+            "F.conv2d in float64; vs torch: ratio of CPU times; peak extra: bytes live beyond "
+            "the output (torch.profiler)"
         )
         return "\n".join([header, table, *notes])
 
@@ -211,32 +215,33 @@ def _measure_shape(
         peaks[method] = max(0, peak - tensor_bytes(output))
     # Interleave: run every method once per round, so that a busy machine slows all alike.
     budget_runs = {m: max(1, min(repeats, int(budget / max(first[m], 1e-9)))) for m in runnable}
-    times: dict[str, list[float]] = {m: [] for m in runnable}
+    times: dict[str, list[tuple[float, float]]] = {m: [] for m in runnable}
     for round_index in range(max(budget_runs.values(), default=0)):
         for method, function in runnable.items():
             if round_index < budget_runs[method]:
-                start = time.perf_counter()
+                wall, cpu = time.perf_counter(), time.process_time()
                 function()
-                times[method].append(time.perf_counter() - start)
-    medians = {m: statistics.median(t) for m, t in times.items()}
-    anchor = medians.get(ANCHOR)
+                times[method].append((time.perf_counter() - wall, time.process_time() - cpu))
+    walls = {m: statistics.median(w for w, _ in t) for m, t in times.items()}
+    cpus = {m: statistics.median(c for _, c in t) for m, t in times.items()}
+    anchor = cpus.get(ANCHOR)
     rows = []
     for method in methods:
         if method in refused:
-            rows.append(
-                Measurement(shape.label, method, None, None, None, None, 0, refused[method])
-            )
+            rows.append(Measurement(shape.label, method, *[None] * 5, 0, refused[method]))
             continue
-        ratio = medians[method] / anchor if anchor else None
+        ratio = cpus[method] / anchor if anchor else None
+        runs = len(times[method])
         rows.append(
             Measurement(
                 shape.label,
                 method,
                 errors[method],
-                medians[method],
+                walls[method],
+                cpus[method],
                 ratio,
                 peaks[method],
-                len(times[method]),
+                runs,
             )
         )
     return rows

@@ -117,7 +117,7 @@ class GradientFlowResult:
 def _ratio(residual: GradientCurve, plain: GradientCurve) -> str:
     top, bottom = residual.input_gradient_norms[0], plain.input_gradient_norms[0]
     if bottom == 0:
-        return "the plain gradient is exactly 0 (every path through the ReLUs is cut)"
+        return "the plain gradient is exactly 0 in float32"
     return f"the residual gradient is {top / bottom:.3g} times the plain one"
 
 
