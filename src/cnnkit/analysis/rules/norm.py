@@ -2,7 +2,7 @@
 
 Element-wise cost convention: applying a normalisation is 2 FLOPs per element (scale and shift,
 as it is folded at inference); computing its statistics from the data adds 4 per element (1 for
-the mean, 3 for the variance). RMS norm: 2 + 2.
+the mean, 3 for the variance). RMS norm decomposes into element-wise ops before dispatch.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ aten = ops.aten
 
 APPLY_FLOPS = 2
 STATISTICS_FLOPS = 4
-RMS_STATISTICS_FLOPS = 2
 
 
 @register_rule(
@@ -62,15 +61,4 @@ def group_norm(node: Node) -> OpFigures:
     return OpFigures(
         other_flops=(APPLY_FLOPS + STATISTICS_FLOPS) * numel(x.shape),
         spatial=Mix(tuple(range(1, len(x.shape)))),
-    )
-
-
-@register_rule(aten._fused_rms_norm)
-def rms_norm(node: Node) -> OpFigures:
-    """x / sqrt(mean(x^2) + eps) * weight over the normalised dims: 4 FLOPs per element."""
-    x = node.inputs[0]
-    count = len(node.arg("normalized_shape"))
-    dims = tuple(range(len(x.shape) - count, len(x.shape)))
-    return OpFigures(
-        other_flops=(APPLY_FLOPS + RMS_STATISTICS_FLOPS) * numel(x.shape), spatial=Mix(dims)
     )
