@@ -72,3 +72,18 @@ def test_train_eval_resume_on_real_fashion_mnist(tmp_path):
     again = cnnkit("train", "--recipe", "fast", "--out", "run", *common, cwd=tmp_path)
     assert again.returncode == 2
     assert again.stderr.count("\n") == 1 and "already holds a run" in again.stderr
+
+
+@pytest.mark.skipif(not fashion_mnist_available(), reason="Fashion-MNIST files not found")
+def test_demo_prepares_data_trains_and_says_where_the_files_are(tmp_path):
+    proc = cnnkit("demo", "--time-budget", "3", "--out", "demo", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    final = json.loads((tmp_path / "demo" / "final.json").read_text())
+    assert final["stopped"] == "time_budget" and final["dataset"] == "fashion_mnist"
+    assert final["train_images"] == 60000 and final["test_images"] == 10000
+    out = proc.stdout
+    assert "parameters" in out and "MACs" in out  # the model introduction
+    assert f"done: test accuracy {final['test_top1']:.2f}%" in out
+    assert "files in demo/" in out and "cnnkit eval demo/best.pt" in out
+    again = cnnkit("demo", "--time-budget", "3", "--out", "demo", cwd=tmp_path)
+    assert again.returncode == 2 and "already holds a run" in again.stderr

@@ -196,3 +196,15 @@ def test_run_leaves_global_torch_settings_as_it_found_them(tmp_path):
     assert not torch.are_deterministic_algorithms_enabled()
     assert torch.get_num_threads() == threads
     assert math.isfinite(threads)
+
+
+def test_tensorboard_events_hold_the_epoch_scalars(tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    result = fit(tiny_config(tmp_path, tensorboard=True, epochs=2), train_set=TRAIN, test_set=TEST)
+    events = EventAccumulator(str(tmp_path / "run" / "tensorboard"))
+    events.Reload()
+    val_top1 = [e.value for e in events.Scalars("val/top1")]
+    assert val_top1 == pytest.approx([row["val_top1"] for row in result.history])
+    assert "train/loss" in events.Tags()["scalars"]

@@ -88,7 +88,8 @@ class TrainConfig:
         default=False, metadata=_help("no weight decay on normalisation weights and biases")
     )
     bias_lr_scale: float = field(
-        default=1.0, metadata=_help("learning-rate multiplier for norm weights and biases")
+        default=1.0,
+        metadata=_help("learning-rate multiplier of norm weights and biases (divides their decay)"),
     )
     schedule: Schedule = field(
         default="cosine", metadata=_help("learning-rate schedule after warm-up")
@@ -258,6 +259,7 @@ def validate(config: TrainConfig) -> None:
                 f"--{name.replace('_', '-')}: must be >= 1, got {getattr(config, name)}"
             )
     _check_range("lr", config.lr, 0.0, math.inf, low_open=True)
+    _check_range("bias_lr_scale", config.bias_lr_scale, 0.0, math.inf, low_open=True)
     _check_range("momentum", config.momentum, 0.0, 1.0, high_open=True)
     _check_range("weight_decay", config.weight_decay, 0.0, math.inf)
     _check_range("warmup", config.warmup, 0.0, 1.0, high_open=True)
