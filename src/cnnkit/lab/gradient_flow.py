@@ -182,12 +182,20 @@ def write_plot(result: GradientFlowResult, path: str | Path) -> None:
     figure, axes = plt.subplots(1, len(experiments), figsize=(5 * len(experiments), 3.6))
     axes = [axes] if len(experiments) == 1 else list(axes)
     for axis, experiment in zip(axes, experiments, strict=True):
-        for residual in (True, False):
-            norms = result.curve(experiment, residual).input_gradient_norms
-            # a norm of exactly 0 cannot be drawn on a log scale: show the smallest float
-            shown = [max(v, math.ulp(0.0)) for v in norms]
-            label = "with residual" if residual else "without residual"
-            axis.semilogy(range(1, len(norms) + 1), shown, marker=".", label=label)
+        curves = [result.curve(experiment, residual) for residual in (True, False)]
+        nonzero = [v for c in curves for v in c.input_gradient_norms if v > 0]
+        floor = min(nonzero) / 10 if nonzero else 1.0
+        for curve in curves:
+            norms = curve.input_gradient_norms
+            blocks = range(1, len(norms) + 1)
+            label = "with residual" if curve.residual else "without residual"
+            # a log scale cannot show 0: draw the non-zero norms, and mark exact zeros below them
+            shown = [v if v > 0 else math.nan for v in norms]
+            (line,) = axis.semilogy(blocks, shown, marker=".", label=label)
+            zeros = [b for b, v in zip(blocks, norms, strict=True) if v == 0]
+            if zeros:
+                axis.scatter(zeros, [floor] * len(zeros), marker="v", color=line.get_color(),
+                             label=f"{label}: exactly 0")  # fmt: skip
         axis.set_title(f"{experiment} blocks (seed {'001' if experiment == 'conv' else '003'})")
         axis.set_xlabel("block (1 = nearest the input)")
         axis.set_ylabel("||dL/d input||")
