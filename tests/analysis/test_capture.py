@@ -71,7 +71,7 @@ def test_functional_ops_are_rows_named_by_module_and_function():
     names = [row.name for row in summary.layers]
     assert names == [
         "conv2d", "mul", "block", "add", "block", "add_1", "block", "add_2", "relu",
-        "getitem", "mul_", "setitem", "relu_", "cat", "mean", "head", "tied",
+        "getitem", "mul_1", "setitem", "relu_", "cat", "mean", "head", "tied",
     ]  # fmt: skip
     assert [row.type for row in summary.layers][:3] == ["conv2d", "mul", "Conv2d"]
 

@@ -27,12 +27,16 @@ from cnnkit.errors import ShapeError
 ModuleRuleLookup = Callable[[nn.Module], Any]
 
 _BINARY = {"add", "sub", "mul", "truediv", "floordiv", "matmul", "pow", "mod", "and", "or", "xor"}
+_INPLACE_ARITHMETIC = {"add", "sub", "mul", "div"}
 _RENAMED = {"truediv": "div", "getitem": "getitem", "setitem": "setitem"}
 
 
 def function_name(func: Any) -> str:
-    """A short name for a torch function: ``Tensor.__iadd__`` -> ``add``, ``F.relu`` -> ``relu``."""
+    """A short name for a torch function: ``F.relu`` -> ``relu``, ``Tensor.__mul__`` -> ``mul``;
+    ``out += identity`` (``add_``) -> ``add``, like ``out = out + identity``."""
     name = getattr(func, "__name__", None) or str(func)
+    if name.endswith("_") and name[:-1] in _INPLACE_ARITHMETIC:  # `out += identity` is add_
+        return name[:-1]
     if not (name.startswith("__") and name.endswith("__")):
         return name
     stripped = name[2:-2]
