@@ -22,6 +22,8 @@ _EXPORTS: dict[str, str] = {
     "list_models": "cnnkit.models",
     "load_dataset": "cnnkit.data",
     "register_model": "cnnkit.models",
+    "register_rule": "cnnkit.analysis",
+    "summarize": "cnnkit.analysis",
 }
 
 __all__ = ["CnnkitError", "__version__", *_EXPORTS]
