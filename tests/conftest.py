@@ -18,6 +18,14 @@ settings.register_profile(
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
+def pytest_configure(config):
+    # `make test` runs two workers on two cores: one intra-op thread each avoids oversubscription
+    # (a tiny conv took 2.6 ms with the default pool under load, 10 us with one thread).
+    import torch
+
+    torch.set_num_threads(1)
+
+
 @pytest.fixture(autouse=True)
 def _seed_everything():
     import torch
