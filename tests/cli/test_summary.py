@@ -1,0 +1,101 @@
+"""``cnnkit summary``: formats, flags, zoo names and callables, one-line errors (exit 2)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from cnnkit.cli.main import main
+from tests.analysis.models import TinyResNet
+
+SPEC = "tests.analysis.models:tiny_resnet"
+
+
+def _run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def _flops(model: torch.nn.Module, shape: tuple[int, ...]) -> int:
+    with FlopCounterMode(display=False) as counter:
+        model(torch.randn(shape))
+    return counter.get_total_flops()
+
+
+def test_json_of_a_callable_matches_the_oracles(capsys):
+    code, out, _ = _run(capsys, "summary", SPEC, "--input", "3,16,16", "--batch", "4",
+                        "--format", "json")  # fmt: skip
+    data = json.loads(out)
+    model = TinyResNet()
+    assert code == 0 and data["model"] == SPEC and data["input_shape"] == [4, 3, 16, 16]
+    assert data["total"]["params"] == sum(p.numel() for p in model.parameters())
+    assert 2 * data["total"]["macs"] == _flops(model.eval(), (4, 3, 16, 16))
+
+
+def test_zoo_name_with_its_default_input(capsys):
+    from cnnkit.models import create_model
+
+    code, out, _ = _run(capsys, "summary", "lenet5", "--format", "json")
+    data = json.loads(out)
+    assert code == 0 and data["input_shape"] == [1, 1, 28, 28]
+    assert data["total"]["params"] == 61_706  # seed 003's LeNet-5 (reference figures)
+    model = create_model("lenet5").eval()
+    assert 2 * data["total"]["macs"] == _flops(model, (1, 1, 28, 28))
+    assert [row["rf"][0] for row in data["layers"] if row["type"] in ("Conv2d", "MaxPool2d")] == [
+        5, 6, 14, 16
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("fmt", ["table", "csv", "md"])
+def test_text_formats_show_every_layer(capsys, fmt):
+    code, out, _ = _run(capsys, "summary", SPEC, "--input", "3,16,16", "--format", fmt)
+    assert code == 0
+    for name in ("stem.0", "layer1.add", "layer2.downsample.0", "fc"):
+        assert name in out
+
+
+def test_depth_and_measure(capsys):
+    code, out, _ = _run(capsys, "summary", SPEC, "--input", "3,16,16", "--depth", "1",
+                        "--measure", "--format", "json")  # fmt: skip
+    data = json.loads(out)
+    assert code == 0
+    assert [row["name"] for row in data["layers"]] == [
+        "stem", "layer1", "layer2", "pool", "flatten", "fc"
+    ]  # fmt: skip
+    assert data["measured"]["saved_bytes"] > 0 and data["depth"] == 1
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["summary", "lenet"], "unknown model 'lenet'; did you mean: lenet5"),
+        (["summary", SPEC], "--input is required"),
+        (["summary", SPEC, "--input", "3,a,16"], "--input: expected comma-separated integers"),
+        (["summary", SPEC, "--input", "3,16,16", "--batch", "0"], "--batch must be >= 1"),
+        (["summary", SPEC, "--input", "3,16,16", "--depth", "-1"], "--depth must be >= 0"),
+        (["summary", SPEC, "--input", "1,16,16"], "stem.0 (Conv2d) cannot take the input"),
+        (["summary", "lenet5", "--input", "1,8,8"], "is too small for features.3 (Conv2d)"),
+        (["summary", "tests.analysis.models:not_a_module", "--input", "3,8,8"], "not an nn.Module"),
+        (["summary", "no_such_package.models:net", "--input", "3,8,8"], "cannot import module"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(capsys, argv, message):
+    code, out, err = _run(capsys, *argv)
+    assert code == 2 and out == ""
+    assert err.startswith("cnnkit: error: ") and message in err and err.count("\n") == 1
+
+
+def test_the_installed_command_exits_2_without_a_traceback():
+    proc = subprocess.run(
+        [sys.executable, "-m", "cnnkit", "summary", "lenet5", "--input", "1,4,4"],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.count("\n") == 1
