@@ -63,14 +63,14 @@ def test_im2col_equals_torch_unfold(case):
 
 
 @pytest.mark.parametrize("method", ["loop", "im2col", "fft", "winograd"])
-@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
 def test_lower_precision_dtypes_follow_torch(method, dtype):
     x = torch.randn(2, 4, 9, 7).to(dtype)
     weight = torch.randn(6, 2, 3, 3).to(dtype)
     got = conv2d(x, weight, None, padding=1, groups=2, method=method)
     expected = F.conv2d(x.double(), weight.double(), None, padding=1, groups=2)
     assert got.dtype == dtype
-    tolerance = 1e-4 if dtype == torch.float32 else 0.25
+    tolerance = {torch.float32: 1e-4, torch.float16: 0.05, torch.bfloat16: 0.25}[dtype]
     torch.testing.assert_close(got.double(), expected, rtol=tolerance, atol=tolerance)
 
 
