@@ -13,6 +13,7 @@ here, ``fft`` (:mod:`cnnkit.reference.fft`) and ``winograd`` (:mod:`cnnkit.refer
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 import torch
@@ -56,7 +57,11 @@ def conv2d(
     return y
 
 
-def _method(name: str):
+Method = Callable[[torch.Tensor, torch.Tensor, ConvGeometry], torch.Tensor]
+
+
+def _method(name: str) -> Method:
+    """The implementation of ``name``; fft and winograd live in modules that import this one."""
     if name == "loop":
         return conv2d_loop
     if name == "im2col":
