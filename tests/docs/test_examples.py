@@ -67,7 +67,13 @@ def split_console(text: str) -> list[tuple[str, str]]:
 
 
 def run_console(block: Block, tmp_path: Path) -> None:
-    env = {**os.environ, "COLUMNS": "100", "NO_COLOR": "1", "CNNKIT_DOCS": "1"}
+    env = {
+        **os.environ,
+        "COLUMNS": "100",
+        "NO_COLOR": "1",
+        "CNNKIT_DOCS": "1",
+        "OMP_NUM_THREADS": "1",
+    }
     checker = doctest.OutputChecker()
     for command, expected in split_console(block.text):
         argv = shlex.split(command)
