@@ -8,13 +8,13 @@ sequence model needs *causal* padding, on the left only, so that ``y_t`` depends
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cnnkit.arith.conv import same_padding
 from cnnkit.errors import ConfigError
 
 IntOrPair = int | tuple[int, int]
@@ -28,31 +28,13 @@ _PAD_MODES = {
 }
 
 
-def same_padding_amounts(
-    size: int, kernel_size: int, stride: int = 1, dilation: int = 1
-) -> tuple[int, int]:
-    """(before, after) padding of one axis that gives TensorFlow's 'same' output ``ceil(n / s)``.
-
-    Total padding ``P = max((ceil(n / s) - 1) * s + d(k - 1) + 1 - n, 0)``; ``before = P // 2``,
-    ``after = P - before`` (the odd pixel goes after, as in TensorFlow). With ``s = 1`` this is
-    ``P = d(k - 1)``, asymmetric exactly when ``d(k - 1)`` is odd (002, "Padding Semantics").
-    """
-    for name, value in (("size", size), ("kernel_size", kernel_size), ("stride", stride)):
-        if value < 1:
-            raise ConfigError(f"same padding: {name} must be >= 1, got {value}")
-    if dilation < 1:
-        raise ConfigError(f"same padding: dilation must be >= 1, got {dilation}")
-    out = math.ceil(size / stride)
-    total = max((out - 1) * stride + dilation * (kernel_size - 1) + 1 - size, 0)
-    return total // 2, total - total // 2
-
-
 class Conv2dSame(nn.Conv2d):
     """A ``Conv2d`` whose output is ``ceil(H / s) x ceil(W / s)`` for every input size.
 
-    The padding is computed per input in ``forward`` (:func:`same_padding_amounts`); when it is
-    symmetric the conv pads by itself, otherwise the input is padded explicitly with the extra
-    pixel on the bottom/right. Parameters and state_dict are those of ``nn.Conv2d``.
+    The padding is computed per input in ``forward`` (:func:`cnnkit.arith.conv.same_padding`:
+    total ``P = max((ceil(n / s) - 1) s + d(k - 1) + 1 - n, 0)``, ``P // 2`` before) and applied
+    with ``F.pad``, the odd pixel going to the bottom/right as in TensorFlow. Parameters and
+    state_dict are those of ``nn.Conv2d``.
     """
 
     def __init__(
@@ -85,11 +67,8 @@ class Conv2dSame(nn.Conv2d):
 
     def padding_for(self, height: int, width: int) -> tuple[int, int, int, int]:
         """``(left, right, top, bottom)`` padding for an input of ``height x width``."""
-        top, bottom = same_padding_amounts(
-            height, self.kernel_size[0], self.stride[0], self.dilation[0]
-        )
-        left, right = same_padding_amounts(
-            width, self.kernel_size[1], self.stride[1], self.dilation[1]
+        (top, bottom), (left, right) = same_padding(
+            (height, width), self.kernel_size, self.stride, self.dilation
         )
         return left, right, top, bottom
 
