@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from cnnkit.errors import ConfigError, ShapeError
 from cnnkit.models._registry import ModelInfo, register_model
@@ -130,11 +129,21 @@ def init_whitening(model: AirNet, images: torch.Tensor, eps: float = 5e-4) -> No
             f"init_whitening: expected images of shape (N, {conv.in_channels}, H, W), "
             f"got {tuple(images.shape)}"
         )
-    patches = F.unfold(images.double(), k)  # (N, d, L)
-    patches = patches.transpose(1, 2).reshape(-1, patches.shape[1])
-    mean = patches.mean(0)
-    centred = patches - mean
-    covariance = centred.T @ centred / max(len(centred) - 1, 1)
+    x = images.detach().to("cpu", torch.float64)
+    rows, cols = x.shape[2] - k + 1, x.shape[3] - k + 1
+    # One row per patch coordinate (channel, i, j), the order of conv.weight's (C, k, k): a
+    # (d, M) matrix whose Gram product is far faster than that of its (M, d) transpose.
+    patches = torch.stack(
+        [
+            x[:, c, i : i + rows, j : j + cols]
+            for c in range(x.shape[1])
+            for i in range(k)
+            for j in range(k)
+        ]
+    ).reshape(conv.in_channels * k * k, -1)
+    mean = patches.mean(1)
+    patches -= mean[:, None]
+    covariance = patches @ patches.T / max(patches.shape[1] - 1, 1)
     eigenvalues, eigenvectors = torch.linalg.eigh(covariance)
     order = eigenvalues.flip(0).clamp_min(0), eigenvectors.flip(1)  # largest variance first
     filters = (order[1] / torch.sqrt(order[0] + eps)).T  # (d, d): one filter per row

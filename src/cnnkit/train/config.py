@@ -84,8 +84,8 @@ class TrainConfig:
     weight_decay: float = field(
         default=5e-4, metadata=_help("weight decay (L2 for SGD, decoupled for AdamW)")
     )
-    no_decay_norm_bias: bool = field(
-        default=False, metadata=_help("no weight decay on normalisation weights and biases")
+    decay_norm_bias: bool = field(
+        default=True, metadata=_help("weight decay also on normalisation weights and biases")
     )
     bias_lr_scale: float = field(
         default=1.0,

@@ -34,7 +34,7 @@ def parameter_groups(model: nn.Module, config: TrainConfig) -> list[dict]:
         raise ConfigError(f"--model {config.model}: the model has no trainable parameters")
     # A larger rate for the small parameters keeps their per-step decay lr * wd unchanged
     # (airbench's bias_scaler), so the rate multiplier divides their weight decay.
-    small_decay = 0.0 if config.no_decay_norm_bias else config.weight_decay / config.bias_lr_scale
+    small_decay = 0.0 if not config.decay_norm_bias else config.weight_decay / config.bias_lr_scale
     groups = [
         {"params": weights, "weight_decay": config.weight_decay, "lr_scale": 1.0},
         {"params": small, "weight_decay": small_decay, "lr_scale": config.bias_lr_scale},
