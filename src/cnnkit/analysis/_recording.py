@@ -18,9 +18,10 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils._pytree import tree_leaves, tree_map_only
+from torch.utils._pytree import tree_leaves
 from torch.utils.weak import WeakIdKeyDictionary
 
+from cnnkit.analysis._fast_meta import fast_outputs
 from cnnkit.analysis.graph import INPUT_CALL, INPUT_NODE, Call, Node, TensorRef
 from cnnkit.errors import ShapeError
 
@@ -70,6 +71,60 @@ class _Event:
         self.call: int | None = None
 
 
+class _TensorMap:
+    """tensor -> value, by identity. Meta tensors hold no memory, so on meta they are kept alive
+    and a plain dict by ``id`` is safe (and fast); on a real device a weak map lets the forward
+    pass free its activations."""
+
+    def __init__(self, strong: bool) -> None:
+        self.strong = strong
+        self.items: Any = {} if strong else WeakIdKeyDictionary()
+
+    def get(self, tensor: torch.Tensor) -> Any:
+        if self.strong:
+            item = self.items.get(id(tensor))
+            return None if item is None else item[1]
+        return self.items.get(tensor)
+
+    def __setitem__(self, tensor: torch.Tensor, value: Any) -> None:
+        if self.strong:
+            self.items[id(tensor)] = (tensor, value)
+        else:
+            self.items[tensor] = value
+
+
+def _map_tensors(value: Any, fn: Callable[[torch.Tensor], Any]) -> Any:
+    """``value`` with every tensor in its lists, tuples and dicts replaced by ``fn(tensor)``."""
+    if isinstance(value, torch.Tensor):
+        return fn(value)
+    if isinstance(value, list):
+        return [_map_tensors(v, fn) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_map_tensors(v, fn) for v in value)
+    if isinstance(value, dict):
+        return {k: _map_tensors(v, fn) for k, v in value.items()}
+    return value
+
+
+def _flat_tensors(value: Any, into: list[torch.Tensor] | None = None) -> list[torch.Tensor]:
+    """Every tensor in an aten op's arguments or outputs (lists, tuples, dicts of tensors)."""
+    into = [] if into is None else into
+    if isinstance(value, torch.Tensor):
+        into.append(value)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _flat_tensors(item, into)
+    elif isinstance(value, dict):
+        for item in value.values():
+            _flat_tensors(item, into)
+    return into
+
+
+def _tensors(value: Any) -> list[torch.Tensor]:
+    """Every tensor in ``value`` (any pytree: lists, tuples, dicts, registered containers)."""
+    return [t for t in tree_leaves(value) if isinstance(t, torch.Tensor)]
+
+
 class Recorder:
     """The state shared by the modes and hooks during one forward pass."""
 
@@ -78,14 +133,16 @@ class Recorder:
         module_names: dict[int, str],
         parameter_names: dict[int, str],
         module_rule: ModuleRuleLookup,
+        meta: bool,
     ) -> None:
         self.module_names = module_names
         self.parameter_names = parameter_names
         self.module_rule = module_rule
+        self.meta = meta  # on the meta device: slow meta kernels may be skipped (_fast_meta)
         self.nodes: list[Node] = []
         self.calls: list[Call] = []
-        self.producer: WeakIdKeyDictionary = WeakIdKeyDictionary()
-        self.owner: WeakIdKeyDictionary = WeakIdKeyDictionary()
+        self.producer = _TensorMap(strong=meta)
+        self.owner = _TensorMap(strong=meta)
         self.storage_writes: dict[int, tuple[int, int]] = {}
         self.stack: list[int | None] = []
         self.opaque = 0
@@ -118,10 +175,10 @@ class Recorder:
         )
 
     def refs(self, value: Any) -> Any:
-        return tree_map_only(torch.Tensor, self.ref, value)
+        return _map_tensors(value, self.ref)
 
     def tensor_refs(self, value: Any, data_only: bool = True) -> tuple[TensorRef, ...]:
-        refs = [self.ref(t) for t in tree_leaves(value) if isinstance(t, torch.Tensor)]
+        refs = [self.ref(t) for t in _tensors(value)]
         return tuple(r for r in refs if r.is_data or not data_only)
 
     def add_input(self, tensor: torch.Tensor) -> None:
@@ -248,7 +305,7 @@ class Recorder:
         arg_refs, kwarg_refs = refs
         node = Node(index, func._overloadpacket, func, arg_refs, kwarg_refs, (), call, False)
         node.is_data = bool(node.data_inputs)
-        tensors = [t for t in tree_leaves(out) if isinstance(t, torch.Tensor)]
+        tensors = _flat_tensors(out)
         written = _mutated(func, args, kwargs)
         extra = [t for t in written if not any(t is o for o in tensors)]
         outputs = tensors + extra
@@ -280,7 +337,7 @@ class Recorder:
 
 def _fresh(inputs: Any, outputs: Sequence[torch.Tensor]) -> tuple[bool, ...]:
     """Whether each output has a storage of its own (not a view or an input written in place)."""
-    used = {_storage_key(t) for t in tree_leaves(inputs) if isinstance(t, torch.Tensor)}
+    used = {_storage_key(t) for t in _flat_tensors(inputs)}
     return tuple(_storage_key(t) not in used for t in outputs)
 
 
@@ -300,10 +357,13 @@ def _mutated(func: Any, args: Sequence[Any], kwargs: dict[str, Any]) -> list[tor
     written = []
     for position, name in positions:
         value = args[position] if position < len(args) else kwargs.get(name)
-        for tensor in tree_leaves(value):
-            if isinstance(tensor, torch.Tensor):
-                written.append(tensor)
+        written.extend(_flat_tensors(value))
     return written
+
+
+def _run_op(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], meta: bool) -> Any:
+    out = fast_outputs(func, args, kwargs) if meta else None
+    return func(*args, **kwargs) if out is None else out
 
 
 class DispatchRecorder(TorchDispatchMode):
@@ -315,11 +375,11 @@ class DispatchRecorder(TorchDispatchMode):
         kwargs = kwargs or {}
         recorder = self.recorder
         if recorder.opaque or not recorder.stack:
-            return func(*args, **kwargs)
+            return _run_op(func, args, kwargs, recorder.meta)
         call = recorder.row_for(func, args, kwargs)
         refs = recorder.refs((args, kwargs))  # before the op runs: inplace ops change producers
         try:
-            out = func(*args, **kwargs)
+            out = _run_op(func, args, kwargs, recorder.meta)
         except Exception as error:
             raise OpFailed(error, recorder.describe(call)) from error
         recorder.add_node(func, args, kwargs, refs, out, call)

@@ -140,7 +140,7 @@ def _run(
 ) -> Graph:
     tensors, parameter_names = _state(model, meta)
     module_names = {id(m): name for name, m in model.named_modules()}
-    recorder = Recorder(module_names, parameter_names, module_rule)
+    recorder = Recorder(module_names, parameter_names, module_rule, meta)
     device = torch.device("meta") if meta else _device_of(model)
     dtype = _input_dtype(model)
     if meta:

@@ -122,14 +122,18 @@ def shift(field: Field, offset: int) -> Field:
 def merge_fields(all_fields: Iterable[Fields], sizes: Sequence[int]) -> Fields:
     """The union of several inputs' fields, per axis: global wins, then unknown, else arith's
     ``merge`` (inputs whose jumps differ have no single field: unknown)."""
-    all_fields = list(all_fields)
+    unique = list(dict.fromkeys(all_fields))  # a concatenation often repeats the same fields
+    if len(unique) == 1:
+        return unique[0]
     merged: list[AxisField | None] = []
     for axis, size in enumerate(sizes):
-        values = [fields[axis] for fields in all_fields]
+        values = list(dict.fromkeys(fields[axis] for fields in unique))
         if any(v is not None and v.is_global for v in values):
             merged.append(global_axis(size))
         elif any(v is None for v in values):
             merged.append(None)
+        elif len(values) == 1:
+            merged.append(values[0])
         else:
             try:
                 merged.append(AxisField(merge([v.field for v in values])))  # type: ignore[union-attr]

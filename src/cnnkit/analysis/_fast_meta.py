@@ -1,0 +1,162 @@
+"""The outputs of a few slow meta kernels, made directly: same shapes, strides and dtypes.
+
+On the meta device PyTorch computes many ops' outputs through Python reference code; batch norm
+costs about 2 ms per call that way (85% of a ResNet-50's meta forward), layer norm, matrix
+products and GELU about 1-2 ms. The capture only needs empty tensors of the right shape, stride
+and dtype, so for these ops it makes them directly. Each function returns ``None`` for anything
+it does not recognise (an unusual layout or dtype, mismatched shapes) and the real meta kernel
+runs instead, so errors are PyTorch's own. tests/analysis/test_fast_meta.py checks every output
+against the real meta kernel.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+aten = torch.ops.aten
+_REDUCED = (torch.float16, torch.bfloat16)
+
+FastKernel = Callable[[tuple[Any, ...], dict[str, Any]], Any]
+
+
+def _strides(shape: torch.Size, memory_format: torch.memory_format) -> tuple[int, ...]:
+    return torch.empty(shape, device="meta", memory_format=memory_format).stride()
+
+
+def _dense_format(x: torch.Tensor) -> torch.memory_format | None:
+    """The memory format whose canonical strides ``x`` has exactly (contiguous, or channels_last
+    for 4-D), else ``None``: odd strides of size-1 dims are left to the real kernel."""
+    if x.stride() == _strides(x.shape, torch.contiguous_format):
+        return torch.contiguous_format
+    if x.dim() == 4 and x.stride() == _strides(x.shape, torch.channels_last):
+        return torch.channels_last
+    return None
+
+
+def _meta_floats(*tensors: Any) -> bool:
+    """All given tensors (``None`` allowed) are meta tensors of the first one's float dtype."""
+    first = tensors[0]
+    if not isinstance(first, torch.Tensor) or not first.is_floating_point():
+        return False
+    return all(
+        t is None or (isinstance(t, torch.Tensor) and t.is_meta and t.dtype == first.dtype)
+        for t in tensors
+    )
+
+
+def _unary(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    x = args[0]
+    layout = _dense_format(x) if _meta_floats(x) else None
+    if layout is None:
+        return None
+    return torch.empty(x.shape, dtype=x.dtype, device="meta", memory_format=layout)
+
+
+def _unary_inplace(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    x = args[0]
+    return x if _meta_floats(x) else None
+
+
+def _statistics_dtype(dtype: torch.dtype) -> torch.dtype:
+    return torch.float32 if dtype in _REDUCED else dtype
+
+
+def _batch_norm(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    if len(args) != 8 or kwargs:
+        return None
+    x, weight, bias, running_mean, running_var = args[:5]
+    if not _meta_floats(x, weight, bias, running_mean, running_var) or x.dim() < 2:
+        return None
+    if not args[5] and (running_mean is None or running_var is None):
+        return None  # eval without running statistics: PyTorch refuses it
+    channels = x.shape[1]
+    if any(t is not None and t.shape != (channels,) for t in args[1:5]):
+        return None
+    layout = _dense_format(x)
+    if layout is None:
+        return None
+    stats = _statistics_dtype(x.dtype)
+    return (
+        torch.empty(x.shape, dtype=x.dtype, device="meta", memory_format=layout),
+        torch.empty(channels, dtype=stats, device="meta"),
+        torch.empty(channels, dtype=stats, device="meta"),
+    )
+
+
+def _layer_norm(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    if len(args) != 5 or kwargs:
+        return None
+    x, normalized_shape, weight, bias, _ = args
+    count = len(normalized_shape)
+    shape = tuple(normalized_shape)
+    if not _meta_floats(x, weight, bias) or count == 0 or tuple(x.shape[-count:]) != shape:
+        return None
+    if any(t is not None and tuple(t.shape) != shape for t in (weight, bias)):
+        return None
+    stats_shape = (*x.shape[:-count], *([1] * count))
+    stats = _statistics_dtype(x.dtype)
+    # layer norm works on input.contiguous(): a fresh contiguous tensor, or x itself (whose odd
+    # strides of size-1 dims are then left to the real kernel)
+    if x.is_contiguous() and _dense_format(x) is not torch.contiguous_format:
+        return None
+    out = torch.empty(x.shape, dtype=x.dtype, device="meta")
+    return (
+        out,
+        torch.empty(stats_shape, dtype=stats, device="meta"),
+        torch.empty(stats_shape, dtype=stats, device="meta"),
+    )
+
+
+def _mm(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    if len(args) != 2 or kwargs:
+        return None
+    a, b = args
+    if not _meta_floats(a, b) or a.dim() != 2 or b.dim() != 2 or a.shape[1] != b.shape[0]:
+        return None
+    return torch.empty((a.shape[0], b.shape[1]), dtype=a.dtype, device="meta")
+
+
+def _addmm(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    if len(args) != 3 or set(kwargs) - {"beta", "alpha"}:
+        return None
+    bias, a, b = args
+    out = _mm((a, b), {})
+    if out is None or not _meta_floats(a, bias) or bias.dim() > 2:
+        return None
+    for size, target in zip(reversed(bias.shape), reversed(out.shape), strict=False):
+        if size not in (1, target):
+            return None
+    return out
+
+
+def _bmm(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    if len(args) != 2 or kwargs:
+        return None
+    a, b = args
+    if not _meta_floats(a, b) or a.dim() != 3 or b.dim() != 3:
+        return None
+    if a.shape[0] != b.shape[0] or a.shape[2] != b.shape[1]:
+        return None
+    return torch.empty((a.shape[0], a.shape[1], b.shape[2]), dtype=a.dtype, device="meta")
+
+
+UNARY = ("relu", "gelu", "silu", "sigmoid", "tanh", "hardswish", "hardsigmoid", "mish", "elu")
+FAST: dict[Any, FastKernel] = {
+    aten.native_batch_norm.default: _batch_norm,
+    aten.native_layer_norm.default: _layer_norm,
+    aten.mm.default: _mm,
+    aten.addmm.default: _addmm,
+    aten.bmm.default: _bmm,
+}
+for _name in UNARY:
+    FAST[getattr(aten, _name).default] = _unary
+    FAST[getattr(aten, _name + "_").default] = _unary_inplace
+
+
+def fast_outputs(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any | None:
+    """The outputs of ``func(*args, **kwargs)`` on meta tensors, or ``None`` to run it."""
+    kernel = FAST.get(func)
+    return None if kernel is None else kernel(args, kwargs)

@@ -1,0 +1,144 @@
+"""The shortcut meta kernels make exactly the tensors the real meta kernels make."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cnnkit.analysis._fast_meta import FAST, UNARY, fast_outputs
+
+aten = torch.ops.aten
+DTYPES = [torch.float32, torch.float16, torch.bfloat16, torch.float64]
+
+
+def _meta(shape, dtype, layout: str) -> torch.Tensor:
+    x = torch.empty(shape, dtype=dtype, device="meta")
+    if layout == "channels_last" and len(shape) == 4:
+        return x.to(memory_format=torch.channels_last)
+    if layout == "transposed" and len(shape) >= 2:
+        return x.transpose(-1, -2)
+    return x
+
+
+def _same(fast, real) -> None:
+    fast = fast if isinstance(fast, tuple) else (fast,)
+    real = real if isinstance(real, tuple) else (real,)
+    assert len(fast) == len(real)
+    for a, b in zip(fast, real, strict=True):
+        assert (a.shape, a.stride(), a.dtype, a.device) == (b.shape, b.stride(), b.dtype, b.device)
+
+
+shapes = st.lists(st.integers(1, 5), min_size=1, max_size=5).map(tuple)
+layouts = st.sampled_from(["contiguous", "channels_last", "transposed"])
+
+
+def _check(func, args, kwargs=None) -> bool:
+    kwargs = kwargs or {}
+    fast = fast_outputs(func, args, kwargs)
+    try:
+        real = func(*args, **kwargs)
+    except (RuntimeError, AssertionError):
+        assert fast is None  # the shortcut never hides an error
+        return False
+    if fast is not None:
+        _same(fast, real)
+    return fast is not None
+
+
+@settings(max_examples=60)
+@given(shape=shapes, dtype=st.sampled_from(DTYPES), layout=layouts, name=st.sampled_from(UNARY))
+def test_unary_activations(shape, dtype, layout, name):
+    x = _meta(shape, dtype, layout)
+    _check(getattr(aten, name).default, (x,))
+    inplace = getattr(aten, name + "_").default
+    if fast_outputs(inplace, (x,), {}) is not None:
+        assert fast_outputs(inplace, (x,), {}) is x
+
+
+@settings(max_examples=80)
+@given(
+    shape=st.lists(st.integers(1, 5), min_size=2, max_size=5).map(tuple),
+    dtype=st.sampled_from(DTYPES),
+    layout=layouts,
+    training=st.booleans(),
+    affine=st.booleans(),
+    stats=st.booleans(),
+    wrong=st.booleans(),
+)
+def test_batch_norm(shape, dtype, layout, training, affine, stats, wrong):
+    x = _meta(shape, dtype, layout)
+    channels = x.shape[1] + (1 if wrong else 0)
+    vector = torch.empty(channels, dtype=dtype, device="meta")
+    weight = vector if affine else None
+    running = vector if stats else None
+    _check(
+        aten.native_batch_norm.default, (x, weight, weight, running, running, training, 0.1, 1e-5)
+    )
+
+
+@settings(max_examples=60)
+@given(
+    shape=st.lists(st.integers(1, 5), min_size=1, max_size=4).map(tuple),
+    count=st.integers(1, 3),
+    dtype=st.sampled_from(DTYPES),
+    layout=layouts,
+    affine=st.booleans(),
+)
+def test_layer_norm(shape, count, dtype, layout, affine):
+    x = _meta(shape, dtype, layout)
+    normalized = list(x.shape[-min(count, x.dim()) :])
+    weight = torch.empty(normalized, dtype=dtype, device="meta") if affine else None
+    _check(aten.native_layer_norm.default, (x, normalized, weight, weight, 1e-5))
+
+
+@settings(max_examples=60)
+@given(
+    m=st.integers(1, 6),
+    k=st.integers(1, 6),
+    n=st.integers(1, 6),
+    k2=st.integers(1, 6),
+    dtype=st.sampled_from(DTYPES),
+    bias=st.sampled_from(["none", "row", "full", "column"]),
+    transposed=st.booleans(),
+)
+def test_matrix_products(m, k, n, k2, dtype, bias, transposed):
+    a = torch.empty(m, k, dtype=dtype, device="meta")
+    b = (
+        torch.empty(n, k2, dtype=dtype, device="meta").t()
+        if transposed
+        else torch.empty(k2, n, dtype=dtype, device="meta")
+    )
+    _check(aten.mm.default, (a, b))
+    bias_shape = {"none": (), "row": (n,), "full": (m, n), "column": (m, 1)}[bias]
+    _check(aten.addmm.default, (torch.empty(bias_shape, dtype=dtype, device="meta"), a, b))
+    _check(aten.bmm.default, (a.expand(3, m, k), b.expand(3, *b.shape)))
+
+
+def test_each_shortcut_is_taken_on_ordinary_inputs():
+    x = torch.empty(2, 4, 6, 6, device="meta")
+    vector = torch.empty(4, device="meta")
+    cases = {
+        aten.native_batch_norm.default: (x, vector, vector, vector, vector, False, 0.1, 1e-5),
+        aten.native_layer_norm.default: (x, [6], None, None, 1e-5),
+        aten.mm.default: (x[0, 0], x[0, 1]),
+        aten.addmm.default: (x[0, 0, 0], x[0, 0], x[0, 1]),
+        aten.bmm.default: (x[0], x[1]),
+    }
+    for name in UNARY:
+        cases[getattr(aten, name).default] = (x,)
+        cases[getattr(aten, name + "_").default] = (x,)
+    assert set(cases) == set(FAST)
+    for func, args in cases.items():
+        assert _check(func, args), func
+
+
+def test_integer_inputs_and_real_devices_run_the_real_kernel():
+    assert (
+        fast_outputs(aten.relu.default, (torch.empty(3, dtype=torch.int64, device="meta"),), {})
+        is None
+    )
+    assert fast_outputs(aten.relu.default, (torch.empty(3),), {}) is None
+    with pytest.raises(RuntimeError):
+        aten.mm.default(torch.empty(2, 3, device="meta"), torch.empty(4, 5, device="meta"))
