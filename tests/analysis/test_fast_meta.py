@@ -39,7 +39,7 @@ def _check(func, args, kwargs=None) -> bool:
     fast = fast_outputs(func, args, kwargs)
     try:
         real = func(*args, **kwargs)
-    except (RuntimeError, AssertionError):
+    except Exception:
         assert fast is None  # the shortcut never hides an error
         return False
     if fast is not None:

@@ -72,6 +72,8 @@ def _batch_norm(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         return None
     if not args[5] and (running_mean is None or running_var is None):
         return None  # eval without running statistics: PyTorch refuses it
+    if args[5] and x.numel() <= x.shape[1]:
+        return None  # training on one value per channel: PyTorch refuses it
     channels = x.shape[1]
     if any(t is not None and t.shape != (channels,) for t in args[1:5]):
         return None
