@@ -1,0 +1,256 @@
+"""Benchmark: ``cnnkit summary`` against torchinfo and fvcore, and a model larger than memory.
+
+Speed: the same cnnkit zoo models (torchvision's architectures and module names) at 3x224x224,
+batch 1, summarised by cnnkit (one capture on the meta device), torchinfo (``summary``: hooks on
+a real forward) and fvcore (``FlopCountAnalysis``: a JIT trace of a real forward), each after
+one warm-up call, median of ``--repeats`` runs, with one torch thread; wall time and the
+process's CPU time (which other jobs on a shared machine do not inflate). Each tool's MAC count
+is recorded beside the oracle, torch.utils.flop_counter's FLOPs / 2.
+
+Scale: ``cnnkit summary vgg19 --input 3,2048,2048 --batch 64 --format json`` in a fresh process
+(far more activation memory than the machine has): wall time from start to exit, CPU time, peak RSS.
+Goals: not slower than the peers; the large model in under 10 s and 1 GB.
+
+Writes ``benchmarks/results/summary.json`` and the section "## Analysis: summary speed and
+scale" of ``docs/benchmarks.md`` (only that section; the file is created if missing).
+
+    python benchmarks/summary.py [--repeats 3] [--models resnet18,resnet50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import logging
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from cnnkit._io import atomic_write_text
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULT = ROOT / "benchmarks" / "results" / "summary.json"
+PAGE = ROOT / "docs" / "benchmarks.md"
+SECTION = "## Analysis: summary speed and scale"
+MODELS = (
+    "resnet18",
+    "resnet50",
+    "densenet121",
+    "mobilenet_v3_large",
+    "efficientnet_b0",
+    "convnext_tiny",
+    "vgg16",
+)
+SCALE_COMMAND = ["summary", "vgg19", "--input", "3,2048,2048", "--batch", "64", "--format", "json"]
+SCALE_GOALS = {"seconds": 10.0, "rss_bytes": 10**9}
+
+# Runs in the child process: the CLI, then its own wall time, CPU time and peak RSS on stderr.
+_CHILD = """
+import json, resource, sys, time
+start = time.perf_counter()
+from cnnkit.cli.main import main
+code = main(sys.argv[1:])
+usage = resource.getrusage(resource.RUSAGE_SELF)
+print(json.dumps({"code": code, "inner_seconds": time.perf_counter() - start,
+                  "cpu_seconds": usage.ru_utime + usage.ru_stime,
+                  "rss_bytes": usage.ru_maxrss * 1024}), file=sys.stderr)
+"""
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _load() -> list[float] | None:
+    return [round(v, 2) for v in os.getloadavg()] if hasattr(os, "getloadavg") else None
+
+
+def _tools() -> dict[str, Callable[[torch.nn.Module], int]]:
+    """Each tool as model -> MACs it reports for one 3x224x224 image."""
+    import torchinfo
+    from fvcore.nn import FlopCountAnalysis
+
+    from cnnkit.analysis import summarize
+
+    def cnnkit(model: torch.nn.Module) -> int:
+        return summarize(model, (3, 224, 224)).total.macs
+
+    def with_torchinfo(model: torch.nn.Module) -> int:
+        return int(torchinfo.summary(model, input_size=(1, 3, 224, 224), verbose=0).total_mult_adds)
+
+    def with_fvcore(model: torch.nn.Module) -> int:
+        analysis = FlopCountAnalysis(model, torch.randn(1, 3, 224, 224))
+        analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+        return int(analysis.total())  # fvcore counts one "flop" per multiply-accumulate
+
+    return {"cnnkit": cnnkit, "torchinfo": with_torchinfo, "fvcore": with_fvcore}
+
+
+def _oracle_macs(model: torch.nn.Module) -> int:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    meta = copy.deepcopy(model).to("meta")
+    with FlopCounterMode(display=False) as counter:
+        meta(torch.empty(1, 3, 224, 224, device="meta"))
+    return counter.get_total_flops() // 2
+
+
+def _time(fn: Callable[[], int], repeats: int) -> dict:
+    fn()  # warm-up: lazy imports, first-call caches
+    walls, cpus, value = [], [], 0
+    for _ in range(repeats):
+        wall, cpu = time.perf_counter(), time.process_time()
+        value = fn()
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
+    return {
+        "seconds": statistics.median(walls),
+        "cpu_seconds": statistics.median(cpus),
+        "macs": value,
+    }
+
+
+def speed(models: list[str], repeats: int) -> list[dict]:
+    from cnnkit.models import create_model
+
+    tools = _tools()
+    rows = []
+    for name in models:
+        model = create_model(name).eval()
+        oracle = _oracle_macs(model)
+        for tool, fn in tools.items():
+            with torch.no_grad(), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                measured = _time(lambda fn=fn, model=model: fn(model), repeats)
+            rows.append({"model": name, "tool": tool, "oracle_macs": oracle, **measured})
+            print(f"{name:20s} {tool:10s} {measured['cpu_seconds']:.3f} s cpu", file=sys.stderr)
+    return rows
+
+
+def scale() -> dict:
+    start = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-c", _CHILD, *SCALE_COMMAND],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    seconds = time.perf_counter() - start
+    child = json.loads(proc.stderr.strip().splitlines()[-1])
+    summary = json.loads(proc.stdout)
+    return {
+        "command": "cnnkit " + " ".join(SCALE_COMMAND),
+        "seconds": seconds,
+        **child,
+        "macs": summary["total"]["macs"],
+        "params": summary["total"]["params"],
+        "activation_bytes": summary["total"]["activation_bytes"],
+        "device": summary["device"],
+        "goals": SCALE_GOALS,
+    }
+
+
+def markdown(data: dict) -> str:
+    env = data["environment"]
+    lines = [
+        SECTION,
+        "",
+        "`python benchmarks/summary.py` (writes `benchmarks/results/summary.json` and this "
+        "section). Each tool summarises the same cnnkit zoo model at 3x224x224, batch 1, one "
+        "torch thread, after a warm-up call; median of "
+        f"{data['repeats']} runs. cnnkit traces on the meta device; torchinfo and fvcore run "
+        "a real forward. CPU is the process's CPU time (not inflated by other jobs on a shared "
+        "machine); 'MACs' is what each tool reports, next to torch.utils.flop_counter's "
+        "FLOPs / 2 (the oracle).",
+        "",
+        f"Measured on {env['cpu']} ({env['cores']} cores, shared: load average "
+        f"{env['load_before']} before, {env['load_after']} after), torch {env['torch']}, "
+        f"{env['date']}.",
+        "",
+        "| model | tool | wall s | CPU s | CPU vs cnnkit | MACs reported | oracle MACs |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    base = {r["model"]: r["cpu_seconds"] for r in data["speed"] if r["tool"] == "cnnkit"}
+    for row in data["speed"]:
+        ratio = row["cpu_seconds"] / base[row["model"]]
+        mark = "" if row["macs"] == row["oracle_macs"] else " (differs)"
+        lines.append(
+            f"| {row['model']} | {row['tool']} | {row['seconds']:.3f} | {row['cpu_seconds']:.3f} "
+            f"| {ratio:.2f}x | {row['macs']:,}{mark} | {row['oracle_macs']:,} |"
+        )
+    s = data["scale"]
+    ok_time = s["seconds"] < s["goals"]["seconds"]
+    ok_rss = s["rss_bytes"] < s["goals"]["rss_bytes"]
+    lines += [
+        "",
+        f"Scale: `{s['command']}` in a fresh process (its activations would need "
+        f"{s['activation_bytes'] / 1e9:,.0f} GB; traced on the {s['device']} device): "
+        f"{s['seconds']:.2f} s wall from start to exit ({s['cpu_seconds']:.2f} s CPU, "
+        f"{s['inner_seconds']:.2f} s inside Python, most of it importing torch), peak RSS "
+        f"{s['rss_bytes'] / 1e6:.0f} MB; {s['macs']:,} MACs. Goals < 10 s: "
+        f"{'met' if ok_time else 'NOT met'}; < 1 GB: {'met' if ok_rss else 'NOT met'}.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def replace_section(page: str, section: str) -> str:
+    """``page`` with this benchmark's section replaced (up to the next ``## `` heading), or
+    appended when absent; other sections are left as they are."""
+    lines = page.splitlines(keepends=True)
+    starts = [i for i, line in enumerate(lines) if line.rstrip("\n") == SECTION]
+    if not starts:
+        return page.rstrip("\n") + "\n\n" + section
+    start = starts[0]
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+    tail = "".join(lines[end:])
+    return "".join(lines[:start]) + section + ("\n" + tail if tail else "")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs per tool (default 3)")
+    parser.add_argument("--models", default=",".join(MODELS), help="comma-separated zoo names")
+    args = parser.parse_args(argv)
+    logging.getLogger("fvcore").setLevel(logging.ERROR)
+    torch.set_num_threads(1)
+    load_before = _load()
+    data = {
+        "repeats": args.repeats,
+        "scale": scale(),
+        "speed": speed([m for m in args.models.split(",") if m], args.repeats),
+    }
+    data["environment"] = {
+        "cpu": _cpu_model(),
+        "cores": os.cpu_count(),
+        "load_before": load_before,
+        "load_after": _load(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "date": time.strftime("%Y-%m-%d"),
+        "threads": 1,
+    }
+    atomic_write_text(RESULT, json.dumps(data, indent=2) + "\n")
+    page = PAGE.read_text(encoding="utf-8") if PAGE.exists() else "# Benchmarks\n"
+    atomic_write_text(PAGE, replace_section(page, markdown(data)))
+    print(markdown(data))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
