@@ -24,6 +24,9 @@ _EXPORTS: dict[str, str] = {
     "register_model": "cnnkit.models",
     "register_rule": "cnnkit.analysis",
     "summarize": "cnnkit.analysis",
+    "load_weights": "cnnkit.models.weights",
+    "model_info": "cnnkit.models",
+    "zoo_table": "cnnkit.cli.zoo",
 }
 
 __all__ = ["CnnkitError", "__version__", *_EXPORTS]

@@ -124,6 +124,17 @@ def small_size(name: str) -> tuple[int, int]:
     return max(low[0], 32), max(low[1], 32)
 
 
+TORCHVISION_NAMES = [name for name in ALL if model_info(name).torchvision]
+
+
+def _real_size_params(names: list[str]) -> list[object]:
+    """Names as pytest params; models over 40 M parameters are marked slow (real tensors)."""
+    return [
+        pytest.param(name, marks=pytest.mark.slow) if count_params(build(name)) > 40e6 else name
+        for name in names
+    ]
+
+
 @pytest.mark.parametrize("name", ALL)
 def test_registry_entry_describes_the_model(name):
     info = model_info(name)
@@ -157,6 +168,8 @@ def test_params_and_macs_equal_the_oracle_figures(name):
         params, macs = SEED_FIGURES[name]
         input_shape = info.default_input
         model = build(name, num_classes=10) if input_shape[1] < 64 else build(name)
+    elif info.torchvision:
+        pytest.skip("no published figure: compared with torchvision's own module below")
     else:
         pytest.skip(f"{name}: no published or hand-computed figure (see its own tests)")
     assert count_params(model) == params
@@ -223,7 +236,7 @@ def test_input_smaller_than_min_input_names_the_layer(name):
     assert any(layer in message for layer in layers), f"no layer named in: {message}"
 
 
-@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("name", _real_size_params(ALL))
 def test_backward_on_a_small_input_reaches_every_parameter(name):
     """Real creation, train mode; torchvision's models get the stronger check below."""
     info = model_info(name)
@@ -240,9 +253,6 @@ def test_backward_on_a_small_input_reaches_every_parameter(name):
             assert torch.isfinite(param.grad).all(), f"{name}: non-finite gradient {param_name}"
 
 
-TORCHVISION_NAMES = [name for name in ALL if model_info(name).torchvision]
-
-
 @pytest.mark.parametrize("name", TORCHVISION_NAMES)
 def test_same_state_dict_layout_params_and_macs_as_torchvision(name):
     tv = torchvision_models()
@@ -256,11 +266,12 @@ def test_same_state_dict_layout_params_and_macs_as_torchvision(name):
     assert flop_counter_macs(ours, shape) == flop_counter_macs(theirs, shape)
 
 
-@pytest.mark.parametrize("name", TORCHVISION_NAMES)
+@pytest.mark.parametrize("name", _real_size_params(TORCHVISION_NAMES))
 def test_torchvision_weights_give_the_same_outputs_and_gradients(name):
     """The proof of checkpoint compatibility: torchvision's model and ours, holding the same
-    random state_dict (loaded strictly into ours), agree in float64 on outputs and on the
-    gradient of every parameter."""
+    random state_dict (loaded strictly into ours), agree on outputs and on the gradient of
+    every parameter. float32: the same ops in the same order agree to rounding, and float64
+    convolutions on CPU take minutes for the large models."""
     tv = torchvision_models()
     theirs = _torchvision_meta(tv, name)
     with torch.device("meta"):
@@ -273,10 +284,11 @@ def test_torchvision_weights_give_the_same_outputs_and_gradients(name):
         leftover = [n for n, t in [*model.named_parameters(), *model.named_buffers()] if t.is_meta]
         assert not leftover, f"{name}: tensors outside the state_dict: {leftover[:3]}"
         model.eval()
-    x = torch.randn(2, 3, *small_size(name), dtype=torch.float64, generator=generator)
+    x = torch.randn(2, 3, *small_size(name), generator=generator)
     out_ours, out_theirs = ours(x), theirs(x)
     assert out_ours.shape == (2, 1000)
-    torch.testing.assert_close(out_ours, out_theirs, rtol=1e-9, atol=1e-9)
+    scale = float(out_theirs.abs().max())
+    torch.testing.assert_close(out_ours, out_theirs, rtol=1e-5, atol=1e-5 * scale)
     target = torch.tensor([1, 3])
     nn.functional.cross_entropy(out_ours, target).backward()
     nn.functional.cross_entropy(out_theirs, target).backward()
@@ -284,20 +296,25 @@ def test_torchvision_weights_give_the_same_outputs_and_gradients(name):
     for key, param in ours.named_parameters():
         assert param.grad is not None, f"{name}: no gradient reaches {key}"
         assert torch.isfinite(param.grad).all(), f"{name}: non-finite gradient {key}"
-        torch.testing.assert_close(param.grad, grads_theirs[key].grad, rtol=1e-7, atol=1e-9)
+        reference = grads_theirs[key].grad
+        scale = float(reference.abs().max())
+        torch.testing.assert_close(param.grad, reference, rtol=1e-4, atol=1e-5 * scale + 1e-12)
 
 
 def _torchvision_meta(tv, name: str) -> nn.Module:
     options = {"aux_logits": False, "init_weights": False} if name == "googlenet" else {}
-    with torch.device("meta"):
-        return getattr(tv, name)(**options)
+    try:
+        with torch.device("meta"):
+            return getattr(tv, name)(**options)
+    except NotImplementedError:  # e.g. RegNet computes its widths with tensors (.tolist())
+        return getattr(tv, name)(**options).to("meta")
 
 
 def _random_like(key: str, like: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """A float64 tensor of ``like``'s shape with values that keep activations finite."""
+    """A float32 tensor of ``like``'s shape with values that keep activations finite."""
     if not like.is_floating_point():
         return torch.zeros(like.shape, dtype=like.dtype)
-    value = torch.empty(like.shape, dtype=torch.float64)
+    value = torch.empty(like.shape)
     if key.endswith(("running_var", "weight")) and like.dim() == 1:
         return value.uniform_(0.5, 1.5, generator=generator)  # norm scales and variances
     if like.dim() == 1 or like.numel() == like.shape[0]:

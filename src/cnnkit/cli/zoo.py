@@ -22,6 +22,9 @@ from cnnkit.cli._common import add_format, parse_ints
 from cnnkit.errors import ConfigError, ShapeError
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from cnnkit.analysis import LayerRow
     from cnnkit.models import ModelInfo
 
 FORMATS = ("table", "json", "csv", "md")
@@ -31,7 +34,9 @@ COLUMNS = ("Model", "Family", "Input", "Params", "MACs", "RF", "Top-1 %")
 @dataclass(frozen=True)
 class ZooRow:
     """One model of the table. ``macs``/``rf`` are ``None`` when the model cannot take the input
-    (``note`` says why); ``rf`` is per axis, of the output of module ``rf_layer``."""
+    (``note`` says why); ``rf`` is per axis, of the output of ``rf_layer`` (the last feature map
+    before global pooling); ``rf_global`` when a global branch (SE, attention) lets it see the
+    whole input."""
 
     name: str
     family: str
@@ -39,6 +44,7 @@ class ZooRow:
     params: int
     macs: int | None
     rf: tuple[int | None, ...] | None
+    rf_global: bool
     rf_layer: str | None
     top1: float | None
     dataset: str | None
@@ -50,14 +56,16 @@ def zoo_table(
     family: str | None = None,
     pattern: str | None = None,
     input_shape: tuple[int, int, int] | None = None,
+    num_classes: int | None = None,
 ) -> list[ZooRow]:
     """Summarise every registered model (filtered by ``family`` / fnmatch ``pattern``).
 
     Each model is built and traced on the meta device by :func:`cnnkit.analysis.summarize`:
     ``params`` and ``macs`` (torch.utils.flop_counter's convention) at ``input_shape`` (default:
     the model's own ``default_input``; a different channel count builds the model with that
-    ``in_channels``), and the receptive field of the last spatial output (seed 002's recursion
-    over the graph). ``top1`` is quoted from the source in :class:`~cnnkit.models.ModelInfo`.
+    ``in_channels``; ``num_classes`` rebuilds the classifier), and the receptive field of the
+    last feature map (seed 002's recursion over the graph). ``top1`` is quoted from the source
+    in :class:`~cnnkit.models.ModelInfo`.
     """
     from cnnkit.models import list_models, model_info
 
@@ -66,20 +74,26 @@ def zoo_table(
         where = f" in family {family!r}" if family else ""
         raise ConfigError(f"no model matches pattern {pattern!r}{where}")
     names.sort(key=_natural_key)  # resnet18 before resnet101
-    return [_row(name, model_info(name), input_shape) for name in names]
+    return [_row(name, model_info(name), input_shape, num_classes) for name in names]
 
 
 def _natural_key(name: str) -> list[int | str]:
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
 
 
-def _row(name: str, info: ModelInfo, input_shape: tuple[int, int, int] | None) -> ZooRow:
+def _row(
+    name: str,
+    info: ModelInfo,
+    input_shape: tuple[int, int, int] | None,
+    num_classes: int | None,
+) -> ZooRow:
     from cnnkit.analysis import summarize
     from cnnkit.models import create_model
 
     shape = tuple(input_shape or info.default_input)
-    options = {} if shape[0] == info.default_input[0] else {"in_channels": shape[0]}
-    published = info.published
+    options = _model_options(info, shape, num_classes)
+    # a published accuracy belongs to the architecture as published, not to a rebuilt head/stem
+    published = None if options else info.published
     common: dict[str, Any] = dict(
         name=name,
         family=info.family,
@@ -95,10 +109,43 @@ def _row(name: str, info: ModelInfo, input_shape: tuple[int, int, int] | None) -
 
         with torch.device("meta"):
             params = sum(p.numel() for p in create_model(name, **options).parameters())
-        return ZooRow(**common, params=params, macs=None, rf=None, rf_layer=None, note=str(error))
-    total = summary.total
-    rf = tuple(total.rf) if total.rf is not None else None
-    return ZooRow(**common, params=total.params, macs=total.macs, rf=rf, rf_layer=total.rf_layer)
+        return ZooRow(
+            **common,
+            params=params,
+            macs=None,
+            rf=None,
+            rf_global=False,
+            rf_layer=None,
+            note=str(error),
+        )
+    last = _last_feature_map(summary.layers, len(shape) + 1)
+    rf = None if last is None or last.rf is None else tuple(last.rf)
+    return ZooRow(
+        **common,
+        params=summary.total.params,
+        macs=summary.total.macs,
+        rf=rf,
+        rf_global=bool(last is not None and last.rf_global and all(last.rf_global)),
+        rf_layer=None if last is None else last.name,
+    )
+
+
+def _model_options(
+    info: ModelInfo, shape: tuple[int, ...], num_classes: int | None
+) -> dict[str, int]:
+    options = {} if shape[0] == info.default_input[0] else {"in_channels": shape[0]}
+    if num_classes is not None:
+        options["num_classes"] = num_classes
+    return options
+
+
+def _last_feature_map(layers: Sequence[LayerRow], rank: int) -> LayerRow | None:
+    # the last output shaped like the input (N, C, H, W) before the last adaptive pooling
+    # (the classifier's; SE blocks pool too, earlier), else the last such output
+    pools = [i for i, row in enumerate(layers) if row.type.lower().startswith("adaptive")]
+    end = pools[-1] if pools else len(layers)
+    maps = [row for row in layers[:end] if len(row.output_shape) == rank]
+    return maps[-1] if maps else None
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -116,18 +163,49 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         metavar="C,H,W",
         help="one sample's shape for every model (default: each model's default input)",
     )
+    parser.add_argument(
+        "--num-classes", type=int, metavar="N", help="build the classifiers with N outputs"
+    )
+    parser.add_argument(
+        "--weights",
+        metavar="FILE",
+        help="check that a torchvision or cnnkit checkpoint loads strictly into the model "
+        "PATTERN names (with --num-classes/--input for a fine-tuned one)",
+    )
     add_format(parser, FORMATS, "table")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     shape = parse_ints(args.input, "--input", length=3) if args.input else None
-    rows = zoo_table(args.family, args.pattern, shape)  # type: ignore[arg-type]
+    if args.num_classes is not None and args.num_classes < 1:
+        raise ConfigError(f"--num-classes must be >= 1, got {args.num_classes}")
+    if args.weights is not None:
+        return _check_weights(args.pattern, args.weights, shape, args.num_classes)
+    rows = zoo_table(args.family, args.pattern, shape, args.num_classes)  # type: ignore[arg-type]
     sys.stdout.write(RENDERERS[args.format](rows))
     return 0
 
 
+def _check_weights(
+    name: str | None, path: str, shape: tuple[int, ...] | None, num_classes: int | None
+) -> int:
+    from cnnkit.models import create_model, model_info
+
+    if name is None or any(char in name for char in "*?["):
+        raise ConfigError(f"--weights needs one model name as PATTERN, got {name!r}")
+    info = model_info(name)
+    options = _model_options(info, shape or info.default_input, num_classes)
+    model = create_model(name, weights=path, **options)
+    params = sum(p.numel() for p in model.parameters())
+    tensors = len(model.state_dict())
+    print(f"{path} fits {name}: {tensors} tensors, {params:,} parameters (strict)")
+    return 0
+
+
 def _rf_text(row: ZooRow) -> str:
+    if row.rf_global:
+        return "global"
     if row.rf is None:
         return "-"
     if len(set(row.rf)) == 1:
@@ -150,7 +228,8 @@ def _cells(row: ZooRow) -> list[str]:
 def _footer(rows: list[ZooRow]) -> str:
     lines = [
         "MACs: multiply-accumulates of convs, linears and matmuls (torch.utils.flop_counter / 2)",
-        "RF: receptive field of the last spatial feature map, in input pixels",
+        "RF: receptive field of the last feature map before global pooling, in input pixels",
+        "    (global: an SE or other global branch lets that map see the whole input)",
         "Top-1: published ImageNet-1k accuracy (sources: --format json)",
     ]
     lines += [f"{row.name}: {row.note}" for row in rows if row.note]
