@@ -91,6 +91,7 @@ def test_bad_input_is_one_line_and_exit_2(capsys, argv, message):
     assert err.startswith("cnnkit: error: ") and message in err and err.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_the_installed_command_exits_2_without_a_traceback():
     proc = subprocess.run(
         [sys.executable, "-m", "cnnkit", "summary", "lenet5", "--input", "1,4,4"],

@@ -226,12 +226,18 @@ class Recorder:
         return self._new_call("op", name, top, self.tensor_refs((args, kwargs)))
 
     def describe(self, call_index: int | None) -> str:
+        """``features.3 (Conv2d)`` for a module call; ``add in layer1.0 (BasicBlock).forward``
+        for a function or op called in a non-leaf module's forward."""
         if call_index is None:
             return "the model"
         call = self.calls[call_index]
         if call.kind == "module":
             return f"{call.name} ({call.type})" if call.depth > 0 else call.type
-        return call.name
+        parent = self.calls[call.parent] if call.parent is not None else None
+        if parent is None:
+            return call.type
+        where = parent.type if parent.depth == 0 else f"{parent.name} ({parent.type})"
+        return f"{call.type} in {where}.forward"
 
     def innermost(self) -> str:
         for index in reversed(self.stack):
