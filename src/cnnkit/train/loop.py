@@ -133,6 +133,10 @@ def _fit(
         state.stopped = "completed"
         set_rng_state(saved["rng"])
     dtype = runtime.resolve_precision(config.precision, device)
+    # fp16 needs loss scaling against gradient underflow; for bf16 and fp32 this is a no-op.
+    scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
+    if saved is not None and saved.get("scaler"):
+        scaler.load_state_dict(saved["scaler"])
     trained = torch.compile(model) if config.compile else model
     evaluated = average.module if average is not None else model
     class_weights = (
@@ -192,11 +196,13 @@ def _fit(
                 value = loss.item()
                 if not math.isfinite(value):
                     raise TrainingError(_nan_message(value, state, epoch, index, out_dir))
-                (loss / config.accumulation_steps).backward()
+                scaler.scale(loss / config.accumulation_steps).backward()
                 if (index + 1) % config.accumulation_steps == 0 or index + 1 == batches:
                     if config.grad_clip is not None:
+                        scaler.unscale_(optimizer)  # clip the true gradient, not the scaled one
                         torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-                    optimizer.step()
+                    scaler.step(optimizer)
+                    scaler.update()
                     optimizer.zero_grad(set_to_none=True)
                     state.step += 1
                     if average is not None:
@@ -253,6 +259,7 @@ def _fit(
                     "optimizer": optimizer.state_dict(),
                     "ema": average.state_dict() if average is not None else None,
                     "scheduler": {"step": state.step, "total_steps": total_steps},
+                    "scaler": scaler.state_dict(),
                     "progress": {
                         k: v for k, v in dataclasses.asdict(state).items() if k != "history"
                     },
