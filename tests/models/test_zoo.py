@@ -334,6 +334,19 @@ def test_published_accuracy_cites_its_source(name):
     assert info.published.dataset and len(info.published.source) > 10
 
 
+@pytest.mark.parametrize("name", TORCHVISION_NAMES)
+def test_published_accuracy_and_min_input_equal_torchvisions_metadata(name):
+    """The oracle: torchvision's weights metadata (acc@1 on ImageNet-1K, min_size)."""
+    tv = torchvision_models()
+    info = model_info(name)
+    entries = list(tv.get_model_weights(name))
+    accuracies = {entry.meta["_metrics"]["ImageNet-1K"]["acc@1"] for entry in entries}
+    assert info.published is not None and info.published.top1 in accuracies
+    (weights,) = [e for e in entries if e.name in info.published.source] or entries[:1]
+    assert info.published.top1 == weights.meta["_metrics"]["ImageNet-1K"]["acc@1"]
+    assert info.min_input == weights.meta["min_size"]
+
+
 def test_no_factory_escapes_the_registry():
     """Every public function of a family module that returns a model is registered (the
     converse of torchvision's test_list_models), and every registered factory is one."""
