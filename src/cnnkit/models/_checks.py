@@ -40,7 +40,7 @@ def checked_forward(forward: Forward) -> Forward:
         try:
             return forward(self, x, *args, **kwargs)
         except RuntimeError as error:
-            failure = locate_failure(self, x, args, kwargs)
+            failure = locate_failure(self, x, args, kwargs, reason=_first_line(error))
             if failure is None:
                 raise
             raise failure from error
@@ -55,6 +55,7 @@ def locate_failure(
     kwargs: dict[str, Any] | None = None,
     owner: str | None = None,
     prefix: str = "",
+    reason: str | None = None,
 ) -> ShapeError | None:
     """Replay ``model(x)`` on ``meta``; a :class:`ShapeError` naming the innermost failing module.
 
@@ -63,7 +64,10 @@ def locate_failure(
 
     Parameters and buffers are swapped for meta tensors of the same shapes
     (``torch.func.functional_call``), so nothing is copied and the model is left as it was.
-    Returns ``None`` when the replay succeeds (the failure was not about shapes).
+    ``reason`` is the original error's message (PyTorch words some shape errors differently on
+    ``meta``); by default the replay's. Returns ``None`` when the replay succeeds or fails only
+    because it runs on ``meta`` (reading values): the original failure was about values, not
+    shapes, and must not be misattributed.
     """
     names = {module: name for name, module in model.named_modules()}
     stack: list[nn.Module] = []
@@ -84,15 +88,17 @@ def locate_failure(
     _replaying.active = True
     try:
         torch.func.functional_call(model, meta, (meta_x, *args), kwargs or {}, strict=False)
-    except RuntimeError as error:
-        text = str(error).strip()
-        reason = text.splitlines()[0] if text else type(error).__name__
+    except (RuntimeError, NotImplementedError) as error:
+        replay_reason = _first_line(error)
     else:
         return None
     finally:
         _replaying.active = False
         for handle in handles:
             handle.remove()
+    if "meta" in replay_reason.lower():
+        return None
+    reason = reason or replay_reason
     culprit = stack[-1] if stack else model
     where = (prefix + names[culprit]).rstrip(".") if culprit in names else ""
     label = f"{where} ({type(culprit).__name__})" if where else type(culprit).__name__
@@ -131,6 +137,11 @@ def flat_features(
         failure = locate_failure(features, x, owner=owner, prefix=prefix)
         raise (failure or ShapeError(f"{owner}: {error}".splitlines()[0])) from None
     return out[0].numel()
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def _meta_state(model: nn.Module) -> dict[str, torch.Tensor]:
