@@ -35,3 +35,23 @@ def test_unknown_or_missing_devices_name_the_flag():
     if not torch.cuda.is_available():
         with pytest.raises(UnsupportedError, match="--device cuda"):
             resolve_device("cuda")
+
+
+def _python(code: str, **env: str) -> str:
+    import os
+    import subprocess
+    import sys
+
+    clean = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env={**clean, **env}
+    )
+    return proc.stdout.strip()
+
+
+def test_passive_waiting_is_requested_only_before_torch_and_only_if_unset():
+    ask = "from cnnkit.train.threads import prefer_passive_waiting as p; import os; "
+    show = "print(p(), os.environ.get('OMP_WAIT_POLICY'))"
+    assert _python(ask + show) == "True PASSIVE"
+    assert _python(ask + show, OMP_WAIT_POLICY="ACTIVE") == "False ACTIVE"
+    assert _python("import torch; " + ask + show) == "False None"
