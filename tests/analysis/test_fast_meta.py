@@ -116,6 +116,39 @@ def test_matrix_products(m, k, n, k2, dtype, bias, transposed):
     _check(aten.bmm.default, (a.expand(3, m, k), b.expand(3, *b.shape)))
 
 
+@settings(max_examples=150)
+@given(
+    ndim=st.integers(1, 3),
+    batch=st.integers(1, 2),
+    groups=st.integers(1, 3),
+    channels=st.integers(1, 3),
+    out_per_group=st.integers(1, 3),
+    size=st.integers(1, 9),
+    kernel=st.integers(1, 4),
+    stride=st.integers(1, 3),
+    padding=st.integers(0, 2),
+    dilation=st.integers(1, 3),
+    bias=st.booleans(),
+    transposed=st.booleans(),
+    layout=layouts,
+    dtype=st.sampled_from(DTYPES),
+)
+def test_convolution(
+    ndim, batch, groups, channels, out_per_group, size, kernel, stride, padding, dilation,
+    bias, transposed, layout, dtype,
+):  # fmt: skip
+    x = _meta(
+        (batch, channels * groups, *[size] * ndim), dtype, layout if ndim == 2 else "contiguous"
+    )
+    out_channels = out_per_group * groups
+    shape = (channels * groups, out_per_group) if transposed else (out_channels, channels)
+    weight = torch.empty(*shape, *[kernel] * ndim, dtype=dtype, device="meta")
+    b = torch.empty(out_channels, dtype=dtype, device="meta") if bias else None
+    args = (x, weight, b, [stride] * ndim, [padding] * ndim, [dilation] * ndim, transposed,
+            [0] * ndim, groups)  # fmt: skip
+    _check(aten.convolution.default, args)
+
+
 def test_each_shortcut_is_taken_on_ordinary_inputs():
     x = torch.empty(2, 4, 6, 6, device="meta")
     vector = torch.empty(4, device="meta")
@@ -125,6 +158,7 @@ def test_each_shortcut_is_taken_on_ordinary_inputs():
         aten.mm.default: (x[0, 0], x[0, 1]),
         aten.addmm.default: (x[0, 0, 0], x[0, 0], x[0, 1]),
         aten.bmm.default: (x[0], x[1]),
+        aten.convolution.default: (x, x[:3], None, [1, 1], [0, 0], [1, 1], False, [0, 0], 1),
     }
     for name in UNARY:
         cases[getattr(aten, name).default] = (x,)

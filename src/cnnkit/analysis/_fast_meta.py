@@ -145,6 +145,38 @@ def _bmm(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     return torch.empty((a.shape[0], a.shape[1], b.shape[2]), dtype=a.dtype, device="meta")
 
 
+def _convolution(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """A regular (not transposed) convolution of contiguous tensors: out = floor((n + 2p -
+    d(k - 1) - 1)/s) + 1 per axis, contiguous. Anything PyTorch might refuse is left to it."""
+    if len(args) != 9 or kwargs:
+        return None
+    x, weight, bias, stride, padding, dilation, transposed, _, groups = args
+    if transposed or not _meta_floats(x, weight, bias):
+        return None
+    ndim = weight.dim() - 2
+    if x.dim() != weight.dim() or ndim not in (1, 2, 3) or x.shape[0] < 1:
+        return None
+    if not (len(stride) == len(padding) == len(dilation) == ndim) or groups < 1:
+        return None
+    if x.shape[1] != weight.shape[1] * groups or weight.shape[0] % groups:
+        return None
+    if bias is not None and tuple(bias.shape) != (weight.shape[0],):
+        return None
+    if _dense_format(x) is not torch.contiguous_format:
+        return None
+    if _dense_format(weight) is not torch.contiguous_format:
+        return None
+    sizes = []
+    for n, k, s, p, d in zip(x.shape[2:], weight.shape[2:], stride, padding, dilation, strict=True):
+        if s < 1 or d < 1 or p < 0 or k < 1:
+            return None
+        out = (n + 2 * p - d * (k - 1) - 1) // s + 1
+        if out < 1:
+            return None  # an input too small: PyTorch's own error names the sizes
+        sizes.append(out)
+    return torch.empty((x.shape[0], weight.shape[0], *sizes), dtype=x.dtype, device="meta")
+
+
 UNARY = ("relu", "gelu", "silu", "sigmoid", "tanh", "hardswish", "hardsigmoid", "mish", "elu")
 FAST: dict[Any, FastKernel] = {
     aten.native_batch_norm.default: _batch_norm,
@@ -152,6 +184,7 @@ FAST: dict[Any, FastKernel] = {
     aten.mm.default: _mm,
     aten.addmm.default: _addmm,
     aten.bmm.default: _bmm,
+    aten.convolution.default: _convolution,
 }
 for _name in UNARY:
     FAST[getattr(aten, _name).default] = _unary

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
+from torch.utils._device import _device_constructors
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 from torch.utils.weak import WeakIdKeyDictionary
@@ -44,6 +45,17 @@ def function_name(func: Any) -> str:
     if stripped[:1] in "ir" and stripped[1:] in _BINARY:
         stripped = stripped[1:]
     return _RENAMED.get(stripped, stripped)
+
+
+_DTYPE_NAMES: dict[torch.dtype, str] = {}
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    """``torch.float32`` -> ``"float32"`` (cached: called for every tensor seen)."""
+    name = _DTYPE_NAMES.get(dtype)
+    if name is None:
+        name = _DTYPE_NAMES[dtype] = str(dtype).removeprefix("torch.")
+    return name
 
 
 def _storage_key(tensor: torch.Tensor) -> int:
@@ -93,14 +105,24 @@ class _TensorMap:
             self.items[tensor] = value
 
 
+_TENSOR = torch._C.TensorBase  # isinstance on the C base skips torch.Tensor's Python metaclass
+_CONTAINERS = (list, tuple, dict)
+
+
 def _map_tensors(value: Any, fn: Callable[[torch.Tensor], Any]) -> Any:
     """``value`` with every tensor in its lists, tuples and dicts replaced by ``fn(tensor)``."""
-    if isinstance(value, torch.Tensor):
-        return fn(value)
-    if isinstance(value, list):
-        return [_map_tensors(v, fn) for v in value]
-    if isinstance(value, tuple):
-        return tuple(_map_tensors(v, fn) for v in value)
+    if isinstance(value, _TENSOR):
+        return fn(value)  # type: ignore[arg-type]
+    if isinstance(value, list | tuple):
+        items = [
+            fn(v)
+            if isinstance(v, _TENSOR)
+            else _map_tensors(v, fn)
+            if isinstance(v, _CONTAINERS)
+            else v
+            for v in value
+        ]
+        return items if isinstance(value, list) else tuple(items)
     if isinstance(value, dict):
         return {k: _map_tensors(v, fn) for k, v in value.items()}
     return value
@@ -109,11 +131,14 @@ def _map_tensors(value: Any, fn: Callable[[torch.Tensor], Any]) -> Any:
 def _flat_tensors(value: Any, into: list[torch.Tensor] | None = None) -> list[torch.Tensor]:
     """Every tensor in an aten op's arguments or outputs (lists, tuples, dicts of tensors)."""
     into = [] if into is None else into
-    if isinstance(value, torch.Tensor):
-        into.append(value)
+    if isinstance(value, _TENSOR):
+        into.append(value)  # type: ignore[arg-type]
     elif isinstance(value, list | tuple):
         for item in value:
-            _flat_tensors(item, into)
+            if isinstance(item, _TENSOR):
+                into.append(item)  # type: ignore[arg-type]
+            elif isinstance(item, _CONTAINERS):
+                _flat_tensors(item, into)
     elif isinstance(value, dict):
         for item in value.values():
             _flat_tensors(item, into)
@@ -122,7 +147,9 @@ def _flat_tensors(value: Any, into: list[torch.Tensor] | None = None) -> list[to
 
 def _tensors(value: Any) -> list[torch.Tensor]:
     """Every tensor in ``value`` (any pytree: lists, tuples, dicts, registered containers)."""
-    return [t for t in tree_leaves(value) if isinstance(t, torch.Tensor)]
+    if isinstance(value, _TENSOR):
+        return [value]  # type: ignore[list-item]
+    return [t for t in tree_leaves(value) if isinstance(t, _TENSOR)]
 
 
 class Recorder:
@@ -137,7 +164,8 @@ class Recorder:
     ) -> None:
         self.module_names = module_names
         self.parameter_names = parameter_names
-        self.module_rule = module_rule
+        self._module_rule = module_rule
+        self._rules_by_type: dict[type, Any] = {}
         self.meta = meta  # on the meta device: slow meta kernels may be skipped (_fast_meta)
         self.nodes: list[Node] = []
         self.calls: list[Call] = []
@@ -148,6 +176,12 @@ class Recorder:
         self.opaque = 0
         self.event: _Event | None = None
         self.names_used: dict[int, Counter[str]] = {}
+
+    def module_rule(self, module: nn.Module) -> Any:
+        kind = type(module)
+        if kind not in self._rules_by_type:
+            self._rules_by_type[kind] = self._module_rule(module)
+        return self._rules_by_type[kind]
 
     # -- tensors ------------------------------------------------------------------------------
     def ref(self, tensor: torch.Tensor) -> TensorRef:
@@ -166,7 +200,7 @@ class Recorder:
                 source = self.nodes[producer[0]].call
         return TensorRef(
             shape=tuple(tensor.shape),
-            dtype=str(tensor.dtype).removeprefix("torch."),
+            dtype=dtype_name(tensor.dtype),
             producer=producer,
             is_data=is_data,
             parameter=self.parameter_names.get(id(tensor)),
@@ -184,7 +218,7 @@ class Recorder:
     def add_input(self, tensor: torch.Tensor) -> None:
         ref = TensorRef(
             tuple(tensor.shape),
-            str(tensor.dtype).removeprefix("torch."),
+            dtype_name(tensor.dtype),
             (INPUT_NODE, 0),
             True,
             source_call=INPUT_CALL,
@@ -247,6 +281,14 @@ class Recorder:
 
     # -- hooks --------------------------------------------------------------------------------
     def pre_hook(self, module: nn.Module, args: Any) -> None:
+        with _quiet():
+            self._enter(module, args)
+
+    def post_hook(self, module: nn.Module, args: Any, output: Any) -> None:
+        with _quiet():
+            self._exit(module, args, output)
+
+    def _enter(self, module: nn.Module, args: Any) -> None:
         if self.opaque:  # inside a module that a module-keyed rule treats as one leaf
             self.stack.append(None)
             return
@@ -267,7 +309,7 @@ class Recorder:
         if rule is not None:
             self.opaque += 1
 
-    def post_hook(self, module: nn.Module, args: Any, output: Any) -> None:
+    def _exit(self, module: nn.Module, args: Any, output: Any) -> None:
         index = self.stack.pop()
         if index is None:
             return
@@ -275,20 +317,20 @@ class Recorder:
         if self.opaque and self.module_rule(module) is not None:
             self.opaque -= 1
             self._add_module_node(call, args, output)
-        call.outputs = self.tensor_refs(output, data_only=False)
+        tensors = _tensors(output)
+        call.outputs = tuple(self.ref(t) for t in tensors)
         if call.is_row:
-            for tensor in tree_leaves(output):
-                if isinstance(tensor, torch.Tensor):
-                    self.owner[tensor] = (index, self.ref(tensor).producer)
+            for tensor, ref in zip(tensors, call.outputs, strict=True):
+                self.owner[tensor] = (index, ref.producer)
 
     def _add_module_node(self, call: Call, args: Any, output: Any) -> None:
         index = len(self.nodes)
-        tensors = [t for t in tree_leaves(output) if isinstance(t, torch.Tensor)]
+        tensors = _tensors(output)
         is_data = any(ref.is_data for ref in call.inputs)
         outputs = tuple(
             TensorRef(
                 tuple(t.shape),
-                str(t.dtype).removeprefix("torch."),
+                dtype_name(t.dtype),
                 (index, k),
                 is_data,
                 source_call=call.index,
@@ -318,7 +360,7 @@ class Recorder:
         node.outputs = tuple(
             TensorRef(
                 tuple(t.shape),
-                str(t.dtype).removeprefix("torch."),
+                dtype_name(t.dtype),
                 (index, k),
                 node.is_data,
                 source_call=call,
@@ -367,9 +409,18 @@ def _mutated(func: Any, args: Sequence[Any], kwargs: dict[str, Any]) -> list[tor
     return written
 
 
+# The bookkeeping reads tensor metadata (.shape, .dtype, storages); with torch function modes
+# active every such read would go through them, so it runs with torch functions disabled.
+_quiet = torch._C.DisableTorchFunction
+
+
 def _run_op(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], meta: bool) -> Any:
-    out = fast_outputs(func, args, kwargs) if meta else None
-    return func(*args, **kwargs) if out is None else out
+    if meta:
+        with _quiet():
+            out = fast_outputs(func, args, kwargs)
+        if out is not None:
+            return out
+    return func(*args, **kwargs)
 
 
 class DispatchRecorder(TorchDispatchMode):
@@ -382,23 +433,33 @@ class DispatchRecorder(TorchDispatchMode):
         recorder = self.recorder
         if recorder.opaque or not recorder.stack:
             return _run_op(func, args, kwargs, recorder.meta)
-        call = recorder.row_for(func, args, kwargs)
-        refs = recorder.refs((args, kwargs))  # before the op runs: inplace ops change producers
+        with _quiet():
+            call = recorder.row_for(func, args, kwargs)
+            refs = recorder.refs((args, kwargs))  # before the op runs: inplace ops move producers
         try:
             out = _run_op(func, args, kwargs, recorder.meta)
         except Exception as error:
             raise OpFailed(error, recorder.describe(call)) from error
-        recorder.add_node(func, args, kwargs, refs, out, call)
+        with _quiet():
+            recorder.add_node(func, args, kwargs, refs, out, call)
         return out
 
 
 class FunctionNamer(TorchFunctionMode):
-    def __init__(self, recorder: Recorder) -> None:
+    """Names the functions called in non-leaf forwards; also makes factory calls without a
+    device (``torch.zeros(n)`` in a forward) land on ``device``, as ``torch.device(device)``
+    would, without a second mode on every call."""
+
+    def __init__(self, recorder: Recorder, device: torch.device) -> None:
         super().__init__()
         self.recorder = recorder
+        self.device = device
+        self.constructors = _device_constructors()
 
     def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
         kwargs = kwargs or {}
+        if func in self.constructors and kwargs.get("device") is None:
+            kwargs["device"] = self.device
         recorder = self.recorder
         top = recorder.stack[-1] if recorder.stack else None
         if top is None or recorder.event is not None or recorder.calls[top].is_row:
@@ -410,9 +471,10 @@ class FunctionNamer(TorchFunctionMode):
         finally:
             recorder.event = None
         if event.call is not None:
-            call = recorder.calls[event.call]
-            call.outputs = recorder.tensor_refs(out, data_only=False)
-            for tensor in tree_leaves(out):
-                if isinstance(tensor, torch.Tensor):
-                    recorder.owner[tensor] = (event.call, recorder.ref(tensor).producer)
+            with _quiet():
+                tensors = _tensors(out)
+                outputs = tuple(recorder.ref(t) for t in tensors)
+                recorder.calls[event.call].outputs = outputs
+                for tensor, ref in zip(tensors, outputs, strict=True):
+                    recorder.owner[tensor] = (event.call, ref.producer)
         return out

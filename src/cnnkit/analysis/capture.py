@@ -105,44 +105,67 @@ def _device_of(model: nn.Module) -> torch.device:
     return torch.device("cpu")
 
 
-def _input_dtype(model: nn.Module) -> torch.dtype:
-    for tensor in (*model.parameters(), *model.buffers()):
-        if tensor.is_floating_point():
-            return tensor.dtype
-    return torch.get_default_dtype()
+class _ModelTensors:
+    """The model's modules, parameters and buffers by name, from one walk over its modules
+    (``named_parameters`` and friends each walk the whole tree again: slow on big models).
 
-
-def _state(model: nn.Module, meta: bool) -> tuple[dict[str, torch.Tensor], dict[int, str]]:
-    """Tensors to run with (meta copies, or the parameters and cloned buffers) and their names.
-
-    Tied parameters (one tensor under two names) stay one tensor, so ``functional_call`` keeps
-    them tied and the parameter count dedupes them.
+    ``parameters`` and ``buffers`` keep every alias of a tied tensor; ``canonical`` maps a
+    tensor's id to its first name, the one ``named_parameters()`` reports.
     """
-    canonical = {id(p): name for name, p in model.named_parameters()}
-    copies: dict[int, torch.Tensor] = {}
-    tensors: dict[str, torch.Tensor] = {}
-    for name, tensor in model.named_parameters(remove_duplicate=False):
-        if id(tensor) not in copies:
-            copies[id(tensor)] = torch.empty_like(tensor, device="meta") if meta else tensor
-        tensors[name] = copies[id(tensor)]
-    for name, tensor in model.named_buffers(remove_duplicate=False):
-        if id(tensor) not in copies:  # cloned: a training-mode BN must not move the real stats
-            copies[id(tensor)] = (
-                torch.empty_like(tensor, device="meta") if meta else tensor.detach().clone()
-            )
-        tensors[name] = copies[id(tensor)]
-    names = {id(copies[key]): name for key, name in canonical.items()}
-    return tensors, names
+
+    def __init__(self, model: nn.Module) -> None:
+        self.module_names: dict[int, str] = {}
+        self.parameters: list[tuple[str, torch.Tensor]] = []
+        self.buffers: list[tuple[str, torch.Tensor]] = []
+        self.canonical: dict[int, str] = {}
+        for prefix, module in model.named_modules(remove_duplicate=False):
+            self.module_names.setdefault(id(module), prefix)
+            dot = prefix + "." if prefix else ""
+            for name, tensor in module._parameters.items():
+                if tensor is not None:
+                    self.parameters.append((dot + name, tensor))
+                    self.canonical.setdefault(id(tensor), dot + name)
+            for name, tensor in module._buffers.items():
+                if tensor is not None:
+                    self.buffers.append((dot + name, tensor))
+
+    def first_float_dtype(self) -> torch.dtype:
+        for _, tensor in (*self.parameters, *self.buffers):
+            if tensor.is_floating_point():
+                return tensor.dtype
+        return torch.get_default_dtype()
+
+    def state(self, meta: bool) -> tuple[dict[str, torch.Tensor], dict[int, str]]:
+        """Tensors to run with (meta copies, or the parameters and cloned buffers) and the
+        canonical name of each parameter tensor passed.
+
+        Tied parameters (one tensor under two names) stay one tensor, so ``functional_call``
+        keeps them tied and the parameter count dedupes them.
+        """
+        copies: dict[int, torch.Tensor] = {}
+        tensors: dict[str, torch.Tensor] = {}
+        for name, tensor in self.parameters:
+            if id(tensor) not in copies:
+                copies[id(tensor)] = torch.empty_like(tensor, device="meta") if meta else tensor
+            tensors[name] = copies[id(tensor)]
+        for name, tensor in self.buffers:
+            if id(tensor) not in copies:  # cloned: a training-mode BN must not move real stats
+                copies[id(tensor)] = (
+                    torch.empty_like(tensor, device="meta") if meta else tensor.detach().clone()
+                )
+            tensors[name] = copies[id(tensor)]
+        names = {id(copies[key]): name for key, name in self.canonical.items()}
+        return tensors, names
 
 
 def _run(
     model: nn.Module, shape: tuple[int, ...], module_rule: ModuleRuleLookup, meta: bool
 ) -> Graph:
-    tensors, parameter_names = _state(model, meta)
-    module_names = {id(m): name for name, m in model.named_modules()}
-    recorder = Recorder(module_names, parameter_names, module_rule, meta)
+    walked = _ModelTensors(model)
+    tensors, parameter_names = walked.state(meta)
+    recorder = Recorder(walked.module_names, parameter_names, module_rule, meta)
     device = torch.device("meta") if meta else _device_of(model)
-    dtype = _input_dtype(model)
+    dtype = walked.first_float_dtype()
     if meta:
         x = torch.empty(shape, device=device, dtype=dtype)
     else:  # never uninitialised memory: data-dependent branches must see real-looking values
@@ -159,8 +182,7 @@ def _run(
         with (
             torch.random.fork_rng(devices=rng_devices),  # a training-mode dropout draws numbers
             torch.no_grad(),
-            torch.device(device),
-            FunctionNamer(recorder),
+            FunctionNamer(recorder, device),
             DispatchRecorder(recorder),
         ):
             torch.func.functional_call(model, tensors, (x,), strict=False)
@@ -173,7 +195,7 @@ def _run(
     finally:
         for handle in handles:
             handle.remove()
-    return _graph(model, recorder, shape, device)
+    return _graph(walked, recorder, shape, device)
 
 
 def _classify(error: BaseException, layer: str, shape: tuple[int, ...], meta: bool) -> Exception:
@@ -194,23 +216,27 @@ def _classify(error: BaseException, layer: str, shape: tuple[int, ...], meta: bo
 
 
 def _graph(
-    model: nn.Module,
-    recorder: Recorder,
-    shape: tuple[int, ...],
-    device: torch.device,
+    walked: _ModelTensors, recorder: Recorder, shape: tuple[int, ...], device: torch.device
 ) -> Graph:
     parameters: dict[str, tuple[int, bool, int]] = {}
-    canonical = {}
-    for name, p in model.named_parameters():
-        parameters[name] = (p.numel(), p.requires_grad, p.numel() * p.element_size())
-        canonical[id(p)] = name
-    buffer_bytes = sum(b.numel() * b.element_size() for b in model.buffers())
+    for _, p in walked.parameters:
+        name = walked.canonical[id(p)]
+        parameters.setdefault(name, (p.numel(), p.requires_grad, p.numel() * p.element_size()))
+    seen: set[int] = set()
+    buffer_bytes = 0
+    for _, b in walked.buffers:
+        if id(b) not in seen:
+            seen.add(id(b))
+            buffer_bytes += b.numel() * b.element_size()
     module_parameters = {}
     for call in recorder.calls:
-        if call.kind == "module" and call.is_row and call.module is not None:
-            module_parameters[call.index] = tuple(
-                canonical[id(p)] for p in call.module.parameters() if id(p) in canonical
-            )
+        module = call.module
+        if call.kind != "module" or not call.is_row or module is None:
+            continue
+        owned = module._parameters.values() if not module._modules else module.parameters()
+        module_parameters[call.index] = tuple(
+            walked.canonical[id(p)] for p in owned if p is not None and id(p) in walked.canonical
+        )
     return Graph(
         nodes=recorder.nodes,
         calls=recorder.calls,

@@ -7,6 +7,7 @@ and which node produced them), so nothing here holds a tensor.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -20,7 +21,7 @@ INPUT_NODE = 0
 INPUT_CALL = -1
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # made thousands of times per trace: slots, not frozen, for speed
 class TensorRef:
     """A tensor seen by the capture: shape, dtype, producer and origin.
 
@@ -92,12 +93,12 @@ class Node:
             return self.op.__name__
         return str(getattr(self.op, "__name__", self.op)).split(".")[-1]
 
-    @property
+    @functools.cached_property
     def inputs(self) -> list[TensorRef]:
         """Every tensor argument, in argument order."""
         return list(_walk((self.args, self.kwargs)))
 
-    @property
+    @functools.cached_property
     def data_inputs(self) -> list[TensorRef]:
         """Tensor arguments whose values depend on the model input."""
         return [ref for ref in self.inputs if ref.is_data]
@@ -117,20 +118,41 @@ class Node:
 
     def arg(self, name: str, default: Any = None) -> Any:
         """The argument called ``name`` in the op's schema (positional, keyword or default)."""
-        schema = getattr(self.overload, "_schema", None)
-        if schema is None:
+        positions = _schema_positions(self.overload)
+        if positions is None:
             return self.kwargs.get(name, default)
-        for position, argument in enumerate(schema.arguments):
-            if argument.name != name:
-                continue
-            if argument.kwarg_only or position >= len(self.args):
-                if name in self.kwargs:
-                    return self.kwargs[name]
-                if argument.has_default_value():
-                    return argument.default_value
-                return default
+        found = positions.get(name)
+        if found is None:
+            return default
+        position, kwarg_only, has_default, default_value = found
+        if not kwarg_only and position < len(self.args):
             return self.args[position]
-        return default
+        if name in self.kwargs:
+            return self.kwargs[name]
+        return default_value if has_default else default
+
+
+_POSITIONS: dict[Any, dict[str, tuple[int, bool, bool, Any]] | None] = {}
+
+
+def _schema_positions(overload: Any) -> dict[str, tuple[int, bool, bool, Any]] | None:
+    """name -> (position, kwarg-only, has default, default) of an op's arguments (cached)."""
+    if overload in _POSITIONS:
+        return _POSITIONS[overload]
+    schema = getattr(overload, "_schema", None)
+    table = None
+    if schema is not None:
+        table = {}
+        for position, argument in enumerate(schema.arguments):
+            has_default = argument.has_default_value()
+            table[argument.name] = (
+                position,
+                argument.kwarg_only,
+                has_default,
+                argument.default_value if has_default else None,
+            )
+    _POSITIONS[overload] = table
+    return table
 
 
 CallKind = Literal["module", "function", "op"]

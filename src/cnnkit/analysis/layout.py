@@ -12,6 +12,7 @@ to size 1 by a window keeps its factor (later layers still step its field, paddi
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -71,7 +72,7 @@ class Layout:
         """The dims holding a factor of ``axis``."""
         return {d for d, factors in enumerate(self.dims) if any(f.axis == axis for f in factors)}
 
-    @property
+    @functools.cached_property
     def shape(self) -> tuple[int, ...]:
         return tuple(dim_size(factors) for factors in self.dims)
 
@@ -104,6 +105,7 @@ def input_layout(shape: Sequence[int]) -> Layout:
     return Layout(dims, tuple(AxisField(Field.input(1)) for _ in spatial))
 
 
+@functools.lru_cache(maxsize=256)
 def global_axis(size: int) -> AxisField:
     """The field of an axis that an output sees whole (arith's global field)."""
     return AxisField(global_field(size), is_global=True)
@@ -135,11 +137,25 @@ def merge_fields(all_fields: Iterable[Fields], sizes: Sequence[int]) -> Fields:
         elif len(values) == 1:
             merged.append(values[0])
         else:
-            try:
-                merged.append(AxisField(merge([v.field for v in values])))  # type: ignore[union-attr]
-            except ShapeError:
-                merged.append(None)
+            merged.append(_merge_all(tuple(v.field for v in values)))  # type: ignore[union-attr]
     return tuple(merged)
+
+
+def _merge_all(fields: tuple[Field, ...]) -> AxisField | None:
+    """Fold arith's merge pairwise (the union is associative): a DenseNet concatenation merges
+    the previous one's fields plus one, so the cached pairs make it linear, not quadratic."""
+    result: Field | None = fields[0]
+    for other in fields[1:]:
+        result = _merge_pair(result, other) if result is not None else None
+    return None if result is None else AxisField(result)
+
+
+@functools.lru_cache(maxsize=4096)
+def _merge_pair(first: Field, second: Field) -> Field | None:
+    try:
+        return merge([first, second])
+    except ShapeError:  # different jumps: no single field
+        return None
 
 
 def reshape_dims(dims: Sequence[Dim], shape: Sequence[int]) -> tuple[Dim, ...] | None:
