@@ -16,9 +16,11 @@ MACs, other FLOPs, activation bytes and receptive field, plus totals. Convention
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import gc
 import warnings
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -199,6 +201,33 @@ def summarize(
     if depth is not None and (isinstance(depth, bool) or not isinstance(depth, int) or depth < 0):
         raise ConfigError(f"depth must be an integer >= 0, got {depth!r}")
     overrides: dict[Hashable, Rule] = {rule_key(k): v for k, v in (rules or {}).items()}
+    with _collector_paused():
+        return _summarize(model, input_shape, batch_size, depth, mode, overrides, measure)
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while tracing: the trace allocates many small
+    objects and makes no cycles worth collecting, and collection passes cost ~10-25% of the
+    time. Restored as found."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _summarize(
+    model: nn.Module | Callable[[], nn.Module],
+    input_shape: Sequence[int],
+    batch_size: int,
+    depth: int | None,
+    mode: Mode,
+    overrides: dict[Hashable, Rule],
+    measure: bool,
+) -> Summary:
 
     def module_rule(module: nn.Module) -> Rule | None:
         return find_rule(type(module), overrides)
@@ -284,7 +313,7 @@ def _figures(
         warnings.warn(
             f"cnnkit: no analysis rule for {name} ({count} call(s)): its MACs and FLOPs are not "
             "counted; add one with cnnkit.register_rule",
-            stacklevel=3,
+            stacklevel=4,  # the caller of summarize
         )
     return figures, unsupported
 
