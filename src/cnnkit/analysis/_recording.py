@@ -149,6 +149,8 @@ def _tensors(value: Any) -> list[torch.Tensor]:
     """Every tensor in ``value`` (any pytree: lists, tuples, dicts, registered containers)."""
     if isinstance(value, _TENSOR):
         return [value]  # type: ignore[list-item]
+    if type(value) is tuple and all(isinstance(v, _TENSOR) for v in value):
+        return list(value)  # a module's usual (x,) arguments
     return [t for t in tree_leaves(value) if isinstance(t, _TENSOR)]
 
 
@@ -299,7 +301,7 @@ class Recorder:
             short = self._unique_name(parent, type(module).__name__.lower())
             name = f"{parent_call.name}.{short}" if parent_call and parent_call.depth else short
         rule = self.module_rule(module)
-        is_row = rule is not None or next(module.children(), None) is None
+        is_row = rule is not None or not module._modules
         index = len(self.calls)
         depth = 0 if parent_call is None else parent_call.depth + 1
         call = Call(index, "module", name or type(module).__name__, type(module).__name__, depth,
