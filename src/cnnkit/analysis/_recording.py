@@ -11,7 +11,7 @@ them, following inplace ops through their storage (a view written in place updat
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -19,10 +19,18 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 from torch.utils._device import _device_constructors
 from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils._pytree import tree_leaves
-from torch.utils.weak import WeakIdKeyDictionary
 
 from cnnkit.analysis._fast_meta import fast_outputs
+from cnnkit.analysis._tensors import (
+    TensorMap,
+    dtype_name,
+    flat_tensors,
+    fresh,
+    map_tensors,
+    mutated,
+    storage_key,
+    tensors_in,
+)
 from cnnkit.analysis.graph import INPUT_CALL, INPUT_NODE, Call, Node, TensorRef
 from cnnkit.errors import ShapeError
 
@@ -47,24 +55,6 @@ def function_name(func: Any) -> str:
     return _RENAMED.get(stripped, stripped)
 
 
-_DTYPE_NAMES: dict[torch.dtype, str] = {}
-
-
-def dtype_name(dtype: torch.dtype) -> str:
-    """``torch.float32`` -> ``"float32"`` (cached: called for every tensor seen)."""
-    name = _DTYPE_NAMES.get(dtype)
-    if name is None:
-        name = _DTYPE_NAMES[dtype] = str(dtype).removeprefix("torch.")
-    return name
-
-
-def _storage_key(tensor: torch.Tensor) -> int:
-    try:
-        return tensor.untyped_storage()._cdata
-    except (RuntimeError, NotImplementedError, AttributeError):  # sparse, nested, ...
-        return id(tensor)
-
-
 class OpFailed(Exception):
     """An op raised inside the forward pass; carries the layer it ran in."""
 
@@ -81,77 +71,6 @@ class _Event:
     def __init__(self, func: Any, args: Any, kwargs: Any, module_call: int) -> None:
         self.func, self.args, self.kwargs, self.module_call = func, args, kwargs, module_call
         self.call: int | None = None
-
-
-class _TensorMap:
-    """tensor -> value, by identity. Meta tensors hold no memory, so on meta they are kept alive
-    and a plain dict by ``id`` is safe (and fast); on a real device a weak map lets the forward
-    pass free its activations."""
-
-    def __init__(self, strong: bool) -> None:
-        self.strong = strong
-        self.items: Any = {} if strong else WeakIdKeyDictionary()
-
-    def get(self, tensor: torch.Tensor) -> Any:
-        if self.strong:
-            item = self.items.get(id(tensor))
-            return None if item is None else item[1]
-        return self.items.get(tensor)
-
-    def __setitem__(self, tensor: torch.Tensor, value: Any) -> None:
-        if self.strong:
-            self.items[id(tensor)] = (tensor, value)
-        else:
-            self.items[tensor] = value
-
-
-_TENSOR = torch._C.TensorBase  # isinstance on the C base skips torch.Tensor's Python metaclass
-_CONTAINERS = (list, tuple, dict)
-
-
-def _map_tensors(value: Any, fn: Callable[[torch.Tensor], Any]) -> Any:
-    """``value`` with every tensor in its lists, tuples and dicts replaced by ``fn(tensor)``."""
-    if isinstance(value, _TENSOR):
-        return fn(value)  # type: ignore[arg-type]
-    if isinstance(value, list | tuple):
-        items = [
-            fn(v)
-            if isinstance(v, _TENSOR)
-            else _map_tensors(v, fn)
-            if isinstance(v, _CONTAINERS)
-            else v
-            for v in value
-        ]
-        return items if isinstance(value, list) else tuple(items)
-    if isinstance(value, dict):
-        return {k: _map_tensors(v, fn) for k, v in value.items()}
-    return value
-
-
-def _flat_tensors(value: Any, into: list[torch.Tensor] | None = None) -> list[torch.Tensor]:
-    """Every tensor in an aten op's arguments or outputs (lists, tuples, dicts of tensors)."""
-    into = [] if into is None else into
-    if isinstance(value, _TENSOR):
-        into.append(value)  # type: ignore[arg-type]
-    elif isinstance(value, list | tuple):
-        for item in value:
-            if isinstance(item, _TENSOR):
-                into.append(item)  # type: ignore[arg-type]
-            elif isinstance(item, _CONTAINERS):
-                _flat_tensors(item, into)
-    elif isinstance(value, dict):
-        for item in value.values():
-            _flat_tensors(item, into)
-    return into
-
-
-def _tensors(value: Any) -> list[torch.Tensor]:
-    """Every tensor in ``value`` (any pytree: lists, tuples, dicts, registered containers)."""
-    if isinstance(value, _TENSOR):
-        return [value]  # type: ignore[list-item]
-    if type(value) is tuple and all(isinstance(v, _TENSOR) for v in value):
-        return list(value)  # a module's usual (x,) arguments
-    return [t for t in tree_leaves(value) if isinstance(t, _TENSOR)]
 
 
 class Recorder:
@@ -171,8 +90,8 @@ class Recorder:
         self.meta = meta  # on the meta device: slow meta kernels may be skipped (_fast_meta)
         self.nodes: list[Node] = []
         self.calls: list[Call] = []
-        self.producer = _TensorMap(strong=meta)
-        self.owner = _TensorMap(strong=meta)
+        self.producer = TensorMap(strong=meta)
+        self.owner = TensorMap(strong=meta)
         self.storage_writes: dict[int, tuple[int, int]] = {}
         self.stack: list[int | None] = []
         self.opaque = 0
@@ -189,7 +108,7 @@ class Recorder:
     def ref(self, tensor: torch.Tensor) -> TensorRef:
         producer = origin = self.producer.get(tensor)
         if self.storage_writes:
-            write = self.storage_writes.get(_storage_key(tensor))
+            write = self.storage_writes.get(storage_key(tensor))
             if write is not None and (producer is None or write[0] > producer[0]):
                 producer = write  # written in place (maybe through a view) after it was made
         is_data = producer is not None and self.nodes[producer[0]].is_data
@@ -211,10 +130,10 @@ class Recorder:
         )
 
     def refs(self, value: Any) -> Any:
-        return _map_tensors(value, self.ref)
+        return map_tensors(value, self.ref)
 
     def tensor_refs(self, value: Any, data_only: bool = True) -> tuple[TensorRef, ...]:
-        refs = [self.ref(t) for t in _tensors(value)]
+        refs = [self.ref(t) for t in tensors_in(value)]
         return tuple(r for r in refs if r.is_data or not data_only)
 
     def add_input(self, tensor: torch.Tensor) -> None:
@@ -319,7 +238,7 @@ class Recorder:
         if self.opaque and self.module_rule(module) is not None:
             self.opaque -= 1
             self._add_module_node(call, args, output)
-        tensors = _tensors(output)
+        tensors = tensors_in(output)
         call.outputs = tuple(self.ref(t) for t in tensors)
         if call.is_row:
             for tensor, ref in zip(tensors, call.outputs, strict=True):
@@ -327,7 +246,7 @@ class Recorder:
 
     def _add_module_node(self, call: Call, args: Any, output: Any) -> None:
         index = len(self.nodes)
-        tensors = _tensors(output)
+        tensors = tensors_in(output)
         is_data = any(ref.is_data for ref in call.inputs)
         outputs = tuple(
             TensorRef(
@@ -343,7 +262,7 @@ class Recorder:
         node = Node(
             index, type(module), None, call.inputs, {}, outputs, call.index, is_data, module
         )
-        node.fresh = _fresh(args, tensors)
+        node.fresh = fresh(args, tensors)
         self.nodes.append(node)
         call.nodes.append(index)
         for k, tensor in enumerate(tensors):
@@ -355,8 +274,8 @@ class Recorder:
         arg_refs, kwarg_refs = refs
         node = Node(index, func._overloadpacket, func, arg_refs, kwarg_refs, (), call, False)
         node.is_data = bool(node.data_inputs)
-        tensors = _flat_tensors(out)
-        written = _mutated(func, args, kwargs)
+        tensors = flat_tensors(out)
+        written = mutated(func, args, kwargs)
         extra = [t for t in written if not any(t is o for o in tensors)]
         outputs = tensors + extra
         node.outputs = tuple(
@@ -369,46 +288,20 @@ class Recorder:
             )
             for k, t in enumerate(outputs)
         )
-        node.fresh = _fresh((args, kwargs), outputs)
+        node.fresh = fresh((args, kwargs), outputs)
         self.nodes.append(node)
         self.calls[call].nodes.append(index)
         for k, tensor in enumerate(outputs):
             self.producer[tensor] = (index, k)
         for tensor in written:
             k = next(k for k, t in enumerate(outputs) if t is tensor)
-            self.storage_writes[_storage_key(tensor)] = (index, k)
+            self.storage_writes[storage_key(tensor)] = (index, k)
         empty = node.is_data and bool(outputs) and outputs[0].numel() == 0
         if empty and all(ref.numel > 0 for ref in node.data_inputs):
             raise OpFailed(
                 ShapeError(f"its output {tuple(outputs[0].shape)} would be empty"),
                 self.describe(call),
             )
-
-
-def _fresh(inputs: Any, outputs: Sequence[torch.Tensor]) -> tuple[bool, ...]:
-    """Whether each output has a storage of its own (not a view or an input written in place)."""
-    used = {_storage_key(t) for t in _flat_tensors(inputs)}
-    return tuple(_storage_key(t) not in used for t in outputs)
-
-
-_MUTATED_CACHE: dict[Any, tuple[tuple[int, str], ...]] = {}
-
-
-def _mutated(func: Any, args: Sequence[Any], kwargs: dict[str, Any]) -> list[torch.Tensor]:
-    """Tensors an op writes in place (its schema marks them ``Tensor(a!)``)."""
-    positions = _MUTATED_CACHE.get(func)
-    if positions is None:
-        positions = tuple(
-            (i, a.name)
-            for i, a in enumerate(func._schema.arguments)
-            if a.alias_info is not None and a.alias_info.is_write
-        )
-        _MUTATED_CACHE[func] = positions
-    written = []
-    for position, name in positions:
-        value = args[position] if position < len(args) else kwargs.get(name)
-        written.extend(_flat_tensors(value))
-    return written
 
 
 # The bookkeeping reads tensor metadata (.shape, .dtype, storages); with torch function modes
@@ -474,7 +367,7 @@ class FunctionNamer(TorchFunctionMode):
             recorder.event = None
         if event.call is not None:
             with _quiet():
-                tensors = _tensors(out)
+                tensors = tensors_in(out)
                 outputs = tuple(recorder.ref(t) for t in tensors)
                 recorder.calls[event.call].outputs = outputs
                 for tensor, ref in zip(tensors, outputs, strict=True):

@@ -15,7 +15,7 @@ seeded random input, and :attr:`Graph.fallback_reason` says why.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Literal
 
 import torch
@@ -247,3 +247,38 @@ def _graph(
         buffer_bytes=buffer_bytes,
         module_parameters=module_parameters,
     )
+
+
+def build_and_capture(
+    factory: Callable[[], nn.Module],
+    shape: tuple[int, ...],
+    mode: Mode,
+    module_rule: ModuleRuleLookup,
+    real: bool,
+) -> tuple[nn.Module, Graph]:
+    """Build ``factory()`` on the meta device and capture it; build it for real when the
+    factory or the forward pass cannot run on meta (or ``real`` is asked for). Returns the
+    model built and its graph."""
+    if not callable(factory):
+        raise ConfigError(f"model must be an nn.Module or a factory, got {type(factory).__name__}")
+    model = None
+    if not real:
+        try:
+            with torch.device("meta"):
+                model = factory()
+        except (NotImplementedError, RuntimeError):  # the factory reads tensor values
+            model = None
+    if model is not None:
+        _check_module(model)
+        try:
+            return model, capture(model, shape, mode=mode, module_rule=module_rule)
+        except UnsupportedError:  # needs a real forward pass: rebuild with real weights
+            pass
+    model = factory()
+    _check_module(model)
+    return model, capture(model, shape, mode=mode, module_rule=module_rule)
+
+
+def _check_module(model: object) -> None:
+    if not isinstance(model, nn.Module):
+        raise ConfigError(f"the model factory returned {type(model).__name__}, not an nn.Module")

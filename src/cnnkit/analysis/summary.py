@@ -24,7 +24,6 @@ from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import torch
 from torch import nn
 
 from cnnkit.analysis._rows import (
@@ -35,14 +34,14 @@ from cnnkit.analysis._rows import (
     representative,
     selected_calls,
 )
-from cnnkit.analysis.capture import Mode, capture
+from cnnkit.analysis.capture import Mode, build_and_capture, capture
 from cnnkit.analysis.graph import INPUT_CALL, Graph
 from cnnkit.analysis.memory import MeasuredMemory, measure_saved_bytes
 from cnnkit.analysis.receptive_field import propagate
 from cnnkit.analysis.rules import OpFigures, Rule, find_rule, rule_key
 from cnnkit.analysis.spatial import UNKNOWN
 from cnnkit.arith.memory import dtype_bytes, training_activation_bytes
-from cnnkit.errors import ConfigError, UnsupportedError
+from cnnkit.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -234,7 +233,7 @@ def _summarize(
 
     shape = (batch_size, *(int(v) for v in input_shape))
     if not isinstance(model, nn.Module):
-        model, graph = _build_and_capture(model, shape, mode, module_rule, real=measure)
+        model, graph = build_and_capture(model, shape, mode, module_rule, real=measure)
     else:
         graph = capture(model, shape, mode=mode, module_rule=module_rule)
     figures, unsupported = _figures(graph, overrides)
@@ -260,40 +259,6 @@ def _summarize(
         graph=graph,
         figures=per_call,
     )
-
-
-def _build_and_capture(
-    factory: Callable[[], nn.Module],
-    shape: tuple[int, ...],
-    mode: Mode,
-    module_rule: Callable[[nn.Module], Rule | None],
-    real: bool,
-) -> tuple[nn.Module, Graph]:
-    """Build ``factory()`` on the meta device and capture it; build it for real when the
-    factory or the forward pass cannot run on meta (or ``real`` is asked for)."""
-    if not callable(factory):
-        raise ConfigError(f"model must be an nn.Module or a factory, got {type(factory).__name__}")
-    model = None
-    if not real:
-        try:
-            with torch.device("meta"):
-                model = factory()
-        except (NotImplementedError, RuntimeError):  # the factory reads tensor values
-            model = None
-    if model is not None:
-        _check_module(model)
-        try:
-            return model, capture(model, shape, mode=mode, module_rule=module_rule)
-        except UnsupportedError:  # needs a real forward pass: rebuild with real weights
-            pass
-    model = factory()
-    _check_module(model)
-    return model, capture(model, shape, mode=mode, module_rule=module_rule)
-
-
-def _check_module(model: object) -> None:
-    if not isinstance(model, nn.Module):
-        raise ConfigError(f"the model factory returned {type(model).__name__}, not an nn.Module")
 
 
 def _figures(

@@ -1,0 +1,125 @@
+"""Tensor bookkeeping for the capture: names of dtypes, storages, identity maps, and walks
+over an op's arguments (helpers of :mod:`cnnkit.analysis._recording`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from torch.utils._pytree import tree_leaves
+from torch.utils.weak import WeakIdKeyDictionary
+
+_DTYPE_NAMES: dict[torch.dtype, str] = {}
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    """``torch.float32`` -> ``"float32"`` (cached: called for every tensor seen)."""
+    name = _DTYPE_NAMES.get(dtype)
+    if name is None:
+        name = _DTYPE_NAMES[dtype] = str(dtype).removeprefix("torch.")
+    return name
+
+
+def storage_key(tensor: torch.Tensor) -> int:
+    try:
+        return tensor.untyped_storage()._cdata
+    except (RuntimeError, NotImplementedError, AttributeError):  # sparse, nested, ...
+        return id(tensor)
+
+
+class TensorMap:
+    """tensor -> value, by identity. Meta tensors hold no memory, so on meta they are kept alive
+    and a plain dict by ``id`` is safe (and fast); on a real device a weak map lets the forward
+    pass free its activations."""
+
+    def __init__(self, strong: bool) -> None:
+        self.strong = strong
+        self.items: Any = {} if strong else WeakIdKeyDictionary()
+
+    def get(self, tensor: torch.Tensor) -> Any:
+        if self.strong:
+            item = self.items.get(id(tensor))
+            return None if item is None else item[1]
+        return self.items.get(tensor)
+
+    def __setitem__(self, tensor: torch.Tensor, value: Any) -> None:
+        if self.strong:
+            self.items[id(tensor)] = (tensor, value)
+        else:
+            self.items[tensor] = value
+
+
+_TENSOR = torch._C.TensorBase  # isinstance on the C base skips torch.Tensor's Python metaclass
+_CONTAINERS = (list, tuple, dict)
+
+
+def map_tensors(value: Any, fn: Callable[[torch.Tensor], Any]) -> Any:
+    """``value`` with every tensor in its lists, tuples and dicts replaced by ``fn(tensor)``."""
+    if isinstance(value, _TENSOR):
+        return fn(value)  # type: ignore[arg-type]
+    if isinstance(value, list | tuple):
+        items = [
+            fn(v)
+            if isinstance(v, _TENSOR)
+            else map_tensors(v, fn)
+            if isinstance(v, _CONTAINERS)
+            else v
+            for v in value
+        ]
+        return items if isinstance(value, list) else tuple(items)
+    if isinstance(value, dict):
+        return {k: map_tensors(v, fn) for k, v in value.items()}
+    return value
+
+
+def flat_tensors(value: Any, into: list[torch.Tensor] | None = None) -> list[torch.Tensor]:
+    """Every tensor in an aten op's arguments or outputs (lists, tuples, dicts of tensors)."""
+    into = [] if into is None else into
+    if isinstance(value, _TENSOR):
+        into.append(value)  # type: ignore[arg-type]
+    elif isinstance(value, list | tuple):
+        for item in value:
+            if isinstance(item, _TENSOR):
+                into.append(item)  # type: ignore[arg-type]
+            elif isinstance(item, _CONTAINERS):
+                flat_tensors(item, into)
+    elif isinstance(value, dict):
+        for item in value.values():
+            flat_tensors(item, into)
+    return into
+
+
+def tensors_in(value: Any) -> list[torch.Tensor]:
+    """Every tensor in ``value`` (any pytree: lists, tuples, dicts, registered containers)."""
+    if isinstance(value, _TENSOR):
+        return [value]  # type: ignore[list-item]
+    if type(value) is tuple and all(isinstance(v, _TENSOR) for v in value):
+        return list(value)  # a module's usual (x,) arguments
+    return [t for t in tree_leaves(value) if isinstance(t, _TENSOR)]
+
+
+def fresh(inputs: Any, outputs: Sequence[torch.Tensor]) -> tuple[bool, ...]:
+    """Whether each output has a storage of its own (not a view or an input written in place)."""
+    used = {storage_key(t) for t in flat_tensors(inputs)}
+    return tuple(storage_key(t) not in used for t in outputs)
+
+
+_MUTATED_CACHE: dict[Any, tuple[tuple[int, str], ...]] = {}
+
+
+def mutated(func: Any, args: Sequence[Any], kwargs: dict[str, Any]) -> list[torch.Tensor]:
+    """Tensors an op writes in place (its schema marks them ``Tensor(a!)``)."""
+    positions = _MUTATED_CACHE.get(func)
+    if positions is None:
+        positions = tuple(
+            (i, a.name)
+            for i, a in enumerate(func._schema.arguments)
+            if a.alias_info is not None and a.alias_info.is_write
+        )
+        _MUTATED_CACHE[func] = positions
+    written = []
+    for position, name in positions:
+        value = args[position] if position < len(args) else kwargs.get(name)
+        written.extend(flat_tensors(value))
+    return written
