@@ -9,7 +9,9 @@ from cnnkit.errors import ConfigError
 
 def parse_ints(text: str, flag: str, *, length: int | None = None) -> tuple[int, ...]:
     """Parse ``"3,224,224"`` (or ``"3x224x224"``) into a tuple of positive ints for ``flag``."""
-    parts = [p for p in text.replace("x", ",").replace(" ", "").split(",") if p]
+    parts = text.replace(" ", "").replace("x", ",").split(",")
+    if any(not p for p in parts):  # "3,,28" or "3,x,28" is a typo, not a 2-D shape
+        raise ConfigError(f"{flag}: expected comma-separated integers, got {text!r}")
     try:
         values = tuple(int(p) for p in parts)
     except ValueError:
