@@ -45,7 +45,9 @@ _AIRNET = dict(
     epochs=1000,
 )
 
-RECIPES.add("fast", TrainConfig(**_AIRNET, time_budget=45.0))
+# fast trains about 2.5 epochs: the lighter +-1 px translation is the better choice there
+# (92.41% vs 92.06% after 2 epochs); best, longer, keeps +-2 px.
+RECIPES.add("fast", TrainConfig(**{**_AIRNET, "crop_padding": 1}, time_budget=45.0))
 RECIPES.add("best", TrainConfig(**_AIRNET, time_budget=210.0))
 
 RECIPES.add(
