@@ -112,7 +112,7 @@ def create_model(name: str, weights: str | None = None, **kwargs: Any) -> nn.Mod
     if weights is not None:
         from cnnkit.models.weights import load_weights
 
-        load_weights(model, weights)
+        load_weights(model, weights, name=name)
     return model
 
 

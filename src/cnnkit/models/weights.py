@@ -33,16 +33,18 @@ _LEGACY_DENSENET = re.compile(
 _WRAPPER_PREFIXES = ("module.", "_orig_mod.")
 
 
-def load_weights(model: nn.Module, path: str | os.PathLike[str]) -> nn.Module:
+def load_weights(
+    model: nn.Module, path: str | os.PathLike[str], name: str | None = None
+) -> nn.Module:
     """Copy the weights stored in ``path`` into ``model`` (strict) and return ``model``.
 
     Raises :class:`CheckpointError` naming the file when it is missing or not a PyTorch
     checkpoint, and naming the first missing/unexpected key, or a key with both shapes, when the
-    file does not fit the model.
+    file does not fit the model (called ``name`` in the message, else by its class).
     """
     state = read_state_dict(path)
     state = adapt_state_dict(model, state)
-    _check_match(model, state, Path(path))
+    _check_match(model, state, Path(path), name or type(model).__name__)
     model.load_state_dict(state, strict=True)
     return model
 
@@ -107,11 +109,10 @@ def _extract(payload: Any, path: Path) -> dict[str, torch.Tensor]:
     raise CheckpointError(f"{path}: holds a {type(payload).__name__}, not a state_dict")
 
 
-def _check_match(model: nn.Module, state: Mapping[str, Any], path: Path) -> None:
+def _check_match(model: nn.Module, state: Mapping[str, Any], path: Path, model_name: str) -> None:
     expected = model.state_dict()
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
-    model_name = type(model).__name__
     if missing or unexpected:
         parts = []
         if missing:
