@@ -150,3 +150,10 @@ def test_a_dict_without_tensors_is_not_a_state_dict(tmp_path):
     path = _save({"epoch": 3, "config": {"lr": 0.1}}, tmp_path / "meta.pt")
     with pytest.raises(CheckpointError, match="without a state_dict"):
         read_state_dict(path)
+
+
+def test_create_model_errors_name_the_registered_model(tmp_path):
+    path = tmp_path / "lenet.pth"
+    torch.save(create_model("lenet5").state_dict(), path)
+    with pytest.raises(CheckpointError, match=r"does not fit lenet5: 'classifier.5.weight'"):
+        create_model("lenet5", num_classes=3, weights=str(path))
