@@ -154,7 +154,6 @@ def main() -> None:
             row[label] = cnnkit_images_per_second(
                 name, subset, test_set, args.batch_size, precision, channels_last
             )
-        row["cnnkit_auto"] = max(row["cnnkit_fp32_channels_last"], row["cnnkit_bf16_channels_last"])
         row["speedup_bf16_channels_last"] = row["cnnkit_bf16_channels_last"] / row["baseline_003"]
         row["speedup_fp32_batched_data_only"] = row["cnnkit_fp32"] / row["baseline_003"]
         rows.append(row)

@@ -83,7 +83,7 @@ def test_precedence_defaults_recipe_file_flags(
     path = tmp_path_factory.mktemp("config") / "c.json"
     path.write_text(json.dumps(file_values))
     config = resolve_config(recipe, path, flag_values)
-    base = RECIPES.get(recipe)
+    base = resolve_config(recipe)  # the recipe after its budget rule (none of these fields)
     for item in dataclasses.fields(TrainConfig):
         name = item.name
         expected = flag_values.get(name, file_values.get(name, getattr(base, name)))
@@ -117,3 +117,17 @@ def test_seed003_is_the_seed_recipe():
 def test_missing_config_file_names_the_flag(tmp_path):
     with pytest.raises(ConfigError, match="--config: file not found"):
         resolve_config(None, tmp_path / "nope.json")
+
+
+def test_best_picks_the_wide_network_for_long_budgets_only():
+    from cnnkit.train.recipes import WIDE_FROM_SECONDS, WIDE_WIDTHS
+
+    long = resolve_config("best", overrides={"time_budget": WIDE_FROM_SECONDS})
+    short = resolve_config("best", overrides={"time_budget": WIDE_FROM_SECONDS - 1})
+    mine = resolve_config(
+        "best", overrides={"time_budget": 10**4, "model_kwargs": {"widths": [8, 8, 8]}}
+    )
+    assert long.model_kwargs == {"widths": WIDE_WIDTHS}
+    assert short.model_kwargs == {}
+    assert mine.model_kwargs == {"widths": [8, 8, 8]}
+    assert resolve_config("fast", overrides={"time_budget": 10**4}).model_kwargs == {}

@@ -231,9 +231,11 @@ def resolve_config(
     config_file: str | Path | None = None,
     overrides: dict[str, Any] | None = None,
 ) -> TrainConfig:
-    """Defaults < recipe < config file < overrides.
+    """Defaults < recipe < config file < overrides, then the recipe's budget rule, if any.
 
     ``overrides`` holds only what the user set (the CLI leaves out flags it was not given).
+    A budget rule (``recipes.BUDGET_RULES``) adapts a recipe to its time budget, e.g. ``best``
+    picks a wider network for long budgets.
     """
     from cnnkit.train.recipes import RECIPES
 
@@ -242,7 +244,10 @@ def resolve_config(
         config = replace_config(config, load_config_file(config_file), f"--config {config_file}")
     if overrides:
         config = replace_config(config, overrides, "flags")
-    return config
+    from cnnkit.train.recipes import BUDGET_RULES
+
+    rule = BUDGET_RULES.find(recipe) if recipe else None
+    return rule(config) if rule is not None else config
 
 
 def validate(config: TrainConfig) -> None:
