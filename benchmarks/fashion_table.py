@@ -164,6 +164,14 @@ def run_recipes(args: argparse.Namespace) -> None:
         }
         rows.append(entry)
         print(json.dumps(entry), flush=True)
+    path = ROOT / "benchmarks" / "results" / "recipes.json"
+    earlier = json.loads(path.read_text()).get("rows", []) if path.exists() else []
+    key = lambda r: (r["recipe"], r["time_budget_seconds"])  # noqa: E731
+    fresh = {key(r) for r in rows}
+    rows = sorted(
+        [r for r in earlier if key(r) not in fresh] + rows,
+        key=lambda r: (r["recipe"] != "fast", r["time_budget_seconds"] or 0),
+    )
     save("recipes", rows)
     write_section("Training: the fast and best recipes", render_recipes(rows))
 
@@ -180,13 +188,15 @@ def merge_rows(name: str, rows: list[dict], order: list[str]) -> list[dict]:
 def save(name: str, rows: list[dict]) -> None:
     import torch
 
+    out = ROOT / "benchmarks" / "results" / f"{name}.json"
+    kept = json.loads(out.read_text()) if out.exists() else {}  # e.g. recipes.json's "tuning"
     result = {
+        **kept,
         "benchmark": name,
         "machine": machine_info(),
         "torch": torch.__version__,
         "rows": rows,
     }
-    out = ROOT / "benchmarks" / "results" / f"{name}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {out.relative_to(ROOT)}")

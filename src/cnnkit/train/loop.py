@@ -251,22 +251,17 @@ def _fit(
             common = checkpoint_state(config, model_kwargs, data, state.epoch)
             if improved:
                 save_checkpoint(out_dir / "best.pt", {**common, "model": evaluated.state_dict()})
-            save_checkpoint(
-                out_dir / "last.pt",
-                {
-                    **common,
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "ema": average.state_dict() if average is not None else None,
-                    "scheduler": {"step": state.step, "total_steps": total_steps},
-                    "scaler": scaler.state_dict(),
-                    "progress": {
-                        k: v for k, v in dataclasses.asdict(state).items() if k != "history"
-                    },
-                    "history": state.history,
-                    "rng": rng_state(),
-                },
-            )
+            resume_state = {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "ema": average.state_dict() if average is not None else None,
+                "scheduler": {"step": state.step, "total_steps": total_steps},
+                "scaler": scaler.state_dict(),
+                "progress": {k: v for k, v in dataclasses.asdict(state).items() if k != "history"},
+                "history": state.history,
+                "rng": rng_state(),
+            }
+            save_checkpoint(out_dir / "last.pt", {**common, **resume_state})
             log.end_epoch(state.history)
             if state.stopped != "completed":
                 break
