@@ -111,16 +111,6 @@ def global_axis(size: int) -> AxisField:
     return AxisField(global_field(size), is_global=True)
 
 
-def shift(field: Field, offset: int) -> Field:
-    """The field of ``x[offset:]`` along one axis: a' = a + offset j (rf and j unchanged).
-
-    A crop by ``offset`` is seed 002's step with k = 1, s = 1 and padding = -offset, which
-    arith's ``step`` does not take (it refuses negative padding).
-    """
-    starts = tuple(a + offset * j for a, j in zip(field.start, field.jump, strict=True))
-    return Field(field.rf, field.jump, starts)
-
-
 def merge_fields(all_fields: Iterable[Fields], sizes: Sequence[int]) -> Fields:
     """The union of several inputs' fields, per axis: global wins, then unknown, else arith's
     ``merge`` (inputs whose jumps differ have no single field: unknown)."""

@@ -31,9 +31,8 @@ from cnnkit.analysis.layout import (
     plain_dim,
     plain_dims,
     reshape_dims,
-    shift,
 )
-from cnnkit.arith.receptive_field import step, transpose_step, upsample_step
+from cnnkit.arith.receptive_field import shift, step, transpose_step, upsample_step
 
 NodeLayouts = tuple["Layout | None", ...]
 

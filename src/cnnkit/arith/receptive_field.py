@@ -35,6 +35,7 @@ __all__ = [
     "global_field",
     "merge",
     "receptive_field_table",
+    "shift",
     "step",
     "transpose_step",
     "upsample_step",
@@ -133,6 +134,25 @@ def step(
             for a, k, (before, _), j in zip(field.start, k_eff, pairs, field.jump, strict=True)
         ),
     )
+
+
+def shift(field: Field, offset: IntOrSequence) -> Field:
+    """The field after dropping the first ``offset`` positions: ``x[..., offset:]`` per axis.
+
+    a' = a + offset j,   r' = r,   j' = j
+
+    Output 0 of the crop is input position ``offset``, whose centre is a + offset j (seed 002's
+    convention); what each position sees does not change. A crop is seed 002's step with
+    k = 1, s = 1 and padding p = -offset, which :func:`step` refuses (padding must be >= 0); a
+    negative offset is padding before the axis and equals ``step(field, 1, 1, -offset)``.
+    Strided slicing ``x[..., o::s]`` is ``step(shift(field, o), 1, s)``.
+
+    >>> shift(Field.input(1), 2).start
+    (Fraction(5, 2),)
+    """
+    offsets = as_tuple(offset, field.ndim, "offset")
+    starts = tuple(a + o * j for a, o, j in zip(field.start, offsets, field.jump, strict=True))
+    return Field(rf=field.rf, jump=field.jump, start=starts)
 
 
 def transpose_step(
