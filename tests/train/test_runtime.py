@@ -37,21 +37,14 @@ def test_unknown_or_missing_devices_name_the_flag():
             resolve_device("cuda")
 
 
-def _python(code: str, **env: str) -> str:
+def test_threads_fall_back_to_one_only_on_a_crowded_machine(monkeypatch):
     import os
-    import subprocess
-    import sys
 
-    clean = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
-    proc = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env={**clean, **env}
-    )
-    return proc.stdout.strip()
+    from cnnkit.train.runtime import choose_threads
 
-
-def test_passive_waiting_is_requested_only_before_torch_and_only_if_unset():
-    ask = "from cnnkit.train.threads import prefer_passive_waiting as p; import os; "
-    show = "print(p(), os.environ.get('OMP_WAIT_POLICY'))"
-    assert _python(ask + show) == "True PASSIVE"
-    assert _python(ask + show, OMP_WAIT_POLICY="ACTIVE") == "False ACTIVE"
-    assert _python("import torch; " + ask + show) == "False None"
+    cores = torch.get_num_threads()
+    monkeypatch.setattr(os, "getloadavg", lambda: (cores + 1.0, 0.0, 0.0))
+    assert choose_threads(None) == 1
+    assert choose_threads(3) == 3
+    monkeypatch.setattr(os, "getloadavg", lambda: (cores - 0.5, 0.0, 0.0))
+    assert choose_threads(None) == cores

@@ -29,9 +29,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cnnkit.train.threads import prefer_passive_waiting
-
-    prefer_passive_waiting()  # before torch is imported: see cnnkit/train/threads.py
     from cnnkit.train.config import resolve_config
 
     out_dir = args.out or f"runs/demo-{time.strftime('%Y%m%d-%H%M%S')}"

@@ -43,9 +43,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cnnkit.train.threads import prefer_passive_waiting
-
-    prefer_passive_waiting()  # before torch is imported: see cnnkit/train/threads.py
     from cnnkit.errors import ConfigError
     from cnnkit.train.evaluation import evaluate
 

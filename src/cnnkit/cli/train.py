@@ -119,9 +119,6 @@ def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cnnkit.train.threads import prefer_passive_waiting
-
-    prefer_passive_waiting()  # before torch is imported: see cnnkit/train/threads.py
     from cnnkit.train.config import TrainConfig, replace_config, resolve_config
 
     overrides = overrides_from(args)

@@ -158,7 +158,8 @@ class TrainConfig:
         default=False, metadata=_help("torch.compile the model (slower on small CPU runs)")
     )
     threads: int | None = field(
-        default=None, metadata=_help("torch CPU threads (default: torch's choice)")
+        default=None,
+        metadata=_help("torch CPU threads (default: all cores; 1 if the machine is crowded)"),
     )
     # -- reproducibility and output -------------------------------------------------------------
     seed: int = field(

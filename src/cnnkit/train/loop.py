@@ -113,8 +113,8 @@ def _fit(
 ) -> RunResult:
     started = time.perf_counter()
     device = runtime.resolve_device(config.device)
-    if config.threads is not None:
-        torch.set_num_threads(config.threads)
+    if device.type == "cpu":
+        torch.set_num_threads(runtime.choose_threads(config.threads))
     runtime.set_deterministic(config.deterministic)
     runtime.seed_everything(config.seed)
     out_dir = make_out_dir(config, resume)
