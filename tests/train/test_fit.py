@@ -208,3 +208,14 @@ def test_tensorboard_events_hold_the_epoch_scalars(tmp_path):
     val_top1 = [e.value for e in events.Scalars("val/top1")]
     assert val_top1 == pytest.approx([row["val_top1"] for row in result.history])
     assert "train/loss" in events.Tags()["scalars"]
+
+
+def test_the_zoo_loads_a_run_checkpoint_by_its_model_key(tmp_path):
+    from cnnkit.models import create_model
+
+    config = tiny_config(tmp_path, model="airnet", epochs=1, batch_size=64)
+    fit(config, train_set=TRAIN, test_set=TEST)
+    saved = torch.load(tmp_path / "run" / "best.pt", weights_only=True)
+    model = create_model("airnet", num_classes=4, weights=str(tmp_path / "run" / "best.pt"))
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, saved["model"][key]), key
