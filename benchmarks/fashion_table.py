@@ -143,7 +143,8 @@ def run_table(args: argparse.Namespace) -> None:
 def run_recipes(args: argparse.Namespace) -> None:
     rows = []
     for recipe, budget, goal_top1, goal_seconds in RECIPE_GOALS:
-        if budget is not None and budget * args.budget_scale > args.max_budget:
+        scaled = (budget or 0) * args.budget_scale
+        if scaled > args.max_budget or scaled < args.min_budget:
             continue
         budget = budget * args.budget_scale if budget is not None else None
         out = ROOT / "runs" / f"bench-{recipe}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -281,6 +282,9 @@ def main() -> None:
     )
     parser.add_argument(
         "--max-budget", type=float, default=2000, help="skip recipe budgets above this (seconds)"
+    )
+    parser.add_argument(
+        "--min-budget", type=float, default=0, help="skip recipe budgets below this (seconds)"
     )
     args = parser.parse_args()
     if args.recipes:
