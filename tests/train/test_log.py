@@ -49,3 +49,10 @@ def test_metrics_csv_has_one_row_per_epoch_with_empty_unmeasured_cells(tmp_path)
     assert list(rows[0]) == list(COLUMNS)
     assert [r["epoch"] for r in rows] == ["1", "2"]
     assert rows[0]["val_top1"] == "" and float(rows[1]["val_top1"]) == 88.0
+
+
+def test_a_budgeted_epoch_line_shows_time_used_instead_of_the_epoch_bound():
+    from cnnkit.train.log import format_epoch
+
+    line = format_epoch({**ROW, "epoch": 3, "elapsed_seconds": 39.4}, epochs=1000, budget=42.0)
+    assert line.startswith("epoch 3  lr") and line.endswith("2.0 s  (39/42 s)")

@@ -42,26 +42,45 @@ def csv_text(history: list[dict[str, Any]]) -> str:
     return buffer.getvalue()
 
 
-def format_epoch(row: dict[str, Any], epochs: int) -> str:
-    """``epoch  3/10  lr 0.0812  train 0.512 81.2%  val 0.401 85.6%  4210 img/s  13.1 s``."""
-    width = len(str(epochs))
-    parts = [f"epoch {row['epoch']:>{width}}/{epochs}", f"lr {row['lr']:.4g}"]
+def format_epoch(row: dict[str, Any], epochs: int, budget: float | None = None) -> str:
+    """``epoch  3/10  lr 0.0812  train 0.512 81.2%  val 0.401 85.6%  4210 img/s  13.1 s``.
+
+    Under a time budget the epoch count is only a bound, so the line shows the time used
+    instead: ``epoch 3  ...  13.1 s  (39/42 s)``.
+    """
+    if budget is None:
+        width = len(str(epochs))
+        parts = [f"epoch {row['epoch']:>{width}}/{epochs}"]
+    else:
+        parts = [f"epoch {row['epoch']}"]
+    parts.append(f"lr {row['lr']:.4g}")
     parts.append(f"train {row['train_loss']:.3f} {row['train_top1']:5.2f}%")
     if row.get("val_top1") is not None:
         parts.append(f"val {row['val_loss']:.3f} {row['val_top1']:5.2f}%")
     parts.append(f"{row['images_per_second']:.0f} img/s")
     parts.append(f"{row['epoch_seconds']:.1f} s")
+    if budget is not None:
+        parts.append(f"({row['elapsed_seconds']:.0f}/{budget:g} s)")
     return "  ".join(parts)
 
 
 class RunLog:
     """Console, progress bar, metrics.csv and TensorBoard for one run."""
 
-    def __init__(self, out_dir: Path, epochs: int, *, progress: bool, tensorboard: bool) -> None:
+    def __init__(
+        self,
+        out_dir: Path,
+        epochs: int,
+        *,
+        progress: bool,
+        tensorboard: bool,
+        budget: float | None = None,
+    ) -> None:
         from rich.console import Console
 
         self.out_dir = out_dir
         self.epochs = epochs
+        self.budget = budget
         self.console = Console(file=sys.stdout, highlight=False, soft_wrap=True)
         self.show_bar = progress and self.console.is_terminal
         self._bar: Any = None
@@ -94,7 +113,7 @@ class RunLog:
                 transient=True,
             )
             self._bar.start()
-        label = f"{epoch}/{self.epochs}"
+        label = f"{epoch}/{self.epochs}" if self.budget is None else str(epoch)
         self._task = self._bar.add_task("train", total=batches, epoch=label, rate=0.0, loss=0.0)
 
     def advance(self, images_per_second: float, loss: float) -> None:
@@ -107,7 +126,7 @@ class RunLog:
         if self._bar is not None and self._task is not None:
             self._bar.remove_task(self._task)
             self._task = None
-        self.print(format_epoch(row, self.epochs))
+        self.print(format_epoch(row, self.epochs, self.budget))
         atomic_write_text(self.out_dir / "metrics.csv", csv_text(history))
         if self._writer is not None:
             for key in COLUMNS[2:]:

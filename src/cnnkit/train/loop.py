@@ -148,7 +148,13 @@ def _fit(
     batches = _batches_per_epoch(len(data.train), config.batch_size)
     steps_per_epoch = math.ceil(batches / config.accumulation_steps)
     total_steps = (config.schedule_epochs or config.epochs) * steps_per_epoch
-    log = RunLog(out_dir, config.epochs, progress=config.progress, tensorboard=config.tensorboard)
+    log = RunLog(
+        out_dir,
+        config.epochs,
+        progress=config.progress,
+        tensorboard=config.tensorboard,
+        budget=config.time_budget,
+    )
     log.print(run_header(config, data, model, device, dtype))
     session_start, elapsed_before = time.perf_counter(), state.elapsed
     budget = config.time_budget

@@ -28,19 +28,24 @@ def run_header(
     val = f" / {len(data.val):,} val" if data.val is not None else ""
     params = sum(p.numel() for p in model.parameters())
     precision = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]
+    threads = torch.get_num_threads()
     where = (
-        f"{device.type} ({torch.get_num_threads()} threads)"
+        f"cpu ({threads} thread{'s' if threads != 1 else ''})"
         if device.type == "cpu"
         else str(device)
     )
-    budget = f", time budget {config.time_budget:g} s" if config.time_budget else ""
+    if config.time_budget is None:
+        length = f"up to {config.epochs} epochs"
+    else:  # the epoch bound of a budgeted recipe (1000) says nothing; a real bound is shown
+        bound = f", at most {config.epochs} epochs" if config.epochs < 1000 else ""
+        length = f"time budget {config.time_budget:g} s{bound}"
     return (
         f"{config.model} on {data.train.name}: {len(data.train):,} train{val} / "
         f"{len(data.test):,} test images {channels}x{height}x{width}, {len(data.classes)} classes\n"
         f"{params:,} parameters, {where}, {precision}"
         f"{', channels_last' if config.channels_last else ''}, batch {config.batch_size}, "
         f"{config.optimizer} lr {config.lr:g} {config.schedule}, "
-        f"up to {config.epochs} epochs{budget}"
+        f"{length}"
     )
 
 
