@@ -109,6 +109,7 @@ def test_seed003_is_the_seed_recipe():
     )
     assert (c.schedule, c.lr_per_epoch, c.schedule_epochs, c.min_lr) == ("cosine", True, 50, 1e-4)
     assert (c.label_smoothing, c.grad_clip, c.batch_size, c.epochs) == (0.1, 1.0, 128, 50)
+    assert not c.drop_last  # DataLoader's default: the last batch of 54,000 holds 112 images
     assert (c.flip, c.crop_padding, c.mean, c.std) == (True, 4, [0.2860], [0.3530])
     assert (c.val_size, c.split_seed, c.patience, c.eval_weights) == (6000, 42, 10, "best")
     assert c.warmup == 0.0 and c.ema is None and c.decay_norm_bias

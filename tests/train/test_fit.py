@@ -219,3 +219,11 @@ def test_the_zoo_loads_a_run_checkpoint_by_its_model_key(tmp_path):
     model = create_model("airnet", num_classes=4, weights=str(tmp_path / "run" / "best.pt"))
     for key, value in model.state_dict().items():
         assert torch.equal(value, saved["model"][key]), key
+
+
+@pytest.mark.parametrize(("drop_last", "steps"), [(True, 4), (False, 5)])
+def test_the_last_incomplete_batch_is_kept_only_when_asked(tmp_path, drop_last, steps):
+    # 256 training images in batches of 60: four full batches and one of 16
+    config = tiny_config(tmp_path, batch_size=60, epochs=1, drop_last=drop_last)
+    result = fit(config, train_set=TRAIN, test_set=TEST)
+    assert result.final["steps"] == steps

@@ -77,6 +77,9 @@ class TrainConfig:
         default=10, metadata=_help("number of epochs (an upper bound when --time-budget is set)")
     )
     batch_size: int = field(default=128, metadata=_help("training batch size"))
+    drop_last: bool = field(
+        default=True, metadata=_help("drop the last incomplete training batch (003 keeps it)")
+    )
     optimizer: Optimizer = field(default="sgd", metadata=_help("sgd (momentum, nesterov) or adamw"))
     lr: float = field(default=0.1, metadata=_help("peak learning rate"))
     momentum: float = field(default=0.9, metadata=_help("SGD momentum, or AdamW beta1"))

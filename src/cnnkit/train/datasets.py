@@ -132,7 +132,7 @@ def make_loader(
         dataset,
         config.batch_size if train else config.eval_batch_size,
         shuffle=train,
-        drop_last=train and len(dataset) >= config.batch_size,
+        drop_last=train and config.drop_last and len(dataset) >= config.batch_size,
         device=device,
         seed=config.seed,
         transform=train_transform(config, data) if train else None,

@@ -145,7 +145,9 @@ def _fit(
     from cnnkit._io import atomic_write_text
 
     atomic_write_text(out_dir / "config.json", _json(config.to_dict()))
-    batches = _batches_per_epoch(len(data.train), config.batch_size)
+    train_loader = make_loader(data.train, data, config, device, train=True)
+    val_loader = make_loader(data.val, data, config, device, train=False) if data.val else None
+    batches = len(train_loader)
     steps_per_epoch = math.ceil(batches / config.accumulation_steps)
     total_steps = (config.schedule_epochs or config.epochs) * steps_per_epoch
     log = RunLog(
@@ -162,8 +164,6 @@ def _fit(
     def elapsed() -> float:
         return elapsed_before + time.perf_counter() - session_start
 
-    train_loader = make_loader(data.train, data, config, device, train=True)
-    val_loader = make_loader(data.val, data, config, device, train=False) if data.val else None
     try:
         for epoch in range(state.epoch, config.epochs):
             # Batches, augmentation (the loader's generators) and dropout (the global RNG) are
@@ -275,11 +275,6 @@ def _fit(
         log.close()
     run = Run(config, data, model, model_kwargs, evaluated, out_dir, device, dtype, started, log)
     return finish_run(run, state)
-
-
-def _batches_per_epoch(size: int, batch_size: int) -> int:
-    # The training loader drops the last partial batch (make_loader), unless it is the only one.
-    return max(size // batch_size, 1)
 
 
 def _nan_message(value: float, state: RunState, epoch: int, index: int, out_dir: Path) -> str:

@@ -87,6 +87,7 @@ RECIPES.add(
         crop_padding=4,
         epochs=50,
         batch_size=128,
+        drop_last=False,
         optimizer="sgd",
         lr=0.1,
         momentum=0.9,
