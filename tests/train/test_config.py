@@ -35,6 +35,8 @@ from cnnkit.train.recipes import RECIPES
         ({"mean": [0.1, 0.2], "std": [0.3]}, "--mean"),
         ({"std": [0.0]}, "--std"),
         ({"min_lr": 1.0, "lr": 0.1}, "--min-lr"),
+        ({"resized_crop": 1.5}, "--resized-crop"),
+        ({"color_jitter": -0.1}, "--color-jitter"),
     ],
 )
 def test_invalid_values_name_their_flag(changes, flag):

@@ -69,9 +69,19 @@ class TrainConfig:
     rotation: float = field(
         default=0.0, metadata=_help("random rotation by up to this many degrees (0: off)")
     )
+    resized_crop: float = field(
+        default=0.0,
+        metadata=_help("random resized crop: smallest area kept, in (0, 1] (0: off)"),
+    )
+    color_jitter: float = field(
+        default=0.0,
+        metadata=_help("colour jitter strength: brightness and contrast (+ saturation: RGB)"),
+    )
     erasing: float = field(default=0.0, metadata=_help("random erasing probability (0: off)"))
     mixup: float = field(default=0.0, metadata=_help("MixUp alpha (0: off)"))
-    cutmix: float = field(default=0.0, metadata=_help("CutMix alpha (0: off)"))
+    cutmix: float = field(
+        default=0.0, metadata=_help("CutMix alpha (0: off; with MixUp, each sample gets one)")
+    )
     # -- optimisation ---------------------------------------------------------------------------
     epochs: int = field(
         default=10, metadata=_help("number of epochs (an upper bound when --time-budget is set)")
@@ -275,6 +285,8 @@ def validate(config: TrainConfig) -> None:
     _check_range("min_lr", config.min_lr, 0.0, config.lr)
     _check_range("label_smoothing", config.label_smoothing, 0.0, 1.0, high_open=True)
     _check_range("erasing", config.erasing, 0.0, 1.0)
+    _check_range("resized_crop", config.resized_crop, 0.0, 1.0)
+    _check_range("color_jitter", config.color_jitter, 0.0, 1.0)
     for name in ("val_size", "crop_padding", "hardest", "rotation", "mixup", "cutmix"):
         _check_range(name, getattr(config, name), 0.0, math.inf)
     if config.ema is not None:

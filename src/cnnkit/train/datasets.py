@@ -93,21 +93,31 @@ def train_transform(config: TrainConfig, data: RunData) -> Any:
     """The batched augmentation the config asks for (``None`` when it asks for none)."""
     from cnnkit.data import transforms as T
 
-    _, height, width = data.image_shape
+    channels, height, width = data.image_shape
     steps: list[Any] = []
+    if config.resized_crop:
+        steps.append(T.RandomResizedCrop((height, width), scale=(config.resized_crop, 1.0)))
     if config.crop_padding:
         steps.append(T.RandomCrop((height, width), padding=config.crop_padding))
     if config.flip:
         steps.append(T.RandomHorizontalFlip())
     if config.rotation:
         steps.append(T.RandomRotation(config.rotation))
+    if config.color_jitter:
+        strength = config.color_jitter
+        saturation = strength if channels == 3 else 0.0  # saturation needs colour
+        steps.append(T.ColorJitter(strength, strength, saturation))
     if config.erasing:
         steps.append(T.RandomErasing(p=config.erasing))
     num_classes = len(data.classes)
+    mixing = []
     if config.mixup:
-        steps.append(T.MixUp(alpha=config.mixup, num_classes=num_classes))
+        mixing.append(T.MixUp(alpha=config.mixup, num_classes=num_classes))
     if config.cutmix:
-        steps.append(T.CutMix(alpha=config.cutmix, num_classes=num_classes))
+        mixing.append(T.CutMix(alpha=config.cutmix, num_classes=num_classes))
+    # MixUp then CutMix would mix each image twice; timm's recipe picks one of them instead.
+    if mixing:
+        steps.append(mixing[0] if len(mixing) == 1 else T.RandomChoice(mixing))
     if not steps:
         return None
     return steps[0] if len(steps) == 1 else T.Compose(steps)
