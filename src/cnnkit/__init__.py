@@ -26,7 +26,7 @@ _EXPORTS: dict[str, str] = {
     "summarize": "cnnkit.analysis",
     "load_weights": "cnnkit.models.weights",
     "model_info": "cnnkit.models",
-    "zoo_table": "cnnkit.cli.zoo",
+    "zoo_table": "cnnkit.analysis.model_table",
 }
 
 __all__ = ["CnnkitError", "__version__", *_EXPORTS]

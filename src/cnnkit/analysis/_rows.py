@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cnnkit.analysis.graph import INPUT_CALL, Call, Graph, TensorRef
-from cnnkit.analysis.layout import Layout, fraction_free
+from cnnkit.analysis.layout import AxisField, AxisState, BroadcastOnly, Layout, fraction_free
 from cnnkit.analysis.receptive_field import NodeLayouts, layout_of
 from cnnkit.analysis.rules import OpFigures
 from cnnkit.arith.memory import activation_bytes, dtype_bytes
@@ -35,31 +35,70 @@ class CallFigures:
     spatial: bool
     unsupported: tuple[str, ...]
     rf_global: tuple[bool, ...] | None = None
+    local_rf: Axes | None = None
+    local_rf_global: tuple[bool, ...] | None = None
 
 
-def field_lists(layout: Layout | None) -> tuple[Axes | None, Axes | None, Axes | None]:
-    """Per-axis rf, jump and start of a layout (``None`` entries: unknown; all ``None``: the
-    tensor does not depend on the input)."""
+@dataclass(frozen=True)
+class FieldFigures:
+    """What a layout's fields report, per axis (``None`` entries: unknown).
+
+    ``rf``: the exact field, the whole input extent n where it is global (``rf_global``).
+    ``jump``/``start``: the grid of output positions: the exact field's, else (the exact one is
+    global or unknown) the local field's, else a global field's (n, n/2).
+    ``local_rf``: the local field (n where ``local_rf_global``; 0 where only broadcasts reach).
+    """
+
+    rf: Axes
+    jump: Axes
+    start: Axes
+    rf_global: tuple[bool, ...]
+    local_rf: Axes
+    local_rf_global: tuple[bool, ...]
+
+
+def field_figures(layout: Layout | None) -> FieldFigures | None:
+    """The per-axis figures of a layout (``None``: the tensor does not depend on the input)."""
     if layout is None:
-        return None, None, None
-    rf, jump, start = [], [], []
-    for axis in layout.fields:
-        if axis is None:
-            rf.append(None)
+        return None
+    rf, jump, start, local_rf = [], [], [], []
+    for exact, local in zip(layout.fields, layout.local, strict=True):
+        rf.append(None if exact is None else fraction_free(exact.field.rf[0]))
+        grid = next((f for f in (exact, local) if _finite(f)), exact)
+        if isinstance(grid, AxisField):
+            jump.append(fraction_free(grid.field.jump[0]))
+            start.append(fraction_free(grid.field.start[0]))
+        else:
             jump.append(None)
             start.append(None)
+        if isinstance(local, BroadcastOnly):
+            local_rf.append(0)
         else:
-            rf.append(fraction_free(axis.field.rf[0]))
-            jump.append(fraction_free(axis.field.jump[0]))
-            start.append(fraction_free(axis.field.start[0]))
-    return tuple(rf), tuple(jump), tuple(start)
+            local_rf.append(None if local is None else fraction_free(local.field.rf[0]))
+    return FieldFigures(
+        rf=tuple(rf),
+        jump=tuple(jump),
+        start=tuple(start),
+        rf_global=tuple(_is_global(f) for f in layout.fields),
+        local_rf=tuple(local_rf),
+        local_rf_global=tuple(_is_global(f) for f in layout.local),
+    )
+
+
+def _finite(value: AxisState) -> bool:
+    return isinstance(value, AxisField) and not value.is_global
+
+
+def _is_global(value: AxisState) -> bool:
+    return isinstance(value, AxisField) and value.is_global
 
 
 def is_spatial(layout: Layout | None, ref: TensorRef, input_rank: int) -> bool:
-    """A map with the input's rank whose every axis has a known, non-global field."""
+    """A map over the input's grid: the input's rank, and every spatial axis still has
+    positions in some dim (whatever its field: global, unknown or local)."""
     if layout is None or len(ref.shape) != input_rank or not layout.fields:
         return False
-    return all(axis is not None and not axis.is_global for axis in layout.fields)
+    return layout.holds_every_axis()
 
 
 def _fresh_output_bytes(call: Call, graph: Graph) -> int:
@@ -119,10 +158,7 @@ def call_figures(
             (r for r in call.outputs if r.is_data), call.outputs[0] if call.outputs else None
         )
         layout = None if ref is None else layout_of(ref, layouts, sizes)
-        rf, jump, start = field_lists(layout)
-        is_global = None
-        if layout is not None:
-            is_global = tuple(a is not None and a.is_global for a in layout.fields)
+        fields = field_figures(layout)
         result.append(
             CallFigures(
                 params,
@@ -130,12 +166,14 @@ def call_figures(
                 macs,
                 other,
                 nbytes,
-                rf,
-                jump,
-                start,
+                None if fields is None else fields.rf,
+                None if fields is None else fields.jump,
+                None if fields is None else fields.start,
                 ref is not None and is_spatial(layout, ref, input_rank),
                 tuple(sorted(set(unsupported.get(call.index, [])))),
-                is_global,
+                None if fields is None else fields.rf_global,
+                None if fields is None else fields.local_rf,
+                None if fields is None else fields.local_rf_global,
             )
         )
     return result

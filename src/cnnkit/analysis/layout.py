@@ -1,13 +1,20 @@
-"""Which dimension of a tensor holds which spatial axis of the input, and each axis's field.
+"""Which dimension of a tensor holds which spatial axis of the input, and each axis's fields.
 
 A receptive field is a property of the input's spatial axes (H, W), not of tensor dims: after
 ``permute(0, 2, 3, 1)`` (ConvNeXt's NHWC blocks) H is dim 1; after ``view(N * H * W, C)`` (a
 Linear applied per position) H and W live inside dim 0 and a matrix product over dim 1 leaves
 them alone; after ``flatten(1)`` they share dim 1 with the channels and a Linear over it mixes
 every position. So each dim is described by its factors in row-major order: (axis or ``None``,
-size, clean), where a clean factor is a whole axis in order, and a view that cuts an axis in
-pieces leaves unclean factors. Size-1 factors of no axis are dropped; a spatial axis reduced
-to size 1 by a window keeps its factor (later layers still step its field, padding counts).
+size, clean, reduced), where a clean factor is a whole axis in order, a view that cuts an axis
+in pieces leaves unclean factors, and a reduced factor is an axis whose positions a reduction
+over the whole axis merged into one (global pooling, ``mean(keepdim=True)``): the dim still
+names the axis, so that a later broadcast of it is known to stretch that axis. Size-1 factors
+of no axis are dropped; a spatial axis reduced to size 1 by a window keeps its factor (later
+layers still step its field, padding counts).
+
+Each layout carries two fields per axis: ``fields``, the exact receptive field, and ``local``,
+the field through spatially varying paths only, where every input an op broadcasts along the
+axis is cut (:data:`BROADCAST_ONLY` marks a tensor that only such inputs reach).
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ class Factor:
     axis: int | None
     size: int
     clean: bool = True
+    reduced: bool = False
 
 
 Dim = tuple[Factor, ...]
@@ -41,16 +49,36 @@ class AxisField:
     is_global: bool = False
 
 
-# Per axis: the field, or None when no closed form follows it (reported as unknown).
-Fields = tuple[AxisField | None, ...]
+class BroadcastOnly:
+    """A local field with no path: every path from the input to the tensor along this axis
+    passes through a broadcast (an SE gate expanded over the map, an upsampled 1x1 context)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "BROADCAST_ONLY"
+
+
+BROADCAST_ONLY = BroadcastOnly()
+
+# Per axis: the field, or None when no closed form follows it (reported as unknown); local
+# fields may also be BROADCAST_ONLY.
+AxisState = AxisField | BroadcastOnly | None
+Fields = tuple[AxisState, ...]
 
 
 @dataclass(frozen=True)
 class Layout:
-    """A data tensor's dims (their factors) and the field of every input spatial axis."""
+    """A data tensor's dims (their factors), the exact field of every input spatial axis and
+    its local field (``None``: the same as the exact one)."""
 
     dims: tuple[Dim, ...]
     fields: Fields
+    local: Fields = None  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.local is None:
+            object.__setattr__(self, "local", self.fields)
 
     def axes_in(self, dim: int) -> set[int]:
         """Spatial axes with a factor in ``dim``."""
@@ -66,11 +94,26 @@ class Layout:
         if len(moving) > 1 or (not moving and len(factors) > 1):
             return None
         main = moving[0] if moving else factors[0]
-        return main.axis if main.clean else None
+        return main.axis if main.clean and not main.reduced else None
 
     def dims_of(self, axis: int) -> set[int]:
         """The dims holding a factor of ``axis``."""
         return {d for d, factors in enumerate(self.dims) if any(f.axis == axis for f in factors)}
+
+    def holds_every_axis(self) -> bool:
+        """Every input spatial axis still has positions in some dim (not reduced, not mixed
+        into the features): the tensor is a map over the input's grid."""
+        held = {f.axis for factors in self.dims for f in factors if not f.reduced}
+        return all(axis in held for axis in range(len(self.fields)))
+
+    def axis_size(self, axis: int) -> int:
+        """How many positions of ``axis`` the tensor holds (1 once reduced or pooled to 1)."""
+        size = 1
+        for factors in self.dims:
+            for f in factors:
+                if f.axis == axis:
+                    size *= f.size
+        return size
 
     @functools.cached_property
     def shape(self) -> tuple[int, ...]:
@@ -94,6 +137,11 @@ def axis_dim(axis: int, size: int, clean: bool = True) -> Dim:
     return (Factor(axis, size, clean),)
 
 
+def reduced_dim(axes: Iterable[int]) -> Dim:
+    """A size-1 dim left by a reduction over the whole of ``axes`` (global pooling)."""
+    return tuple(Factor(axis, 1, True, True) for axis in sorted(axes))
+
+
 def plain_dims(shape: Sequence[int]) -> tuple[Dim, ...]:
     return tuple(plain_dim(size) for size in shape)
 
@@ -112,22 +160,26 @@ def global_axis(size: int) -> AxisField:
 
 
 def merge_fields(all_fields: Iterable[Fields], sizes: Sequence[int]) -> Fields:
-    """The union of several inputs' fields, per axis: global wins, then unknown, else arith's
-    ``merge`` (inputs whose jumps differ have no single field: unknown)."""
+    """The union of several inputs' fields, per axis: broadcast-only inputs (local fields)
+    contribute nothing unless all are; then global wins, then unknown, else arith's ``merge``
+    (inputs whose jumps differ have no single field: unknown)."""
     unique = list(dict.fromkeys(all_fields))  # a concatenation often repeats the same fields
     if len(unique) == 1:
         return unique[0]
-    merged: list[AxisField | None] = []
+    merged: list[AxisState] = []
     for axis, size in enumerate(sizes):
         values = list(dict.fromkeys(fields[axis] for fields in unique))
-        if any(v is not None and v.is_global for v in values):
+        reaching = [v for v in values if v is not BROADCAST_ONLY]
+        if not reaching:
+            merged.append(BROADCAST_ONLY)
+        elif any(v is not None and v.is_global for v in reaching):  # type: ignore[union-attr]
             merged.append(global_axis(size))
-        elif any(v is None for v in values):
+        elif any(v is None for v in reaching):
             merged.append(None)
-        elif len(values) == 1:
-            merged.append(values[0])
+        elif len(reaching) == 1:
+            merged.append(reaching[0])
         else:
-            merged.append(_merge_all(tuple(v.field for v in values)))  # type: ignore[union-attr]
+            merged.append(_merge_all(tuple(v.field for v in reaching)))  # type: ignore[union-attr]
     return tuple(merged)
 
 
@@ -193,12 +245,14 @@ def reshape_dims(dims: Sequence[Dim], shape: Sequence[int]) -> tuple[Dim, ...] |
     return tuple(result)
 
 
-def forget(fields: Sequence[AxisField | None], axes: Iterable[int]) -> Fields:
-    """``fields`` with each of ``axes`` unknown, unless it is global (global stays global)."""
+def forget(fields: Sequence[AxisState], axes: Iterable[int]) -> Fields:
+    """``fields`` with each of ``axes`` unknown, unless it is global (global stays global) or
+    broadcast-only (scrambling positions creates no path)."""
     result = list(fields)
     for axis in axes:
         current = result[axis]
-        result[axis] = current if current is not None and current.is_global else None
+        if not isinstance(current, BroadcastOnly) and not (current and current.is_global):
+            result[axis] = None
     return tuple(result)
 
 

@@ -1,13 +1,18 @@
 """Receptive field, jump and start of every tensor of a captured graph (capability A5).
 
 Exact over any DAG: a node's field is the union of its inputs' fields (arith's ``merge``), then
-the op's step (arith's ``step``, ``transpose_step``, ``upsample_step``), per spatial axis, in
-seed 002's convention (rf, jump, start = centre of output 0, input pixel i centred at i + 1/2).
-Each rule says how its op moves positions (:mod:`cnnkit.analysis.spatial`); this module follows
-the axes through the tensor's dims (:mod:`cnnkit.analysis.layout`). Element-wise ops keep the
-field, adds and concatenations merge, a mix over a whole axis (global pooling, a Linear over the
-flattened map, softmax over tokens) makes it global, and an op with no closed form makes it
-unknown (``None``), never a guess.
+the op's step (arith's ``step``, ``transpose_step``, ``upsample_step``, ``shift``), per spatial
+axis, in seed 002's convention (rf, jump, start = centre of output 0, input pixel i centred at
+i + 1/2). Each rule says how its op moves positions (:mod:`cnnkit.analysis.spatial`); this
+module follows the axes through the tensor's dims (:mod:`cnnkit.analysis.layout`). Element-wise
+ops keep the field, adds and concatenations merge, a mix over a whole axis (global pooling, a
+Linear over the flattened map, softmax over tokens) makes it global, and an op with no closed
+form makes it unknown (``None``), never a guess.
+
+Beside it runs the local field: the same propagation, except that an input an op broadcasts
+along an axis (an SE gate of shape (N, C, 1, 1) times the map, a pooled context added back or
+upsampled from one position, the statistics of a normalisation or softmax) is cut for that
+axis. It is the field through the spatially varying paths, which SE networks quote.
 """
 
 from __future__ import annotations
@@ -15,14 +20,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from cnnkit.analysis import spatial as sp
+from cnnkit.analysis._axis_steps import NodeLayouts, pad, resample, slice_, split, window
 from cnnkit.analysis.graph import Graph, Node, TensorRef
 from cnnkit.analysis.layout import (
+    BROADCAST_ONLY,
     AxisField,
+    AxisState,
+    BroadcastOnly,
     Dim,
     Factor,
     Fields,
     Layout,
-    axis_dim,
     dim_size,
     forget,
     global_axis,
@@ -30,11 +38,9 @@ from cnnkit.analysis.layout import (
     merge_fields,
     plain_dim,
     plain_dims,
+    reduced_dim,
     reshape_dims,
 )
-from cnnkit.arith.receptive_field import shift, step, transpose_step, upsample_step
-
-NodeLayouts = tuple["Layout | None", ...]
 
 
 def propagate(graph: Graph, spatial: Sequence[sp.Spatial]) -> list[NodeLayouts]:
@@ -49,7 +55,7 @@ def propagate(graph: Graph, spatial: Sequence[sp.Spatial]) -> list[NodeLayouts]:
             continue
         kind = spatial[node.index]
         if isinstance(kind, sp.Split):
-            layouts.append(_split(kind, node, data[0][1], sizes))
+            layouts.append(split(kind, node, data[0][1]))
             continue
         first = _apply(kind, node, inputs, data, sizes)
         layouts.append(_all_outputs(node, first, sizes))
@@ -71,7 +77,7 @@ def layout_of(
         base = next((x for x in parts if x.shape == _plain_shape(ref.shape)), None)
         if base is None:
             return _lost(ref.shape, sizes)
-        return Layout(base.dims, merge_fields([x.fields for x in parts], sizes))
+        return Layout(base.dims, *merged(parts, sizes))
     if layout is not None and layout.shape != _plain_shape(ref.shape):
         return _lost(ref.shape, sizes)
     return layout
@@ -98,6 +104,15 @@ def _all_outputs(node: Node, first: Layout, sizes: Sequence[int]) -> NodeLayouts
     return tuple(result)
 
 
+def merged(layouts: Sequence[Layout], sizes: Sequence[int]) -> tuple[Fields, Fields]:
+    """The union of several layouts' exact fields and of their local fields (computed once
+    when every layout's local field is its exact one)."""
+    fields = merge_fields([x.fields for x in layouts], sizes)
+    if all(x.local is x.fields for x in layouts):
+        return fields, fields
+    return fields, merge_fields([x.local for x in layouts], sizes)
+
+
 def _apply(
     kind: sp.Spatial,
     node: Node,
@@ -108,152 +123,175 @@ def _apply(
     out = node.output_shape
     first = data[0][1]
     if isinstance(kind, sp.Window):
-        return _window(kind, first, data[0][0].shape, out, sizes)
+        return window(kind, first, data[0][0].shape, out, sizes)
     if isinstance(kind, sp.Resample):
-        return _resample(kind, first, data[0][0].shape, out)
-    fields = merge_fields([lay.fields for _, lay in data], sizes)
+        return resample(kind, first, data[0][0].shape, out)
     if isinstance(kind, sp.Pointwise):
-        return _pointwise(data, out, fields)
-    if isinstance(kind, sp.Mix):
-        return _mix(kind.dims, kind.exact, Layout(first.dims, fields), out, sizes)
+        return _pointwise(data, out, sizes)
     if isinstance(kind, sp.MatMul):
         return _matmul(kind, inputs, out, sizes)
+    if isinstance(kind, sp.Slice | sp.Select):
+        return slice_(kind, first, out)
+    if isinstance(kind, sp.Pad):
+        return pad(kind, first, out)
+    fields, local = merged([lay for _, lay in data], sizes)
+    if isinstance(kind, sp.Mix):
+        return _mix(kind, Layout(first.dims, fields, local), out, sizes)
     if isinstance(kind, sp.Reshape):
         dims = reshape_dims(first.dims, out)
         if dims is None:
             return _lost(out, sizes)
-        return Layout(dims, fields)
+        return Layout(dims, fields, local)
     if isinstance(kind, sp.Permute):
-        return Layout(tuple(first.dims[d] for d in kind.dims), fields)
-    if isinstance(kind, sp.Slice | sp.Select):
-        return _slice(kind, first, out, sizes)
+        return Layout(tuple(first.dims[d] for d in kind.dims), fields, local)
     if isinstance(kind, sp.Concat):
-        return _concat(kind, first, out, fields)
-    if isinstance(kind, sp.Pad):
-        return _pad(kind, first, out)
+        return _concat(kind, [lay for _, lay in data], out, fields, local)
     if isinstance(kind, sp.Global):
         return Layout(plain_dims(out), tuple(global_axis(n) for n in sizes))
     # Unknown: positions may be scrambled along every axis that still varies in an input; an
     # axis no dim holds any more (pooled, selected) has one field for all elements, kept.
     present = {a for _, lay in data for d in range(len(lay.dims)) for a in lay.axes_in(d)}
-    return Layout(plain_dims(out), forget(fields, present))
+    dims = plain_dims(out)
+    if tuple(out) == first.shape:  # a pooled axis has one position: nothing to scramble (an
+        # as_strided_ that restrides a pooled channels-last map keeps naming it)
+        dims = tuple(
+            old if old and all(f.reduced for f in old) else new
+            for old, new in zip(first.dims, dims, strict=True)
+        )
+    return Layout(dims, forget(fields, present), forget(local, present))
 
 
-def _resize_leading(
-    layout: Layout, out: Sequence[int], count: int
-) -> tuple[list[Dim], list[AxisField | None]]:
-    """Dims before the last ``count`` that change size (a conv's channels): no axis survives a
-    change of size in a dim that is not windowed."""
-    dims, fields = list(layout.dims), list(layout.fields)
-    for d in range(min(len(dims), len(out)) - count):
-        if dim_size(dims[d]) != out[d]:
-            fields = list(forget(fields, layout.axes_in(d)))
-            dims[d] = plain_dim(out[d])
-    return dims, fields
+def _positional(dim: Dim) -> bool:
+    """The dim holds positions of some axis (not only plain, or reduced, factors)."""
+    return bool(_positions_of(dim))
 
 
-def _window(
-    kind: sp.Window, layout: Layout, shape: Sequence[int], out: Sequence[int], sizes: Sequence[int]
+def _positions_of(dim: Dim) -> set[int]:
+    return {f.axis for f in dim if f.axis is not None and not f.reduced}
+
+
+def _finite(value: AxisState) -> bool:
+    return isinstance(value, AxisField) and not value.is_global
+
+
+def _pointwise(
+    data: list[tuple[TensorRef, Layout]], out: Sequence[int], sizes: Sequence[int]
 ) -> Layout:
-    count = len(kind.kernel_size)
-    dims, fields = _resize_leading(layout, out, count)
-    for i in range(count):
-        d = len(shape) - count + i
-        axes = layout.axes_in(d)
-        axis = layout.clean_axis(d)
-        if not axes:
-            dims[d] = plain_dim(out[d])
-            continue
-        if axis is None:  # a window over a dim that mixes axes: no closed form
-            fields = list(forget(fields, axes))
-            dims[d] = plain_dim(out[d])
-            continue
-        dims[d] = axis_dim(axis, out[d])
-        current = fields[axis]
-        if current is None or current.is_global:
-            continue
-        if i in kind.global_dims:
-            fields[axis] = global_axis(sizes[axis])
-        elif i in kind.unknown_dims:
-            fields[axis] = None
-        elif kind.transposed:
-            pad = kind.padding[i][0]
-            new = transpose_step(current.field, kind.kernel_size[i], kind.stride[i], pad,
-                                 kind.dilation[i])  # fmt: skip
-            fields[axis] = AxisField(new)
-        else:
-            new = step(current.field, kind.kernel_size[i], kind.stride[i],
-                       (kind.padding[i],), kind.dilation[i])  # fmt: skip
-            fields[axis] = AxisField(new)
-    return Layout(tuple(dims), tuple(fields))
-
-
-def _resample(
-    kind: sp.Resample, layout: Layout, shape: Sequence[int], out: Sequence[int]
-) -> Layout:
-    count = len(kind.output_size)
-    dims, fields = _resize_leading(layout, out, count)
-    for d in range(len(out) - count, len(out)):
-        axis = layout.clean_axis(d) if d < len(layout.dims) else None
-        if axis is None:
-            fields = list(forget(fields, layout.axes_in(d) if d < len(layout.dims) else ()))
-            dims[d] = plain_dim(out[d])
-            continue
-        dims[d] = axis_dim(axis, out[d])
-        current = fields[axis]
-        if current is None or current.is_global:
-            continue
-        factor, remainder = divmod(out[d], shape[d])
-        if remainder or kind.taps == "other":
-            fields[axis] = None
-        elif kind.taps == "nearest":
-            fields[axis] = AxisField(upsample_step(current.field, factor))
-        else:  # linear, half-pixel centres: transposed conv k = 2f - f % 2, p = ceil((f-1)/2)
-            kernel = 2 * factor - factor % 2
-            new = transpose_step(current.field, kernel, factor, factor // 2)
-            fields[axis] = AxisField(new)
-    return Layout(tuple(dims), tuple(fields))
-
-
-def _pointwise(data: list[tuple[TensorRef, Layout]], out: Sequence[int], fields: Fields) -> Layout:
+    """Position by position, after broadcasting. An input of size 1 along a dim the output has
+    more of is broadcast along it: it still counts for the exact field (at every position), and
+    is cut from the local field of the axes that dim holds."""
     dims: list[Dim] = []
-    unknown: set[int] = set()
+    conflicts: set[int] = set()  # axes whose positions two inputs arrange differently
+    local_conflicts: set[int] = set()
+    stretched: list[set[int]] = [set() for _ in data]  # output dims that input k is broadcast along
     for d_out, size in enumerate(out):
-        chosen: Dim | None = None
-        for ref, layout in data:
+        candidates: list[tuple[Layout, Dim]] = []
+        named: set[int] = set()  # axes that a broadcast input's size-1 dim names (a pooled gate)
+        for k, (ref, layout) in enumerate(data):
             d = d_out - (len(out) - len(ref.shape))
-            if d < 0 or ref.shape[d] != size:  # broadcast along d: no positions from it
+            if d >= 0 and ref.shape[d] == size:
+                candidates.append((layout, layout.dims[d]))
+            elif size > 1:
+                stretched[k].add(d_out)
+                if d >= 0:
+                    named |= layout.axes_in(d)
+        if not candidates:  # every input broadcast along it (expand): the pooled axis, stretched
+            dims.append((Factor(next(iter(named)), size),) if len(named) == 1 else plain_dim(size))
+            continue
+        chosen = next((dim for _, dim in candidates if _positional(dim)), candidates[0][1])
+        dims.append(chosen)
+        if size == 1:
+            continue
+        chosen_axes = _positions_of(chosen)
+        for layout, dim in candidates:
+            if dim == chosen:
                 continue
-            if not chosen:
-                chosen = layout.dims[d]
-            elif layout.dims[d] and layout.dims[d] != chosen:  # x + x.transpose(2, 3)
-                unknown |= {f.axis for f in (*chosen, *layout.dims[d]) if f.axis is not None}
-        dims.append(chosen if chosen is not None else plain_dim(size))
-    return Layout(tuple(dims), forget(fields, unknown))
+            if _positional(dim):  # x + x.transpose(2, 3)
+                axes = chosen_axes | _positions_of(dim)
+                conflicts |= axes
+                local_conflicts |= axes
+            else:  # positions this input does not name: a conflict where its field is finite
+                conflicts |= {a for a in chosen_axes if _finite(layout.fields[a])}
+                local_conflicts |= {a for a in chosen_axes if _finite(layout.local[a])}
+    layouts = [layout for _, layout in data]
+    if not any(stretched):
+        fields, local = merged(layouts, sizes)
+    else:
+        fields = merge_fields([lay.fields for lay in layouts], sizes)
+        cuts = [_cut_axes(dims, along, len(sizes)) for along in stretched]
+        local = merge_fields(
+            [
+                tuple(BROADCAST_ONLY if a in cut else lay.local[a] for a in range(len(sizes)))
+                for lay, cut in zip(layouts, cuts, strict=True)
+            ],
+            sizes,
+        )
+    if local is fields and local_conflicts == conflicts:
+        fields = local = forget(fields, conflicts) if conflicts else fields
+    else:
+        fields, local = forget(fields, conflicts), forget(local, local_conflicts)
+    return Layout(tuple(dims), fields, local)
 
 
-def _mix(
-    dims: Sequence[int], exact: bool, layout: Layout, out: Sequence[int], sizes: Sequence[int]
-) -> Layout:
+def _cut_axes(dims: Sequence[Dim], along: set[int], count: int) -> set[int]:
+    """The axes an input broadcast along the output dims ``along`` is cut from: those whose
+    every output dim is among them (it gives no position of that axis)."""
+    cut = set()
+    for axis in range(count):
+        holding = {d for d, factors in enumerate(dims) if any(f.axis == axis for f in factors)}
+        if holding and holding <= along:
+            cut.add(axis)
+    return cut
+
+
+def _mixed_away(value: AxisState, result: AxisField | None, keep_local: bool = False) -> AxisState:
+    """An axis's field after a mix over all of it (``result``): global and broadcast-only
+    fields stay; ``keep_local`` keeps the field (statistics broadcast back, for the local)."""
+    if keep_local or isinstance(value, BroadcastOnly) or (value is not None and value.is_global):
+        return value
+    return result
+
+
+def _mix(kind: sp.Mix, layout: Layout, out: Sequence[int], sizes: Sequence[int]) -> Layout:
     rank = len(layout.dims)
-    mixed = {d + rank if d < 0 else d for d in dims}
-    fields = list(layout.fields)
+    mixed = {d + rank if d < 0 else d for d in kind.dims}
+    keeps = len(out) == rank and all(dim_size(layout.dims[d]) == out[d] for d in mixed if d < rank)
+    fields, local = list(layout.fields), list(layout.local)
     for axis in {a for d in mixed if d < rank for a in layout.axes_in(d)}:
-        if fields[axis] is not None and fields[axis].is_global:
+        if layout.axis_size(axis) == 1:  # one position: nothing to mix
             continue
         whole = layout.dims_of(axis) <= mixed  # part of an axis (a window of tokens) is not all
-        fields[axis] = global_axis(sizes[axis]) if exact and whole else None
+        result = global_axis(sizes[axis]) if kind.exact and whole else None
+        fields[axis] = _mixed_away(fields[axis], result)
+        local[axis] = _mixed_away(local[axis], result, kind.statistics and keeps)
     if len(out) == rank:  # softmax keeps positions in place; keepdim reduces them to size 1
         new_dims = tuple(
             layout.dims[d] if d not in mixed or dim_size(layout.dims[d]) == out[d]
+            else reduced_dim(layout.axes_in(d)) if out[d] == 1
             else plain_dim(out[d])
             for d in range(rank)
         )  # fmt: skip
     elif len(out) == rank - len(mixed):
-        new_dims = tuple(layout.dims[d] for d in range(rank) if d not in mixed)
+        new_dims = _drop_reduced(layout, mixed)
     else:
         return _lost(out, sizes)
-    return Layout(new_dims, tuple(fields))
+    return Layout(new_dims, tuple(fields), tuple(local))
+
+
+def _drop_reduced(layout: Layout, mixed: set[int]) -> tuple[Dim, ...]:
+    """The dims left by a reduction that drops ``mixed``: each reduced axis joins the dim
+    before it (as a view of a pooled (N, C, 1, 1) map to (N, C) keeps them), so that
+    ``mean((2, 3))[:, :, None, None]`` still names the pooled axes."""
+    kept = [d for d in range(len(layout.dims)) if d not in mixed]
+    if not kept:
+        return ()
+    result = {d: layout.dims[d] for d in kept}
+    for d in sorted(mixed):
+        if d >= len(layout.dims) or not layout.axes_in(d):
+            continue
+        host = max((k for k in kept if k < d), default=kept[0])
+        result[host] = (*result[host], *reduced_dim(layout.axes_in(d)))
+    return tuple(result[d] for d in kept)
 
 
 def _matmul(
@@ -269,18 +307,20 @@ def _matmul(
         a_dims = ((), *a_dims)
     if len(b_ref.shape) == 1:
         b_dims = (*b_dims, ())
-    fields = merge_fields([lay.fields for lay in (a_lay, b_lay) if lay is not None], sizes)
-    result = list(fields)
+    fields, local = merged([lay for lay in (a_lay, b_lay) if lay is not None], sizes)
+    result, result_local = list(fields), list(local)
     operands = ((a_lay, a_dims, len(a_dims) - 1), (b_lay, b_dims, len(b_dims) - 2))
     for lay, dims, contracted in operands:
         if lay is None:
             continue
         probe = Layout(tuple(dims), fields)
         for axis in probe.axes_in(contracted):
-            if result[axis] is not None and result[axis].is_global:
+            if probe.axis_size(axis) == 1:  # a sum over one position mixes nothing
                 continue
             whole = probe.dims_of(axis) == {contracted}
-            result[axis] = global_axis(sizes[axis]) if whole else None
+            value = global_axis(sizes[axis]) if whole else None
+            result[axis] = _mixed_away(result[axis], value)
+            result_local[axis] = _mixed_away(result_local[axis], value)
     batch: list[Dim] = []
     batch_rank = max(len(a_dims), len(b_dims)) - 2
     for i in range(batch_rank):
@@ -296,80 +336,30 @@ def _matmul(
         full.pop(-2)
     if len(b_ref.shape) == 1:
         full.pop(-1)
+    # pooled axes summed over (a Linear on a pooled vector) stay named: still no positions
+    pooled = [f for lay, dims, c in operands if lay is not None for f in dims[c] if f.reduced]
+    if pooled and full:
+        full[-1] = (*full[-1], *pooled)
     if tuple(dim_size(d) for d in full) != tuple(out):
         return _lost(out, sizes)
-    return Layout(tuple(full), tuple(result))
+    return Layout(tuple(full), tuple(result), tuple(result_local))
 
 
-def _split(kind: sp.Split, node: Node, layout: Layout, sizes: Sequence[int]) -> NodeLayouts:
-    """Piece k starts where pieces 0..k-1 end along the dim."""
-    result, offset = [], 0
-    for ref in node.outputs:
-        if kind.removes_dim:
-            result.append(_slice(sp.Select(kind.dim, offset), layout, ref.shape, sizes))
-            offset += 1
-        else:
-            result.append(_slice(sp.Slice(kind.dim, offset), layout, ref.shape, sizes))
-            offset += ref.shape[kind.dim]
-    return tuple(result)
-
-
-def _slice(
-    kind: sp.Slice | sp.Select, layout: Layout, out: Sequence[int], sizes: Sequence[int]
+def _concat(
+    kind: sp.Concat, layouts: list[Layout], out: Sequence[int], fields: Fields, local: Fields
 ) -> Layout:
-    gone = isinstance(kind, sp.Select)
-    d = kind.dim
-    start = kind.index if isinstance(kind, sp.Select) else kind.start
-    stride = 1 if isinstance(kind, sp.Select) else kind.step
-    dims, fields = list(layout.dims), list(layout.fields)
-    axis = layout.clean_axis(d)
-    size = 1 if gone else out[d]
-    if axis is not None:
-        current = fields[axis]
-        if current is not None and not current.is_global:
-            moved = shift(current.field, start)
-            fields[axis] = AxisField(step(moved, 1, stride) if stride != 1 else moved)
-        dims[d] = axis_dim(axis, size)
-    else:
-        fields = list(forget(fields, layout.axes_in(d)))
-        dims[d] = plain_dim(size)
-    if gone:
-        dims.pop(d)
-    return Layout(tuple(dims), tuple(fields))
-
-
-def _concat(kind: sp.Concat, layout: Layout, out: Sequence[int], fields: Fields) -> Layout:
+    # the dims of the input that holds the most positions (an upsampled context may come first)
+    layout = max(layouts, key=lambda lay: sum(_positional(dim) for dim in lay.dims))
     dims = list(layout.dims)
     if kind.new_dim:
         dims.insert(kind.dim, plain_dim(out[kind.dim]))
-        return Layout(tuple(dims), fields)
+        return Layout(tuple(dims), fields, local)
     axes = sorted(layout.axes_in(kind.dim))
     if not axes:
         dims[kind.dim] = plain_dim(out[kind.dim])
-        return Layout(tuple(dims), fields)
+        return Layout(tuple(dims), fields, local)
     # Joined along space (a class token before the patches): positions shift, so the axes stay
     # in this dim (a later mix over it is still global) but their fields are unknown.
     size = out[kind.dim]
     dims[kind.dim] = tuple(Factor(a, size if i == 0 else 1, False) for i, a in enumerate(axes))
-    return Layout(tuple(dims), forget(fields, axes))
-
-
-def _pad(kind: sp.Pad, layout: Layout, out: Sequence[int]) -> Layout:
-    dims, fields = list(layout.dims), list(layout.fields)
-    for j, (before, after) in enumerate(kind.pairs):
-        d = len(dims) - 1 - j
-        axis = layout.clean_axis(d)
-        if axis is None:
-            fields = list(forget(fields, layout.axes_in(d)))
-            dims[d] = plain_dim(out[d])
-            continue
-        dims[d] = axis_dim(axis, out[d])
-        current = fields[axis]
-        if current is None or current.is_global:
-            continue
-        if before >= 0:
-            new = step(current.field, 1, 1, ((before, max(after, 0)),))
-        else:
-            new = shift(current.field, -before)
-        fields[axis] = AxisField(new)
-    return Layout(tuple(dims), tuple(fields))
+    return Layout(tuple(dims), forget(fields, axes), forget(local, axes))

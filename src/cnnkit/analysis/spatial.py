@@ -55,11 +55,14 @@ class Mix:
     The output keeps the input's rank (``keepdim``, softmax, ``index_select``) or drops
     ``dims``. ``exact=False`` marks ops that rearrange positions along ``dims`` in a way the
     field cannot follow (``repeat``, gathers): a spatial axis among them becomes unknown
-    instead of global.
+    instead of global. ``statistics=True`` marks ops whose output at a position is the input at
+    that position combined with statistics of the whole ``dims`` broadcast back (normalisation,
+    softmax): the exact field becomes global, the local field (which cuts broadcasts) is kept.
     """
 
     dims: tuple[int, ...]
     exact: bool = True
+    statistics: bool = False
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,10 @@ MACs, other FLOPs, activation bytes and receptive field, plus totals. Convention
   inplace op allocates none); the total is seed 000's sum_l B H_l W_l C_l x bytes, and
   ``training_activation_bytes`` its x2 rule of thumb.
 - ``rf``, ``jump``, ``start``: seed 002's receptive field, exact over the graph; ``None`` entries
-  are unknown (an op with no closed form), and a field covering the whole input is global.
+  are unknown (an op with no closed form), and a field covering the whole input is global
+  (``rf_global``; ``rf`` is then the input's extent n on that axis).
+- ``local_rf``: the field through spatially varying paths only (every broadcast along the axis
+  cut: SE gates, pooled contexts added back, normalisation statistics), as SE papers quote it.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ class LayerRow:
     a module call at that depth with everything inside it.
 
     ``inputs`` are indices of the rows this one reads (``-1``: the model input), for diagrams.
+    Receptive fields are per spatial axis (see :class:`Totals` for their conventions).
     """
 
     name: str
@@ -68,12 +72,23 @@ class LayerRow:
     inputs: tuple[int, ...] = ()
     unsupported: tuple[str, ...] = ()
     rf_global: tuple[bool, ...] | None = None
+    local_rf: Axes | None = None
+    local_rf_global: tuple[bool, ...] | None = None
 
 
 @dataclass(frozen=True)
 class Totals:
-    """Whole-model figures. ``rf``/``jump``/``start`` are those of the last spatial output (the
-    last map with the input's rank whose field is known and not global)."""
+    """Whole-model figures. The receptive field is that of the last spatial output
+    (``rf_layer``): the last row whose output is a map over the input's grid (the input's rank,
+    every spatial axis still holding positions: before global pooling or flattening).
+
+    Per axis: ``rf`` is seed 002's exact field; where it is global (an SE gate, attention, a
+    train-mode batch norm lets every position see the whole input), ``rf_global`` is true and
+    ``rf`` is the input's extent n. ``None``: unknown (no closed form on the path). ``jump`` and
+    ``start`` give the grid of the map's positions (centre of output i: start + i jump).
+    ``local_rf`` is the field through spatially varying paths only (broadcasts cut);
+    ``local_rf_global`` where even that covers everything, 0 where only broadcasts reach.
+    """
 
     params: int
     trainable_params: int
@@ -88,6 +103,9 @@ class Totals:
     training_activation_bytes: int = 0
     buffer_bytes: int = 0
     rf_layer: str | None = None
+    rf_global: tuple[bool, ...] | None = None
+    local_rf: Axes | None = None
+    local_rf_global: tuple[bool, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -161,6 +179,8 @@ def _row_dict(row: LayerRow) -> dict[str, Any]:
         "jump": _jsonable(row.jump),
         "start": _jsonable(row.start),
         "rf_global": _jsonable(row.rf_global),
+        "local_rf": _jsonable(row.local_rf),
+        "local_rf_global": _jsonable(row.local_rf_global),
         "inputs": list(row.inputs),
         "unsupported": list(row.unsupported),
     }
@@ -310,6 +330,9 @@ def _totals(
         training_activation_bytes=training,
         buffer_bytes=graph.buffer_bytes,
         rf_layer=last.name if last is not None else None,
+        rf_global=figures_last.rf_global if figures_last else None,
+        local_rf=figures_last.local_rf if figures_last else None,
+        local_rf_global=figures_last.local_rf_global if figures_last else None,
     )
 
 
@@ -371,6 +394,8 @@ def _layers(
                 inputs=tuple(inputs),
                 unsupported=f.unsupported,
                 rf_global=f.rf_global,
+                local_rf=f.local_rf,
+                local_rf_global=f.local_rf_global,
             )
         )
     return tuple(rows)

@@ -47,6 +47,20 @@ def axes_text(values: Sequence[int | float | None] | None) -> str:
     return "x".join(number(v) for v in values)
 
 
+def field_text(values: Sequence[int | float | None] | None, whole: Sequence[bool] | None) -> str:
+    """Per-axis receptive fields in words: ``global`` where ``whole``, ``unknown`` where
+    ``None`` (no closed form), collapsed like :func:`axes_text` (``global``, ``851``,
+    ``global x 7``)."""
+    if values is None:
+        return "-"
+    flags = whole or (False,) * len(values)
+    words = [
+        "global" if flag else "unknown" if value is None else number(value)
+        for value, flag in zip(values, flags, strict=True)
+    ]
+    return words[0] if len(set(words)) == 1 else " x ".join(words)
+
+
 def rf_text(row: LayerRow) -> str:
     """The receptive field column: ``all`` when it covers the whole input on every axis."""
     if row.rf_global and all(row.rf_global):

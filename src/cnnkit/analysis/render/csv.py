@@ -10,12 +10,13 @@ from cnnkit.analysis.summary import Summary
 
 FIELDS = (
     "name", "type", "depth", "input_shapes", "output_shape", "params", "trainable_params",
-    "macs", "other_flops", "activation_bytes", "rf", "jump", "start",
+    "macs", "other_flops", "activation_bytes", "rf", "jump", "start", "rf_global", "local_rf",
 )  # fmt: skip
 
 
 def render_csv(summary: Summary) -> str:
-    """Shapes as ``1x64x56x56`` (several inputs joined by ``;``), fields as ``435x435``."""
+    """Shapes as ``1x64x56x56`` (several inputs joined by ``;``), fields as ``435x435`` (the
+    input's extent where ``rf_global`` is ``true``), ``local_rf`` with broadcast inputs cut."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(FIELDS)
@@ -35,6 +36,8 @@ def render_csv(summary: Summary) -> str:
                 axes_text(row.rf),
                 axes_text(row.jump),
                 axes_text(row.start),
+                _flags(row.rf_global),
+                axes_text(row.local_rf),
             ]
         )
     t = summary.total
@@ -42,7 +45,15 @@ def render_csv(summary: Summary) -> str:
         [
             "(total)", "", "", shape_text(summary.input_shape), "", t.params, t.trainable_params,
             t.macs, t.other_flops, t.activation_bytes, axes_text(t.rf), axes_text(t.jump),
-            axes_text(t.start),
+            axes_text(t.start), _flags(t.rf_global), axes_text(t.local_rf),
         ]
     )  # fmt: skip
     return buffer.getvalue()
+
+
+def _flags(values: tuple[bool, ...] | None) -> str:
+    """Per-axis flags: ``true``, ``false``, or ``truexfalse`` when the axes differ."""
+    if values is None:
+        return ""
+    words = ["true" if v else "false" for v in values]
+    return words[0] if len(set(words)) == 1 else "x".join(words)

@@ -3,6 +3,8 @@
 Element-wise cost convention: applying a normalisation is 2 FLOPs per element (scale and shift,
 as it is folded at inference); computing its statistics from the data adds 4 per element (1 for
 the mean, 3 for the variance). RMS norm decomposes into element-wise ops before dispatch.
+Statistics computed over positions make the exact receptive field global; they are broadcast
+back over those positions, so the local field (which cuts broadcasts) is kept.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ def batch_norm(node: Node) -> OpFigures:
     x = node.inputs[0]
     training = bool(node.arg("training", False))
     per_element = APPLY_FLOPS + (STATISTICS_FLOPS if training else 0)
-    spatial = Mix((0, *range(2, len(x.shape)))) if training else POINTWISE
+    spatial = Mix((0, *range(2, len(x.shape))), statistics=True) if training else POINTWISE
     return OpFigures(other_flops=per_element * numel(x.shape), spatial=spatial)
 
 
@@ -50,7 +52,8 @@ def layer_norm(node: Node) -> OpFigures:
     count = len(node.arg("normalized_shape"))
     dims = tuple(range(len(x.shape) - count, len(x.shape)))
     return OpFigures(
-        other_flops=(APPLY_FLOPS + STATISTICS_FLOPS) * numel(x.shape), spatial=Mix(dims)
+        other_flops=(APPLY_FLOPS + STATISTICS_FLOPS) * numel(x.shape),
+        spatial=Mix(dims, statistics=True),
     )
 
 
@@ -60,5 +63,5 @@ def group_norm(node: Node) -> OpFigures:
     x = node.inputs[0]
     return OpFigures(
         other_flops=(APPLY_FLOPS + STATISTICS_FLOPS) * numel(x.shape),
-        spatial=Mix(tuple(range(1, len(x.shape)))),
+        spatial=Mix(tuple(range(1, len(x.shape))), statistics=True),
     )

@@ -144,7 +144,8 @@ def reduction(node: Node) -> OpFigures:
 
 @register_rule(aten._softmax, aten._log_softmax, aten._safe_softmax, aten.softmax, aten.log_softmax)
 def softmax(node: Node) -> OpFigures:
-    """exp, sum and divide along ``dim``: 3 FLOPs per element."""
+    """exp, sum and divide along ``dim``: 3 FLOPs per element. The sum is a statistic broadcast
+    back along ``dim``: the exact field becomes global there, the local field is kept."""
     x = node.inputs[0].shape
     dim = normalize_dim(int(node.arg("dim")), max(len(x), 1))
-    return OpFigures(other_flops=SOFTMAX_FLOPS * numel(x), spatial=Mix((dim,)))
+    return OpFigures(other_flops=SOFTMAX_FLOPS * numel(x), spatial=Mix((dim,), statistics=True))
