@@ -188,6 +188,7 @@ def test_random_dags_match_the_gradient_measurement(blocks, size):
         assume(False)
     out = summary.layers[-1]
     assert out.rf is not None and None not in out.rf
+    assert out.local_rf == out.rf  # no input is broadcast: the local field is the exact one
     position = tuple(n // 2 for n in out.output_shape[2:])
     predicted = _predicted(out.rf, out.jump, out.start, position)
     assume(all(lo > 0 and hi < n - 1 for (lo, hi), n in zip(predicted, size, strict=True)))
@@ -292,14 +293,17 @@ def test_training_mode_batch_norm_sees_every_position():
     assert summarize(model, (2, 12, 12)).layers[-1].rf == (3, 3)  # eval: per position
 
 
-@pytest.mark.parametrize("mode", ["nearest", "bilinear"])
+@pytest.mark.parametrize("mode", ["nearest", "bilinear", "adaptive_avg"])
 @pytest.mark.parametrize("factor", [2, 3])
 def test_upsampling_field_covers_every_output_and_is_tight(mode, factor):
     """After a stride-2 conv and an upsampling, outputs see windows of varying size: the field
-    is the smallest interval (relative to each output's centre) that covers them all."""
-    model = _positive(
-        nn.Sequential(nn.Conv2d(1, 1, 3, stride=2), nn.Upsample(scale_factor=factor, mode=mode))
-    )
+    is the smallest interval (relative to each output's centre) that covers them all. An
+    adaptive pool to f times its input repeats each input f times: a nearest upsampling."""
+    if mode == "adaptive_avg":  # the conv's output is 19 x 19
+        upsample: nn.Module = nn.AdaptiveAvgPool2d(19 * factor)
+    else:
+        upsample = nn.Upsample(scale_factor=factor, mode=mode)
+    model = _positive(nn.Sequential(nn.Conv2d(1, 1, 3, stride=2), upsample))
     summary = summarize(model, (1, 40, 40))
     out = summary.layers[-1]
     tight = [False, False]
@@ -312,6 +316,25 @@ def test_upsampling_field_covers_every_output_and_is_tight(mode, factor):
             bounds = (seen[axis][0] - predicted[axis][0], predicted[axis][1] - seen[axis][1])
             tight[axis] |= bounds[0] < 1
     assert all(tight)
+
+
+@pytest.mark.parametrize("size", [1, 2])
+def test_an_adaptive_pool_that_spreads_a_small_map_is_followed(size):
+    """VGG's classifier pool at a small input (AdaptiveAvgPool2d(7) after a 1x1 or 2x2 map):
+    every output repeats one input, or (2 -> 7) averages windows of unequal reach."""
+    model = _positive(nn.Sequential(nn.Conv2d(1, 1, 5, stride=4), nn.AdaptiveAvgPool2d(7)))
+    shape = (1, 4 * size + 1, 4 * size + 1)
+    out = summarize(model, shape).layers[-1]
+    if size == 2:
+        assert out.rf == (None, None)
+        return
+    assert out.rf is not None and None not in out.rf
+    assert out.local_rf == out.rf  # a one-pixel map that sees part of the input: not cut
+    for i in range(7):
+        predicted = _predicted(out.rf, out.jump, out.start, (i, i))
+        seen = _support(model, shape, (i, i))
+        for axis in range(2):  # covered (the field, padding included, may exceed the image)
+            assert predicted[axis][0] <= seen[axis][0] and seen[axis][1] <= predicted[axis][1]
 
 
 def test_bicubic_upsampling_is_reported_unknown_not_guessed():

@@ -3,8 +3,8 @@
 Each function takes the layout of the op's (first) data input and returns the output's layout:
 the dims that hold each axis, and both fields per axis stepped by arith's formulas (seed 002):
 the exact one and the local one (:mod:`cnnkit.analysis.layout`). Global, unknown and
-broadcast-only fields stay as they are; a stretch of one position over many (upsampling a
-pooled 1x1 context) is a broadcast, which the local field cuts.
+broadcast-only fields stay as they are; a stretch of one position that sees the whole axis over
+many (upsampling a pooled 1x1 context) is a broadcast, which the local field cuts.
 """
 
 from __future__ import annotations
@@ -54,6 +54,10 @@ def _stepped(formula: Callable[..., Field], *arguments: object, field: Field) ->
 def _replaced(value: AxisField | None, field: Field) -> AxisField | None:
     """A field replaced by ``value`` (global after a global pool; ``None``: unknown)."""
     return value
+
+
+def _is_global(value: AxisState) -> bool:
+    return isinstance(value, AxisField) and value.is_global
 
 
 def _forget_both(
@@ -127,7 +131,8 @@ def resample(kind: sp.Resample, layout: Layout, shape: Sequence[int], out: Seque
             if stretched:  # a pooled context upsampled to the map: a broadcast
                 (axis,) = held
                 dims[d] = axis_dim(axis, out[d])
-                local[axis] = BROADCAST_ONLY
+                if _is_global(fields[axis]):
+                    local[axis] = BROADCAST_ONLY
             else:
                 fields, local = _forget_both(fields, local, held)
                 dims[d] = plain_dim(out[d])
@@ -143,7 +148,7 @@ def resample(kind: sp.Resample, layout: Layout, shape: Sequence[int], out: Seque
             kernel = 2 * factor - factor % 2
             change = functools.partial(_stepped, transpose_step, kernel, factor, factor // 2)
         change_axis(fields, local, axis, change)
-        if stretched:
+        if stretched and _is_global(fields[axis]):  # a summary of the whole axis, spread
             local[axis] = BROADCAST_ONLY
     return Layout(tuple(dims), tuple(fields), tuple(local))
 

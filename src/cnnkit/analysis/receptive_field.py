@@ -179,7 +179,8 @@ def _pointwise(
 ) -> Layout:
     """Position by position, after broadcasting. An input of size 1 along a dim the output has
     more of is broadcast along it: it still counts for the exact field (at every position), and
-    is cut from the local field of the axes that dim holds."""
+    when it sees the whole of an axis that dim holds (a pooled gate), it is cut from that
+    axis's local field."""
     dims: list[Dim] = []
     conflicts: set[int] = set()  # axes whose positions two inputs arrange differently
     local_conflicts: set[int] = set()
@@ -218,11 +219,13 @@ def _pointwise(
         fields, local = merged(layouts, sizes)
     else:
         fields = merge_fields([lay.fields for lay in layouts], sizes)
-        cuts = [_cut_axes(dims, along, len(sizes)) for along in stretched]
         local = merge_fields(
             [
                 tuple(BROADCAST_ONLY if a in cut else lay.local[a] for a in range(len(sizes)))
-                for lay, cut in zip(layouts, cuts, strict=True)
+                for lay, cut in (
+                    (lay, _cut_axes(dims, along, lay.fields))
+                    for lay, along in zip(layouts, stretched, strict=True)
+                )
             ],
             sizes,
         )
@@ -233,15 +236,20 @@ def _pointwise(
     return Layout(tuple(dims), fields, local)
 
 
-def _cut_axes(dims: Sequence[Dim], along: set[int], count: int) -> set[int]:
+def _cut_axes(dims: Sequence[Dim], along: set[int], exact: Fields) -> set[int]:
     """The axes an input broadcast along the output dims ``along`` is cut from: those whose
-    every output dim is among them (it gives no position of that axis)."""
+    every output dim is among them (it gives no position of that axis) and that it sees whole
+    (its exact field there is global: a pooled gate or statistic, not a one-pixel map)."""
     cut = set()
-    for axis in range(count):
+    for axis, field in enumerate(exact):
         holding = {d for d, factors in enumerate(dims) if any(f.axis == axis for f in factors)}
-        if holding and holding <= along:
+        if holding and holding <= along and _is_global(field):
             cut.add(axis)
     return cut
+
+
+def _is_global(value: AxisState) -> bool:
+    return isinstance(value, AxisField) and value.is_global
 
 
 def _mixed_away(value: AxisState, result: AxisField | None, keep_local: bool = False) -> AxisState:

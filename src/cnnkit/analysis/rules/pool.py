@@ -20,7 +20,7 @@ from cnnkit.analysis.rules._base import (
     per_axis,
     register_rule,
 )
-from cnnkit.analysis.spatial import POINTWISE, Mix, Window
+from cnnkit.analysis.spatial import POINTWISE, Mix, Resample, Window
 from cnnkit.arith._axes import product
 from cnnkit.arith.pool import adaptive_pool_windows
 
@@ -74,7 +74,8 @@ def pool(node: Node) -> OpFigures:
 def adaptive_pool(node: Node) -> OpFigures:
     """Window i of m over n inputs spans [floor(i n/m), ceil((i+1) n/m)) (arith.pool): FLOPs =
     the summed window sizes. Equal windows step like a pool; one window sees the whole axis;
-    unequal windows have no single field (reported as unknown)."""
+    m = f n outputs repeat each input f times (a nearest upsampling, as VGG's 7 x 7 pool does
+    to a smaller map); unequal windows have no single field (reported as unknown)."""
     x = node.inputs[0].shape
     out = node.output_shape
     ndim = _spatial_ndim(node)
@@ -90,10 +91,14 @@ def adaptive_pool(node: Node) -> OpFigures:
         uniform = len(set(widths)) == 1 and all(s == i * step for i, s in enumerate(starts))
         if len(axis_windows) == 1 and sizes[axis] > 1:
             global_dims.append(axis)
-        elif not uniform:
+        elif not uniform or step == 0:  # step 0: an input repeated (more outputs than inputs)
             unknown_dims.append(axis)
         kernel.append(widths[0])
         stride.append(max(step, 1))
+    flops = numel(x[:-ndim]) * summed
+    if all(m % n == 0 for n, m in zip(sizes, outputs, strict=True)) and outputs != sizes:
+        # m = f n outputs: window i is input floor(i / f) alone, a nearest upsampling by f
+        return OpFigures(other_flops=flops, spatial=Resample(tuple(outputs), "nearest"))
     spatial = Window(
         kernel_size=tuple(kernel),
         stride=tuple(stride),
@@ -102,7 +107,7 @@ def adaptive_pool(node: Node) -> OpFigures:
         global_dims=tuple(global_dims),
         unknown_dims=tuple(unknown_dims),
     )
-    return OpFigures(other_flops=numel(x[:-ndim]) * summed, spatial=spatial)
+    return OpFigures(other_flops=flops, spatial=spatial)
 
 
 @register_rule(
