@@ -198,7 +198,9 @@ def render(result: dict) -> str:
         f"Machine: {result['machine']['cpu']}, {result['threads']} threads, load average "
         f"{result['machine']['load_before'][0]:.1f} before and "
         f"{result['machine']['load_after'][0]:.1f} after (2 cores: above 2 means other work "
-        "was running). Command: `python benchmarks/train_throughput.py`.",
+        "was running). Command: `python benchmarks/train_throughput.py"
+        + (f" --rounds {result['rounds']}" if result["rounds"] != 3 else "")
+        + "`.",
         "",
         "| model | 003-style baseline | cnnkit fp32 | cnnkit fp32 + channels_last | "
         "cnnkit bf16 + channels_last | speed-up (bf16 + CL) | best cnnkit speed-up |",
