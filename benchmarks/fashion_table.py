@@ -257,14 +257,19 @@ def _full_resnet_note(rows: list[dict]) -> list[str]:
     ]
     budgeted = [r for r in rows if r["recipe"] == "seed003" and r["epochs"]]
     if budgeted:
+        sys.path.insert(0, str(ROOT / "src"))
+        from cnnkit.train.recipes import RECIPES
+
         r = budgeted[0]
-        hours = r["wall_seconds"] / r["epochs"] * 50 / 3600
+        epochs = RECIPES.get("seed003").epochs
+        hours = r["wall_seconds"] / r["epochs"] * epochs / 3600
         note.append(
             f"At the budgeted run's pace ({r['wall_seconds'] / r['epochs']:.0f} s per epoch in "
             f"bf16, evaluation included, at a load average of {r['load_average_before'][0]:.1f}) "
-            f"the 50 epochs would take about {hours:.0f} hours; "
+            f"the {epochs} epochs would take about {hours:.0f} hours; "
             f"the budgeted figure ({r['test_top1']:.2f}% after {r['epochs']} epoch(s)) says how "
-            "far 20 minutes of this recipe gets, not what the recipe reaches."
+            f"far {r['time_budget_seconds'] / 60:.0f} minutes of this recipe gets, not what the "
+            "recipe reaches."
         )
     return note
 

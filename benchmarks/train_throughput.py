@@ -37,6 +37,8 @@ from cnnkit.models import create_model  # noqa: E402
 from cnnkit.train import TrainConfig, fit  # noqa: E402
 from fashion_table import machine_info, write_section  # noqa: E402
 
+DEFAULT_ROUNDS = 3
+
 MEAN, STD = 0.2860, 0.3530  # 003's Normalize
 MODELS = {
     "lenet5": {},
@@ -133,7 +135,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=128, help="batch size (003: 128)")
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     parser.add_argument("--threads", type=int, default=2, help="torch threads (2 cores here)")
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved repetitions (median)")
+    parser.add_argument(
+        "--rounds", type=int, default=DEFAULT_ROUNDS, help="interleaved repetitions (median)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     full = load_dataset("fashion_mnist", "train")
@@ -199,7 +203,7 @@ def render(result: dict) -> str:
         f"{result['machine']['load_before'][0]:.1f} before and "
         f"{result['machine']['load_after'][0]:.1f} after (2 cores: above 2 means other work "
         "was running). Command: `python benchmarks/train_throughput.py"
-        + (f" --rounds {result['rounds']}" if result["rounds"] != 3 else "")
+        + (f" --rounds {result['rounds']}" if result["rounds"] != DEFAULT_ROUNDS else "")
         + "`.",
         "",
         "| model | 003-style baseline | cnnkit fp32 | cnnkit fp32 + channels_last | "
