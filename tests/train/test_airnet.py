@@ -7,7 +7,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cnnkit.errors import ShapeError
+from cnnkit.errors import ConfigError, ShapeError
 from cnnkit.models import create_model, model_info
 from cnnkit.models.airnet import init_whitening
 
@@ -50,3 +50,31 @@ def test_too_small_input_names_the_minimum():
 def test_width_option_changes_the_groups():
     model = create_model("airnet", widths=(16, 32, 64), num_classes=3)
     assert model.layer3.conv2.out_channels == 64 and model.fc.out_features == 3
+
+
+@settings(max_examples=10)
+@given(components=st.integers(1, 9), seed=st.integers(0, 99))
+def test_fewer_whitening_components_keep_the_largest_variance_directions(components, seed):
+    generator = torch.Generator().manual_seed(seed)
+    images = torch.randn(64, 1, 14, 14, generator=generator, dtype=torch.float64)
+    images = torch.nn.functional.avg_pool2d(images, 3, 1, 1)
+    full = create_model("airnet").double()
+    kept = create_model("airnet", whitening_components=components).double()
+    init_whitening(full, images, eps=1e-9)
+    init_whitening(kept, images, eps=1e-9)
+    assert kept.whiten.out_channels == 2 * components
+    assert kept.layer1.conv1.in_channels == 2 * components
+    # the same filters as the full whitening's first `components`, largest variance first
+    torch.testing.assert_close(kept.whiten.weight[:components], full.whiten.weight[:components])
+    torch.testing.assert_close(kept.whiten.weight[components:], -full.whiten.weight[:components])
+    patches = torch.nn.functional.unfold(images, 3).transpose(1, 2).reshape(-1, 9)
+    variance = torch.linalg.eigvalsh(torch.cov(patches.T)).flip(0)
+    directions = kept.whiten.weight[:components].reshape(components, 9)
+    # w_i = v_i / sqrt(l_i + eps): |w_i|^2 = 1 / (l_i + eps) for the i-th largest eigenvalue
+    expected = 1 / (variance[:components] + 1e-9)
+    torch.testing.assert_close(directions.pow(2).sum(1), expected, rtol=1e-4, atol=0)
+
+
+def test_whitening_components_beyond_the_patch_size_name_the_limit():
+    with pytest.raises(ConfigError, match=r"whitening_components must be in \[1, 9\]"):
+        create_model("airnet", whitening_components=10)

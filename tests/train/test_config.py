@@ -130,7 +130,9 @@ def test_best_picks_the_wide_network_for_long_budgets_only():
     mine = resolve_config(
         "best", overrides={"time_budget": 10**4, "model_kwargs": {"widths": [8, 8, 8]}}
     )
-    assert long.model_kwargs == {"widths": WIDE_WIDTHS}
-    assert short.model_kwargs == {}
-    assert mine.model_kwargs == {"widths": [8, 8, 8]}
-    assert resolve_config("fast", overrides={"time_budget": 10**4}).model_kwargs == {}
+    recipe = RECIPES.get("best").model_kwargs  # the width rule adds to the recipe's own kwargs
+    assert long.model_kwargs == {**recipe, "widths": WIDE_WIDTHS}
+    assert short.model_kwargs == recipe
+    assert mine.model_kwargs == {"widths": [8, 8, 8]}  # a user's kwargs replace the recipe's
+    fast = resolve_config("fast", overrides={"time_budget": 10**4})
+    assert fast.model_kwargs == RECIPES.get("fast").model_kwargs

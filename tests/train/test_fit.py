@@ -94,7 +94,15 @@ def _interrupt_after(epoch: int, monkeypatch):
     monkeypatch.setattr(RunLog, "end_epoch", end_epoch)
 
 
-@pytest.mark.parametrize("extra", [{}, {"ema": 0.9, "accumulation_steps": 2, "grad_clip": 0.5}])
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {},
+        {"ema": 0.9, "accumulation_steps": 2, "grad_clip": 0.5},
+        # the resumed third epoch must freeze the whitening bias as the uninterrupted one did
+        {"model": "airnet", "batch_size": 64, "whiten_bias_epochs": 2},
+    ],
+)
 def test_interrupted_and_resumed_run_ends_exactly_like_an_uninterrupted_one(
     tmp_path, monkeypatch, extra
 ):
@@ -227,3 +235,25 @@ def test_the_last_incomplete_batch_is_kept_only_when_asked(tmp_path, drop_last, 
     config = tiny_config(tmp_path, batch_size=60, epochs=1, drop_last=drop_last)
     result = fit(config, train_set=TRAIN, test_set=TEST)
     assert result.final["steps"] == steps
+
+
+def test_the_whitening_bias_trains_only_for_its_epochs(tmp_path):
+    settings = dict(model="airnet", batch_size=64, deterministic=True, schedule_epochs=2)
+    one = fit(tiny_config(tmp_path / "one", epochs=1, **settings), train_set=TRAIN, test_set=TEST)
+    two = fit(
+        tiny_config(tmp_path / "two", epochs=2, whiten_bias_epochs=1, **settings),
+        train_set=TRAIN,
+        test_set=TEST,
+    )
+    free = fit(tiny_config(tmp_path / "free", epochs=2, **settings), train_set=TRAIN, test_set=TEST)
+    load = lambda result: torch.load(result.out_dir / "last.pt", weights_only=True)["model"]  # noqa: E731
+    after_one, frozen, trained = load(one), load(two), load(free)
+    # the same first epoch; then the bias stays where epoch 1 left it while the convs move on
+    assert torch.equal(frozen["whiten.bias"], after_one["whiten.bias"])
+    assert not torch.equal(trained["whiten.bias"], after_one["whiten.bias"])
+    assert not torch.equal(frozen["layer1.conv1.weight"], after_one["layer1.conv1.weight"])
+
+
+def test_whitening_bias_epochs_needs_airnet(tmp_path):
+    with pytest.raises(ConfigError, match="--whiten-bias-epochs: only airnet"):
+        fit(tiny_config(tmp_path, whiten_bias_epochs=1), train_set=TRAIN, test_set=TEST)

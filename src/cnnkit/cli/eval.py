@@ -30,12 +30,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="average with the horizontal flip (default: as the run was trained)",
     )
     parser.add_argument(
+        "--tta-shift",
+        type=int,
+        default=None,
+        metavar="PIXELS",
+        help="with --tta, also average over shifts by this many pixels (airbench's TTA level 2; "
+        "0: off; default: as the run was trained)",
+    )
+    parser.add_argument(
         "--weights",
         choices=("model", "ema"),
         default="model",
         help="the checkpoint's model weights or its EMA (last.pt of an --ema run)",
     )
-    parser.add_argument("--batch-size", type=int, default=1000, help="evaluation batch size")
+    parser.add_argument("--batch-size", type=int, default=500, help="evaluation batch size")
     parser.add_argument("--hardest", type=int, default=10, help="hardest samples to list")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     add_format(parser, ("text", "json"), "text")
@@ -56,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
         split=args.split,
         data_dir=args.data_dir,
         tta=args.tta,
+        tta_shift=args.tta_shift,
         weights=args.weights,
         batch_size=args.batch_size,
         device=args.device,
@@ -70,11 +79,14 @@ def run(args: argparse.Namespace) -> int:
 
 def render_text(result: EvalResult) -> str:
     """Metrics, per-class accuracy and the confusion matrix as plain aligned text."""
+    from cnnkit.train.evaluation import tta_label
+
     metrics = result.metrics
     classes = metrics.classes
+    tta = tta_label(result.tta, result.tta_shift)
     lines = [
         f"{result.checkpoint} on {result.dataset} {result.split} ({metrics.count:,} images, "
-        f"{result.weights} weights{', flip TTA' if result.tta else ''})",
+        f"{result.weights} weights{', ' + tta if tta else ''})",
         f"top-1 {metrics.top1:.2f}%  top-5 {metrics.top5:.2f}%  loss {metrics.loss:.4f}",
         "",
         "per-class accuracy:",

@@ -59,8 +59,9 @@ class AirNet(nn.Module):
         num_classes: number of output logits.
         in_channels: input image channels.
         widths: channels of the three conv groups.
-        whitening_kernel_size: kernel of the frozen whitening conv (no padding, stride 1); it has
-            ``2 * in_channels * whitening_kernel_size**2`` output channels.
+        whitening_kernel_size: kernel of the frozen whitening conv (no padding, stride 1).
+        whitening_components: how many principal directions of the patches it keeps (default:
+            all ``in_channels * whitening_kernel_size**2``); the conv has twice as many outputs.
         logit_scale: the logits are ``fc(features) * logit_scale`` (airbench uses 1/9).
         batchnorm_momentum: PyTorch's BatchNorm momentum (weight of the newest batch).
     """
@@ -73,6 +74,7 @@ class AirNet(nn.Module):
         whitening_kernel_size: int = 3,
         logit_scale: float = 1 / 9,
         batchnorm_momentum: float = 0.4,
+        whitening_components: int | None = None,
     ) -> None:
         super().__init__()
         widths = tuple(int(w) for w in widths)
@@ -82,7 +84,15 @@ class AirNet(nn.Module):
             raise ConfigError(
                 f"airnet: whitening_kernel_size must be >= 1, got {whitening_kernel_size}"
             )
-        whiten_channels = 2 * in_channels * whitening_kernel_size**2
+        patch_size = in_channels * whitening_kernel_size**2
+        components = patch_size if whitening_components is None else int(whitening_components)
+        if not 1 <= components <= patch_size:
+            raise ConfigError(
+                f"airnet: whitening_components must be in [1, {patch_size}] for "
+                f"{in_channels}-channel {whitening_kernel_size}x{whitening_kernel_size} "
+                f"patches, got {whitening_components}"
+            )
+        whiten_channels = 2 * components
         self.whitening_kernel_size = whitening_kernel_size
         self.whiten = nn.Conv2d(in_channels, whiten_channels, whitening_kernel_size, bias=True)
         # Frozen: set from the data by init_whitening; only its bias trains.
@@ -112,10 +122,11 @@ class AirNet(nn.Module):
 def init_whitening(model: AirNet, images: torch.Tensor, eps: float = 5e-4) -> None:
     """Set ``model.whiten`` to PCA-whiten the k x k patches of ``images`` (airbench's init).
 
-    With patch vectors p (d = C*k*k values), mean m and covariance S = V diag(l) V^T, the first
-    d filters are w_i = v_i / sqrt(l_i + eps) with bias -w_i . m, so that their outputs over the
-    data have mean 0 and variance l_i / (l_i + eps) (about 1) and are uncorrelated; the other d
-    filters are their negatives, so the GELU that follows keeps both signs.
+    With patch vectors p (d = C*k*k values), mean m and covariance S = V diag(l) V^T (l sorted
+    largest first), the first n filters (n = the conv's outputs / 2, at most d) are
+    w_i = v_i / sqrt(l_i + eps) with bias -w_i . m, so that their outputs over the data have
+    mean 0 and variance l_i / (l_i + eps) (about 1) and are uncorrelated; the other n filters
+    are their negatives, so the GELU that follows keeps both signs.
 
     Args:
         model: an :class:`AirNet`.
@@ -146,7 +157,8 @@ def init_whitening(model: AirNet, images: torch.Tensor, eps: float = 5e-4) -> No
     covariance = patches @ patches.T / max(patches.shape[1] - 1, 1)
     eigenvalues, eigenvectors = torch.linalg.eigh(covariance)
     order = eigenvalues.flip(0).clamp_min(0), eigenvectors.flip(1)  # largest variance first
-    filters = (order[1] / torch.sqrt(order[0] + eps)).T  # (d, d): one filter per row
+    components = conv.out_channels // 2
+    filters = (order[1] / torch.sqrt(order[0] + eps)).T[:components]  # one filter per row
     weight = torch.cat([filters, -filters]).reshape_as(conv.weight)
     conv.weight.copy_(weight.to(conv.weight))
     bias = -(filters @ mean)
@@ -173,7 +185,8 @@ def airnet(
 ) -> AirNet:
     """Airbench-style network (about 0.29 M parameters for 1x28x28, 10 classes).
 
-    Other keywords (``whitening_kernel_size``, ``logit_scale``, ``batchnorm_momentum``) go to
-    :class:`AirNet`. Call :func:`init_whitening` with training images before training.
+    Other keywords (``whitening_kernel_size``, ``whitening_components``, ``logit_scale``,
+    ``batchnorm_momentum``) go to :class:`AirNet`. Call :func:`init_whitening` with training
+    images before training.
     """
     return AirNet(num_classes=num_classes, in_channels=in_channels, widths=widths, **kwargs)  # type: ignore[arg-type]

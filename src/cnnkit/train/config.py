@@ -139,6 +139,13 @@ class TrainConfig:
         default=None, metadata=_help("EMA decay of the weights per step (e.g. 0.999)")
     )
     # -- stopping and evaluation ----------------------------------------------------------------
+    whiten_bias_epochs: int | None = field(
+        default=None,
+        metadata=_help(
+            "airnet: train the whitening conv's bias for this many epochs, then freeze it "
+            "(airbench; later steps skip a gradient; default: always train it)"
+        ),
+    )
     patience: int | None = field(
         default=None, metadata=_help("stop after this many epochs without a better val top-1")
     )
@@ -156,7 +163,16 @@ class TrainConfig:
         default=False,
         metadata=_help("test-time augmentation: average the logits of the image and its flip"),
     )
-    eval_batch_size: int = field(default=1000, metadata=_help("batch size of evaluation"))
+    tta_shift: int = field(
+        default=0,
+        metadata=_help(
+            "with --tta, also average over the image shifted by this many pixels "
+            "(airbench's TTA level 2; 0: off)"
+        ),
+    )
+    eval_batch_size: int = field(
+        default=500, metadata=_help("batch size of evaluation (500: fastest here)")
+    )
     hardest: int = field(default=16, metadata=_help("number of hardest test samples reported"))
     # -- speed ----------------------------------------------------------------------------------
     device: str = field(default="auto", metadata=_help("auto, cpu, cuda or cuda:N"))
@@ -287,7 +303,7 @@ def validate(config: TrainConfig) -> None:
     _check_range("erasing", config.erasing, 0.0, 1.0)
     _check_range("resized_crop", config.resized_crop, 0.0, 1.0)
     _check_range("color_jitter", config.color_jitter, 0.0, 1.0)
-    for name in ("val_size", "crop_padding", "hardest", "rotation", "mixup", "cutmix"):
+    for name in ("val_size", "crop_padding", "tta_shift", "hardest", "rotation", "mixup", "cutmix"):
         _check_range(name, getattr(config, name), 0.0, math.inf)
     if config.ema is not None:
         _check_range("ema", config.ema, 0.0, 1.0, low_open=True, high_open=True)
@@ -295,6 +311,8 @@ def validate(config: TrainConfig) -> None:
         _check_range("grad_clip", config.grad_clip, 0.0, math.inf, low_open=True)
     if config.time_budget is not None:
         _check_range("time_budget", config.time_budget, 0.0, math.inf, low_open=True)
+    if config.whiten_bias_epochs is not None and config.whiten_bias_epochs < 0:
+        raise ConfigError(f"--whiten-bias-epochs: must be >= 0, got {config.whiten_bias_epochs}")
     if config.patience is not None and config.patience < 1:
         raise ConfigError(f"--patience: must be >= 1, got {config.patience}")
     if config.schedule_epochs is not None and config.schedule_epochs < 1:

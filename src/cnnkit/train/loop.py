@@ -35,7 +35,7 @@ from cnnkit.train.log import RunLog
 from cnnkit.train.optim import make_optimizer, set_learning_rate
 from cnnkit.train.report import finish_run, run_header
 from cnnkit.train.schedules import learning_rate
-from cnnkit.train.setup import Run, build_model, checkpoint_state, make_out_dir
+from cnnkit.train.setup import Run, build_model, checkpoint_state, freeze_for_epoch, make_out_dir
 
 if TYPE_CHECKING:
     from cnnkit.data import ImageDataset
@@ -170,6 +170,7 @@ def _fit(
             # seeded per epoch: a run resumed here draws exactly what an uninterrupted one drew.
             torch.manual_seed(runtime.epoch_seed(config.seed, epoch))
             train_loader.set_epoch(epoch)
+            freeze_for_epoch(model, config, epoch)
             model.train()
             log.start_epoch(epoch + 1, batches)
             epoch_start, loss_sum, correct, seen = time.perf_counter(), 0.0, 0, 0

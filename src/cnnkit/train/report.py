@@ -53,7 +53,7 @@ def finish_run(run: Run, state: RunState) -> RunResult:
     """Evaluate the chosen weights on the test set once; write final.json and the plots."""
     from cnnkit.train.checkpoint import load_checkpoint, save_checkpoint
     from cnnkit.train.datasets import make_loader
-    from cnnkit.train.evaluation import run_evaluation
+    from cnnkit.train.evaluation import run_evaluation, tta_label
     from cnnkit.train.loop import RunResult
     from cnnkit.train.setup import checkpoint_state
 
@@ -83,6 +83,7 @@ def finish_run(run: Run, state: RunState) -> RunResult:
         classes=data.classes,
         dtype=run.dtype,
         tta=config.tta,
+        tta_shift=config.tta_shift,
         hardest=config.hardest,
     )
     final: dict[str, Any] = {
@@ -97,6 +98,7 @@ def finish_run(run: Run, state: RunState) -> RunResult:
         "stopped": state.stopped,
         "evaluated_weights": weights,
         "tta": config.tta,
+        "tta_shift": config.tta_shift if config.tta else 0,
         "best_val_top1": state.best_top1,
         "best_epoch": state.best_epoch,
         "model": config.model,
@@ -122,7 +124,8 @@ def finish_run(run: Run, state: RunState) -> RunResult:
         plot_curves(state.history, out_dir / "curves.png")
         plot_confusion(test.confusion, test.classes, out_dir / "confusion.png")
         plot_hardest(data.test.images, test.hardest, test.classes, out_dir / "hardest.png")
-    tta = ", flip TTA" if config.tta else ""
+    tta = tta_label(config.tta, config.tta_shift)
+    tta = f", {tta}" if tta else ""
     run.log.print(
         f"test: top-1 {test.top1:.2f}%  top-5 {test.top5:.2f}%  loss {test.loss:.4f}  "
         f"({weights} weights{tta}, {test.count:,} images)"

@@ -86,10 +86,29 @@ def build_model(
         std = torch.tensor(data.std).view(1, -1, 1, 1)
         sample = data.train.images[:WHITENING_IMAGES].float().div(255).sub(mean).div(std)
         init_whitening(model, sample)
+    if config.whiten_bias_epochs is not None and not isinstance(model, AirNet):
+        raise ConfigError(
+            f"--whiten-bias-epochs: only airnet has a whitening layer, not --model {config.model}"
+        )
     model = model.to(device)
     if config.channels_last:
         model = model.to(memory_format=torch.channels_last)
     return model, kwargs
+
+
+def freeze_for_epoch(model: nn.Module, config: TrainConfig, epoch: int) -> None:
+    """Freeze airnet's whitening bias from epoch ``whiten_bias_epochs`` on (0-based ``epoch``).
+
+    airbench trains that bias for its first 3 of 10 epochs. Once it is frozen nothing before
+    ``layer1`` needs a gradient, so backward skips the input gradient of ``layer1.conv1``
+    (airnet's steps ran about 12% faster here, docs/benchmarks.md). A function of the epoch, so
+    a resumed run freezes exactly where the uninterrupted one did.
+    """
+    from cnnkit.models.airnet import AirNet
+
+    limit = config.whiten_bias_epochs
+    if limit is not None and epoch >= limit and isinstance(model, AirNet):
+        model.whiten.bias.requires_grad_(False)
 
 
 def checkpoint_state(

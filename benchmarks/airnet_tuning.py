@@ -1,0 +1,91 @@
+"""Fixed-epoch tuning of the airnet recipes: test accuracy of ``best`` with some fields changed.
+
+Each run trains ``best`` for a fixed number of epochs (no time budget, so a busy machine changes
+the time, not the accuracy), then evaluates the last weights on the test set three ways: plain,
+flip TTA, and flip + 1 px shift TTA (``--tta-shift 1``). One JSON line per run is appended to
+benchmarks/results/airnet_tuning.jsonl; docs/benchmarks.md summarises them by hand.
+
+Usage: ``python benchmarks/airnet_tuning.py NAME SEED EPOCHS [field=JSON ...]``, e.g.
+``python benchmarks/airnet_tuning.py c8w0 1 4 'model_kwargs={"whitening_components": 8}'
+whiten_bias_epochs=0``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from cnnkit.data import DeviceLoader, load_dataset
+from cnnkit.train import fit
+from cnnkit.train.checkpoint import load_checkpoint
+from cnnkit.train.evaluation import model_from_checkpoint, run_evaluation
+from cnnkit.train.recipes import RECIPES
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results" / "airnet_tuning.jsonl"
+
+
+def main() -> None:
+    if len(sys.argv) < 4:
+        raise SystemExit(__doc__)
+    name, seed, epochs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    changes = {}
+    for item in sys.argv[4:]:
+        key, _, value = item.partition("=")
+        changes[key] = json.loads(value)
+    out = Path(tempfile.mkdtemp(prefix="cnnkit-tuning-"))
+    config = dataclasses.replace(
+        RECIPES.get("best"),
+        time_budget=None,
+        epochs=epochs,
+        seed=seed,
+        progress=False,
+        plots=False,
+        tensorboard=False,
+        out_dir=str(out / "run"),
+        **changes,
+    )
+    try:
+        started = time.perf_counter()
+        result = fit(config)
+        wall = time.perf_counter() - started
+        path = out / "run" / "last.pt"
+        saved = load_checkpoint(path)
+        model = model_from_checkpoint(saved, path, "model").to(memory_format=torch.channels_last)
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+    test = load_dataset(config.dataset, "test")
+    loader = DeviceLoader(
+        test, 500, shuffle=False, drop_last=False, device=torch.device("cpu"), seed=0,
+        transform=None, channels_last=True, mean=saved["mean"], std=saved["std"],
+    )  # fmt: skip
+    accuracy = {}
+    for label, tta, shift in (("plain", False, 0), ("flip", True, 0), ("flip_shift", True, 1)):
+        metrics = run_evaluation(
+            model, loader, num_classes=10, dtype=torch.bfloat16, tta=tta, tta_shift=shift
+        )
+        accuracy[label] = metrics.top1
+    row = {
+        "name": name,
+        "seed": seed,
+        "epochs": epochs,
+        "changes": changes,
+        "wall_seconds": round(wall, 1),
+        "images_per_second": result.final["images_per_second"],
+        **accuracy,
+    }
+    print(json.dumps(row))
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    with RESULTS.open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(row) + "\n")
+
+
+if __name__ == "__main__":
+    main()
