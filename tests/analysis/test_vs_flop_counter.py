@@ -104,7 +104,8 @@ def test_convnext_counts_its_per_position_linears():
 )
 def test_random_models_match_flop_counter_and_parameter_count(specs, channels, size, batch):
     with torch.device("meta"):
-        model = RandomNet(specs, channels)
+        # eval mode, as summarize runs it: training-mode BatchNorm refuses a 1x1 map of batch 1
+        model = RandomNet(specs, channels).eval()
     try:
         summary = summarize(model, (channels, *size), batch_size=batch)
     except ShapeError:
