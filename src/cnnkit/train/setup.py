@@ -101,7 +101,7 @@ def freeze_for_epoch(model: nn.Module, config: TrainConfig, epoch: int) -> None:
 
     airbench trains that bias for its first 3 of 10 epochs. Once it is frozen nothing before
     ``layer1`` needs a gradient, so backward skips the input gradient of ``layer1.conv1``
-    (airnet's steps ran about 12% faster here, docs/benchmarks.md). A function of the epoch, so
+    (airnet's steps ran about 15% faster here, docs/benchmarks.md). A function of the epoch, so
     a resumed run freezes exactly where the uninterrupted one did.
     """
     from cnnkit.models.airnet import AirNet
