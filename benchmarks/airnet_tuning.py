@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -22,6 +23,8 @@ from pathlib import Path
 
 from cnnkit.train import evaluate, fit
 from cnnkit.train.recipes import RECIPES
+
+from fashion_table import machine_info  # this script's folder is on sys.path
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "airnet_tuning.jsonl"
@@ -48,6 +51,7 @@ def main() -> None:
         **changes,
     )
     accuracy = {}
+    machine = machine_info()
     try:
         started = time.perf_counter()
         result = fit(config)
@@ -66,6 +70,9 @@ def main() -> None:
         "wall_seconds": round(wall, 1),
         "images_per_second": result.final["images_per_second"],
         **accuracy,
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": f"{machine['cpu']}, {machine['cores']} cores, "
+        f"load {os.getloadavg()[0]:.1f} after",
     }
     print(json.dumps(row))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

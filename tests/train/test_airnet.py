@@ -78,3 +78,43 @@ def test_fewer_whitening_components_keep_the_largest_variance_directions(compone
 def test_whitening_components_beyond_the_patch_size_name_the_limit():
     with pytest.raises(ConfigError, match=r"whitening_components must be in \[1, 9\]"):
         create_model("airnet", whitening_components=10)
+
+
+def test_depth_two_keeps_the_checkpoint_names():
+    keys = set(create_model("airnet").layer2.state_dict())
+    assert {k.split(".")[0] for k in keys} == {"conv1", "bn1", "conv2", "bn2"}
+
+
+@settings(max_examples=8, deadline=None)
+@given(depth=st.integers(2, 4), width=st.sampled_from([4, 8]), seed=st.integers(0, 99))
+def test_deeper_groups_compute_the_written_out_residual(depth, width, seed):
+    torch.manual_seed(seed)
+    model = create_model("airnet", widths=(width, 2 * width, 2 * width), depth=depth).eval()
+    for module in model.modules():  # non-trivial BN statistics, so a wrong order shows
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+            module.bias.data.uniform_(-0.5, 0.5)
+    group = model.layer2
+    x = torch.randn(2, width, 12, 12)
+    gelu = torch.nn.functional.gelu
+    first = gelu(group.bn1(torch.nn.functional.max_pool2d(group.conv1(x), 2)))
+    expected = first
+    for index in range(2, depth + 1):
+        expected = getattr(group, f"bn{index}")(getattr(group, f"conv{index}")(expected))
+        if index == depth and depth >= 3:
+            expected = expected + first
+        expected = gelu(expected)
+    torch.testing.assert_close(group(x), expected)
+    convs = [m for m in group.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert len(convs) == depth
+    # each extra conv adds C*C*9 weights and its BN two vectors of C
+    base = create_model("airnet", widths=(width, 2 * width, 2 * width))
+    extra = (depth - 2) * sum(9 * c * c for c in (width, 2 * width, 2 * width))
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert count(model) - count(base) == extra + (depth - 2) * 2 * (5 * width)
+
+
+def test_depth_below_two_is_refused():
+    with pytest.raises(ConfigError, match=r"depth \(convs per group\) must be >= 2, got 1"):
+        create_model("airnet", depth=1)

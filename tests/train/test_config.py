@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cnnkit.errors import ConfigError, UnknownNameError
+from cnnkit.models import create_model
 from cnnkit.train.config import TrainConfig, resolve_config
 from cnnkit.train.recipes import RECIPES
 
@@ -122,17 +123,42 @@ def test_missing_config_file_names_the_flag(tmp_path):
         resolve_config(None, tmp_path / "nope.json")
 
 
-def test_best_picks_the_wide_network_for_long_budgets_only():
-    from cnnkit.train.recipes import WIDE_FROM_SECONDS, WIDE_WIDTHS
+def test_best_grows_its_network_at_each_budget_threshold():
+    from cnnkit.train.recipes import DEEP_DEPTH, DEEP_FROM_SECONDS, WIDE_FROM_SECONDS, WIDE_WIDTHS
 
-    long = resolve_config("best", overrides={"time_budget": WIDE_FROM_SECONDS})
-    short = resolve_config("best", overrides={"time_budget": WIDE_FROM_SECONDS - 1})
+    recipe = RECIPES.get("best").model_kwargs  # the rule adds to the recipe's own kwargs
+    wide = {**recipe, "widths": WIDE_WIDTHS}
+    deep = {**wide, "depth": DEEP_DEPTH}
+    expected = [
+        (1.0, recipe),
+        (WIDE_FROM_SECONDS - 1e-3, recipe),
+        (WIDE_FROM_SECONDS, wide),
+        (DEEP_FROM_SECONDS - 1e-3, wide),
+        (DEEP_FROM_SECONDS, deep),
+        (10.0**5, deep),
+    ]
+    for budget, kwargs in expected:
+        config = resolve_config("best", overrides={"time_budget": budget})
+        assert config.model_kwargs == kwargs, budget
+        create_model("airnet", **config.model_kwargs)  # what the rule picks is a valid network
+
+
+def test_best_keeps_the_network_of_a_config_file(tmp_path):
+    path = tmp_path / "mine.json"
+    path.write_text(json.dumps({"time_budget": 5000, "model_kwargs": {"widths": [16, 32, 64]}}))
+    assert resolve_config("best", path).model_kwargs == {"widths": [16, 32, 64]}
+
+
+def test_best_keeps_the_network_a_user_chose():
+    from cnnkit.train.recipes import DEEP_FROM_SECONDS, WIDE_WIDTHS
+
     mine = resolve_config(
         "best", overrides={"time_budget": 10**4, "model_kwargs": {"widths": [8, 8, 8]}}
     )
-    recipe = RECIPES.get("best").model_kwargs  # the width rule adds to the recipe's own kwargs
-    assert long.model_kwargs == {**recipe, "widths": WIDE_WIDTHS}
-    assert short.model_kwargs == recipe
     assert mine.model_kwargs == {"widths": [8, 8, 8]}  # a user's kwargs replace the recipe's
+    shallow = resolve_config(
+        "best", overrides={"time_budget": DEEP_FROM_SECONDS, "model_kwargs": {"depth": 2}}
+    )
+    assert shallow.model_kwargs == {"depth": 2, "widths": WIDE_WIDTHS}
     fast = resolve_config("fast", overrides={"time_budget": 10**4})
     assert fast.model_kwargs == RECIPES.get("fast").model_kwargs

@@ -7,6 +7,7 @@ Layout (for a 1x28x28 input, default widths 32-64-128, about 0.29 M parameters):
     layer1   conv3x3 -> maxpool2 -> BN -> GELU -> conv3x3 -> BN -> GELU      (32 channels)
     layer2   same                                                           (64 channels)
     layer3   same                                                           (128 channels)
+             (``depth=3``: a third conv3x3 -> BN per group, added to the first block's output)
     pool     global max pool
     fc       linear, no bias, logits multiplied by ``logit_scale``
 
@@ -27,29 +28,46 @@ from cnnkit.models._registry import ModelInfo, register_model
 
 
 class ConvGroup(nn.Module):
-    """conv3x3 -> maxpool 2x2 -> BN -> GELU -> conv3x3 -> BN -> GELU (halves H and W)."""
+    """conv3x3 -> maxpool 2x2 -> BN -> GELU, then ``depth - 1`` times conv3x3 -> BN -> GELU.
 
-    def __init__(self, in_channels: int, out_channels: int, batchnorm_momentum: float) -> None:
+    Halves H and W. With ``depth >= 3`` the output of the first block is added back before the
+    last GELU (airbench96's group: ``x0 = GELU(BN(pool(conv1(x))))``, then
+    ``GELU(BN(conv3(GELU(BN(conv2(x0))))) + x0)``): the extra convs learn a correction to the
+    first block's output. ``depth == 2`` is airbench94's group, with no residual.
+    """
+
+    def __init__(
+        self, in_channels: int, out_channels: int, batchnorm_momentum: float, depth: int = 2
+    ) -> None:
         super().__init__()
+        self.depth = depth
         self.conv1 = nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False)
         self.pool = nn.MaxPool2d(2)
         self.bn1 = nn.BatchNorm2d(out_channels, momentum=batchnorm_momentum)
-        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(out_channels, momentum=batchnorm_momentum)
+        # conv2, bn2, conv3, bn3, ...: the names of airbench and of depth-2 checkpoints
+        for index in range(2, depth + 1):
+            conv = nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False)
+            self.add_module(f"conv{index}", conv)
+            self.add_module(f"bn{index}", nn.BatchNorm2d(out_channels, momentum=batchnorm_momentum))
         self.act = nn.GELU()
-        for bn in (self.bn1, self.bn2):
+        for index in range(1, depth + 1):
             # Scale frozen at 1 (airbench): the following conv absorbs any scale, and a trainable
             # scale under weight decay only slows the first epochs.
-            bn.weight.requires_grad_(False)
-        for conv in (self.conv1, self.conv2):
-            # Identity on the first in_channels outputs: the untrained group passes its input on,
-            # which lets a high learning rate work from step one.
+            getattr(self, f"bn{index}").weight.requires_grad_(False)
+            # Identity on the first in_channels outputs: the untrained group passes its input
+            # on, which lets a high learning rate work from step one.
+            conv = getattr(self, f"conv{index}")
             with torch.no_grad():
                 nn.init.dirac_(conv.weight[: conv.in_channels])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.act(self.bn1(self.pool(self.conv1(x))))
-        return self.act(self.bn2(self.conv2(x)))
+        x = first = self.act(self.bn1(self.pool(self.conv1(x))))
+        for index in range(2, self.depth + 1):
+            x = getattr(self, f"bn{index}")(getattr(self, f"conv{index}")(x))
+            if index == self.depth and self.depth >= 3:
+                x = x + first
+            x = self.act(x)
+        return x
 
 
 class AirNet(nn.Module):
@@ -64,6 +82,8 @@ class AirNet(nn.Module):
             all ``in_channels * whitening_kernel_size**2``); the conv has twice as many outputs.
         logit_scale: the logits are ``fc(features) * logit_scale`` (airbench uses 1/9).
         batchnorm_momentum: PyTorch's BatchNorm momentum (weight of the newest batch).
+        depth: convs per group (2: airbench94's group; 3 or more: airbench96's, with a
+            residual, see :class:`ConvGroup`).
     """
 
     def __init__(
@@ -75,6 +95,7 @@ class AirNet(nn.Module):
         logit_scale: float = 1 / 9,
         batchnorm_momentum: float = 0.4,
         whitening_components: int | None = None,
+        depth: int = 2,
     ) -> None:
         super().__init__()
         widths = tuple(int(w) for w in widths)
@@ -84,6 +105,9 @@ class AirNet(nn.Module):
             raise ConfigError(
                 f"airnet: whitening_kernel_size must be >= 1, got {whitening_kernel_size}"
             )
+        depth = int(depth)
+        if depth < 2:
+            raise ConfigError(f"airnet: depth (convs per group) must be >= 2, got {depth}")
         patch_size = in_channels * whitening_kernel_size**2
         components = patch_size if whitening_components is None else int(whitening_components)
         if not 1 <= components <= patch_size:
@@ -98,9 +122,9 @@ class AirNet(nn.Module):
         # Frozen: set from the data by init_whitening; only its bias trains.
         self.whiten.weight.requires_grad_(False)
         self.act = nn.GELU()
-        self.layer1 = ConvGroup(whiten_channels, widths[0], batchnorm_momentum)
-        self.layer2 = ConvGroup(widths[0], widths[1], batchnorm_momentum)
-        self.layer3 = ConvGroup(widths[1], widths[2], batchnorm_momentum)
+        self.layer1 = ConvGroup(whiten_channels, widths[0], batchnorm_momentum, depth)
+        self.layer2 = ConvGroup(widths[0], widths[1], batchnorm_momentum, depth)
+        self.layer3 = ConvGroup(widths[1], widths[2], batchnorm_momentum, depth)
         self.pool = nn.AdaptiveMaxPool2d(1)
         self.fc = nn.Linear(widths[2], num_classes, bias=False)
         self.logit_scale = float(logit_scale)
@@ -186,7 +210,7 @@ def airnet(
     """Airbench-style network (about 0.29 M parameters for 1x28x28, 10 classes).
 
     Other keywords (``whitening_kernel_size``, ``whitening_components``, ``logit_scale``,
-    ``batchnorm_momentum``) go to :class:`AirNet`. Call :func:`init_whitening` with training
-    images before training.
+    ``batchnorm_momentum``, ``depth``) go to :class:`AirNet`. Call :func:`init_whitening` with
+    training images before training.
     """
     return AirNet(num_classes=num_classes, in_channels=in_channels, widths=widths, **kwargs)  # type: ignore[arg-type]

@@ -265,19 +265,23 @@ def resolve_config(
 
     ``overrides`` holds only what the user set (the CLI leaves out flags it was not given).
     A budget rule (``recipes.BUDGET_RULES``) adapts a recipe to its time budget, e.g. ``best``
-    picks a wider network for long budgets.
+    picks a wider, then deeper network for long budgets; it leaves alone the fields the user
+    set.
     """
     from cnnkit.train.recipes import RECIPES
 
     config = TrainConfig.from_dict(RECIPES.get(recipe).to_dict()) if recipe else TrainConfig()
+    explicit: set[str] = set(overrides or ())
     if config_file is not None:
-        config = replace_config(config, load_config_file(config_file), f"--config {config_file}")
+        from_file = load_config_file(config_file)
+        explicit |= set(from_file)
+        config = replace_config(config, from_file, f"--config {config_file}")
     if overrides:
         config = replace_config(config, overrides, "flags")
     from cnnkit.train.recipes import BUDGET_RULES
 
     rule = BUDGET_RULES.find(recipe) if recipe else None
-    return rule(config) if rule is not None else config
+    return rule(config, frozenset(explicit)) if rule is not None else config
 
 
 def validate(config: TrainConfig) -> None:

@@ -64,25 +64,42 @@ _AIRNET = dict(
 RECIPES.add("fast", TrainConfig(**{**_AIRNET, "crop_padding": 1}, time_budget=42.0))
 RECIPES.add("best", TrainConfig(**_AIRNET, tta_shift=1, time_budget=225.0))
 
-# A recipe may adapt to the time budget it is given: resolve_config applies its rule last.
-BUDGET_RULES: Registry[Callable[[TrainConfig], TrainConfig]] = Registry("budget rule")
+# A recipe may adapt to the time budget it is given: resolve_config applies its rule last, with
+# the names of the fields the user set (flags or a config file), which the rule leaves alone.
+BUDGET_RULES: Registry[Callable[[TrainConfig, frozenset[str]], TrainConfig]] = Registry(
+    "budget rule"
+)
 WIDE_FROM_SECONDS = 300.0
 WIDE_WIDTHS = [64, 128, 256]
+DEEP_FROM_SECONDS = 1200.0
+DEEP_DEPTH = 3
 
 
-def best_for_budget(config: TrainConfig) -> TrainConfig:
-    """``best``'s network follows its time budget (explicit ``widths`` are kept).
+def best_for_budget(config: TrainConfig, explicit: frozenset[str] = frozenset()) -> TrainConfig:
+    """``best``'s network follows its time budget; model kwargs the user set are kept.
 
-    airnet 32-64-128 (0.29 M parameters) below ``WIDE_FROM_SECONDS`` of training, 64-128-256
-    (1.16 M) from there: the wide net gains about 1% per epoch (94.58% vs 93.63% after 8
-    epochs) but runs about 3x slower (1,180 vs 3,600 images/s here), so it pays only on longer
-    budgets: at 225 s the narrow net reached 94.04% (14 epochs), the wide one 93.65% (5 epochs,
-    and 19 s more of test-time augmentation) (docs/benchmarks.md).
+    - airnet 32-64-128 (0.29 M parameters) below ``WIDE_FROM_SECONDS`` of training, 64-128-256
+      (1.16 M) from there: the wide net gains about 1% per epoch (94.58% vs 93.63% after 8
+      epochs) but runs about 3x slower (1,180 vs 3,600 images/s on AMD EPYC), so it pays only
+      on longer budgets: at 225 s the narrow net reached 94.04% (14 epochs), the wide one
+      93.65% (5 epochs, and 19 s more of test-time augmentation) (docs/benchmarks.md).
+    - from ``DEEP_FROM_SECONDS``, three convs per group with a residual (airbench96's group,
+      1.93 M parameters, about 1.4x the time per epoch): with two convs the wide net had
+      stopped learning (94.58% after 8 epochs, 94.82% after 33), and for the epochs that fit
+      1,760 s the deep net reached 95.10% (34 epochs) against 94.94% for a 96-192-384 net of
+      the same cost (24 epochs) (fixed-epoch runs, docs/benchmarks.md). Between 300 s and
+      1,200 s only the wide rule was measured.
     """
-    wide = config.time_budget is not None and config.time_budget >= WIDE_FROM_SECONDS
-    if config.model != "airnet" or "widths" in config.model_kwargs or not wide:
+    if config.model != "airnet" or config.time_budget is None:
         return config
-    return dataclasses.replace(config, model_kwargs={**config.model_kwargs, "widths": WIDE_WIDTHS})
+    if "model_kwargs" in explicit and "widths" in config.model_kwargs:
+        return config  # the user chose the network
+    kwargs = dict(config.model_kwargs)
+    if config.time_budget >= WIDE_FROM_SECONDS:
+        kwargs.setdefault("widths", WIDE_WIDTHS)
+    if config.time_budget >= DEEP_FROM_SECONDS:
+        kwargs.setdefault("depth", DEEP_DEPTH)
+    return dataclasses.replace(config, model_kwargs=kwargs)
 
 
 BUDGET_RULES.add("best", best_for_budget)
