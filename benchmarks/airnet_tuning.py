@@ -23,7 +23,6 @@ from pathlib import Path
 
 from cnnkit.train import evaluate, fit
 from cnnkit.train.recipes import RECIPES
-
 from fashion_table import machine_info  # this script's folder is on sys.path
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -70,6 +70,25 @@ def machine_info() -> dict:
     }
 
 
+def machine_label(info: dict) -> str:
+    """``CPU (N cores, bf16 by AMX)``: the matrix unit decides bf16 speed (AMX about 2x AVX-512
+    BF16 for these convolutions, docs/benchmarks.md)."""
+    unit = (
+        "AMX"
+        if info.get("amx_bf16")
+        else "AVX-512 BF16"
+        if info.get("avx512_bf16")
+        else "no bf16 unit"
+    )
+    return f"{info['cpu']} ({info['cores']} cores, bf16 by {unit})"
+
+
+def measured_on() -> str:
+    """Date and machine of a row, kept with the row: rows of earlier runs stay in the results."""
+    info = machine_info()
+    return f"{info['date']}, {machine_label(info)}"
+
+
 def write_section(title: str, body: str) -> None:
     """Replace (or append) the ``## {title}`` section of docs/benchmarks.md, leaving the rest."""
     text = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Benchmarks\n"
@@ -132,6 +151,7 @@ def run_table(args: argparse.Namespace) -> None:
             "evaluated_weights": final["evaluated_weights"],
             "command": result["command"],
             "load_average_before": load,
+            "measured": measured_on(),
         }
         rows.append(entry)
         print(json.dumps(entry), flush=True)
@@ -163,6 +183,7 @@ def run_recipes(args: argparse.Namespace) -> None:
             and result["end_to_end_seconds"] <= goal_seconds,
             "command": result["command"],
             "load_average_before": load,
+            "measured": measured_on(),
         }
         rows.append(entry)
         print(json.dumps(entry), flush=True)
@@ -206,15 +227,23 @@ def save(name: str, rows: list[dict]) -> None:
     print(f"wrote {out.relative_to(ROOT)}")
 
 
-def _conditions(rows: list[dict]) -> str:
-    """The machine and how busy it was: the 1-minute load average before each run (on 2
-    cores; it still counts the tail of the previous run of this script)."""
-    info = machine_info()
+def _conditions(rows: list[dict], name: str = "recipe") -> str:
+    """Where and when each row ran, and how busy the machine was: the 1-minute load average
+    before each run (on 2 cores; it still counts the tail of the previous run of this script)."""
+    places: dict[str, list[str]] = {}
+    for r in rows:
+        places.setdefault(r.get("measured", "date and machine not recorded"), []).append(r[name])
+    if len(places) == 1:
+        where = f"Measured on {next(iter(places))}"
+    else:
+        where = "Measured on " + "; ".join(
+            f"{place} ({', '.join(names)})" for place, names in places.items()
+        )
     loads = [r["load_average_before"][0] for r in rows]
     return (
-        f"Measured on {info['cpu']} ({info['cores']} cores, {info['date']}); 1-minute load "
-        f"average before each run: {', '.join(f'{v:.1f}' for v in loads)} (it includes the "
-        "tail of the previous run; above 2 means other work shared the cores)."
+        f"{where}. 1-minute load average before each run: "
+        f"{', '.join(f'{v:.1f}' for v in loads)} (it includes the tail of the previous run; "
+        "above 2 means other work shared the cores)."
     )
 
 
@@ -234,7 +263,7 @@ def render_table(rows: list[dict]) -> str:
         "NAME`, docs/training.md) under the stated time budget; the learning rate follows the",
         "budget, so a run cut short still ends annealed. Validation is 003's 6,000-image split",
         "(seed 42); the test set is evaluated once, with the best validation weights.",
-        _conditions(rows),
+        _conditions(rows, "row"),
         "",
         "| model | params | seed 003 claims | measured test top-1 | epochs | end to end | budget "
         "| command |",

@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from cnnkit.data import load_dataset  # noqa: E402
 from cnnkit.models import create_model  # noqa: E402
 from cnnkit.train import TrainConfig, fit  # noqa: E402
-from fashion_table import machine_info, write_section  # noqa: E402
+from fashion_table import machine_info, machine_label, write_section  # noqa: E402
 
 DEFAULT_ROUNDS = 3
 
@@ -199,7 +199,8 @@ def render(result: dict) -> str:
         "and `DataLoader(num_workers=2)`, fp32), same model, batch and optimiser, measured one",
         "after the other in one run; images/s of the second epoch, data loading included; median",
         f"of {result['rounds']} interleaved rounds.",
-        f"Machine: {result['machine']['cpu']}, {result['threads']} threads, load average "
+        f"Machine: {machine_label(result['machine'])}, {result['threads']} threads, "
+        "load average "
         f"{result['machine']['load_before'][0]:.1f} before and "
         f"{result['machine']['load_after'][0]:.1f} after (2 cores: above 2 means other work "
         "was running). Command: `python benchmarks/train_throughput.py"

@@ -124,7 +124,13 @@ def test_missing_config_file_names_the_flag(tmp_path):
 
 
 def test_best_grows_its_network_at_each_budget_threshold():
-    from cnnkit.train.recipes import DEEP_DEPTH, DEEP_FROM_SECONDS, WIDE_FROM_SECONDS, WIDE_WIDTHS
+    from cnnkit.train.recipes import (
+        DEEP_DEPTH,
+        DEEP_ERASING,
+        DEEP_FROM_SECONDS,
+        WIDE_FROM_SECONDS,
+        WIDE_WIDTHS,
+    )
 
     recipe = RECIPES.get("best").model_kwargs  # the rule adds to the recipe's own kwargs
     wide = {**recipe, "widths": WIDE_WIDTHS}
@@ -140,6 +146,8 @@ def test_best_grows_its_network_at_each_budget_threshold():
     for budget, kwargs in expected:
         config = resolve_config("best", overrides={"time_budget": budget})
         assert config.model_kwargs == kwargs, budget
+        # random erasing comes with the deep net, as its regulariser
+        assert config.erasing == (DEEP_ERASING if "depth" in kwargs else 0.0), budget
         create_model("airnet", **config.model_kwargs)  # what the rule picks is a valid network
 
 
@@ -160,5 +168,8 @@ def test_best_keeps_the_network_a_user_chose():
         "best", overrides={"time_budget": DEEP_FROM_SECONDS, "model_kwargs": {"depth": 2}}
     )
     assert shallow.model_kwargs == {"depth": 2, "widths": WIDE_WIDTHS}
+    assert shallow.erasing == 0.0  # no deep net, no erasing
+    plain = resolve_config("best", overrides={"time_budget": DEEP_FROM_SECONDS, "erasing": 0.0})
+    assert plain.model_kwargs["depth"] == 3 and plain.erasing == 0.0  # the user's flag stands
     fast = resolve_config("fast", overrides={"time_budget": 10**4})
     assert fast.model_kwargs == RECIPES.get("fast").model_kwargs
