@@ -1,0 +1,48 @@
+"""The budgeted ResNet-18 row's pace counts complete epochs only (benchmarks/fashion_table.py)."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "fashion_table.py"
+
+
+@pytest.fixture(scope="module")
+def fashion_table():
+    spec = importlib.util.spec_from_file_location("fashion_table", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def write_metrics(folder: Path, steps_per_epoch: int, seconds: list[float], cut: int) -> None:
+    with (folder / "metrics.csv").open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["epoch", "steps", "epoch_seconds"])
+        for epoch, s in enumerate(seconds, 1):
+            writer.writerow([epoch, epoch * steps_per_epoch, s])
+        if cut:  # the budget stopped the last epoch after `cut` steps
+            writer.writerow([len(seconds) + 1, len(seconds) * steps_per_epoch + cut, 1.0])
+
+
+@given(
+    seconds=st.lists(st.floats(10, 1000), min_size=1, max_size=6),
+    steps=st.integers(2, 500),
+    cut_fraction=st.floats(0, 0.99),
+)
+def test_pace_is_the_mean_of_complete_epochs(
+    fashion_table, tmp_path_factory, seconds, steps, cut_fraction
+):
+    folder = tmp_path_factory.mktemp("run")
+    write_metrics(folder, steps, seconds, int(cut_fraction * steps))
+    assert fashion_table.full_epoch_seconds(folder) == pytest.approx(sum(seconds) / len(seconds))
+
+
+def test_a_run_without_metrics_has_no_pace(fashion_table, tmp_path):
+    assert fashion_table.full_epoch_seconds(tmp_path) is None
