@@ -128,26 +128,29 @@ def test_best_grows_its_network_at_each_budget_threshold():
         DEEP_DEPTH,
         DEEP_ERASING,
         DEEP_FROM_SECONDS,
+        ERASING_FROM_SECONDS,
         WIDE_FROM_SECONDS,
         WIDE_WIDTHS,
     )
 
+    assert DEEP_FROM_SECONDS < WIDE_FROM_SECONDS < ERASING_FROM_SECONDS  # the order listed below
     recipe = RECIPES.get("best").model_kwargs  # the rule adds to the recipe's own kwargs
-    wide = {**recipe, "widths": WIDE_WIDTHS}
-    deep = {**wide, "depth": DEEP_DEPTH}
-    expected = [
-        (1.0, recipe),
-        (WIDE_FROM_SECONDS - 1e-3, recipe),
-        (WIDE_FROM_SECONDS, wide),
-        (DEEP_FROM_SECONDS - 1e-3, wide),
-        (DEEP_FROM_SECONDS, deep),
-        (10.0**5, deep),
+    deep = {**recipe, "depth": DEEP_DEPTH}
+    wide = {**deep, "widths": WIDE_WIDTHS}
+    expected = [  # (budget, network, erasing)
+        (1.0, recipe, 0.0),
+        (DEEP_FROM_SECONDS - 1e-3, recipe, 0.0),
+        (DEEP_FROM_SECONDS, deep, 0.0),
+        (WIDE_FROM_SECONDS - 1e-3, deep, 0.0),
+        (WIDE_FROM_SECONDS, wide, 0.0),
+        (ERASING_FROM_SECONDS - 1e-3, wide, 0.0),
+        (ERASING_FROM_SECONDS, wide, DEEP_ERASING),  # the deep net's regulariser on long runs
+        (10.0**5, wide, DEEP_ERASING),
     ]
-    for budget, kwargs in expected:
+    for budget, kwargs, erasing in expected:
         config = resolve_config("best", overrides={"time_budget": budget})
         assert config.model_kwargs == kwargs, budget
-        # random erasing comes with the deep net, as its regulariser
-        assert config.erasing == (DEEP_ERASING if "depth" in kwargs else 0.0), budget
+        assert config.erasing == erasing, budget
         create_model("airnet", **config.model_kwargs)  # what the rule picks is a valid network
 
 
@@ -158,18 +161,18 @@ def test_best_keeps_the_network_of_a_config_file(tmp_path):
 
 
 def test_best_keeps_the_network_a_user_chose():
-    from cnnkit.train.recipes import DEEP_FROM_SECONDS, WIDE_WIDTHS
+    from cnnkit.train.recipes import ERASING_FROM_SECONDS, WIDE_WIDTHS
 
     mine = resolve_config(
         "best", overrides={"time_budget": 10**4, "model_kwargs": {"widths": [8, 8, 8]}}
     )
     assert mine.model_kwargs == {"widths": [8, 8, 8]}  # a user's kwargs replace the recipe's
     shallow = resolve_config(
-        "best", overrides={"time_budget": DEEP_FROM_SECONDS, "model_kwargs": {"depth": 2}}
+        "best", overrides={"time_budget": ERASING_FROM_SECONDS, "model_kwargs": {"depth": 2}}
     )
     assert shallow.model_kwargs == {"depth": 2, "widths": WIDE_WIDTHS}
     assert shallow.erasing == 0.0  # no deep net, no erasing
-    plain = resolve_config("best", overrides={"time_budget": DEEP_FROM_SECONDS, "erasing": 0.0})
+    plain = resolve_config("best", overrides={"time_budget": ERASING_FROM_SECONDS, "erasing": 0.0})
     assert plain.model_kwargs["depth"] == 3 and plain.erasing == 0.0  # the user's flag stands
     fast = resolve_config("fast", overrides={"time_budget": 10**4})
     assert fast.model_kwargs == RECIPES.get("fast").model_kwargs
