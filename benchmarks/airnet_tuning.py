@@ -23,7 +23,7 @@ from pathlib import Path
 
 from cnnkit.train import evaluate, fit
 from cnnkit.train.recipes import RECIPES
-from fashion_table import machine_info  # this script's folder is on sys.path
+from fashion_table import machine_info, machine_label  # this script's folder is on sys.path
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "airnet_tuning.jsonl"
@@ -50,7 +50,6 @@ def main() -> None:
         **changes,
     )
     accuracy = {}
-    machine = machine_info()
     try:
         started = time.perf_counter()
         result = fit(config)
@@ -70,8 +69,7 @@ def main() -> None:
         "images_per_second": result.final["images_per_second"],
         **accuracy,
         "date": time.strftime("%Y-%m-%d"),
-        "machine": f"{machine['cpu']}, {machine['cores']} cores, "
-        f"load {os.getloadavg()[0]:.1f} after",
+        "machine": f"{machine_label(machine_info())}, load {os.getloadavg()[0]:.1f} after",
     }
     print(json.dumps(row))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

@@ -139,10 +139,9 @@ def full_epoch_seconds(out: Path) -> float | None:
         history = list(csv.DictReader(f))
     steps = [int(r["steps"]) for r in history]
     per_epoch = [b - a for a, b in zip([0, *steps], steps, strict=False)]
+    complete = max(per_epoch, default=0)  # steps of an epoch the budget did not cut
     full = [
-        float(r["epoch_seconds"])
-        for r, n in zip(history, per_epoch, strict=True)
-        if n == max(per_epoch)
+        float(r["epoch_seconds"]) for r, n in zip(history, per_epoch, strict=True) if n == complete
     ]
     return sum(full) / len(full) if full else None
 

@@ -199,9 +199,8 @@ def render(result: dict) -> str:
         "and `DataLoader(num_workers=2)`, fp32), same model, batch and optimiser, measured one",
         "after the other in one run; images/s of the second epoch, data loading included; median",
         f"of {result['rounds']} interleaved rounds.",
-        f"Machine: {machine_label(result['machine'])}, {result['threads']} threads, "
-        "load average "
-        f"{result['machine']['load_before'][0]:.1f} before and "
+        f"Machine: {machine_label(result['machine'])}, {result['threads']} threads, load "
+        f"average {result['machine']['load_before'][0]:.1f} before and "
         f"{result['machine']['load_after'][0]:.1f} after (2 cores: above 2 means other work "
         "was running). Command: `python benchmarks/train_throughput.py"
         + (f" --rounds {result['rounds']}" if result["rounds"] != DEFAULT_ROUNDS else "")

@@ -109,9 +109,11 @@ def best_for_budget(config: TrainConfig, explicit: frozenset[str] = frozenset())
         kwargs.setdefault("widths", WIDE_WIDTHS)
     if config.time_budget >= DEEP_FROM_SECONDS:
         kwargs.setdefault("depth", DEEP_DEPTH)
-    deep = kwargs.get("depth", 2) >= DEEP_DEPTH
-    if config.time_budget >= ERASING_FROM_SECONDS and deep and "erasing" not in explicit:
-        changes["erasing"] = DEEP_ERASING  # the deep net's regulariser on long runs
+        # ERASING_FROM_SECONDS > DEEP_FROM_SECONDS, so the depth is set here; a user's depth 2
+        # gets no erasing
+        long = config.time_budget >= ERASING_FROM_SECONDS
+        if long and kwargs["depth"] >= DEEP_DEPTH and "erasing" not in explicit:
+            changes["erasing"] = DEEP_ERASING  # the deep net's regulariser on long runs
     return dataclasses.replace(config, model_kwargs=kwargs, **changes)
 
 
