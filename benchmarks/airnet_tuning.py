@@ -55,9 +55,14 @@ def main() -> None:
         result = fit(config)
         wall = time.perf_counter() - started
         # cnnkit's own evaluation of the checkpoint: the run's model, normalisation and precision
-        for label, tta, shift in (("plain", False, 0), ("flip", True, 0), ("flip_shift", True, 1)):
-            report = evaluate(out / "run" / "last.pt", tta=tta, tta_shift=shift, hardest=0)
-            accuracy[label] = report.metrics.top1
+        views = (("plain", False, 0), ("flip", True, 0), ("flip_shift", True, 1))
+        # with --ema the same run also gives the weight average's accuracy: a paired comparison
+        for weights, prefix in (("model", ""), ("ema", "ema_"))[: 2 if config.ema else 1]:
+            for label, tta, shift in views:
+                report = evaluate(
+                    out / "run" / "last.pt", tta=tta, tta_shift=shift, hardest=0, weights=weights
+                )
+                accuracy[prefix + label] = report.metrics.top1
     finally:
         shutil.rmtree(out, ignore_errors=True)
     row = {

@@ -25,6 +25,7 @@ import platform
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -248,12 +249,18 @@ def save(name: str, rows: list[dict]) -> None:
     print(f"wrote {out.relative_to(ROOT)}")
 
 
-def _conditions(rows: list[dict], name: str = "recipe") -> str:
+def recipe_label(row: dict) -> str:
+    """A recipes row as the tables name it: ``fast``, or ``best 225 s`` where a budget was set."""
+    budget = row.get("time_budget_seconds")
+    return row["recipe"] if budget is None else f"{row['recipe']} {budget:.0f} s"
+
+
+def _conditions(rows: list[dict], label: Callable[[dict], str] = recipe_label) -> str:
     """Where and when each row ran, and how busy the machine was: the 1-minute load average
     before each run (on 2 cores; it still counts the tail of the previous run of this script)."""
     places: dict[str, list[str]] = {}
     for r in rows:
-        places.setdefault(r.get("measured", "date and machine not recorded"), []).append(r[name])
+        places.setdefault(r.get("measured", "date and machine not recorded"), []).append(label(r))
     if len(places) == 1:
         where = f"Measured on {next(iter(places))}"
     else:
@@ -284,7 +291,7 @@ def render_table(rows: list[dict]) -> str:
         "NAME`, docs/training.md) under the stated time budget; the learning rate follows the",
         "budget, so a run cut short still ends annealed. Validation is 003's 6,000-image split",
         "(seed 42); the test set is evaluated once, with the best validation weights.",
-        _conditions(rows, "row"),
+        _conditions(rows, lambda r: r["row"]),
         "",
         "| model | params | seed 003 claims | measured test top-1 | epochs | end to end | budget "
         "| command |",

@@ -94,7 +94,13 @@ def baseline_images_per_second(name: str, images, labels, batch_size: int) -> fl
 
 
 def cnnkit_images_per_second(
-    name: str, train_set, test_set, batch_size: int, precision: str, channels_last: bool
+    name: str,
+    train_set,
+    test_set,
+    batch_size: int,
+    precision: str,
+    channels_last: bool,
+    matmul_weight_grad: bool = True,
 ) -> float:
     """``fit()`` with 003's optimiser and augmentation; images/s of its second epoch."""
     out_dir = Path(tempfile.mkdtemp(prefix="cnnkit-throughput-"))
@@ -116,6 +122,7 @@ def cnnkit_images_per_second(
         std=[STD],
         precision=precision,
         channels_last=channels_last,
+        matmul_weight_grad=matmul_weight_grad,
         progress=False,
         tensorboard=False,
         plots=False,
@@ -144,17 +151,20 @@ def main() -> None:
     train_set = full.subset(range(args.images))
     test_set = load_dataset("fashion_mnist", "test").subset(range(500))
     load_before = os.getloadavg()
+    # the last variant turns off the im2col weight gradient (cnnkit.train.matmul_grad), so its
+    # gain is measured in the same run
     variants = (
-        ("cnnkit_fp32", "off", False),
-        ("cnnkit_fp32_channels_last", "off", True),
-        ("cnnkit_bf16_channels_last", "bf16", True),
+        ("cnnkit_fp32", "off", False, True),
+        ("cnnkit_fp32_channels_last", "off", True, True),
+        ("cnnkit_bf16_channels_last", "bf16", True, True),
+        ("cnnkit_bf16_channels_last_onednn_wgrad", "bf16", True, False),
     )
     rows = []
     for name in args.models:
         images = args.images // 4 if name == "resnet18" else args.images
         subset = train_set.subset(range(images))
         samples: dict[str, list[float]] = {"baseline_003": []}
-        for label, _, _ in variants:
+        for label, *_ in variants:
             samples[label] = []
         # Interleaved rounds, median per variant: other work on a shared machine comes and goes,
         # and interleaving spreads it over every variant alike.
@@ -162,18 +172,19 @@ def main() -> None:
             samples["baseline_003"].append(
                 baseline_images_per_second(name, subset.images, subset.labels, args.batch_size)
             )
-            for label, precision, channels_last in variants:
+            for label, precision, channels_last, matmul in variants:
                 samples[label].append(
                     cnnkit_images_per_second(
-                        name, subset, test_set, args.batch_size, precision, channels_last
+                        name, subset, test_set, args.batch_size, precision, channels_last, matmul
                     )
                 )
         row = {"model": name, "images_per_epoch": images, "batch_size": args.batch_size}
         row.update({label: statistics.median(values) for label, values in samples.items()})
         row["samples"] = samples
         row["speedup_bf16_channels_last"] = row["cnnkit_bf16_channels_last"] / row["baseline_003"]
-        row["speedup_best_cnnkit"] = (
-            max(row[label] for label, _, _ in variants) / row["baseline_003"]
+        row["speedup_best_cnnkit"] = max(row[label] for label, *_ in variants) / row["baseline_003"]
+        row["matmul_weight_grad_gain"] = (
+            row["cnnkit_bf16_channels_last"] / row["cnnkit_bf16_channels_last_onednn_wgrad"]
         )
         rows.append(row)
         print(json.dumps(row), flush=True)
@@ -206,14 +217,21 @@ def render(result: dict) -> str:
         + (f" --rounds {result['rounds']}" if result["rounds"] != DEFAULT_ROUNDS else "")
         + "`.",
         "",
+        "The bf16 columns differ only in the weight gradient of convs on maps up to 4x4: one",
+        "im2col matmul (cnnkit's default on CPU, `cnnkit.train.matmul_grad`) or oneDNN's kernel",
+        "(`--no-matmul-weight-grad`).",
+        "",
         "| model | 003-style baseline | cnnkit fp32 | cnnkit fp32 + channels_last | "
-        "cnnkit bf16 + channels_last | speed-up (bf16 + CL) | best cnnkit speed-up |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "cnnkit bf16 + CL | bf16 + CL, oneDNN weight grad | matmul weight-grad gain | "
+        "speed-up (bf16 + CL) | best cnnkit speed-up |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in result["rows"]:
         lines.append(
             f"| {row['model']} | {row['baseline_003']:.0f} | {row['cnnkit_fp32']:.0f} | "
             f"{row['cnnkit_fp32_channels_last']:.0f} | {row['cnnkit_bf16_channels_last']:.0f} | "
+            f"{row['cnnkit_bf16_channels_last_onednn_wgrad']:.0f} | "
+            f"{row['matmul_weight_grad_gain']:.2f}x | "
             f"{row['speedup_bf16_channels_last']:.2f}x | {row['speedup_best_cnnkit']:.2f}x |"
         )
     return "\n".join(lines)

@@ -183,6 +183,13 @@ class TrainConfig:
     channels_last: bool = field(
         default=True, metadata=_help("channels_last memory format for model and batches")
     )
+    matmul_weight_grad: bool = field(
+        default=True,
+        metadata=_help(
+            "CPU bf16: weight gradients of convs on maps up to 4x4 by one matmul "
+            "(faster than oneDNN's kernel there)"
+        ),
+    )
     compile: bool = field(
         default=False, metadata=_help("torch.compile the model (slower on small CPU runs)")
     )

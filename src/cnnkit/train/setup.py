@@ -75,6 +75,7 @@ def build_model(
     """
     from cnnkit.models import resolve_model
     from cnnkit.models.airnet import AirNet, init_whitening
+    from cnnkit.train.matmul_grad import use_matmul_weight_grad
 
     channels = data.image_shape[0]
     kwargs = {"num_classes": len(data.classes), "in_channels": channels, **config.model_kwargs}
@@ -93,6 +94,8 @@ def build_model(
     model = model.to(device)
     if config.channels_last:
         model = model.to(memory_format=torch.channels_last)
+    if config.matmul_weight_grad and device.type == "cpu":
+        use_matmul_weight_grad(model)
     return model, kwargs
 
 

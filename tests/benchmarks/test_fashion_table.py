@@ -1,4 +1,5 @@
-"""The budgeted ResNet-18 row's pace counts complete epochs only (benchmarks/fashion_table.py)."""
+"""benchmarks/fashion_table.py: the budgeted ResNet-18 row's pace counts complete epochs only, and
+the recipes table names each row with its budget."""
 
 from __future__ import annotations
 
@@ -46,3 +47,28 @@ def test_pace_is_the_mean_of_complete_epochs(
 
 def test_a_run_without_metrics_has_no_pace(fashion_table, tmp_path):
     assert fashion_table.full_epoch_seconds(tmp_path) is None
+
+
+def test_recipe_rows_are_named_with_their_budget(fashion_table):
+    rows = [
+        {
+            "recipe": "fast",
+            "time_budget_seconds": None,
+            "load_average_before": [0.5],
+            "measured": "A",
+        },
+        {
+            "recipe": "best",
+            "time_budget_seconds": 77,
+            "load_average_before": [0.4],
+            "measured": "B",
+        },
+        {
+            "recipe": "best",
+            "time_budget_seconds": 225.0,
+            "load_average_before": [1.0],
+            "measured": "B",
+        },
+    ]
+    text = fashion_table._conditions(rows)
+    assert "A (fast); B (best 77 s, best 225 s)" in text
