@@ -6,9 +6,10 @@ For a stride-1 conv with a k x k kernel and zero padding p, the weight gradient 
 
 that is ``dY^T (O x M) @ cols (M x k*k*C)`` with M = N*H_out*W_out and ``cols`` the im2col
 patches. oneDNN's bf16 weight-gradient kernel is slow on small feature maps: on the AMX host of
-docs/benchmarks.md it took 16.4 ms for airnet's 256-channel 3x3-map conv (batch 256) against
-4.2 ms for the im2col product, while its forward took 2 ms; on maps of 13 x 13 and more the
-im2col copy costs more than it saves. :func:`use_matmul_weight_grad` swaps such convs of a model
+docs/benchmarks.md it took 14.0 ms for airnet's 256-channel 3x3-map conv (batch 256) against
+3.8 ms for the im2col product, while its forward took 1.7 ms
+(``benchmarks/conv_weight_grad.py``); on maps of 13 x 13 and more the im2col copy costs more
+than it saves. :func:`use_matmul_weight_grad` swaps such convs of a model
 for :class:`MatmulGradConv2d`, which computes the forward and the input gradient as before
 and only the weight gradient by the product; parameters and state-dict keys are unchanged.
 """
