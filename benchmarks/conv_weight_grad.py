@@ -30,7 +30,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from cnnkit.train.matmul_grad import MAX_POSITIONS, im2col_weight_grad  # noqa: E402
-from fashion_table import machine_info, machine_label, write_section  # noqa: E402
+from fashion_table import (  # noqa: E402
+    machine_info,
+    machine_label,
+    write_result,
+    write_section,
+)
 
 # (network, in channels, out channels, map side, batch): the stride-1 3x3 convs of each net
 SHAPES = [
@@ -111,9 +116,7 @@ def main() -> None:
         "max_positions": MAX_POSITIONS,
         "rows": rows,
     }
-    out = ROOT / "benchmarks" / "results" / "conv_weight_grad.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    out = write_result("conv_weight_grad", result)
     write_section("Training: the weight gradient of small maps", render(result))
     print(f"wrote {out.relative_to(ROOT)} and docs/benchmarks.md")
 

@@ -244,9 +244,18 @@ def save(name: str, rows: list[dict]) -> None:
         "torch": torch.__version__,
         "rows": rows,
     }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    write_result(name, result)
     print(f"wrote {out.relative_to(ROOT)}")
+
+
+def write_result(name: str, result: dict) -> Path:
+    """Write benchmarks/results/NAME.json atomically (an interrupted run keeps the old file)."""
+    sys.path.insert(0, str(ROOT / "src"))
+    from cnnkit._io import atomic_write_text
+
+    out = ROOT / "benchmarks" / "results" / f"{name}.json"
+    atomic_write_text(out, json.dumps(result, indent=2) + "\n")
+    return out
 
 
 def recipe_label(row: dict) -> str:

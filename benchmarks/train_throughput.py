@@ -35,7 +35,12 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from cnnkit.data import load_dataset  # noqa: E402
 from cnnkit.models import create_model  # noqa: E402
 from cnnkit.train import TrainConfig, fit  # noqa: E402
-from fashion_table import machine_info, machine_label, write_section  # noqa: E402
+from fashion_table import (  # noqa: E402
+    machine_info,
+    machine_label,
+    write_result,
+    write_section,
+)
 
 DEFAULT_ROUNDS = 3
 
@@ -197,9 +202,7 @@ def main() -> None:
         "rounds": args.rounds,
         "rows": rows,
     }
-    out = ROOT / "benchmarks" / "results" / "train_throughput.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    out = write_result("train_throughput", result)
     write_section("Training: throughput", render(result))
     print(f"wrote {out.relative_to(ROOT)} and docs/benchmarks.md")
 

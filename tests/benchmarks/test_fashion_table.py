@@ -4,22 +4,11 @@ the recipes table names each row with its budget."""
 from __future__ import annotations
 
 import csv
-import importlib.util
 from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "fashion_table.py"
-
-
-@pytest.fixture(scope="module")
-def fashion_table():
-    spec = importlib.util.spec_from_file_location("fashion_table", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def write_metrics(folder: Path, steps_per_epoch: int, seconds: list[float], cut: int) -> None:
@@ -72,3 +61,11 @@ def test_recipe_rows_are_named_with_their_budget(fashion_table):
     ]
     text = fashion_table._conditions(rows)
     assert "A (fast); B (best 77 s, best 225 s)" in text
+
+
+def test_results_are_written_whole_under_benchmarks_results(fashion_table, tmp_path, monkeypatch):
+    monkeypatch.setattr(fashion_table, "ROOT", tmp_path)
+    out = fashion_table.write_result("probe", {"rows": [1, 2]})
+    assert out == tmp_path / "benchmarks" / "results" / "probe.json"
+    assert out.read_text() == '{\n  "rows": [\n    1,\n    2\n  ]\n}\n'
+    assert [p.name for p in out.parent.iterdir()] == ["probe.json"]  # no temporary file left

@@ -65,7 +65,6 @@ class _MatmulGradConv(torch.autograd.Function):
     ) -> torch.Tensor:
         ctx.save_for_backward(x, weight)
         ctx.padding = padding
-        ctx.has_bias = bias is not None
         return F.conv2d(x, weight, bias, 1, padding)
 
     @staticmethod
@@ -83,7 +82,7 @@ class _MatmulGradConv(torch.autograd.Function):
         if ctx.needs_input_grad[1]:
             kernel = (weight.shape[2], weight.shape[3])
             grad_w = im2col_weight_grad(x_c, grad_out, kernel, ctx.padding).to(weight.dtype)
-        if ctx.has_bias and ctx.needs_input_grad[2]:
+        if ctx.needs_input_grad[2]:  # False when there is no bias
             grad_b = grad_out.sum((0, 2, 3))
         return grad_x, grad_w, grad_b, None
 

@@ -88,7 +88,7 @@ def best_for_budget(config: TrainConfig, explicit: frozenset[str] = frozenset())
     - from ``DEEP_FROM_SECONDS``, three convs per group with a residual (airbench96's group,
       about 1.2-1.4x the time per epoch): at 225 s the narrow deep net reached 94.21%, 94.11%
       and 94.30% (seeds 0-2, 12-14 epochs) against 93.88%, 94.15% and 93.85% for two convs
-      (15-19 epochs) (timed runs, docs/benchmarks.md); measured at 225 s and 1,760 s only.
+      (15-19 epochs) (timed runs, docs/benchmarks.md); measured at 225 s, 590 s and 1,760 s.
     - from ``ERASING_FROM_SECONDS``, random erasing with p = ``DEEP_ERASING`` on the deep net
       (64-128-256, 1.93 M parameters; Zhong et al. 2017's setting for Fashion-MNIST): with two
       convs the wide net had stopped learning (94.58% after 8 epochs, 94.82% after 33, 94.73%
