@@ -4,7 +4,7 @@ For the 3x3 convs of airnet 64-128-256 (batch 256, 28x28 Fashion-MNIST inputs) a
 ResNet-18 small-input (batch 128), in bf16 and channels_last on CPU, it times, in one process:
 the forward (``F.conv2d``), oneDNN's input gradient and weight gradient
 (``aten.convolution_backward`` with one output each), and
-:func:`cnnkit.train.matmul_grad.im2col_weight_grad`. The ratio says where the trainer's
+:func:`cnnkit.nn.matmul_grad.im2col_weight_grad`. The ratio says where the trainer's
 ``--matmul-weight-grad`` pays (maps of at most ``MAX_POSITIONS`` positions take it).
 
 Writes benchmarks/results/conv_weight_grad.json and the "Training: the weight gradient of small
@@ -29,7 +29,7 @@ from torch.nn import functional as F
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from cnnkit.train.matmul_grad import MAX_POSITIONS, im2col_weight_grad  # noqa: E402
+from cnnkit.nn.matmul_grad import MAX_POSITIONS, im2col_weight_grad  # noqa: E402
 from fashion_table import (  # noqa: E402
     machine_info,
     machine_label,
@@ -126,7 +126,7 @@ def render(result: dict) -> str:
     lines = [
         "The bf16 weight gradient of the stride-1 3x3 convs of airnet 64-128-256 and ResNet-18",
         "small-input, channels_last on CPU: oneDNN's kernel (`aten.convolution_backward`) against",
-        "one im2col matrix product (`cnnkit.train.matmul_grad.im2col_weight_grad`), next to",
+        "one im2col matrix product (`cnnkit.nn.matmul_grad.im2col_weight_grad`), next to",
         "oneDNN's forward and input gradient of the same conv; median of "
         f"{result['repeats']} calls.",
         f"Machine: {machine_label(machine)}, {result['threads']} threads, load average "

@@ -156,7 +156,7 @@ def main() -> None:
     train_set = full.subset(range(args.images))
     test_set = load_dataset("fashion_mnist", "test").subset(range(500))
     load_before = os.getloadavg()
-    # the last variant turns off the im2col weight gradient (cnnkit.train.matmul_grad), so its
+    # the last variant turns off the im2col weight gradient (cnnkit.nn.matmul_grad), so its
     # gain is measured in the same run
     variants = (
         ("cnnkit_fp32", "off", False, True),
@@ -221,7 +221,7 @@ def render(result: dict) -> str:
         + "`.",
         "",
         "The bf16 columns differ only in the weight gradient of convs on maps up to 4x4: one",
-        "im2col matmul (cnnkit's default on CPU, `cnnkit.train.matmul_grad`) or oneDNN's kernel",
+        "im2col matmul (cnnkit's default on CPU, `cnnkit.nn.matmul_grad`) or oneDNN's kernel",
         "(`--no-matmul-weight-grad`).",
         "",
         "| model | 003-style baseline | cnnkit fp32 | cnnkit fp32 + channels_last | "

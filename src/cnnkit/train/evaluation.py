@@ -18,8 +18,8 @@ import torch
 from torch.nn import functional as F
 
 from cnnkit.errors import CheckpointError, ConfigError
+from cnnkit.runtime import autocast
 from cnnkit.train.metrics import MetricAccumulator, Metrics
-from cnnkit.train.runtime import autocast
 
 if TYPE_CHECKING:
     from torch import nn
@@ -172,8 +172,8 @@ def evaluate(
         weights: ``model`` or ``ema`` (the weight average, when the run kept one).
     """
     from cnnkit.data import DeviceLoader, load_dataset
+    from cnnkit.runtime import resolve_device, resolve_precision
     from cnnkit.train.checkpoint import load_checkpoint
-    from cnnkit.train.runtime import resolve_device, resolve_precision
 
     path = Path(checkpoint)
     if path.is_dir():

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch.nn import functional as F
 
+from cnnkit import runtime
 from cnnkit.errors import TrainingError
-from cnnkit.train import runtime
 from cnnkit.train.checkpoint import (
     load_checkpoint,
     load_model_state,

@@ -97,7 +97,7 @@ def best_for_budget(config: TrainConfig, explicit: frozenset[str] = frozenset())
       epochs) and 94.85% for four convs per group (26 epochs) (fixed-epoch runs, seed 1,
       docs/benchmarks.md). Seeds 2 and 3 of the kept recipe gave 94.97% and 95.08%, the timed
       1,760 s run (seed 0) 94.93%: 95.05% on average. With the im2col weight gradient
-      (train/matmul_grad.py) 39 epochs fit: 95.02% timed (seed 0), 95.05% and 95.12% (seeds 4
+      (nn/matmul_grad.py) 39 epochs fit: 95.02% timed (seed 0), 95.05% and 95.12% (seeds 4
       and 5, fixed 39 epochs); an EMA of the weights (decay 0.998) lost 0.17% on both.
       Between 300 s and 1,200 s (the deep wide net without erasing) one budget was measured:
       94.50% at 590 s (13 epochs, seed 0).

@@ -75,7 +75,7 @@ def build_model(
     """
     from cnnkit.models import resolve_model
     from cnnkit.models.airnet import AirNet, init_whitening
-    from cnnkit.train.matmul_grad import use_matmul_weight_grad
+    from cnnkit.nn.matmul_grad import use_matmul_weight_grad
 
     channels = data.image_shape[0]
     kwargs = {"num_classes": len(data.classes), "in_channels": channels, **config.model_kwargs}

@@ -1,4 +1,4 @@
-"""The im2col weight gradient (cnnkit.train.matmul_grad) against PyTorch's own conv gradients."""
+"""The im2col weight gradient (cnnkit.nn.matmul_grad) against PyTorch's own conv gradients."""
 
 from __future__ import annotations
 
@@ -11,15 +11,15 @@ from hypothesis import strategies as st
 from torch import nn
 from torch.nn import functional as F
 
-from cnnkit.train import matmul_grad
-from cnnkit.train.config import TrainConfig
-from cnnkit.train.matmul_grad import (
+from cnnkit.nn import matmul_grad
+from cnnkit.nn.matmul_grad import (
     MatmulGradConv2d,
     eligible,
     im2col_weight_grad,
     use_matmul_weight_grad,
 )
-from cnnkit.train.runtime import autocast
+from cnnkit.runtime import autocast
+from cnnkit.train.config import TrainConfig
 
 CPU = torch.device("cpu")
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from cnnkit.errors import ConfigError, UnsupportedError
-from cnnkit.train.runtime import cpu_has_bf16, resolve_device, resolve_precision
+from cnnkit.runtime import cpu_has_bf16, resolve_device, resolve_precision
 
 
 def test_fp16_autocast_on_cpu_is_refused_with_the_flag():
@@ -40,7 +40,7 @@ def test_unknown_or_missing_devices_name_the_flag():
 def test_threads_fall_back_to_one_only_on_a_crowded_machine(monkeypatch):
     import os
 
-    from cnnkit.train.runtime import choose_threads
+    from cnnkit.runtime import choose_threads
 
     cores = torch.get_num_threads()
     monkeypatch.setattr(os, "getloadavg", lambda: (cores + 1.0, 0.0, 0.0))
