@@ -33,20 +33,39 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         metavar="MODEL_OR_CHECKPOINT",
         help="zoo name, package.module:callable, or a checkpoint file / run folder",
     )
-    parser.add_argument("--input", metavar="C,H,W", help="one sample's shape (default: the "
-                        "zoo model's or the checkpoint's)")  # fmt: skip
-    parser.add_argument("--model-kwargs", metavar="JSON", help="keyword arguments for the "
-                        'model, e.g. \'{"small_input": true, "in_channels": 1}\'')  # fmt: skip
+    parser.add_argument(
+        "--input",
+        metavar="C,H,W",
+        help="one sample's shape (default: the zoo model's or the checkpoint's)",
+    )
+    parser.add_argument(
+        "--model-kwargs",
+        metavar="JSON",
+        help='keyword arguments for the model, e.g. \'{"small_input": true, "in_channels": 1}\'',
+    )
     parser.add_argument("--dataset", metavar="NAME", help="run the data rules on this dataset")
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--config", metavar="FILE", help="run the config rules on this JSON file")
     group.add_argument("--recipe", metavar="NAME", help="run the config rules on this recipe")
-    parser.add_argument("--probe-steps", type=int, default=0, metavar="N",
-                        help="run the probe rules: N training steps on a copy (default 0: off)")  # fmt: skip
-    parser.add_argument("--object-size", type=int, metavar="N",
-                        help="pixels the receptive field must cover (default: half the input)")  # fmt: skip
-    parser.add_argument("--fail-on", choices=("warning", "error"), default="error",
-                        help="exit 1 when a finding at or above this severity is found")  # fmt: skip
+    parser.add_argument(
+        "--probe-steps",
+        type=int,
+        default=0,
+        metavar="N",
+        help="run the probe rules: N training steps on a copy (default 0: off)",
+    )
+    parser.add_argument(
+        "--object-size",
+        type=int,
+        metavar="N",
+        help="pixels the receptive field must cover (default: half the input)",
+    )
+    parser.add_argument(
+        "--fail-on",
+        choices=("warning", "error"),
+        default="error",
+        help="exit 1 when a finding at or above this severity is found",
+    )
     parser.add_argument("--data-dir", metavar="DIR", help="where the dataset files are")
     add_format(parser, FORMATS, "table")
     parser.set_defaults(func=run)

@@ -26,18 +26,42 @@ if TYPE_CHECKING:
 # Ops that only reshape, copy or alias a tensor: transparent when following data.
 SHAPE_OPS = frozenset(
     {
-        "view", "_unsafe_view", "reshape", "t", "transpose", "permute", "clone", "contiguous",
-        "expand", "squeeze", "unsqueeze", "flatten", "alias", "detach", "_to_copy", "slice",
-        "select", "unbind", "split", "split_with_sizes", "chunk", "lift_fresh",
+        "view",
+        "_unsafe_view",
+        "reshape",
+        "t",
+        "transpose",
+        "permute",
+        "clone",
+        "contiguous",
+        "expand",
+        "squeeze",
+        "unsqueeze",
+        "flatten",
+        "alias",
+        "detach",
+        "_to_copy",
+        "slice",
+        "select",
+        "unbind",
+        "split",
+        "split_with_sizes",
+        "chunk",
+        "lift_fresh",
     }
-)  # fmt: skip
+)
 BATCH_NORM_OPS = frozenset(
     {
-        "native_batch_norm", "_native_batch_norm_legit", "_native_batch_norm_legit_no_training",
-        "batch_norm", "cudnn_batch_norm", "miopen_batch_norm", "_batch_norm_with_update",
+        "native_batch_norm",
+        "_native_batch_norm_legit",
+        "_native_batch_norm_legit_no_training",
+        "batch_norm",
+        "cudnn_batch_norm",
+        "miopen_batch_norm",
+        "_batch_norm_with_update",
         "_batch_norm_no_update",
     }
-)  # fmt: skip
+)
 NORM_OPS = BATCH_NORM_OPS | {"native_layer_norm", "native_group_norm", "layer_norm", "group_norm"}
 MATMUL_OPS = frozenset({"addmm", "mm", "bmm", "baddbmm", "matmul", "linear"})
 DROPOUT_OPS = frozenset({"native_dropout", "bernoulli", "bernoulli_", "dropout", "feature_dropout"})

@@ -85,8 +85,14 @@ def examine(
     if module is None:
         finding = _finding(CHECKS.get("grouped-divisibility"), Hit("model_kwargs", failure or ""))
         return Report(label, shape, (finding,), ("grouped-divisibility",))
-    ctx = Context(module, (CAPTURE_BATCH, *shape), config=config, data=evidence,
-                  object_size=object_size, rf_share=rf_share)  # fmt: skip
+    ctx = Context(
+        module,
+        (CAPTURE_BATCH, *shape),
+        config=config,
+        data=evidence,
+        object_size=object_size,
+        rf_share=rf_share,
+    )
     ctx.flags_before = {n: m.training for n, m in module.named_modules()}
     findings: list[Finding] = []
     checked: list[str] = []
@@ -102,8 +108,12 @@ def examine(
         from cnnkit.doctor.probe import run_probe
 
         ctx.probe = run_probe(module, ctx.input_shape, probe_steps, evidence)
-    available = {"graph": ctx.summary is not None, "config": config is not None,
-                 "data": evidence is not None, "probe": ctx.probe is not None}  # fmt: skip
+    available = {
+        "graph": ctx.summary is not None,
+        "config": config is not None,
+        "data": evidence is not None,
+        "probe": ctx.probe is not None,
+    }
     for rule_id, item in CHECKS.items():
         if rule_id not in selected or rule_id in checked:
             continue
@@ -193,4 +203,3 @@ def _source_file(module: nn.Module) -> str | None:
 def rule_table() -> list[Check]:
     """Every registered rule, in registration order (the order of docs/doctor.md's table)."""
     return [item for _, item in CHECKS.items()]
-

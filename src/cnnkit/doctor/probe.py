@@ -54,7 +54,10 @@ class ProbeResult:
 
 
 def _batch(
-    input_shape: tuple[int, ...], data: DataEvidence | None, outputs: int, generator: torch.Generator
+    input_shape: tuple[int, ...],
+    data: DataEvidence | None,
+    outputs: int,
+    generator: torch.Generator,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     import torch
 
@@ -138,7 +141,7 @@ def _run(
                 loss = F.cross_entropy(output.float(), labels)
             else:
                 loss = output.float().pow(2).mean()
-            result.losses.append(float(loss))
+            result.losses.append(float(loss.detach()))
             if not math.isfinite(result.losses[-1]):
                 result.first_nonfinite = result.first_nonfinite or "loss"
                 break

@@ -11,8 +11,16 @@ from collections.abc import Iterator
 from cnnkit.doctor.checks import Hit, check
 from cnnkit.doctor.context import BATCH_NORM_OPS, MATMUL_OPS, NORM_OPS, Context
 
-_AUGMENTATION = ("flip", "crop_padding", "rotation", "resized_crop", "color_jitter", "erasing",
-                 "mixup", "cutmix")  # fmt: skip
+_AUGMENTATION = (
+    "flip",
+    "crop_padding",
+    "rotation",
+    "resized_crop",
+    "color_jitter",
+    "erasing",
+    "mixup",
+    "cutmix",
+)
 SMALL_BATCH = 8
 HIGH_LR = {"sgd": 0.1, "adamw": 3e-3}
 DEEP = 10

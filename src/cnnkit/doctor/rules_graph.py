@@ -17,11 +17,29 @@ from cnnkit.doctor.context import (
     spatial,
 )
 
-_ADAPTIVE = frozenset({"_adaptive_avg_pool2d", "adaptive_avg_pool2d", "adaptive_max_pool2d",
-                       "_adaptive_avg_pool3d", "adaptive_max_pool3d", "adaptive_avg_pool1d",
-                       "adaptive_max_pool1d"})  # fmt: skip
-_DROPOUT_TYPES = ("Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout",
-                  "FeatureAlphaDropout", "dropout", "dropout1d", "dropout2d", "dropout3d")  # fmt: skip
+_ADAPTIVE = frozenset(
+    {
+        "_adaptive_avg_pool2d",
+        "adaptive_avg_pool2d",
+        "adaptive_max_pool2d",
+        "_adaptive_avg_pool3d",
+        "adaptive_max_pool3d",
+        "adaptive_avg_pool1d",
+        "adaptive_max_pool1d",
+    }
+)
+_DROPOUT_TYPES = (
+    "Dropout",
+    "Dropout1d",
+    "Dropout2d",
+    "Dropout3d",
+    "AlphaDropout",
+    "FeatureAlphaDropout",
+    "dropout",
+    "dropout1d",
+    "dropout2d",
+    "dropout3d",
+)
 
 
 def _fmt(values: tuple[int, ...]) -> str:
@@ -102,9 +120,9 @@ def early_downsampling(ctx: Context) -> Iterator[Hit]:
     last = None
     for node in ctx.graph.nodes[1 : second.index]:
         data = node.data_inputs
-        if data and len(node.output_shape) == len(data[0].shape) >= 3:
-            if spatial(node.output_shape) < spatial(data[0].shape):
-                last = node
+        shrinks = data and len(node.output_shape) == len(data[0].shape) >= 3
+        if shrinks and spatial(node.output_shape) < spatial(data[0].shape):
+            last = node
     where = ctx.where(last) if last is not None else ctx.where(second)
     yield Hit(
         where,
@@ -164,7 +182,7 @@ def view_needs_contiguous(ctx: Context) -> Iterator[Hit]:
             data = node.arg("self")
             if node.name != "view" or data is None or len(data.shape) != 4:
                 continue
-            n, c, h, w = data.shape
+            _, c, h, w = data.shape
             if c == 1 or h * w == 1:  # both layouts then agree
                 continue
             producer = ctx.graph.producer_node(data)
@@ -186,8 +204,7 @@ def view_needs_contiguous(ctx: Context) -> Iterator[Hit]:
     "residual-shape-broadcast",
     severity="error",
     source="002 Implementation Checklist (residual add: same shape, stride, dtype)",
-    checks="an add or concat of two computed tensors whose shapes broadcast or whose dtypes "
-    "differ",
+    checks="an add or concat of two computed tensors whose shapes broadcast or whose dtypes differ",
     fix="match the shortcut to the main path: a 1x1 conv with the same stride (and BN) on "
     "the shortcut, and the same dtype on both",
 )
@@ -218,8 +235,11 @@ def residual_shape_broadcast(ctx: Context) -> Iterator[Hit]:
         yield Hit(
             ctx.where(node),
             f"{node.name} of {' and '.join(_fmt(s) for s in shapes)} broadcasts to {_fmt(out)}"
-            + (": a per-channel term added to every position" if gate else
-               ": positions or channels are repeated silently, not matched"),  # fmt: skip
+            + (
+                ": a per-channel term added to every position"
+                if gate
+                else ": positions or channels are repeated silently, not matched"
+            ),
             severity="warning" if gate else None,
         )
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from cnnkit.arith.conv import conv_params, effective_kernel_size
 from cnnkit.doctor.checks import Hit, check
@@ -21,11 +22,33 @@ from cnnkit.doctor.context import (
     spatial,
 )
 
-_POOL_OPS = ("max_pool1d", "max_pool2d", "max_pool3d", "max_pool2d_with_indices",
-             "max_pool3d_with_indices", "avg_pool1d", "avg_pool2d", "avg_pool3d")  # fmt: skip
+if TYPE_CHECKING:
+    from cnnkit.analysis.graph import Node
+
+_POOL_OPS = (
+    "max_pool1d",
+    "max_pool2d",
+    "max_pool3d",
+    "max_pool2d_with_indices",
+    "max_pool3d_with_indices",
+    "avg_pool1d",
+    "avg_pool2d",
+    "avg_pool3d",
+)
 # Linear in their input: followed when looking for two linear maps in a row.
-_LINEAR_PASS = SHAPE_OPS | DROPOUT_OPS | {"avg_pool1d", "avg_pool2d", "avg_pool3d", "mean",
-               "_adaptive_avg_pool2d", "adaptive_avg_pool2d", "_adaptive_avg_pool3d"}  # fmt: skip
+_LINEAR_PASS = (
+    SHAPE_OPS
+    | DROPOUT_OPS
+    | {
+        "avg_pool1d",
+        "avg_pool2d",
+        "avg_pool3d",
+        "mean",
+        "_adaptive_avg_pool2d",
+        "adaptive_avg_pool2d",
+        "_adaptive_avg_pool3d",
+    }
+)
 
 
 def _fmt(values: tuple[int, ...]) -> str:
@@ -49,6 +72,10 @@ def first_of(hits: Iterator[Hit], what: str) -> Iterator[Hit]:
     fix="build the conv with bias=False: BatchNorm's beta already shifts each channel",
 )
 def conv_bias_before_bn(ctx: Context) -> Iterator[Hit]:
+    return first_of(_biases_before_bn(ctx), "convs")
+
+
+def _biases_before_bn(ctx: Context) -> Iterator[Hit]:
     for node in ctx.nodes("convolution"):
         geometry = conv_geometry(node)
         if geometry["bias"] is None:
@@ -67,16 +94,20 @@ def conv_bias_before_bn(ctx: Context) -> Iterator[Hit]:
     "missing-nonlinearity",
     severity="warning",
     source="000 section 7; 001 (stacked small kernels need a non-linearity between)",
-    checks="two learned linear maps (conv/linear) in a row with only reshapes, dropout or "
-    "average pooling between (normalisation between is a deliberate linear bottleneck)",
+    checks="two learned linear maps (dense conv/linear) in a row with only reshapes, dropout "
+    "or average pooling between (normalisation between: a deliberate linear bottleneck; a "
+    "grouped conv: a factorised filter)",
     fix="put an activation (ReLU, GELU, ...) between them, or merge them into one layer",
 )
 def missing_nonlinearity(ctx: Context) -> Iterator[Hit]:
     linear = {"convolution", *MATMUL_OPS}
     for node in ctx.nodes(*linear):
+        if _grouped(node):
+            continue
         readers, _ = ctx.downstream(node.index, _LINEAR_PASS)
         for reader in readers:
-            if reader.name in linear and reader.is_data and ctx.where(reader) != ctx.where(node):
+            other_layer = ctx.where(reader) != ctx.where(node)
+            if reader.name in linear and not _grouped(reader) and other_layer:
                 yield Hit(
                     ctx.where(reader),
                     f"takes the output of {ctx.where(node)} with no non-linearity between: "
@@ -84,6 +115,12 @@ def missing_nonlinearity(ctx: Context) -> Iterator[Hit]:
                     "not capacity",
                 )
                 break
+
+
+def _grouped(node: Node) -> bool:
+    """A grouped or depthwise conv: with a dense conv beside it, a deliberate factorisation
+    of one filter (separable convs, ConvNeXt's downsample + depthwise), not a redundancy."""
+    return node.name == "convolution" and conv_geometry(node)["groups"] > 1
 
 
 @check(
@@ -142,8 +179,9 @@ def _kernels_exceeding(ctx: Context) -> Iterator[Hit]:
             kernel = (kernel,) * len(extent) if isinstance(kernel, int) else tuple(kernel)
             kernel = kernel * len(extent) if len(kernel) == 1 else kernel
             dilation = node.arg("dilation", 1) or 1
-            dilation = (dilation,) * len(kernel) if isinstance(dilation, int) else tuple(dilation)
-            window = effective_kernel_size(kernel, dilation * len(kernel) if len(dilation) == 1 else dilation)
+            dilation = (dilation,) if isinstance(dilation, int) else tuple(dilation)
+            dilation = dilation * len(kernel) if len(dilation) == 1 else dilation
+            window = effective_kernel_size(kernel, dilation)
         if any(w > n for w, n in zip(window, extent, strict=False)):
             yield Hit(
                 ctx.where(node),
@@ -290,8 +328,7 @@ def depthwise_without_pointwise(ctx: Context) -> Iterator[Hit]:
     source="001 (two 3x3 = one 5x5); 003 Q&A (3x3 stacks, VGG)",
     checks="a dense conv with a kernel of 5 or more inside the network (stems and depthwise "
     "convs excepted)",
-    fix="use a stack of 3x3 convs: the same receptive field, fewer parameters, more "
-    "non-linearity",
+    fix="use a stack of 3x3 convs: the same receptive field, fewer parameters, more non-linearity",
 )
 def large_kernel_stack(ctx: Context) -> Iterator[Hit]:
     for node in ctx.nodes("convolution"):
