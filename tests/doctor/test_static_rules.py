@@ -129,3 +129,15 @@ def test_unknown_rule_id_names_close_ones() -> None:
 
     with pytest.raises(UnknownNameError, match="dead-relu"):
         examine(nn.Conv2d(3, 8, 3), (3, 8, 8), rules=["dead-relus"])
+
+
+def test_causal_leak_is_confirmed_by_the_probe() -> None:
+    from cnnkit.doctor.probe import causal_leaks
+    from tests.doctor.defects import Sequence
+
+    broken, right = Sequence(right=False), Sequence(right=True)
+    assert causal_leaks(broken) == {"causal": True}
+    assert causal_leaks(right) == {"causal": False}
+    with model_left_as_found(broken):
+        report = examine(broken, (4, 16), probe_steps=1, rules=["causal-conv-symmetric-padding"])
+    assert "probe: changing later inputs changed earlier outputs" in report.findings[0].message

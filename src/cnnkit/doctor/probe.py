@@ -42,6 +42,8 @@ class ProbeResult:
             first forward pass.
         dead: per ReLU module, (name, fraction of channels never positive, channels).
         unused: parameters with requires_grad that got no gradient.
+        causal_leaks: per Conv1d named or flagged causal, whether changing its inputs after
+            the middle changed its outputs before the middle (future leaking into the past).
     """
 
     steps: int
@@ -51,6 +53,7 @@ class ProbeResult:
     activation_vars: list[tuple[str, float]] = field(default_factory=list)
     dead: list[tuple[str, float, int]] = field(default_factory=list)
     unused: list[str] = field(default_factory=list)
+    causal_leaks: dict[str, bool] = field(default_factory=dict)
 
 
 def _batch(
@@ -85,7 +88,36 @@ def run_probe(
     with torch.random.fork_rng(devices=[]), torch.enable_grad():
         torch.manual_seed(SEED)
         probe = copy.deepcopy(model)
-        return _run(probe, input_shape, steps, data)
+        probe.eval()  # dropout would look like a leak
+        leaks = causal_leaks(probe)
+        result = _run(probe, input_shape, steps, data)
+        result.causal_leaks = leaks
+        return result
+
+
+def causal_leaks(model: nn.Module, length: int = 16) -> dict[str, bool]:
+    """For each outermost module called or flagged causal that holds a Conv1d: run it on x and
+    on x with every step from ``length // 2`` on replaced; outputs of a causal module before
+    that step cannot change (its padding, wherever it is done, included)."""
+    import torch
+
+    leaks: dict[str, bool] = {}
+    for name, module in model.named_modules():
+        flagged = "causal" in name.lower() or getattr(module, "causal", False) is True
+        if not flagged or any(name.startswith(done + ".") for done in leaks):
+            continue
+        conv = next((m for m in module.modules() if isinstance(m, torch.nn.Conv1d)), None)
+        if conv is None:
+            continue
+        weight = conv.weight
+        x = torch.randn(1, conv.in_channels, length, dtype=weight.dtype, device=weight.device)
+        changed = x.clone()
+        changed[..., length // 2 :] = torch.randn_like(changed[..., length // 2 :])
+        with torch.no_grad():
+            before, after = module(x), module(changed)
+        cut = min(length // 2, before.shape[-1])
+        leaks[name] = not torch.equal(before[..., :cut], after[..., :cut])
+    return leaks
 
 
 def _run(

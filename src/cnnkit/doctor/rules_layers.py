@@ -272,10 +272,15 @@ def causal_conv_symmetric_padding(ctx: Context) -> Iterator[Hit]:
         )
         if causal and geometry["padding"][0] > 0:
             pad = geometry["padding"][0]
+            where = ctx.where(node)
+            confirmed = ""
+            leaks = ctx.probe.causal_leaks if ctx.probe is not None else {}
+            if any(leaks.get(c.name) for c in ctx.ancestors(ctx.call_of(node))):
+                confirmed = " (probe: changing later inputs changed earlier outputs)"
             yield Hit(
-                ctx.where(node),
+                where,
                 f"a causal conv padded {pad} on both sides: output t reads inputs up to "
-                f"t+{pad}, so the model sees the future",
+                f"t+{pad}, so the model sees the future{confirmed}",
             )
 
 
