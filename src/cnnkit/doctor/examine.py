@@ -114,7 +114,8 @@ def examine(
         "data": evidence is not None,
         "probe": ctx.probe is not None,
     }
-    for rule_id, item in CHECKS.items():
+    for item in rule_table():
+        rule_id = item.id
         if rule_id not in selected or rule_id in checked:
             continue
         if not all(available[kind] for kind in item.evidence):
@@ -200,6 +201,25 @@ def _source_file(module: nn.Module) -> str | None:
         return None
 
 
+_KIND_ORDER = {"static": 0, "probe": 1, "data": 2, "config": 3}
+# The order of issue 20's list (and of docs/doctor.md); rules not listed follow, as registered.
+ORDER = (
+    "conv-bias-before-bn", "missing-nonlinearity", "softmax-before-loss",
+    "inplace-overwrites-input", "early-downsampling", "rf-smaller-than-input",
+    "kernel-exceeds-input", "checkerboard-transposed-conv", "asymmetric-padding",
+    "causal-conv-symmetric-padding", "view-needs-contiguous", "residual-shape-broadcast",
+    "depthwise-without-pointwise", "fixed-input-size", "dropout-before-bn", "large-kernel-stack",
+    "channels-not-multiple-of-8", "eval-batch-dependence", "modules-in-eval",
+    "grouped-divisibility", "loss-not-decreasing", "vanishing-gradients", "exploding-gradients",
+    "dead-relu", "activation-blowup", "unused-parameters", "nan-or-inf",
+    "normalisation-mismatch", "class-imbalance", "train-test-overlap", "bn-small-batch",
+    "no-augmentation", "lr-warmup-missing",
+)  # fmt: skip
+
+
 def rule_table() -> list[Check]:
-    """Every registered rule, in registration order (the order of docs/doctor.md's table)."""
-    return [item for _, item in CHECKS.items()]
+    """Every registered rule: static, probe, data, then config rules, each kind in the order
+    registered (the order they run in and of docs/doctor.md's table)."""
+    items = [item for _, item in CHECKS.items()]
+    rank = {rule: i for i, rule in enumerate(ORDER)}
+    return sorted(items, key=lambda item: (_KIND_ORDER[item.kind], rank.get(item.id, len(rank))))

@@ -97,3 +97,17 @@ RENDERERS: dict[str, Callable[[Report], str]] = {
     "json": render_json,
     "sarif": render_sarif,
 }
+
+
+def render_rule_table() -> str:
+    """The Markdown rule table of docs/doctor.md, from the registry (a test keeps them equal)."""
+    from cnnkit.doctor.examine import rule_table
+
+    lines = [
+        "| id | severity | evidence | seed source | what it checks | how to fix |",
+        "|---|---|---|---|---|---|",
+    ]
+    for item in rule_table():
+        cells = [f"`{item.id}`", item.severity, item.kind, item.source, item.checks, item.fix]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(lines) + "\n"

@@ -156,10 +156,16 @@ def rf_smaller_than_input(ctx: Context) -> Iterator[Hit]:
         if rf < target:
             yield Hit(
                 total.rf_layer,
-                f"the last spatial layer sees {rf} pixels along axis {axis}, less than {what}: "
+                f"the last spatial layer sees {rf} pixels along {_axis(axis, len(extent))}, "
+                f"less than {what}: "
                 "no output can relate the parts of a larger object",
             )
             return
+
+
+def _axis(axis: int, ndim: int) -> str:
+    names = {1: "L", 2: "HW", 3: "DHW"}.get(ndim)
+    return names[axis] if names else f"axis {axis}"
 
 
 @check(
@@ -194,7 +200,8 @@ def view_needs_contiguous(ctx: Context) -> Iterator[Hit]:
             except RuntimeError:
                 yield Hit(
                     call.name,
-                    f".view{tuple(node.output_shape)} of a {_fmt(data.shape)} map: under "
+                    f".view(N, {', '.join(str(v) for v in node.output_shape[1:])}) of an "
+                    f"N x {_fmt(data.shape[1:])} map: under "
                     "channels_last its channel stride is 1, so merging channels with space "
                     "is not a view and raises",
                 )
