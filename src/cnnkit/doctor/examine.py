@@ -100,7 +100,9 @@ def examine(
         ctx.summary = _capture(module, shape)
     except ShapeError as error:
         match = _LAYER.search(str(error))
-        where = match.group(1) if match else "the model"
+        if match is None:  # not a window too large for its input: not the doctor's finding
+            raise
+        where = match.group(1)
         findings.append(_finding(CHECKS.get("kernel-exceeds-input"), Hit(where, str(error))))
         findings[-1] = Finding(**{**findings[-1].to_dict(), "severity": "error"})
         checked.append("kernel-exceeds-input")

@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from cnnkit.errors import ConfigError
+from cnnkit.errors import CnnkitError, ConfigError, TrainingError
 
 if TYPE_CHECKING:
     import torch
@@ -89,8 +89,17 @@ def run_probe(
         torch.manual_seed(SEED)
         probe = copy.deepcopy(model)
         probe.eval()  # dropout would look like a leak
-        leaks = causal_leaks(probe)
-        result = _run(probe, input_shape, steps, data)
+        try:
+            leaks = causal_leaks(probe)
+            result = _run(probe, input_shape, steps, data)
+        except CnnkitError:
+            raise
+        except (RuntimeError, ValueError, IndexError, TypeError) as error:
+            lines = str(error).strip().splitlines()
+            message = lines[0] if lines else type(error).__name__
+            raise TrainingError(
+                f"probe: the model failed a real training step ({message})"
+            ) from None
         result.causal_leaks = leaks
         return result
 
