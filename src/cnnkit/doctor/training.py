@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, TextIO
 from cnnkit.doctor.checks import CHECKS
 from cnnkit.doctor.examine import examine
 from cnnkit.doctor.findings import Report
-from cnnkit.errors import DataError
+from cnnkit.errors import CnnkitError, DataError
 
 if TYPE_CHECKING:
     from cnnkit.train.config import TrainConfig
@@ -54,10 +54,16 @@ def print_before_training(
 ) -> Report | None:
     """Run :func:`examine_config` and print its warnings and errors, one line each, to
     ``out`` (stderr); infos are left to ``cnnkit doctor``."""
-    report = examine_config(config, image_shape, num_classes)
+    stream = out if out is not None else sys.stderr
+    try:
+        report = examine_config(config, image_shape, num_classes)
+    except CnnkitError:
+        raise  # the run would fail the same way: say it once, now
+    except Exception as error:  # a doctor bug must not stop a training run
+        print(f"cnnkit doctor: skipped ({type(error).__name__}: {error})", file=stream)
+        return None
     if report is None:
         return None
-    stream = out if out is not None else sys.stderr
     for finding in report.at_least("warning"):
         print(
             f"cnnkit doctor: {finding.severity}: {finding.rule} at {finding.where}: "
