@@ -131,3 +131,42 @@ def test_recipe_runs_config_rules(capsys) -> None:
     data = json.loads(out)
     assert code == 0 and "no-augmentation" in data["checked"]
     assert data["findings"] == []  # the recipe's model_kwargs: 16 whitening channels
+
+
+def test_settings_whose_channels_do_not_divide_by_groups(capsys) -> None:
+    spec = "tests.doctor.defects:grouped"
+    code, out, _ = run(capsys, spec, "--input", "8,8,8", "--model-kwargs", '{"groups": 3}')
+    assert code == 1
+    assert "error   grouped-divisibility  model_kwargs" in out and "divisible by groups" in out
+    code, out, _ = run(capsys, spec, "--input", "8,8,8", "--model-kwargs", '{"groups": 2}')
+    assert code == 0 and "0 errors" in out and "grouped-divisibility" not in out
+
+
+def test_dataset_and_checkpoint_statistics(capsys, monkeypatch, tmp_path: Path) -> None:
+    import cnnkit.data
+    from cnnkit.data import ImageDataset
+    from cnnkit.models import create_model
+    from cnnkit.train.checkpoint import save_checkpoint
+    from cnnkit.train.config import TrainConfig
+
+    generator = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (40, 1, 28, 28), generator=generator, dtype=torch.uint8)
+    labels = torch.tensor([0] * 30 + [1] * 10)
+    toy = ImageDataset(images, labels, ["a", "b"], "toy")
+    splits = {"train": toy, "test": toy.subset(range(5))}
+    monkeypatch.setattr(cnnkit.data, "load_dataset", lambda name, split, **kw: splits[split])
+    kwargs = {"in_channels": 1, "num_classes": 2, "small_input": True}
+    path = tmp_path / "last.pt"
+    save_checkpoint(
+        path,
+        {"model": create_model("resnet18", **kwargs).state_dict(), "model_name": "resnet18",
+         "model_kwargs": kwargs, "config": TrainConfig(model="resnet18").to_dict(), "epoch": 1,
+         "mean": [0.1], "std": [0.3], "image_shape": [1, 28, 28]},
+    )  # fmt: skip
+    code, out, _ = run(capsys, str(tmp_path), "--dataset", "toy", "--format", "json")
+    data = json.loads(out)
+    assert code == 0
+    found = {(f["rule"], f["where"], f["severity"]) for f in data["findings"]}
+    assert ("normalisation-mismatch", "mean", "warning") in found
+    assert ("class-imbalance", "toy", "warning") in found
+    assert ("train-test-overlap", "toy", "warning") in found  # the test split is a subset

@@ -252,3 +252,8 @@ CASES: dict[str, tuple[Callable[[], nn.Module], Callable[[], nn.Module], tuple[i
 }
 # The twin input for rules whose defect is the input size, not the model.
 TWIN_INPUT = {"kernel-exceeds-input": (3, 16, 16)}
+
+
+def grouped(channels: int = 8, groups: int = 4) -> nn.Module:
+    """A grouped conv whose channels the settings may not divide (``--model-kwargs``)."""
+    return nn.Sequential(nn.Conv2d(channels, channels, 3, padding=1, groups=groups), nn.ReLU())

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from cnnkit.train.config import TrainConfig
 
 _RULE_MODULES = (rules_layers, rules_graph, rules_config, rules_data, rules_probe)
-_GROUPS = re.compile(r"divisible by groups|must be divisible by|groups", re.I)
+_GROUPS = re.compile(r"divisible by groups|must be divisible by", re.I)
 _LAYER = re.compile(r"too small for (\S+)")
 CAPTURE_BATCH = 2  # a train-mode BatchNorm on a 1x1 map needs 2 values per channel
 
