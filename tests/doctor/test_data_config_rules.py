@@ -103,3 +103,28 @@ def test_overlap_matches_brute_force() -> None:
 def test_data_rules_do_not_run_without_data() -> None:
     report = examine(nn.Conv2d(1, 8, 3), (1, 8, 8))
     assert "class-imbalance" not in report.checked and "no-augmentation" not in report.checked
+
+
+def test_training_memory(monkeypatch) -> None:
+    import cnnkit.doctor.rules_config as rules_config
+    from cnnkit.analysis import summarize
+
+    model = nn.Sequential(nn.Conv2d(1, 64, 3, padding=1), nn.ReLU())
+    # The oracle: seed 000's estimate as cnnkit summary computes it, per sample, x batch.
+    per_sample = summarize(model, (1, 32, 32)).total.training_activation_bytes
+    params = 4 * (64 * 9 + 64)  # float32 weights and biases
+    need = 256 * per_sample + 3 * params  # SGD: weight, gradient, momentum
+    monkeypatch.setattr(rules_config, "device_memory_bytes", lambda device: int(need / 0.8) - 1)
+    config = TrainConfig(batch_size=256)
+    report = examine(model, (1, 32, 32), config=config, rules=["training-memory"])
+    assert [f.where for f in report.findings] == ["batch_size"]
+    monkeypatch.setattr(rules_config, "device_memory_bytes", lambda device: int(need / 0.8) + 1)
+    assert examine(model, (1, 32, 32), config=config, rules=["training-memory"]).findings == ()
+
+
+def test_device_memory_is_this_machines() -> None:
+    import os
+
+    from cnnkit.doctor.rules_config import device_memory_bytes
+
+    assert device_memory_bytes("cpu") == os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")

@@ -215,7 +215,7 @@ ORDER = (
     "grouped-divisibility", "loss-not-decreasing", "vanishing-gradients", "exploding-gradients",
     "dead-relu", "activation-blowup", "unused-parameters", "nan-or-inf",
     "normalisation-mismatch", "class-imbalance", "train-test-overlap", "bn-small-batch",
-    "no-augmentation", "lr-warmup-missing",
+    "no-augmentation", "lr-warmup-missing", "training-memory",
 )  # fmt: skip
 
 

@@ -93,3 +93,54 @@ def lr_warmup_missing(ctx: Context) -> Iterator[Hit]:
             f"lr {config.lr:g} from the first step on {depth} learned layers with no "
             "normalisation: early updates can blow up before the weights settle",
         )
+
+
+MEMORY_SHARE = 0.8
+# Tensors per parameter during training: the weight, its gradient and the optimiser's state.
+_STATES = {"sgd": 3, "adamw": 4}
+
+
+def device_memory_bytes(device: str) -> int | None:
+    """Memory of the device a config trains on: the GPU's, or the machine's RAM for the CPU."""
+    import os
+
+    import torch
+
+    if device.startswith("cuda") or (device == "auto" and torch.cuda.is_available()):
+        if not torch.cuda.is_available():
+            return None
+        index = int(device.split(":")[1]) if ":" in device else 0
+        return int(torch.cuda.get_device_properties(index).total_memory)
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+@check(
+    "training-memory",
+    severity="warning",
+    evidence=("graph", "config"),
+    source="000 section 7 (out of memory: smaller resolution or batch; sum_l B H W C bytes)",
+    checks=f"seed 000's training estimate (activations x 2 at the config's batch, plus "
+    f"weights, gradients and optimiser state) above {MEMORY_SHARE:.0%} of the device's memory",
+    fix="lower batch_size (with accumulation_steps to keep the effective batch), the input "
+    "resolution, or use gradient checkpointing",
+)
+def training_memory(ctx: Context) -> Iterator[Hit]:
+    config, summary = ctx.config, ctx.summary
+    assert config is not None and summary is not None
+    available = device_memory_bytes(config.device)
+    if not available:
+        return
+    per_sample = summary.total.training_activation_bytes / summary.input_shape[0]
+    activations = per_sample * config.batch_size
+    states = _STATES.get(config.optimizer, 3) * summary.total.param_bytes
+    need = activations + states
+    if need > MEMORY_SHARE * available:
+        yield Hit(
+            "batch_size",
+            f"batch {config.batch_size} needs about {need / 2**30:.1f} GiB "
+            f"({activations / 2**30:.1f} GiB of activations x 2, seed 000) and the device "
+            f"has {available / 2**30:.1f} GiB",
+        )
