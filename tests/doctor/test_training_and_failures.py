@@ -74,3 +74,21 @@ def test_a_model_that_cannot_run_raises_and_is_left_as_found() -> None:
     with model_left_as_found(model), pytest.raises(ShapeError, match="cannot take the input"):
         examine(model, (3, 8, 8))
     assert model.training and model.bn.training
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"probe_steps": -1}, "probe_steps must be an integer >= 0"),
+        ({"object_size": 0}, "object_size must be >= 1"),
+        ({"input_shape": "abc"}, "input shape must be integers"),
+        ({"input_shape": (3, 0, 8)}, "input shape must hold positive integers"),
+    ],
+)
+def test_bad_arguments_are_config_errors(options, message) -> None:
+    from cnnkit.errors import ConfigError
+
+    model = nn.Conv2d(3, 8, 3)
+    shape = options.pop("input_shape", (3, 8, 8))
+    with model_left_as_found(model), pytest.raises(ConfigError, match=message):
+        examine(model, shape, **options)

@@ -166,10 +166,6 @@ class Context:
         found.sort(key=lambda n: n.index)
         return found, reaches_output
 
-    def data_input(self, node: Node, name: str = "input") -> Any:
-        """The argument ``name`` of a node (a TensorRef for tensors)."""
-        return node.arg(name)
-
 
 def spatial(shape: tuple[int, ...]) -> tuple[int, ...]:
     """The spatial extents of an (N, C, *spatial) shape."""

@@ -77,7 +77,10 @@ def examine(
         raise ConfigError(f"probe_steps must be an integer >= 0, got {probe_steps!r}")
     if object_size is not None and object_size < 1:
         raise ConfigError(f"object_size must be >= 1, got {object_size}")
-    shape = tuple(int(v) for v in input_shape)
+    try:
+        shape = tuple(int(v) for v in input_shape)
+    except (TypeError, ValueError):
+        raise ConfigError(f"input shape must be integers, got {input_shape!r}") from None
     selected = _selected(rules)
     evidence = _as_data(data)
     module, failure = _build(model, probe_steps > 0)
