@@ -141,3 +141,24 @@ def test_causal_leak_is_confirmed_by_the_probe() -> None:
     with model_left_as_found(broken):
         report = examine(broken, (4, 16), probe_steps=1, rules=["causal-conv-symmetric-padding"])
     assert "probe: changing later inputs changed earlier outputs" in report.findings[0].message
+
+
+class Centred(nn.Module):
+    """x - x.mean(): a scalar term, not a residual; and a pooled context added back."""
+
+    def __init__(self, context: bool) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.context = context
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x)
+        if self.context:
+            return y + y.mean(dim=(2, 3), keepdim=True)
+        return y - y.mean()
+
+
+def test_residual_rule_ignores_scalars_and_calls_pooled_context_info() -> None:
+    assert _run(Centred(False), (3, 8, 8), "residual-shape-broadcast") == []
+    found = _run(Centred(True), (3, 8, 8), "residual-shape-broadcast")
+    assert [(f.severity, f.where) for f in found] == [("info", "add")]

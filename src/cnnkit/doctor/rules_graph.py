@@ -232,22 +232,20 @@ def residual_shape_broadcast(ctx: Context) -> Iterator[Hit]:
         if node.name == "cat":
             continue
         shapes = [ref.shape for ref in data]
-        if len(set(shapes)) == 1:
-            continue
         out = node.output_shape
-        gate = all(
-            s == out or (len(s) == len(out) and s[:2] == out[:2] and all(v == 1 for v in s[2:]))
-            for s in shapes
-        )
+        # Two maps of one rank are a residual; a scalar or lower-rank term (x - x.mean()) is not.
+        if len(set(shapes)) == 1 or any(len(s) != len(out) or len(s) < 3 for s in shapes):
+            continue
+        gate = all(s == out or (s[:2] == out[:2] and all(v == 1 for v in s[2:])) for s in shapes)
         yield Hit(
             ctx.where(node),
             f"{node.name} of {' and '.join(_fmt(s) for s in shapes)} broadcasts to {_fmt(out)}"
             + (
-                ": a per-channel term added to every position"
+                ": a per-channel term added to every position (pooled context?)"
                 if gate
                 else ": positions or channels are repeated silently, not matched"
             ),
-            severity="warning" if gate else None,
+            severity="info" if gate else None,
         )
 
 
