@@ -162,3 +162,17 @@ def test_residual_rule_ignores_scalars_and_calls_pooled_context_info() -> None:
     assert _run(Centred(False), (3, 8, 8), "residual-shape-broadcast") == []
     found = _run(Centred(True), (3, 8, 8), "residual-shape-broadcast")
     assert [(f.severity, f.where) for f in found] == [("info", "add")]
+
+
+def test_inplace_rewrite_is_confirmed_by_the_probe() -> None:
+    from cnnkit.doctor.probe import inplace_changes_output
+    from tests.doctor.defects import inplace_model
+
+    torch.manual_seed(0)
+    broken, twin = inplace_model(True).eval(), inplace_model(False).eval()
+    assert inplace_changes_output(broken, (2, 3, 8, 8)) is True
+    assert inplace_changes_output(twin, (2, 3, 8, 8)) is False  # relu_ on the conv's output
+    assert inplace_changes_output(nn.Conv2d(3, 8, 3), (2, 3, 8, 8)) is None
+    with model_left_as_found(broken):
+        report = examine(broken, (3, 8, 8), probe_steps=1, rules=["inplace-overwrites-input"])
+    assert "probe: the output changes with inplace=False" in report.findings[0].message

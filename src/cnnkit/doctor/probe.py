@@ -44,6 +44,8 @@ class ProbeResult:
         unused: parameters with requires_grad that got no gradient.
         causal_leaks: per Conv1d named or flagged causal, whether changing its inputs after
             the middle changed its outputs before the middle (future leaking into the past).
+        inplace_changes_output: whether the eval-mode output changed when the modules'
+            ``inplace`` flags were turned off (``None``: no module has one).
     """
 
     steps: int
@@ -54,6 +56,7 @@ class ProbeResult:
     dead: list[tuple[str, float, int]] = field(default_factory=list)
     unused: list[str] = field(default_factory=list)
     causal_leaks: dict[str, bool] = field(default_factory=dict)
+    inplace_changes_output: bool | None = None
 
 
 def _batch(
@@ -91,6 +94,7 @@ def run_probe(
         probe.eval()  # dropout would look like a leak
         try:
             leaks = causal_leaks(probe)
+            changes = inplace_changes_output(probe, input_shape)
             result = _run(probe, input_shape, steps, data)
         except CnnkitError:
             raise
@@ -101,6 +105,7 @@ def run_probe(
                 f"probe: the model failed a real training step ({message})"
             ) from None
         result.causal_leaks = leaks
+        result.inplace_changes_output = changes
         return result
 
 
@@ -127,6 +132,37 @@ def causal_leaks(model: nn.Module, length: int = 16) -> dict[str, bool]:
         cut = min(length // 2, before.shape[-1])
         leaks[name] = not torch.equal(before[..., :cut], after[..., :cut])
     return leaks
+
+
+def inplace_changes_output(model: nn.Module, input_shape: tuple[int, ...]) -> bool | None:
+    """Run ``model`` (a copy, in eval mode) on one seeded batch twice: as built, and with every
+    module's ``inplace`` flag (``nn.ReLU(inplace=True)`` and kin) turned off. Different outputs
+    mean an in-place module rewrote a tensor that was read again later (003 Q&A). ``None``
+    when no module has the flag (in-place tensor methods such as ``x.relu_()`` are not
+    switched: PyTorch returns the input object itself from them, so they cannot be redirected).
+    """
+    import torch
+
+    flagged = [m for m in model.modules() if getattr(m, "inplace", None) is True]
+    if not flagged:
+        return None
+    parameter = next(model.parameters(), None)
+    device = parameter.device if parameter is not None else torch.device("cpu")
+    dtype = parameter.dtype if parameter is not None else torch.float32
+    generator = torch.Generator().manual_seed(SEED)
+    x = torch.randn((2, *input_shape[1:]), generator=generator).to(device, dtype)
+    with torch.no_grad():
+        written = model(x.clone())
+        try:
+            for module in flagged:
+                module.inplace = False  # type: ignore[assignment]
+            rewritten = model(x.clone())
+        finally:
+            for module in flagged:
+                module.inplace = True  # type: ignore[assignment]
+    if not isinstance(written, torch.Tensor) or not isinstance(rewritten, torch.Tensor):
+        return None
+    return not torch.allclose(written, rewritten, rtol=1e-4, atol=1e-5)
 
 
 def _run(

@@ -78,11 +78,14 @@ def inplace_overwrites_input(ctx: Context) -> Iterator[Hit]:
             if other.call in inside and any(r.producer == written for r in other.inputs)
         ]
         if len(readers) >= 2:
+            confirmed = ""
+            if ctx.probe is not None and ctx.probe.inplace_changes_output:
+                confirmed = " (probe: the output changes with inplace=False)"
             yield Hit(
                 ctx.where(node),
                 f"{node.name} rewrites the input of {parent.name or parent.type} in place, and "
                 f"{ctx.where(readers[-1])} reads that input again afterwards: it gets the "
-                "rewritten values, not the original ones",
+                f"rewritten values, not the original ones{confirmed}",
             )
 
 
