@@ -133,6 +133,27 @@ def test_recipe_runs_config_rules(capsys) -> None:
     assert data["findings"] == []  # the recipe's model_kwargs: 16 whitening channels
 
 
+def test_train_runs_the_doctor_first_unless_told_not_to(capsys, monkeypatch) -> None:
+    import cnnkit.data
+    import cnnkit.train.loop
+    from cnnkit.data import ImageDataset
+
+    tiny = ImageDataset(
+        torch.zeros(2, 3, 32, 32, dtype=torch.uint8), torch.tensor([0, 1]), ["a", "b"], "tiny"
+    )
+    monkeypatch.setattr(cnnkit.data, "load_dataset", lambda *args, **kwargs: tiny)
+    calls = []
+    monkeypatch.setattr(cnnkit.train.loop, "fit", lambda config, resume=None: calls.append(1))
+    argv = ["train", "--model", "simple_cnn", "--no-flip", "--batch-size", "4"]
+    assert main(argv) == 0 and calls == [1]
+    err = capsys.readouterr().err.splitlines()
+    assert any(line.startswith("cnnkit doctor: warning: no-augmentation at flip") for line in err)
+    assert any("bn-small-batch" in line for line in err)
+    assert not any("conv-bias-before-bn" in line for line in err)  # infos stay quiet
+    assert main([*argv, "--no-doctor"]) == 0 and calls == [1, 1]
+    assert capsys.readouterr().err == ""
+
+
 def test_settings_whose_channels_do_not_divide_by_groups(capsys) -> None:
     spec = "tests.doctor.defects:grouped"
     code, out, _ = run(capsys, spec, "--input", "8,8,8", "--model-kwargs", '{"groups": 3}')
