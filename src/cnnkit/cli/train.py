@@ -36,6 +36,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--dry-run", action="store_true", help="print the resolved config as JSON and exit"
     )
+    parser.add_argument("--no-doctor", dest="doctor", action="store_false",
+                        help="skip the doctor's checks before training")  # fmt: skip
     hints = field_types()
     for item in fields(TrainConfig):
         names = EXTRA_NAMES.get(item.name, ("--" + item.name.replace("_", "-"),))
@@ -136,6 +138,10 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(json.dumps(config.to_dict(), indent=2))
         return 0
+    if getattr(args, "doctor", True):  # warnings and errors of `cnnkit doctor`, on stderr
+        from cnnkit.doctor.training import print_before_training
+
+        print_before_training(config)
     from cnnkit.train.loop import fit
 
     fit(config, resume=args.resume)
