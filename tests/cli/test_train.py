@@ -119,13 +119,14 @@ def test_eval_prints_metrics_per_class_accuracy_and_confusion(tmp_path, monkeypa
     import cnnkit.data
 
     monkeypatch.setattr(cnnkit.data, "load_dataset", lambda name, split, data_dir=None: test)
-    assert main(["eval", str(tmp_path / "run")]) == 0
+    spec = ["--model", "tests.train.tiny:tiny_cnn"]  # the run's model is code: named again
+    assert main(["eval", str(tmp_path / "run"), *spec]) == 0
     out = capsys.readouterr().out
     assert f"top-1 {result.final['test_top1']:.2f}%" in out
     for name in test.classes:
         assert name in out
     assert "confusion matrix" in out and "hardest samples" in out
-    assert main(["eval", str(tmp_path / "run" / "best.pt"), "--format", "json"]) == 0
+    assert main(["eval", str(tmp_path / "run" / "best.pt"), "--format", "json", *spec]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["top1"] == result.final["test_top1"]
     assert [sum(row) for row in report["confusion"]] == [

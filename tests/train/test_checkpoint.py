@@ -20,10 +20,14 @@ from cnnkit.train.checkpoint import (
 def minimal(model: torch.nn.Module) -> dict:
     return {
         "model": model.state_dict(),
-        "model_name": "x",
+        "model_name": "airnet",
         "model_kwargs": {},
         "config": {},
         "epoch": 1,
+        "classes": ["a", "b"],
+        "mean": [0.5],
+        "std": [0.25],
+        "image_shape": [1, 4, 4],
     }
 
 
@@ -44,7 +48,7 @@ def test_a_folder_means_its_last_checkpoint(tmp_path):
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        (b"not a torch file", "cannot load checkpoint"),
+        (b"not a torch file", "not a readable checkpoint"),
         (None, "checkpoint not found"),
     ],
 )
@@ -66,7 +70,7 @@ def test_a_plain_state_dict_is_not_a_training_checkpoint(tmp_path):
 
 def test_pickled_objects_are_refused(tmp_path):
     torch.save({"format": "cnnkit-checkpoint-1", "obj": object()}, tmp_path / "evil.pt")
-    with pytest.raises(CheckpointError, match="cannot load checkpoint"):
+    with pytest.raises(CheckpointError, match=r"pickled Python object \(object\), which cnnkit never loads"):
         load_checkpoint(tmp_path / "evil.pt")
 
 

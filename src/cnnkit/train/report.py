@@ -91,6 +91,10 @@ def finish_run(run: Run, state: RunState) -> RunResult:
         "test_top5": test.top5,
         "test_loss": test.loss,
         "epochs": state.epoch,
+        # a time budget may stop the last epoch part-way (also in metrics.csv and curves.png)
+        "last_epoch_fraction": state.history[-1].get("epoch_fraction", 1.0)
+        if state.history
+        else None,
         "wall_seconds": time.perf_counter() - run.started,
         "images_per_second": state.images / max(state.train_seconds, 1e-9),
         "train_seconds": state.train_seconds,
