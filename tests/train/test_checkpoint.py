@@ -70,7 +70,9 @@ def test_a_plain_state_dict_is_not_a_training_checkpoint(tmp_path):
 
 def test_pickled_objects_are_refused(tmp_path):
     torch.save({"format": "cnnkit-checkpoint-1", "obj": object()}, tmp_path / "evil.pt")
-    with pytest.raises(CheckpointError, match=r"pickled Python object \(object\), which cnnkit never loads"):
+    with pytest.raises(
+        CheckpointError, match=r"pickled Python object \(object\), which cnnkit never loads"
+    ):
         load_checkpoint(tmp_path / "evil.pt")
 
 

@@ -116,9 +116,7 @@ def test_interrupted_and_resumed_run_ends_exactly_like_an_uninterrupted_one(
             fit(config, train_set=TRAIN, test_set=TEST)
     torch.manual_seed(1234)  # the resumed run must not depend on the RNG it starts with
     # the run's model is code (module:callable): a resume builds it only when named again
-    resumed = fit(
-        resume=tmp_path / "b" / "run", model=config.model, train_set=TRAIN, test_set=TEST
-    )
+    resumed = fit(resume=tmp_path / "b" / "run", model=config.model, train_set=TRAIN, test_set=TEST)
     timings = ("images_per_second", "epoch_seconds", "elapsed_seconds")
     strip = lambda rows: [{k: v for k, v in row.items() if k not in timings} for row in rows]  # noqa: E731
     assert strip(resumed.history) == strip(whole.history)

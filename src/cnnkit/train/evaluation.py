@@ -204,6 +204,9 @@ def evaluate(
     if path.is_dir():
         path = path / "best.pt"
     saved = load_checkpoint(path)
+    # the model first: a checkpoint that names code is refused before any data is touched
+    target = resolve_device(device)
+    network = model_from_checkpoint(saved, path, weights, model).to(target)
     config = saved["config"]
     name = dataset or config["dataset"]
     images = load_dataset(name, split, data_dir=data_dir or config.get("data_dir"))
@@ -217,8 +220,6 @@ def evaluate(
     if shift < 0:
         raise ConfigError(f"--tta-shift: must be >= 0, got {shift}")
     shift = shift if use_tta else 0
-    target = resolve_device(device)
-    network = model_from_checkpoint(saved, path, weights, model).to(target)
     if config.get("channels_last", False):
         network = network.to(memory_format=torch.channels_last)
     loader = DeviceLoader(

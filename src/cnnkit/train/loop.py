@@ -182,14 +182,13 @@ def _fit(
         torch.set_num_threads(runtime.choose_threads(config.threads))
     runtime.set_deterministic(config.deterministic)
     runtime.seed_everything(config.seed)
-    out_dir = make_out_dir(config, resume)
-    lock = lock_run_folder(out_dir)
-    if lock is not None:
-        cleanup.callback(lock.close)
-    clean_stale_temporaries(out_dir)
+    out_dir = make_out_dir(config, resume, create=False)  # checked now, created once ready
     data = prepare_data(config, train_set, test_set)
     config = dataclasses.replace(config, mean=list(data.mean), std=list(data.std))
     model, model_kwargs = build_model(config, data, device, initialise=saved is None)
+    make_out_dir(dataclasses.replace(config, out_dir=str(out_dir)), resume)
+    cleanup.enter_context(lock_run_folder(out_dir))
+    clean_stale_temporaries(out_dir)
     optimizer = make_optimizer(model, config)
     average = WeightAverage(model, config.ema) if config.ema is not None else None
     state = RunState()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,11 +44,13 @@ class Run:
     log: RunLog
 
 
-def make_out_dir(config: TrainConfig, resume: str | Path | None) -> Path:
+def make_out_dir(config: TrainConfig, resume: str | Path | None, *, create: bool = True) -> Path:
     """The run folder: ``resume``'s folder, ``--out``, or ``runs/<model>-<YYYYmmdd-HHMMSS>``.
 
     A folder that already holds a run is never overwritten: it must be resumed instead. A path
     that is a file, or a folder that cannot be created or written, is one line naming ``--out``.
+    ``create=False`` only chooses and checks the path (``fit`` creates it once the data and the
+    model are ready, so that a run refused before then leaves nothing behind).
     """
     if resume is not None:
         path = Path(resume)
@@ -69,6 +72,13 @@ def make_out_dir(config: TrainConfig, resume: str | Path | None) -> Path:
         while path.exists():
             suffix += 1
             path = base.with_name(f"{base.name}-{suffix}")
+    if not create:
+        blocker = next((p for p in (path, *path.absolute().parents) if p.exists()), None)
+        if blocker is not None and not blocker.is_dir():
+            raise ConfigError(f"--out {path}: {blocker} is a file, not a folder")
+        if blocker is not None and not os.access(blocker, os.W_OK | os.X_OK):
+            raise ConfigError(f"--out {path}: the folder {blocker} is not writable")
+        return path
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:  # a read-only parent, a file on the way, ...
@@ -78,33 +88,55 @@ def make_out_dir(config: TrainConfig, resume: str | Path | None) -> Path:
     return path
 
 
-def lock_run_folder(path: Path) -> Any:
+def lock_run_folder(path: Path) -> contextlib.AbstractContextManager[None]:
     """Hold an exclusive lock on ``path`` for one training; a second one is refused.
 
     ``fcntl.flock`` on ``.cnnkit-lock`` (holding the owner's pid): the kernel drops the lock
-    when its process dies, so a lock left by a killed run is simply taken over. Returns the
-    open file; closing it releases the lock. (No lock where fcntl is missing: Windows.)
+    when its process dies, so a lock left by a killed run is simply taken over. The file is
+    removed when the context ends. (No lock where fcntl is missing: Windows.)
     """
+    return _locked(path / LOCK_FILE)
+
+
+@contextlib.contextmanager
+def _locked(lock: Path) -> Iterator[None]:
     try:
         import fcntl
     except ImportError:  # pragma: no cover - Windows
-        return None
-    handle = open(path / LOCK_FILE, "a+")  # noqa: SIM115 - held open for the run's lifetime
-    try:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        handle.seek(0)
-        owner = handle.read().strip() or "unknown"
+        yield
+        return
+    for _ in range(3):
+        handle = open(lock, "a+")  # noqa: SIM115 - held open while the run trains
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            owner = handle.read().strip() or "unknown"
+            handle.close()
+            raise ConfigError(
+                f"{lock.parent}: another training (pid {owner}) is writing this run folder; "
+                "wait for it or choose another --out"
+            ) from None
+        # the holder before us may have removed the file after we opened it: lock the live one
+        try:
+            same = os.stat(lock).st_ino == os.fstat(handle.fileno()).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
         handle.close()
-        raise ConfigError(
-            f"{path}: another training (pid {owner}) is writing this run folder; wait for it "
-            "or choose another --out"
-        ) from None
-    handle.seek(0)
-    handle.truncate()
-    handle.write(str(os.getpid()))
-    handle.flush()
-    return handle
+    else:  # pragma: no cover - three removals in a row while racing
+        raise ConfigError(f"{lock.parent}: cannot lock the run folder; try again")
+    try:
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        yield
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            lock.unlink()  # still holding the lock: nobody else can own this file now
+        handle.close()
 
 
 def clean_stale_temporaries(path: Path) -> list[Path]:
