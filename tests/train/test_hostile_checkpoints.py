@@ -23,33 +23,11 @@ import torch
 
 from cnnkit.cli.main import main
 from cnnkit.errors import CnnkitError
-from cnnkit.train import TrainConfig, evaluate, fit
+from cnnkit.train import evaluate, fit
 from tests.train.tiny import quadrant_dataset
 
 TRAIN = quadrant_dataset(96, seed=1)
 TEST = quadrant_dataset(32, seed=2)
-
-
-@pytest.fixture(scope="module")
-def real_run(tmp_path_factory) -> Path:
-    """One epoch of a tiny zoo model: the real checkpoint the hostile ones are made from."""
-    out = tmp_path_factory.mktemp("real") / "run"
-    config = TrainConfig(
-        model="softmax_regression",
-        model_kwargs={"input_size": 12},
-        val_size=0,
-        batch_size=32,
-        epochs=1,
-        precision="off",
-        channels_last=False,
-        device="cpu",
-        progress=False,
-        tensorboard=False,
-        plots=False,
-        out_dir=str(out),
-    )
-    fit(config, train_set=TRAIN, test_set=TEST)
-    return out
 
 
 class Trap:
