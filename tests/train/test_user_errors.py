@@ -164,9 +164,12 @@ def test_a_factory_that_cannot_take_the_datas_channels_says_so(tmp_path):
         (f"{HERE}:raising_factory", "raised RuntimeError: the GPU is on fire"),
         (f"{HERE}:not_a_module", "returned int, not an nn.Module"),
         (f"{HERE}:missing", "has no callable or nn.Module 'missing'"),
-        ("no_such_module_xyz:f", "importing 'no_such_module_xyz' failed (ModuleNotFoundError"),
-        ("broken_syntax_module:f", "importing 'broken_syntax_module' failed (SyntaxError"),
-        ("raising_on_import_module:f", "failed (ZeroDivisionError: division by zero)"),
+        ("no_such_module_xyz:f", "cannot import module 'no_such_module_xyz' (ModuleNotFoundError"),
+        ("broken_syntax_module:f", "cannot import module 'broken_syntax_module' (SyntaxError"),
+        (
+            "raising_on_import_module:f",
+            "'raising_on_import_module' (ZeroDivisionError: division by zero)",
+        ),
     ],
 )
 def test_a_factory_or_import_that_fails_is_one_line(tmp_path, monkeypatch, spec, message):

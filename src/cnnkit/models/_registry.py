@@ -143,7 +143,7 @@ def load_factory(spec: str) -> Callable[..., nn.Module] | nn.Module:
         module = importlib.import_module(module_name)
     except Exception as exc:  # the user's module failed to import: say how, in one line
         raise ConfigError(
-            f"model {spec!r}: importing {module_name!r} failed ({type(exc).__name__}: "
+            f"model {spec!r}: cannot import module {module_name!r} ({type(exc).__name__}: "
             f"{_first_line(exc)})"
         ) from None
     target: Any = module
