@@ -399,6 +399,8 @@ def test_a_run_longer_than_its_warmup_does_not_warn(tmp_path, capsys):
         ({"bias_lr_scale": float("inf")}, "--bias-lr-scale: must be in"),
         ({"model_kwargs": {"scale": float("nan")}}, "--model-kwargs: values must be plain JSON"),
         ({"model_kwargs": {"f": print}}, "--model-kwargs: values must be plain JSON"),
+        ({"seed": 2**70}, "--seed: must be in [-2^63, 2^63)"),
+        ({"split_seed": -(2**64)}, "--split-seed: must be in [-2^63, 2^63)"),
     ],
 )
 def test_out_of_range_settings_name_the_flag(changes, message):
@@ -438,3 +440,32 @@ def test_wrong_argument_types_to_trainconfig_name_the_parameter(kwargs, message)
 
 def test_a_checkpoint_error_is_a_cnnkit_error():
     assert issubclass(CheckpointError, CnnkitError)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"threads": 10**6}, "--threads: 1000000 is more than the"),
+        ({"crop_padding": 10**4}, "--crop-padding: must be at most 12 for 12x12 images of bands"),
+    ],
+)
+def test_settings_beyond_the_machine_or_the_images_are_refused_before_allocating(
+    tmp_path, changes, message
+):
+    config = config_for(tmp_path, **changes)
+    refused(lambda: fit(config, train_set=TRAIN, test_set=TEST), ConfigError, message)
+    assert not (tmp_path / "run").exists()
+
+
+def test_evaluating_on_data_with_other_classes_is_refused(real_run, monkeypatch):
+    import cnnkit.data
+    from cnnkit.train import evaluate
+
+    other = dataclasses.replace(TEST, classes=["w", "x", "y", "z"])
+    monkeypatch.setattr(cnnkit.data, "load_dataset", lambda name, split, data_dir=None: other)
+    refused(
+        lambda: evaluate(real_run, device="cpu"),
+        CheckpointError,
+        "the model was trained on 4 classes (band 1, band 2, band 3, ...), fashion_mnist test "
+        "has 4 (w, x, y, ...)",
+    )

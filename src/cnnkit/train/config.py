@@ -421,6 +421,11 @@ def validate(config: TrainConfig) -> None:
         raise ConfigError(f"--threads: must be >= 1, got {config.threads}")
     if config.patience is not None and config.val_size == 0:
         raise ConfigError("--patience: early stopping needs a validation split (--val-size > 0)")
+    for name in ("seed", "split_seed"):  # what torch's generators accept
+        if not -(2**63) <= getattr(config, name) < 2**63:
+            raise ConfigError(
+                f"--{name.replace('_', '-')}: must be in [-2^63, 2^63), got {getattr(config, name)}"
+            )
     if config.rotation > 180:
         raise ConfigError(f"--rotation: must be in [0, 180] degrees, got {config.rotation}")
     for name in ("mean", "std", "class_weights"):

@@ -95,6 +95,11 @@ def prepare_data(
             f"{len(train.classes)} classes of {train.name}"
         )
     height, width = train.image_shape[1:]
+    if config.crop_padding > min(height, width):  # more only pads zeros (and costs memory)
+        raise ConfigError(
+            f"--crop-padding: must be at most {min(height, width)} for {height}x{width} images "
+            f"of {train.name}, got {config.crop_padding}"
+        )
     if config.tta and config.tta_shift and not config.tta_shift < min(height, width):
         raise ConfigError(
             f"--tta-shift: must be less than {min(height, width)} for {height}x{width} images "

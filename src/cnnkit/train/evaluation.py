@@ -215,6 +215,12 @@ def evaluate(
             f"{path}: the model was trained on images {tuple(saved['image_shape'])}, "
             f"{name} {split} has {images.image_shape}"
         )
+    if list(images.classes) != list(saved["classes"]):  # scores would name the wrong classes
+        raise CheckpointError(
+            f"{path}: the model was trained on {len(saved['classes'])} classes "
+            f"({', '.join(saved['classes'][:3])}, ...), {name} {split} has "
+            f"{len(images.classes)} ({', '.join(list(images.classes)[:3])}, ...)"
+        )
     use_tta = bool(config.get("tta", False)) if tta is None else tta
     shift = int(config.get("tta_shift", 0)) if tta_shift is None else tta_shift
     if shift < 0:

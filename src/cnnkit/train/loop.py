@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -178,6 +179,9 @@ def _fit(
 ) -> RunResult:
     started = time.perf_counter()
     device = runtime.resolve_device(config.device)
+    cores = os.cpu_count() or 1
+    if config.threads is not None and config.threads > cores:  # torch crashes on absurd counts
+        raise ConfigError(f"--threads: {config.threads} is more than the {cores} CPU cores here")
     if device.type == "cpu":
         torch.set_num_threads(runtime.choose_threads(config.threads))
     runtime.set_deterministic(config.deterministic)
