@@ -469,3 +469,22 @@ def test_evaluating_on_data_with_other_classes_is_refused(real_run, monkeypatch)
         "the model was trained on 4 classes (band 1, band 2, band 3, ...), fashion_mnist test "
         "has 4 (w, x, y, ...)",
     )
+
+
+def test_evaluate_takes_the_users_factory_or_module_and_leaves_it_as_found(real_run, monkeypatch):
+    import cnnkit.data
+    from cnnkit.models import create_model
+    from cnnkit.train import evaluate
+
+    monkeypatch.setattr(cnnkit.data, "load_dataset", lambda name, split, data_dir=None: TEST)
+    recorded = evaluate(real_run, device="cpu")  # a zoo name: rebuilt from the checkpoint
+    instance = create_model("softmax_regression", num_classes=4, input_size=12)
+    with model_left_as_found(instance):
+        mine = evaluate(real_run, device="cpu", model=instance)
+
+    def factory(**kwargs):
+        return create_model("softmax_regression", **kwargs)
+
+    theirs = evaluate(real_run, device="cpu", model=factory)
+    assert mine.metrics.top1 == theirs.metrics.top1 == recorded.metrics.top1
+    assert mine.metrics.loss == pytest.approx(recorded.metrics.loss, rel=1e-6)
