@@ -279,6 +279,17 @@ def test_a_folder_left_before_the_first_epoch_can_be_reused(tmp_path, monkeypatc
     assert fit(config_for(tmp_path), train_set=TRAIN, test_set=TEST).final["epochs"] == 1
 
 
+def test_a_users_own_config_json_is_never_overwritten(tmp_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.json").write_text('{"mine": true}')
+    refused(
+        lambda: fit(config_for(tmp_path), train_set=TRAIN, test_set=TEST),
+        ConfigError,
+        "holds a config.json that is not a cnnkit run's",
+    )
+    assert (tmp_path / "run" / "config.json").read_text() == '{"mine": true}'
+
+
 def test_a_second_training_into_a_locked_folder_is_refused(tmp_path):
     folder = tmp_path / "run"
     folder.mkdir()

@@ -65,6 +65,11 @@ def make_out_dir(config: TrainConfig, resume: str | Path | None, *, create: bool
                 f"--out {path}: already holds a run ({existing[0]}); continue it with "
                 f"--resume {path} or choose another folder"
             )
+        if (path / "config.json").exists() and not _left_by_a_run(path / "config.json"):
+            raise ConfigError(
+                f"--out {path}: holds a config.json that is not a cnnkit run's; choose another "
+                "folder"
+            )
     else:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         base = Path("runs") / f"{config.model.replace(':', '-').replace('.', '-')}-{stamp}"
@@ -86,6 +91,20 @@ def make_out_dir(config: TrainConfig, resume: str | Path | None, *, create: bool
     if not os.access(path, os.W_OK | os.X_OK):
         raise ConfigError(f"--out {path}: the folder is not writable")
     return path
+
+
+def _left_by_a_run(config_json: Path) -> bool:
+    """Whether ``config_json`` is a run's resolved config (so the folder may be reused)."""
+    import json
+    from dataclasses import fields
+
+    from cnnkit.train.config import TrainConfig
+
+    try:
+        data = json.loads(config_json.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and set(data) == {f.name for f in fields(TrainConfig)}
 
 
 def lock_run_folder(path: Path) -> contextlib.AbstractContextManager[None]:
