@@ -197,3 +197,23 @@ def test_naming_the_code_yourself_allows_it(real_run, trap, tmp_path, capsys):
     # the attacker's factory returns a Linear(1, 1): its weights then do not fit the checkpoint
     assert code == 2 and "unexpected key" in capsys.readouterr().err
     assert trap.marker.read_text() == "called"  # the user asked for it, so it ran
+
+
+@pytest.mark.parametrize("dataset", ["os:system", "importlib:import_module", "{module}:build"])
+def test_a_dataset_name_that_names_code_goes_through_the_registry_only(
+    real_run, trap, tmp_path, capsys, dataset
+):
+    dataset = dataset.format(module=trap.module)
+    kwargs = torch.load(real_run / "last.pt", weights_only=True)["model_kwargs"]
+    run = hostile_run(real_run, tmp_path / "run", "softmax_regression", kwargs)
+    for name in ("last.pt", "best.pt"):
+        saved = torch.load(run / name, weights_only=True)
+        saved["config"]["dataset"] = dataset
+        torch.save(saved, run / name)
+    before = digest(run)
+    err = one_line_refusal(capsys, ["eval", str(run)])
+    assert f"unknown dataset {dataset!r}" in err
+    err = one_line_refusal(capsys, ["train", "--resume", str(run)])
+    assert f"unknown dataset {dataset!r}" in err
+    trap.assert_untouched()
+    assert digest(run) == before
