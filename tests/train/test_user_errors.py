@@ -364,7 +364,7 @@ def test_a_constant_channel_blames_the_data_not_std(tmp_path):
     assert not text.startswith("--std")
 
 
-def test_a_budgeted_runs_partial_epoch_is_recorded_as_a_fraction(tmp_path, monkeypatch):
+def test_a_budgeted_runs_partial_epoch_is_recorded_as_a_fraction(tmp_path, monkeypatch, capsys):
     clock = iter(range(0, 10**6, 1))  # every perf_counter() call advances one second
     monkeypatch.setattr("cnnkit.train.loop.time.perf_counter", lambda: float(next(clock)))
     config = config_for(tmp_path, epochs=100, time_budget=60.0, val_size=0, batch_size=16)
@@ -377,6 +377,9 @@ def test_a_budgeted_runs_partial_epoch_is_recorded_as_a_fraction(tmp_path, monke
     assert final["last_epoch_fraction"] == fractions[-1]
     # 8 batches per epoch: the fraction is the batches the last epoch ran
     assert fractions[-1] * 8 == round(fractions[-1] * 8)
+    out = capsys.readouterr().out
+    assert f"[{fractions[-1]:.0%} of the epoch]" in out
+    assert f"{len(rows) - 1 + fractions[-1]:.2f} epochs in " in out
 
 
 def test_a_run_shorter_than_its_warmup_warns(tmp_path, capsys):
