@@ -502,3 +502,22 @@ def test_evaluate_takes_the_users_factory_or_module_and_leaves_it_as_found(real_
     theirs = evaluate(real_run, device="cpu", model=factory)
     assert mine.metrics.top1 == theirs.metrics.top1 == recorded.metrics.top1
     assert mine.metrics.loss == pytest.approx(recorded.metrics.loss, rel=1e-6)
+
+
+def test_curves_plot_a_partial_epoch_at_its_fraction(tmp_path, monkeypatch):
+    from matplotlib.axes import Axes
+
+    from cnnkit.train.plots import plot_curves
+
+    plotted = []
+    original = Axes.plot
+
+    def record(self, x, *args, **kwargs):
+        plotted.append(list(x))
+        return original(self, x, *args, **kwargs)
+
+    monkeypatch.setattr(Axes, "plot", record)
+    row = {"train_loss": 1.0, "train_top1": 50.0, "val_loss": None, "val_top1": None}
+    history = [{**row, "epoch": 1}, {**row, "epoch": 2, "epoch_fraction": 0.25}]
+    plot_curves(history, tmp_path / "curves.png")
+    assert plotted and all(x == [1.0, 1.25] for x in plotted)
