@@ -32,7 +32,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--recipe", metavar="NAME", help=f"named config: {', '.join(RECIPES.names())}"
     )
     parser.add_argument("--config", metavar="FILE", help="JSON file of settings (over the recipe)")
-    parser.add_argument("--resume", metavar="DIR", help="continue the run in DIR (its last.pt)")
+    parser.add_argument(
+        "--resume",
+        metavar="DIR",
+        help="continue the run in DIR (its last.pt); a run of a package.module:callable model "
+        "needs --model naming it again",
+    )
     parser.add_argument(
         "--dry-run", action="store_true", help="print the resolved config as JSON and exit"
     )
@@ -121,7 +126,7 @@ def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cnnkit.train.config import TrainConfig, replace_config, resolve_config
+    from cnnkit.train.config import resolve_config, resume_config
 
     overrides = overrides_from(args)
     if args.resume is not None:
@@ -129,10 +134,9 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError("--resume: the run's saved config is used; drop --recipe/--config")
         from cnnkit.train.checkpoint import load_checkpoint
 
-        saved = load_checkpoint(args.resume)
-        config = replace_config(
-            TrainConfig.from_dict(saved["config"], source=args.resume), overrides, "flags"
-        )
+        # a model module:callable recorded in the run is built only when --model names it again
+        saved = load_checkpoint(args.resume, resumable=True)
+        config = resume_config(saved, args.resume, overrides)
     else:
         config = resolve_config(args.recipe, args.config, overrides)
     if args.dry_run:
