@@ -47,11 +47,13 @@ def line_plot(title: str, ylabel: str, series: Sequence[Series], *, log_y: bool 
     figure = Figure(figsize=(4.6, 3.2), dpi=100, layout="constrained")
     axes = figure.add_subplot()
     drawn = 0
+    epochs: set[float] = set()
     for index, line in enumerate(series):
         points = [(x, y) for x, y in zip(line.x, line.y, strict=True) if y is not None]
         if not points:
             continue
         xs, ys = zip(*points, strict=True)
+        epochs.update(xs)
         axes.plot(
             xs,
             ys,
@@ -70,7 +72,10 @@ def line_plot(title: str, ylabel: str, series: Sequence[Series], *, log_y: bool 
     axes.set_ylabel(ylabel, fontsize=FONT_SIZE)
     axes.tick_params(labelsize=FONT_SIZE - 1)
     axes.grid(alpha=0.3)
-    axes.xaxis.get_major_locator().set_params(integer=True)
+    if 0 < len(epochs) <= 12:  # few epochs: a tick at each, no fractional epochs
+        axes.set_xticks(sorted(epochs))
+    else:
+        axes.xaxis.get_major_locator().set_params(integer=True)
     if drawn:
         axes.legend(fontsize=FONT_SIZE - 1, frameon=False)
     else:
