@@ -294,3 +294,31 @@ def test_cli_writes_report_html_into_the_run(run_dir, capsys):
     assert main(["report", str(run_dir)]) == 0
     assert capsys.readouterr().out.startswith(f"report: {run_dir / 'report.html'} (")
     assert (run_dir / "report.html").read_text().count("<section") == len(SECTIONS)
+
+
+def test_big_images_are_shrunk_for_the_page():
+    import base64
+    import io
+
+    from PIL import Image
+
+    from cnnkit.report.figures import image_uri
+
+    picture = torch.randint(0, 256, (3, 300, 200), dtype=torch.uint8)
+    png = base64.b64decode(image_uri(picture).split(",", 1)[1])
+    assert Image.open(io.BytesIO(png)).size == (75, 112)  # width, height: aspect kept
+    small = torch.randint(0, 256, (1, 12, 12), dtype=torch.uint8)
+    decoded = Image.open(io.BytesIO(base64.b64decode(image_uri(small).split(",", 1)[1])))
+    assert np.array_equal(np.asarray(decoded), small[0].numpy())  # lossless, as stored
+
+
+def test_a_checkpoint_without_what_the_report_needs_is_said(run_dir, tmp_path):
+    old = tmp_path / "old"
+    shutil.copytree(run_dir, old)
+    for name in ("best.pt", "last.pt"):
+        saved = torch.load(old / name, weights_only=True)
+        del saved["image_shape"]
+        torch.save(saved, old / name)
+    html = build_report(old, cam=False)
+    assert "checkpoint lacks &#39;image_shape&#39;" in html
+    assert 'data-key="test_top1"' in html

@@ -94,10 +94,18 @@ def png(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def image_uri(image: torch.Tensor) -> str:
-    """A (C, H, W) uint8 test image as a PNG data URI (grey for one channel)."""
+def image_uri(image: torch.Tensor, max_side: int = 112) -> str:
+    """A (C, H, W) uint8 test image as a PNG data URI (grey for one channel), shrunk to at most
+    ``max_side`` pixels a side (the page shows none larger; keeps big images' pages small)."""
+    from PIL import Image
+
     array = image.permute(1, 2, 0).numpy()
-    return data_uri(png(array[..., 0] if array.shape[2] == 1 else array), "image/png")
+    array = array[..., 0] if array.shape[2] == 1 else array
+    if max(array.shape[:2]) > max_side:
+        picture = Image.fromarray(array)
+        picture.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+        array = np.asarray(picture)
+    return data_uri(png(array), "image/png")
 
 
 def cam_overlay_uri(image: torch.Tensor, heat: np.ndarray, alpha: float = 0.5) -> str:

@@ -44,6 +44,7 @@ COMPARISON_SECTIONS = (
 )
 HEAT_LEVELS = 8
 CELL_EXAMPLES = 3
+MAX_CELLS = 60  # the largest confusions get images; with many classes the rest are counts only
 HARDEST = 24
 
 
@@ -235,28 +236,29 @@ def _test_sections(run: RunSummary, test: Any) -> dict[str, Any]:
             thumbs[index] = image_uri(images[index])
         return thumbs[index]
 
-    cells = []
-    for true, row in enumerate(matrix):
-        for predicted, count in enumerate(row):
-            if true != predicted and count:
-                examples = predictions.cell_examples(true, predicted, CELL_EXAMPLES)
-                cells.append(
-                    {
-                        "id": f"cell-{true}-{predicted}",
-                        "true": classes[true],
-                        "predicted": classes[predicted],
-                        "count": count,
-                        "examples": [
-                            {
-                                "index": i,
-                                "uri": thumb(i),
-                                "confidence": float(predictions.confidence[i]),
-                            }
-                            for i in examples
-                        ],
-                    }
-                )
-    cells.sort(key=lambda cell: -cell["count"])
+    # The largest confusions first (stable: ties keep class order), at most MAX_CELLS of them.
+    off_diagonal = sorted(
+        (
+            (count, true, predicted)
+            for true, row in enumerate(matrix)
+            for predicted, count in enumerate(row)
+            if true != predicted and count
+        ),
+        key=lambda item: -item[0],
+    )[:MAX_CELLS]
+    cells = [
+        {
+            "id": f"cell-{true}-{predicted}",
+            "true": classes[true],
+            "predicted": classes[predicted],
+            "count": count,
+            "examples": [
+                {"index": i, "uri": thumb(i), "confidence": float(predictions.confidence[i])}
+                for i in predictions.cell_examples(true, predicted, CELL_EXAMPLES)
+            ],
+        }
+        for count, true, predicted in off_diagonal
+    ]
     recorded = (run.final or {}).get("confusion")
     stats = predictions.class_stats()
     worst_first = sorted(
@@ -338,7 +340,9 @@ def _model_summary(run: RunSummary, test: Any) -> dict[str, Any]:
         if test is not None:
             model, shape = test.model, tuple(test.images.image_shape)
         else:
-            model, saved, _, _ = load_evaluated_model(run)
+            model, saved, path, _ = load_evaluated_model(run)
+            if "image_shape" not in saved:
+                return {"rows": [], "message": f"no model summary: {path} lacks 'image_shape'"}
             shape = tuple(saved["image_shape"])
         summary = summarize(model, shape, depth=1)
     except CnnkitError as exc:

@@ -167,8 +167,14 @@ def recompute(run: RunSummary, *, batch_size: int = 500) -> TestRun:
     from cnnkit.train.evaluation import predict_logits, tta_label
 
     model, saved, path, weights = load_evaluated_model(run)
+    lacking = [key for key in ("classes", "mean", "std", "image_shape") if key not in saved]
+    if lacking or "dataset" not in saved["config"]:
+        raise CheckpointError(f"{path}: checkpoint lacks {(lacking or ['config.dataset'])[0]!r}")
     config = saved["config"]
-    dataset = load_dataset(config["dataset"], "test", data_dir=config.get("data_dir"))
+    # Never download from a report: a dataset that is not here is said to be missing.
+    dataset = load_dataset(
+        config["dataset"], "test", data_dir=config.get("data_dir"), download=False
+    )
     if tuple(dataset.image_shape) != tuple(saved["image_shape"]):
         raise DataError(
             f"{path}: the model was trained on images {tuple(saved['image_shape'])}, "
