@@ -280,7 +280,7 @@ def test_cam_section_without_and_with_the_explain_capability(run_dir, monkeypatc
     training, shape, method, targets = calls[0]
     assert not training and method == "gradcam" and shape[1:] == (1, 12, 12)
     indices = [tile.index for tile in section.tiles]
-    assert targets.tolist() == test.predictions.predicted[indices].tolist()
+    assert targets == test.predictions.predicted[indices].tolist()
     import base64
     import io
 

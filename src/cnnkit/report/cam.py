@@ -65,7 +65,7 @@ def cam_section(test: TestRun, *, correct: int = 4, wrong: int = 4) -> CamSectio
     chosen = right + misses
     if not chosen:
         return CamSection("gradcam", message="no test images to explain")
-    targets = predictions.predicted[chosen]
+    targets = [int(t) for t in predictions.predicted[chosen]]
     try:
         result = cam(test.model, test.normalised(chosen), method="gradcam", targets=targets)
         maps = result.upsampled(tuple(test.images.image_shape[1:]))
