@@ -43,6 +43,7 @@ def data_uri(payload: bytes, mime: str) -> str:
 def line_plot(title: str, ylabel: str, series: Sequence[Series], *, log_y: bool = False) -> str:
     """An SVG line plot as a data URI: one colour and line style per series, markers at points."""
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     figure = Figure(figsize=(4.6, 3.2), dpi=100, layout="constrained")
     axes = figure.add_subplot()
@@ -75,7 +76,7 @@ def line_plot(title: str, ylabel: str, series: Sequence[Series], *, log_y: bool 
     if 0 < len(epochs) <= 12:  # few epochs: a tick at each, no fractional epochs
         axes.set_xticks(sorted(epochs))
     else:
-        axes.xaxis.get_major_locator().set_params(integer=True)
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     if drawn:
         axes.legend(fontsize=FONT_SIZE - 1, frameon=False)
     else:
