@@ -290,12 +290,14 @@ def test_cam_section_without_and_with_the_explain_capability(run_dir, monkeypatc
     assert Image.open(io.BytesIO(png)).size == (12, 12)
 
 
-def test_cli_writes_report_html_into_the_run(run_dir, capsys):
+def test_cli_writes_report_html_into_the_run(run_dir, capsys, tmp_path):
     from cnnkit.cli.main import main
 
     assert main(["report", str(run_dir)]) == 0
     assert capsys.readouterr().out.startswith(f"report: {run_dir / 'report.html'} (")
     assert (run_dir / "report.html").read_text().count("<section") == len(SECTIONS)
+    assert main(["report", str(run_dir), "--out", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.startswith(f"report: {tmp_path / 'report.html'} (")
 
 
 def test_big_images_are_shrunk_for_the_page():

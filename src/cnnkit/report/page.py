@@ -150,6 +150,8 @@ def write_report(
             raise ConfigError("--out: a comparison of several runs needs an output file")
         html = build_comparison(dirs)
         target = Path(out)
+    if target.is_dir():  # --out DIR: the page goes inside it
+        target = target / "report.html"
     atomic_write_text(target, html)
     return target
 
