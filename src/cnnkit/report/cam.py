@@ -7,6 +7,7 @@ there is decided in one place, :func:`find_cam`, so wiring it in is a one-line c
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -38,6 +39,9 @@ class CamSection:
     method: str
     tiles: list[CamTile] = field(default_factory=list)
     message: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
 
 
 def find_cam() -> Callable[..., Any] | None:

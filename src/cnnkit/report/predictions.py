@@ -7,6 +7,7 @@ table, the hardest samples and the confusion examples all come from one :class:`
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -37,6 +38,9 @@ class ClassStats:
     f1: float
     support: int
     errors: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
 
 
 @dataclass(frozen=True)
