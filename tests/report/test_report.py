@@ -14,12 +14,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cnnkit.errors import ConfigError, DataError
 from cnnkit.report import Predictions, build_comparison, build_report, load_run, recompute
 from cnnkit.report.page import SECTIONS, _csp_hash
+from cnnkit.report.run import RUN_FILES
 from tests.report.conftest import CLASSES, XSS
 
 pytestmark = pytest.mark.slow  # the session's two tiny training runs take a few seconds
@@ -326,3 +327,29 @@ def test_a_checkpoint_without_what_the_report_needs_is_said(run_dir, tmp_path):
     html = build_report(old, cam=False)
     assert "checkpoint lacks &#39;image_shape&#39;" in html
     assert 'data-key="test_top1"' in html
+
+
+@settings(max_examples=5, deadline=None)
+@given(
+    st.fixed_dictionaries(
+        {name: st.sampled_from(["kept", "removed", "garbled"]) for name in RUN_FILES}
+    ).filter(lambda states: any(state != "removed" for state in states.values()))
+)
+def test_any_damaged_run_folder_gets_a_whole_page(run_dir, tmp_path_factory, states):
+    """Each file kept, removed or overwritten with garbage: the page still has every section
+    and names each file that is gone."""
+    damaged = tmp_path_factory.mktemp("damaged") / "run"
+    shutil.copytree(run_dir, damaged)
+    for name, state in states.items():
+        if state == "removed":
+            (damaged / name).unlink()
+        elif state == "garbled":
+            (damaged / name).write_bytes(b"\x00\xffnot what it should be{")
+    html = build_report(damaged, cam=False)
+    assert html.count("<section") == len(SECTIONS)
+    for name in ("config.json", "final.json", "metrics.csv", "best.pt"):
+        if states[name] == "removed":
+            assert f"{name} is missing" in html, name
+    for name in ("config.json", "final.json"):
+        if states[name] == "garbled":
+            assert f"{name} is unreadable" in html, name
