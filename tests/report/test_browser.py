@@ -146,3 +146,24 @@ def test_comparison_page_renders_offline(driver, run_dir, second_run, tmp_path):
     assert top1 == finals
     driver.save_screenshot(str(tmp_path / "compare.png"))
     print(f"screenshot: {tmp_path / 'compare.png'}")
+
+
+def test_curve_switching_shows_one_curve_or_all(driver, run_page):
+    visit(driver, run_page)
+    buttons = driver.find_elements("css selector", "#curves .switch button")
+    assert [b.text for b in buttons] == [
+        "all",
+        "loss",
+        "top-1 accuracy",
+        "learning rate (end of epoch)",
+    ]
+    shown = (
+        "return Array.from(document.querySelectorAll('#curves figure'))"
+        ".map(f => f.offsetParent !== null)"
+    )
+    assert driver.execute_script(shown) == [True, True, True]
+    buttons[2].click()
+    assert driver.execute_script(shown) == [False, True, False]
+    assert buttons[2].get_attribute("aria-pressed") == "true"
+    buttons[0].click()
+    assert driver.execute_script(shown) == [True, True, True]

@@ -22,3 +22,27 @@ document.querySelectorAll("table.sortable").forEach(function (table) {
     th.addEventListener("keydown", function (e) { if (e.key === "Enter") { sort(); } });
   });
 });
+// Progressive: buttons above a .plots group show one curve or all (without JavaScript all show).
+document.querySelectorAll(".plots").forEach(function (group) {
+  var figures = Array.prototype.slice.call(group.querySelectorAll("figure"));
+  if (figures.length < 2) { return; }
+  var bar = document.createElement("div");
+  bar.className = "switch";
+  bar.setAttribute("role", "group");
+  bar.setAttribute("aria-label", "curves to show");
+  function add(label, chosen) {
+    var button = document.createElement("button");
+    button.type = "button";
+    button.textContent = label;
+    button.setAttribute("aria-pressed", chosen === null ? "true" : "false");
+    button.addEventListener("click", function () {
+      figures.forEach(function (f) { f.hidden = chosen !== null && f !== chosen; });
+      bar.querySelectorAll("button").forEach(function (b) { b.setAttribute("aria-pressed", "false"); });
+      button.setAttribute("aria-pressed", "true");
+    });
+    bar.appendChild(button);
+  }
+  add("all", null);
+  figures.forEach(function (f) { add(f.querySelector("img").alt.replace(/ (per epoch|, runs overlaid)$/, ""), f); });
+  group.parentNode.insertBefore(bar, group);
+});
