@@ -43,6 +43,6 @@ document.querySelectorAll(".plots").forEach(function (group) {
     bar.appendChild(button);
   }
   add("all", null);
-  figures.forEach(function (f) { add(f.querySelector("img").alt.replace(/ (per epoch|, runs overlaid)$/, ""), f); });
+  figures.forEach(function (f) { add(f.querySelector("img").alt.replace(/( per epoch|, runs overlaid)$/, ""), f); });
   group.parentNode.insertBefore(bar, group);
 });
