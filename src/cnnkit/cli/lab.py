@@ -54,7 +54,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--experiment", choices=("conv", "linear", "both"), default="both",
         help="001's conv blocks, 003's linear blocks, or both (default)",
     )  # fmt: skip
-    flow.add_argument("--out", metavar="PNG", help="also write the plot to this PNG file")
+    flow.add_argument(
+        "--out", metavar="FILE", help="also write the plot to FILE (.png, .svg or .pdf)"
+    )
 
     algorithms = labs.add_parser(
         "conv-algorithms", help="loop/im2col/fft/winograd vs torch: error, time, memory (B2)"
