@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -175,10 +176,15 @@ def gradient_flow(
 
 
 def write_plot(result: GradientFlowResult, path: str | Path) -> None:
-    """Gradient norm per block, one panel per experiment, log scale; written atomically."""
+    """:func:`plot_figure` written atomically, as PNG, SVG or PDF by ``path``'s suffix."""
+    figure_format(path)  # refuse a suffix that is no figure format before drawing
+    atomic_save_figure(plot_figure(result), path, dpi=100)
+
+
+def plot_figure(result: GradientFlowResult) -> Any:
+    """Gradient norm per block, one panel per experiment, log scale (a matplotlib Figure)."""
     from matplotlib.figure import Figure
 
-    figure_format(path)  # refuse a suffix that is no figure format before drawing
     experiments = sorted({c.experiment for c in result.curves})
     figure = Figure(figsize=(5 * len(experiments), 3.6))
     axes = list(figure.subplots(1, len(experiments), squeeze=False)[0])
@@ -202,4 +208,4 @@ def write_plot(result: GradientFlowResult, path: str | Path) -> None:
         axis.set_ylabel("||dL/d input||")
         axis.legend()
     figure.tight_layout()
-    atomic_save_figure(figure, path, dpi=100)
+    return figure
