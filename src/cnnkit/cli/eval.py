@@ -95,6 +95,10 @@ def run(args: argparse.Namespace) -> int:
     from cnnkit.train.evaluation import evaluate
     from cnnkit.train.jsonio import dumps
 
+    if args.out is not None:
+        from cnnkit.train.eval_files import check_out_dir
+
+        check_out_dir(args.out)  # before the evaluation, not after it
     with _progress_bar(enabled=not args.quiet) as progress:
         result = evaluate(
             args.checkpoint,

@@ -37,13 +37,19 @@ def per_class_csv(result: EvalResult) -> str:
     return buffer.getvalue()
 
 
+def check_out_dir(out_dir: str | Path) -> Path:
+    """Refuse an ``--out`` that is an existing file before any work is done."""
+    folder = Path(out_dir)
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"--out {folder}: is a file, not a folder")
+    return folder
+
+
 def write_eval_files(result: EvalResult, out_dir: str | Path) -> list[Path]:
     """Write ``eval-<split>.json``, ``per_class-<split>.csv``, ``confusion-<split>.png``."""
     from cnnkit.train.plots import plot_confusion
 
-    folder = Path(out_dir)
-    if folder.exists() and not folder.is_dir():
-        raise ConfigError(f"--out {folder}: is a file, not a folder")
+    folder = check_out_dir(out_dir)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -224,7 +224,6 @@ def data_files(datasets: Iterable[ImageDataset], data_dir: str | None = None) ->
     entry ``<memory>`` whose digest is that of its image and label tensors.
     """
     from cnnkit.data.load import FOLDER_PREFIX, get_source
-    from cnnkit.data.sources import find_split
 
     result: list[DataFile] = []
     seen: set[str] = set()
@@ -235,9 +234,7 @@ def data_files(datasets: Iterable[ImageDataset], data_dir: str | None = None) ->
         if dataset.name.startswith(FOLDER_PREFIX) and dataset.source:
             paths = sorted(p for p in Path(dataset.source).rglob("*") if p.is_file())
         elif dataset.name in _registered():
-            source = get_source(dataset.name)
-            found = find_split(source, split, data_dir) if split in source.splits else None
-            paths = list(found.files) if found is not None else None
+            paths = _named_files(get_source(dataset.name), split, dataset.source, data_dir)
         if paths is None:
             key = f"<memory>:{dataset.name}:{dataset.split}"
             if key not in seen:
@@ -249,6 +246,23 @@ def data_files(datasets: Iterable[ImageDataset], data_dir: str | None = None) ->
         result.extend(_hashed(split, [p for p in paths if str(p) not in seen]))
         seen.update(str(p) for p in paths)
     return result
+
+
+def _named_files(
+    source: Any, split: str, where: str | None, data_dir: str | None
+) -> list[Path] | None:
+    """The files a named dataset's split was read from: in the folder (or the archive) the
+    dataset records as its source, else where the search would find them now."""
+    from cnnkit.data.sources import find_split
+
+    if split not in source.splits:
+        return None
+    if where is not None and Path(where).is_file():
+        return [Path(where)]
+    found = source.find_in(Path(where), split) if where and Path(where).is_dir() else None
+    if found is None:
+        found = find_split(source, split, data_dir)
+    return list(found.files) if found is not None else None
 
 
 def _registered() -> set[str]:
