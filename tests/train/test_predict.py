@@ -181,6 +181,12 @@ def test_a_folder_given_as_an_image_is_one_line(run_dir, tmp_path, capsys):
     assert f"{tmp_path}: is a folder, not an image" in capsys.readouterr().err
 
 
+def test_one_path_is_one_image_not_a_sequence_of_characters(run_dir, image_folder):
+    _, files = image_folder
+    (single,) = predict(run_dir, str(files[1]), top_k=2)
+    assert single == predict(run_dir, [files[1]], top_k=2)[0]
+
+
 def test_top_k_must_be_positive(run_dir, image_folder):
     _, files = image_folder
     with pytest.raises(ConfigError, match="--top-k: must be a positive integer, got 0"):

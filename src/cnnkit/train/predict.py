@@ -145,6 +145,8 @@ def predict(
     from cnnkit.train.checkpoint import load_checkpoint
     from cnnkit.train.evaluation import model_from_checkpoint, predict_logits
 
+    if isinstance(images, str | Path):  # one file, not a sequence of characters
+        images = [images]
     if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
         raise ConfigError(f"--top-k: must be a positive integer, got {top_k!r}")
     if not images:
