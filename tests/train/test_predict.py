@@ -217,3 +217,37 @@ def test_predict_leaves_torch_s_grad_mode_and_threads_alone(run_dir, image_folde
     threads = torch.get_num_threads()
     predict(run_dir, files[:2])
     assert torch.is_grad_enabled() and torch.get_num_threads() == threads
+
+
+@pytest.mark.parametrize(
+    ("mode", "suffix"),
+    [
+        ("1", ".png"),
+        ("L", ".bmp"),
+        ("LA", ".png"),
+        ("P", ".gif"),
+        ("RGB", ".webp"),
+        ("RGBA", ".png"),
+        ("CMYK", ".jpg"),
+        ("I;16", ".png"),
+        ("I", ".tif"),
+        ("YCbCr", ".jpg"),
+    ],
+)
+def test_every_common_pillow_mode_becomes_one_or_three_8_bit_channels(tmp_path, mode, suffix):
+    from PIL import Image
+
+    path = tmp_path / f"image{suffix}"
+    Image.new(mode, (10, 6)).save(path)
+    for channels in (1, 3):
+        array = read_image(path, channels, (4, 5))
+        assert array.dtype == np.uint8 and array.shape == (channels, 4, 5)
+
+
+def test_a_floating_point_image_is_refused_naming_the_file(tmp_path):
+    from PIL import Image
+
+    path = tmp_path / "float.tif"
+    Image.new("F", (4, 4)).save(path)
+    with pytest.raises(DataError, match=r"float\.tif: 32-bit floating-point images"):
+        read_image(path, 1, (4, 4))
