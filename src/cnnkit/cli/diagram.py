@@ -1,4 +1,4 @@
-"""``cnnkit diagram MODEL --format ascii|mermaid``: the model's captured graph, drawn (A8).
+"""``cnnkit diagram MODEL --format ascii|mermaid``: the model's captured graph, drawn.
 
 The graph is the one ``cnnkit summary`` traces (on the meta device): every layer, residual add
 and concatenation that the forward pass really executed. ``--depth D`` draws module calls at

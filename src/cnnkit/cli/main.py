@@ -25,6 +25,7 @@ COMMANDS: tuple[str, ...] = (
     "data",
     "train",
     "eval",
+    "predict",
     "lab",
     "demo",
     "doctor",

@@ -1,4 +1,4 @@
-"""``cnnkit summary MODEL --input C,H,W``: the layer-by-layer trace of a model (A4-A6).
+"""``cnnkit summary MODEL --input C,H,W``: the layer-by-layer trace of a model.
 
 MODEL is a zoo name (``cnnkit zoo`` lists them) or ``package.module:callable`` returning an
 ``nn.Module``. The model is built and traced on the meta device, so any input size and batch

@@ -57,12 +57,24 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     for item in fields(TrainConfig):
         names = EXTRA_NAMES.get(item.name, ("--" + item.name.replace("_", "-"),))
         default = item.default if item.default is not MISSING else item.default_factory()  # type: ignore[misc]
-        help_text = f"{item.metadata['help']} (default: {_show(default)})"
+        help_text = with_default(item.metadata["help"], default)
         _add_flag(parser, names, item.name, hints[item.name], help_text)
     parser.set_defaults(func=run)
 
 
+def with_default(help_text: str, default: Any) -> str:
+    """``help_text`` and its default, once: not when the text already says it, nor for None
+    (an unset optional setting, described by the text)."""
+    if default is None or "default" in help_text:
+        return help_text
+    return f"{help_text} (default: {_show(default)})"
+
+
 def _show(value: Any) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, float):
+        return f"{value:g}"
     return json.dumps(value) if isinstance(value, dict | list) else str(value)
 
 

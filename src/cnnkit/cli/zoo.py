@@ -1,4 +1,4 @@
-"""``cnnkit zoo``: the model table (C5), every figure computed by the analyzer.
+"""``cnnkit zoo``: the model table, every figure computed by the analyzer.
 
 One row per registered model: parameters, MACs and the receptive field of the last feature map at
 the model's default input (or ``--input``), and the published ImageNet top-1 where a source gives

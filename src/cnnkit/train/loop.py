@@ -36,7 +36,7 @@ from cnnkit.train.ema import WeightAverage
 from cnnkit.train.evaluation import run_evaluation
 from cnnkit.train.log import RunLog
 from cnnkit.train.optim import make_optimizer, set_learning_rate
-from cnnkit.train.report import finish_run, run_header
+from cnnkit.train.report import finish_run, record_environment, run_header
 from cnnkit.train.schedules import learning_rate
 from cnnkit.train.setup import (
     Run,
@@ -226,6 +226,7 @@ def _fit(
         budget=config.time_budget,
     )
     log.print(run_header(config, data, model, device, dtype))
+    log.print(record_environment(out_dir, config, data, device, dtype).line())
     if saved is not None:
         if config.time_budget is None:
             where = f"{state.epoch} of {config.epochs}"

@@ -17,7 +17,7 @@ def total_lines(summary: Summary) -> list[str]:
         f"MACs: {count(t.macs)} ({si(t.macs)}); FLOPs = 2 x MACs = {si(t.flops)}; "
         f"other FLOPs: {count(t.other_flops)} ({si(t.other_flops)})",
         f"Activations: {si(t.activation_bytes, 'B')} forward; x2 for training: "
-        f"{si(t.training_activation_bytes, 'B')} (seed 000 estimate)",
+        f"{si(t.training_activation_bytes, 'B')} (rule-of-thumb estimate)",
     ]
     if summary.measured is not None:
         m = summary.measured
