@@ -11,9 +11,12 @@ from __future__ import annotations
 import argparse
 import json
 from dataclasses import MISSING, fields
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from cnnkit.errors import ConfigError
+
+if TYPE_CHECKING:
+    from cnnkit.train.config import TrainConfig
 
 EXTRA_NAMES = {"out_dir": ("--out", "--out-dir")}
 
@@ -164,15 +167,18 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(json.dumps(config.to_dict(), indent=2))
         return 0
-    if getattr(args, "doctor", True):  # warnings and errors of `cnnkit doctor`, on stderr
-        from cnnkit.doctor.training import print_before_training
-
-        print_before_training(config)
     from cnnkit.train.loop import fit
 
-    result = fit(config, resume=args.resume)
+    # warnings and errors of `cnnkit doctor` on stderr, once the new run is set up
+    result = fit(config, resume=args.resume, before_training=_doctor if args.doctor else None)
     if args.report:
         from cnnkit.report import write_report
 
         print(f"report: {write_report(result.out_dir)}")
     return 0
+
+
+def _doctor(config: TrainConfig, image_shape: tuple[int, ...], num_classes: int) -> None:
+    from cnnkit.doctor.training import print_before_training
+
+    print_before_training(config, image_shape=image_shape, num_classes=num_classes)

@@ -14,6 +14,7 @@ import math
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -51,6 +52,9 @@ from cnnkit.train.setup import (
 if TYPE_CHECKING:
     from cnnkit.data import ImageDataset
     from cnnkit.train.metrics import Metrics
+
+# called as before_training(config, image_shape, num_classes) when a new run is ready to train
+BeforeTraining = Callable[[TrainConfig, tuple[int, ...], int], object]
 
 
 @dataclass
@@ -91,6 +95,7 @@ def fit(
     test_set: ImageDataset | None = None,
     resume: str | Path | None = None,
     model: str | None = None,
+    before_training: BeforeTraining | None = None,
 ) -> RunResult:
     """Train ``config`` (E1) and write the run folder; return the test metrics.
 
@@ -104,6 +109,9 @@ def fit(
     ``model`` replaces ``config.model``; a run whose model is ``package.module:callable``
     resumes only when it is named here again (a checkpoint never selects code to run).
     A run folder is locked while it trains: a second ``fit`` into it is refused.
+    ``before_training(config, image_shape, num_classes)`` is called once a new run is set up
+    (settings checked, data and model ready), before its first step; ``cnnkit train`` runs the
+    doctor's static and config rules there, so their findings never precede a refusal.
     """
     _check_arguments(config, train_set, test_set, resume, model)
     saved = None
@@ -125,7 +133,7 @@ def fit(
     previous = (torch.are_deterministic_algorithms_enabled(), torch.get_num_threads())
     try:
         with contextlib.ExitStack() as cleanup:
-            return _fit(config, train_set, test_set, resume, saved, cleanup)
+            return _fit(config, train_set, test_set, resume, saved, cleanup, before_training)
     finally:
         runtime.set_deterministic(previous[0])
         torch.set_num_threads(previous[1])
@@ -176,6 +184,7 @@ def _fit(
     resume: str | Path | None,
     saved: dict[str, Any] | None,
     cleanup: contextlib.ExitStack,
+    before_training: BeforeTraining | None = None,
 ) -> RunResult:
     started = time.perf_counter()
     device = runtime.resolve_device(config.device)
@@ -236,6 +245,8 @@ def _fit(
     warning = warmup_warning(config, steps_per_epoch)
     if warning:
         print(f"cnnkit: warning: {warning}", file=sys.stderr)
+    if before_training is not None and saved is None:
+        before_training(config, tuple(data.image_shape), len(data.classes))
     session_start, elapsed_before = time.perf_counter(), state.elapsed
     budget = config.time_budget
 
