@@ -118,7 +118,8 @@ class CifarSource(DatasetSource):
         import torch
 
         identity = [*self.identity(split), repr(self._needed(split))]
-        hit = cache.lookup(found.files, identity, ("images", "labels"))
+        digests = cache.source_digests(found.files)
+        hit = cache.lookup(digests, identity, ("images", "labels"))
         if hit is not None and hit.classes is not None:
             tensors, verified, classes = hit.tensors, hit.verified, hit.classes
         else:
@@ -133,13 +134,14 @@ class CifarSource(DatasetSource):
                 "labels": torch.from_numpy(labels),
             }
             cache.store(
-                found.files,
+                digests,
                 identity,
                 tensors,
                 dataset=self.name,
                 split=split,
                 content_key=key.hexdigest(),
                 verified=verified,
+                sources=found.files,
                 classes=classes,
             )
         dataset = ImageDataset(

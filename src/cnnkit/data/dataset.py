@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
+from cnnkit.data._checks import require_dataset, require_seed
 from cnnkit.errors import ConfigError, DataError
 
 if TYPE_CHECKING:
@@ -77,7 +78,13 @@ class ImageDataset:
         """The images at ``indices`` (in that order), as a new dataset sharing classes and name."""
         import torch
 
-        index = torch.as_tensor(indices, dtype=torch.int64)
+        try:
+            index = torch.as_tensor(indices, dtype=torch.int64)
+        except (TypeError, ValueError, RuntimeError) as exc:
+            raise ConfigError(
+                f"{self.name}: subset indices must be integers, got {type(indices).__name__} "
+                f"({' '.join(str(exc).split())})"
+            ) from None
         if index.dim() != 1:
             raise ConfigError(f"{self.name}: subset indices must be one-dimensional")
         if len(index) and (int(index.min()) < -len(self) or int(index.max()) >= len(self)):
@@ -108,6 +115,13 @@ def train_val_split(
     """
     import torch
 
+    require_dataset("train_val_split", "dataset", dataset)
+    require_seed("train_val_split", "seed", seed)
+    if isinstance(val_size, bool) or not isinstance(val_size, int | float):
+        raise ConfigError(
+            f"train_val_split: val_size must be an int count or a float fraction, "
+            f"got {type(val_size).__name__} {val_size!r}"
+        )
     total = len(dataset)
     if isinstance(val_size, float) and not isinstance(val_size, bool):
         if not 0.0 < val_size < 1.0:
