@@ -25,7 +25,7 @@ def physical_memory_bytes() -> int | None:
 
 def format_bytes(count: int) -> str:
     """``count`` in GB (10^9 bytes) or MB, two significant decimals (``1.50 GB``)."""
-    return f"{count / 1e9:.2f} GB" if count >= 1e9 else f"{count / 1e6:.2f} MB"
+    return f"{count / 1e9:,.2f} GB" if count >= 1e9 else f"{count / 1e6:,.2f} MB"
 
 
 def check_fits_in_memory(
