@@ -8,6 +8,7 @@ a multi-line error or the kernel kills the process. These checks turn that into 
 from __future__ import annotations
 
 import os
+from decimal import Decimal
 
 from cnnkit.errors import ConfigError
 
@@ -28,6 +29,11 @@ def format_bytes(count: int) -> str:
     return f"{count / 1e9:,.2f} GB" if count >= 1e9 else f"{count / 1e6:,.2f} MB"
 
 
+def _scientific(count: int) -> str:
+    """``count`` as ``d.ddde+N``; Decimal, since a float cannot hold every Python int."""
+    return format(Decimal(count), ".3e")
+
+
 def check_fits_in_memory(
     needed_bytes: int, what: str, error: type[Exception] = ConfigError
 ) -> None:
@@ -35,7 +41,7 @@ def check_fits_in_memory(
     machine's physical memory; do nothing otherwise. ``needed_bytes`` is a Python int, so the
     check itself cannot overflow."""
     if needed_bytes > INT64_MAX:
-        raise error(f"{what}: needs {needed_bytes:.3e} bytes, beyond what int64 can count")
+        raise error(f"{what}: needs {_scientific(needed_bytes)} bytes, beyond what int64 can count")
     available = physical_memory_bytes()
     if available is not None and needed_bytes > available:
         raise error(

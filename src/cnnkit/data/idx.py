@@ -78,6 +78,8 @@ def parse_header(data: bytes, origin: str) -> tuple[np.dtype, tuple[int, ...], i
 
 
 def _dims(shape: tuple[int, ...]) -> str:
+    if len(shape) > 8:  # a crafted header may declare up to 255 dimensions
+        return "x".join(map(str, shape[:8])) + f"x... ({len(shape)} dimensions)"
     return "x".join(map(str, shape))
 
 
