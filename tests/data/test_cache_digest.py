@@ -7,13 +7,15 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import os
+import time
 
 import pytest
 import torch
 
+from cnnkit.data import cache as cache_module
 from cnnkit.data import dataset_info, load_dataset
 from cnnkit.data import mnist as mnist_module
-from cnnkit.data.cache import cache_folder
+from cnnkit.data.cache import CHANGE_TIME_IS_RELIABLE, cache_folder
 from cnnkit.data.mnist import FASHION_MNIST, VERIFIED_CONTENT
 from cnnkit.data.sources import DATASETS, RemoteFile
 from cnnkit.errors import ChecksumError
@@ -103,3 +105,36 @@ def test_a_corrupted_tensors_file_in_the_cache_is_never_used(folder, monkeypatch
     torch.save(loaded, tensors_file)
     got = load_dataset(NAME, data_dir=folder, download=False)
     assert torch.equal(got.images, expected.images)
+
+
+posix_only = pytest.mark.skipif(not CHANGE_TIME_IS_RELIABLE, reason="st_ctime is no change time")
+
+
+@posix_only
+def test_an_unchanged_file_is_hashed_once_then_recognised_by_its_identity(folder, monkeypatch):
+    monkeypatch.setattr(cache_module, "RECENT_NS", 0)  # the files here were written just now
+    load_dataset(NAME, data_dir=folder, download=False)  # hashes and records every file
+    hashed = []
+    original = cache_module.file_sha256
+    monkeypatch.setattr(cache_module, "file_sha256", lambda p: hashed.append(p) or original(p))
+    load_dataset(NAME, data_dir=folder, download=False)
+    assert hashed == []
+
+
+@posix_only
+def test_a_write_after_the_digest_was_recorded_is_seen_through_the_change_time(folder, monkeypatch):
+    monkeypatch.setattr(cache_module, "RECENT_NS", 0)
+    dataset_info(NAME, data_dir=folder)
+    time.sleep(0.05)  # past the file system's timestamp tick
+    _corrupt_in_place_keeping_size_inode_and_mtime(folder / "t10k-labels-idx1-ubyte")
+    with pytest.raises(ChecksumError, match="t10k-labels-idx1-ubyte: sha256"):
+        load_dataset(NAME, "test", data_dir=folder, download=False)
+
+
+def test_a_recently_changed_file_is_hashed_on_every_load(folder, monkeypatch):
+    load_dataset(NAME, data_dir=folder, download=False)
+    hashed = []
+    original = cache_module.file_sha256
+    monkeypatch.setattr(cache_module, "file_sha256", lambda p: hashed.append(p) or original(p))
+    load_dataset(NAME, data_dir=folder, download=False)
+    assert {p.name for p in hashed} >= {"train-images-idx3-ubyte", "train-labels-idx1-ubyte"}

@@ -134,6 +134,7 @@ class CifarSource(DatasetSource):
                 "labels": torch.from_numpy(labels),
             }
             cache.store(
+                found.files,
                 digests,
                 identity,
                 tensors,
@@ -141,7 +142,6 @@ class CifarSource(DatasetSource):
                 split=split,
                 content_key=key.hexdigest(),
                 verified=verified,
-                sources=found.files,
                 classes=classes,
             )
         dataset = ImageDataset(

@@ -80,6 +80,7 @@ class IdxSource(DatasetSource):
                 "labels": torch.from_numpy(labels.astype(np.int64)),
             }
             cache.store(
+                found.files,
                 digests,
                 identity,
                 tensors,
@@ -87,7 +88,6 @@ class IdxSource(DatasetSource):
                 split=split,
                 content_key=content_key.hexdigest(),
                 verified=verified,
-                sources=found.files,
             )
         dataset = ImageDataset(
             images=tensors["images"],
