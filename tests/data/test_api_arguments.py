@@ -84,3 +84,9 @@ def test_statistics_accept_numpy_and_tensor_sequences():
     loader = DeviceLoader(_dataset(), 2, mean=np.array([0.5]), std=torch.tensor([0.25]))
     images, _ = next(iter(loader))
     assert images.dtype == torch.float32
+
+
+@pytest.mark.parametrize("indices", [["a", "b"], [0.5], object()])
+def test_subset_with_indices_that_are_not_integers_names_the_dataset(indices):
+    with pytest.raises(CnnkitError, match="tiny: subset indices must be integers"):
+        _dataset().subset(indices)

@@ -225,3 +225,10 @@ def test_read_idx_names_a_gzip_whose_content_is_not_idx(tmp_path):
     path.write_bytes(gzip.compress(b"PK\x03\x04 a zip, not IDX" * 100))
     with pytest.raises(DataError, match=r"x\.gz: not an IDX file"):
         read_idx(path)
+
+
+def test_resize_beyond_memory_is_refused_before_allocating(tmp_path, monkeypatch):
+    _folder(tmp_path / "imgs")
+    monkeypatch.setattr(np, "empty", lambda *a, **k: pytest.fail("allocated"))
+    with pytest.raises(DataError, match=r"imgs: 4 images of 1x10000000x10000000 uint8: needs"):
+        image_folder(tmp_path / "imgs", size=10**7)

@@ -79,12 +79,24 @@ class ImageDataset:
         import torch
 
         try:
-            index = torch.as_tensor(indices, dtype=torch.int64)
+            index = torch.as_tensor(indices)
         except (TypeError, ValueError, RuntimeError) as exc:
+            index, reason = None, " ".join(str(exc).split())
+        else:
+            reason = f"got {index.dtype}"
+            if index.numel() == 0:  # torch.as_tensor([]) is float32
+                index = index.to(torch.int64)
+        if (
+            index is None
+            or index.dtype.is_floating_point
+            or index.dtype.is_complex
+            or (index.dtype == torch.bool)
+        ):  # a float index would be truncated silently
             raise ConfigError(
                 f"{self.name}: subset indices must be integers, got {type(indices).__name__} "
-                f"({' '.join(str(exc).split())})"
-            ) from None
+                f"({reason})"
+            )
+        index = index.to(torch.int64)
         if index.dim() != 1:
             raise ConfigError(f"{self.name}: subset indices must be one-dimensional")
         if len(index) and (int(index.min()) < -len(self) or int(index.max()) >= len(self)):
