@@ -232,3 +232,12 @@ def test_resize_beyond_memory_is_refused_before_allocating(tmp_path, monkeypatch
     monkeypatch.setattr(np, "empty", lambda *a, **k: pytest.fail("allocated"))
     with pytest.raises(DataError, match=r"imgs: 4 images of 1x10000000x10000000 uint8: needs"):
         image_folder(tmp_path / "imgs", size=10**7)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs POSIX FIFOs")
+def test_read_idx_of_a_fifo_or_device_is_refused_without_blocking(tmp_path):
+    os.mkfifo(tmp_path / "pipe-idx3-ubyte")
+    with _fails_if_blocked():
+        for path in (tmp_path / "pipe-idx3-ubyte", "/dev/zero"):
+            with pytest.raises(DataError, match="not a regular file"):
+                read_idx(path)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import gzip
 import io
 import math
+import os
+import stat
 import struct
 import zlib
 from pathlib import Path
@@ -35,9 +37,14 @@ IDX_TYPES: dict[int, str] = {
 
 
 def read_bytes(path: str | Path) -> bytes:
-    """The bytes of ``path``; an unreadable file is a :class:`DataError` naming it."""
+    """The bytes of ``path``; an unreadable file, or one that is not a regular file (a FIFO
+    would block, a device such as /dev/zero never ends), is a :class:`DataError` naming it."""
     try:
-        return Path(path).read_bytes()
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(descriptor, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                raise DataError(f"{path}: not a regular file")
+            return handle.read()
     except OSError as exc:
         raise DataError(f"{path}: cannot read ({exc.strerror or exc})") from None
 
