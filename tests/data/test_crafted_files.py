@@ -241,3 +241,16 @@ def test_read_idx_of_a_fifo_or_device_is_refused_without_blocking(tmp_path):
         for path in (tmp_path / "pipe-idx3-ubyte", "/dev/zero"):
             with pytest.raises(DataError, match="not a regular file"):
                 read_idx(path)
+
+
+def test_a_folder_that_cannot_be_listed_is_named(tmp_path, monkeypatch, capsys):
+    from pathlib import Path
+
+    _folder(tmp_path / "imgs")
+
+    def refuse(self):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "iterdir", refuse)  # the tests run as root: chmod would not do
+    _refused_by_folder_info(capsys, tmp_path, tmp_path / "imgs",
+                            "imgs: cannot list the class folders (Permission denied)")  # fmt: skip

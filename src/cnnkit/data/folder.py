@@ -107,7 +107,10 @@ def image_folder(
 
 
 def _class_names(root: Path) -> list[str]:
-    return sorted(entry.name for entry in root.iterdir() if entry.is_dir())
+    try:
+        return sorted(entry.name for entry in root.iterdir() if entry.is_dir())
+    except OSError as exc:
+        raise DataError(f"{root}: cannot list the class folders ({exc.strerror or exc})") from None
 
 
 def _check_same_classes(parent: Path, split: str, classes: list[str]) -> None:
