@@ -195,13 +195,19 @@ def _open_image(file: Path) -> Iterator[PILImage.Image]:
                 image = Image.open(handle)
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
             raise DataError(
-                f"{file}: refused as a possible decompression bomb ({exc}); raise "
+                f"{file}: refused as a possible decompression bomb ({_one_line(exc)}); raise "
                 "PIL.Image.MAX_IMAGE_PIXELS to allow larger images"
             ) from None
         except Exception as exc:  # Pillow raises many types for a file that is not an image
-            raise DataError(f"{file}: cannot read image ({type(exc).__name__}: {exc})") from None
+            raise DataError(
+                f"{file}: cannot read image ({type(exc).__name__}: {_one_line(exc)})"
+            ) from None
         with image:
             yield image
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
 
 
 def _eight_bit(image: PILImage.Image) -> PILImage.Image:
@@ -253,7 +259,7 @@ def _read_images(files: list[Path], target: tuple[int, int] | None) -> np.ndarra
                 pixels = np.asarray(converted, dtype=np.uint8)
             except Exception as exc:  # a truncated or corrupt image body: Pillow's many types
                 raise DataError(
-                    f"{file}: cannot decode image ({type(exc).__name__}: {exc})"
+                    f"{file}: cannot decode image ({type(exc).__name__}: {_one_line(exc)})"
                 ) from None
         out[index] = pixels[None] if channels == 1 else pixels.transpose(2, 0, 1)
     return out
