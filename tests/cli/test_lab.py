@@ -88,3 +88,15 @@ def test_unknown_lab_is_an_argparse_error(capsys):
         main(["lab", "nope"])
     assert exit_info.value.code == 2
     assert "invalid choice: 'nope'" in capsys.readouterr().err
+
+
+def test_gradient_flow_out_on_a_folder_is_one_line_and_writes_nothing(tmp_path, capsys):
+    (tmp_path / "f").write_text("keep")
+    for out, message in (
+        (tmp_path, f"--out {tmp_path}: is a folder; give a file name"),
+        (tmp_path / "f" / "x.png", f"{tmp_path / 'f'} is a file, not a folder"),
+    ):
+        assert main(["lab", "gradient-flow", "--blocks", "2", "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("cnnkit: error: ") and message in err and err.count("\n") == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["f"] and (tmp_path / "f").read_text() == "keep"

@@ -119,13 +119,14 @@ def test_eval_prints_metrics_per_class_accuracy_and_confusion(tmp_path, monkeypa
     import cnnkit.data
 
     monkeypatch.setattr(cnnkit.data, "load_dataset", lambda name, split, data_dir=None: test)
-    assert main(["eval", str(tmp_path / "run")]) == 0
+    spec = ["--model", "tests.train.tiny:tiny_cnn"]  # the run's model is code: named again
+    assert main(["eval", str(tmp_path / "run"), *spec]) == 0
     out = capsys.readouterr().out
     assert f"top-1 {result.final['test_top1']:.2f}%" in out
     for name in test.classes:
         assert name in out
     assert "confusion matrix" in out and "hardest samples" in out
-    assert main(["eval", str(tmp_path / "run" / "best.pt"), "--format", "json"]) == 0
+    assert main(["eval", str(tmp_path / "run" / "best.pt"), "--format", "json", *spec]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["top1"] == result.final["test_top1"]
     assert [sum(row) for row in report["confusion"]] == [
@@ -137,3 +138,89 @@ def test_eval_of_a_missing_checkpoint_is_one_line(tmp_path, capsys):
     assert main(["eval", str(tmp_path / "nothing.pt")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "checkpoint not found" in err
+
+
+# -- issue 14: what a user can get wrong is one line and exit 2, nothing changed ------------------
+
+
+def one_line_error(capsys, argv: list[str]) -> str:
+    try:
+        code = main(argv)
+    except SystemExit as exc:  # argparse's own usage errors
+        code = exc.code
+    captured = capsys.readouterr()
+    err = captured.err
+    assert code == 2, (captured.out, err)
+    assert err.count("\n") == 1 and "Traceback" not in err and "internal error" not in err
+    return err
+
+
+def test_dry_run_of_a_recipe_with_another_model_shows_what_will_run(capsys):
+    config = dry_run(capsys, "--recipe", "fast", "--model", "resnet18")
+    assert config["model"] == "resnet18"
+    assert config["model_kwargs"] == {} and config["whiten_bias_epochs"] is None
+    config = dry_run(capsys, "--recipe", "best", "--model", "resnet18", "--time-budget", "1800")
+    assert config["model_kwargs"] == {} and config["erasing"] == 0.0
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["--class-weights", "1,-1,1"], "--class-weights: must be >= 0 and not all 0"),
+        (["--mean", "nan"], "--mean: every value must be finite"),
+        (["--std", "nan"], "--std: every value must be finite"),
+        (["--rotation", "inf"], "--rotation: must be in"),
+        (["--lr", "nan"], "--lr: must be in"),
+        (["--time-budget", "inf"], "--time-budget: must be in"),
+        (["--grad-clip", "inf"], "--grad-clip: must be in"),
+        (["--cutmix", "inf"], "--cutmix: must be in"),
+        (["--model-kwargs", '{"a": NaN}'], "--model-kwargs: values must be plain JSON"),
+    ],
+)
+def test_out_of_range_flags_are_refused_naming_the_flag(argv, needle, capsys):
+    assert needle in one_line_error(capsys, ["train", "--dry-run", *argv])
+
+
+@pytest.fixture
+def tiny_data(monkeypatch):
+    import cnnkit.data
+
+    data = {"train": quadrant_dataset(96, seed=1), "test": quadrant_dataset(32, seed=2)}
+    monkeypatch.setattr(cnnkit.data, "load_dataset", lambda name, split, data_dir=None: data[split])
+
+
+TINY_FLAGS = [
+    "--model", "tests.train.tiny:tiny_cnn", "--val-size", "0", "--batch-size", "32",
+    "--epochs", "1", "--precision", "off", "--no-channels-last", "--device", "cpu",
+    "--no-progress", "--no-tensorboard", "--no-plots",
+]  # fmt: skip
+
+
+def test_train_into_an_out_that_is_a_file_is_one_line(tmp_path, capsys, tiny_data):
+    (tmp_path / "f").write_text("keep")
+    err = one_line_error(capsys, ["train", *TINY_FLAGS, "--out", str(tmp_path / "f")])
+    assert "is a file, not a folder" in err and (tmp_path / "f").read_text() == "keep"
+
+
+def test_resume_on_the_command_line(tmp_path, capsys, tiny_data):
+    run = tmp_path / "run"
+    assert main(["train", *TINY_FLAGS, "--out", str(run)]) == 0
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
+    capsys.readouterr()
+    # a recorded module:callable is code: refused unless named again
+    err = one_line_error(capsys, ["train", "--resume", str(run), "--epochs", "2"])
+    assert "--model tests.train.tiny:tiny_cnn" in err and "name it yourself" in err
+    # another model than the run's: refused, naming both
+    err = one_line_error(capsys, ["train", "--resume", str(run), "--model", "airnet"])
+    assert "--model airnet: the run in" in err and "trained tests.train.tiny:tiny_cnn" in err
+    # a complete run: nothing to do, nothing changed
+    named = ["--model", "tests.train.tiny:tiny_cnn"]
+    err = one_line_error(capsys, ["train", "--resume", str(run), *named])
+    assert "the run is complete (1 of 1 epochs done); nothing was changed" in err
+    # best.pt holds no training state
+    err = one_line_error(capsys, ["train", "--resume", str(run / "best.pt"), *named])
+    assert f"resume the run folder or its last.pt: --resume {run}" in err
+    assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == before
+    # named again, with more epochs: it resumes and says where from
+    assert main(["train", "--resume", str(run), *named, "--epochs", "2"]) == 0
+    assert f"resuming from epoch 1 of 2: {run}" in capsys.readouterr().out

@@ -46,6 +46,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--batch-size", type=int, default=500, help="evaluation batch size")
     parser.add_argument("--hardest", type=int, default=10, help="hardest samples to list")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument(
+        "--model",
+        metavar="SPEC",
+        help="the package.module:callable to build when the run's model is one (a checkpoint "
+        "never selects code to run itself; only name code you trust)",
+    )
     add_format(parser, ("text", "json"), "text")
     parser.set_defaults(func=run)
 
@@ -69,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         device=args.device,
         hardest=args.hardest,
+        model=args.model,
     )
     if args.format == "json":
         print(json.dumps(result.to_dict(), indent=2))

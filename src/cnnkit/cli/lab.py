@@ -105,6 +105,22 @@ def _shape(text: str):
     return ConvShape(*values)
 
 
+def _check_out_file(text: str) -> None:
+    """``--out`` must name a file that can be written: not a folder, not under a file."""
+    import os
+    from pathlib import Path
+
+    path = Path(text)
+    if path.is_dir():
+        example = path / "flow.png"
+        raise ConfigError(f"--out {path}: is a folder; give a file name such as {example}")
+    parent = next((p for p in path.absolute().parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise ConfigError(f"--out {path}: {parent} is a file, not a folder")
+    if parent is not None and not os.access(parent, os.W_OK | os.X_OK):
+        raise ConfigError(f"--out {path}: the folder {parent} is not writable")
+
+
 def _result(args: argparse.Namespace):
     from cnnkit import lab
 
@@ -120,6 +136,8 @@ def _result(args: argparse.Namespace):
     if args.lab == "checkerboard":
         return lab.checkerboard(args.kernel_size, args.stride, args.size)
     if args.lab == "gradient-flow":
+        if args.out is not None:
+            _check_out_file(args.out)
         experiments = ("conv", "linear") if args.experiment == "both" else (args.experiment,)
         return lab.gradient_flow(args.blocks, args.seed, experiments, args.out)
     options = dict(dtype=args.dtype, repeats=args.repeats)

@@ -27,6 +27,8 @@ COMMANDS: tuple[str, ...] = (
     "eval",
     "lab",
     "demo",
+    "doctor",
+    "report",
 )
 
 

@@ -32,9 +32,26 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--recipe", metavar="NAME", help=f"named config: {', '.join(RECIPES.names())}"
     )
     parser.add_argument("--config", metavar="FILE", help="JSON file of settings (over the recipe)")
-    parser.add_argument("--resume", metavar="DIR", help="continue the run in DIR (its last.pt)")
+    parser.add_argument(
+        "--resume",
+        metavar="DIR",
+        help="continue the run in DIR (its last.pt); a run of a package.module:callable model "
+        "needs --model naming it again",
+    )
     parser.add_argument(
         "--dry-run", action="store_true", help="print the resolved config as JSON and exit"
+    )
+    parser.add_argument(
+        "--no-doctor",
+        dest="doctor",
+        action="store_false",
+        help="skip the doctor's checks before training",
+    )
+    parser.add_argument(
+        "--report",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="write report.html into the run folder at the end (cnnkit report; default: on)",
     )
     hints = field_types()
     for item in fields(TrainConfig):
@@ -119,7 +136,7 @@ def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cnnkit.train.config import TrainConfig, replace_config, resolve_config
+    from cnnkit.train.config import resolve_config, resume_config
 
     overrides = overrides_from(args)
     if args.resume is not None:
@@ -127,16 +144,23 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError("--resume: the run's saved config is used; drop --recipe/--config")
         from cnnkit.train.checkpoint import load_checkpoint
 
-        saved = load_checkpoint(args.resume)
-        config = replace_config(
-            TrainConfig.from_dict(saved["config"], source=args.resume), overrides, "flags"
-        )
+        # a model module:callable recorded in the run is built only when --model names it again
+        saved = load_checkpoint(args.resume, resumable=True)
+        config = resume_config(saved, args.resume, overrides)
     else:
         config = resolve_config(args.recipe, args.config, overrides)
     if args.dry_run:
         print(json.dumps(config.to_dict(), indent=2))
         return 0
+    if getattr(args, "doctor", True):  # warnings and errors of `cnnkit doctor`, on stderr
+        from cnnkit.doctor.training import print_before_training
+
+        print_before_training(config)
     from cnnkit.train.loop import fit
 
-    fit(config, resume=args.resume)
+    result = fit(config, resume=args.resume)
+    if args.report:
+        from cnnkit.report import write_report
+
+        print(f"report: {write_report(result.out_dir)}")
     return 0

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from cnnkit._registry import Registry
-from cnnkit.errors import ConfigError, UnknownNameError
+from cnnkit.errors import CnnkitError, ConfigError, UnknownNameError
 
 if TYPE_CHECKING:
     from torch import nn
@@ -108,7 +108,12 @@ def create_model(name: str, weights: str | None = None, **kwargs: Any) -> nn.Mod
             isinstance(value, bool) or not isinstance(value, int) or value < 1
         ):
             raise ConfigError(f"{name}: {key} must be an integer >= 1, got {value!r}")
-    model = entry.factory(**kwargs)
+    try:
+        model = entry.factory(**kwargs)
+    except (TypeError, ValueError) as exc:  # a keyword the family lacks, a value it refuses
+        if isinstance(exc, CnnkitError):
+            raise
+        raise ConfigError(f"model {name!r}: {_first_line(exc)}") from None
     if weights is not None:
         from cnnkit.models.weights import load_weights
 
@@ -117,23 +122,119 @@ def create_model(name: str, weights: str | None = None, **kwargs: Any) -> nn.Mod
 
 
 def resolve_model(spec: str, **kwargs: Any) -> nn.Module:
-    """A zoo name, or ``package.module:callable`` returning an ``nn.Module`` (used by the CLI)."""
-    if ":" not in spec:
-        return create_model(spec, **kwargs)
+    """A zoo name, or ``package.module:callable`` returning an ``nn.Module`` (used by the CLI).
+
+    Only for code the user named (a flag, a Python argument): a name read from a file goes
+    through ``create_model`` (the zoo) unless the user names it again.
+    """
+    return instantiate(spec, kwargs)[0]
+
+
+def load_factory(spec: str) -> Callable[..., nn.Module] | nn.Module:
+    """What ``package.module:attr`` names: a callable, or a module instance (used as it is).
+
+    Any exception the import raises (a syntax error included) becomes one :class:`ConfigError`
+    line naming the spec.
+    """
     module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise ConfigError(f"model {spec!r}: expected package.module:callable")
     try:
         module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ConfigError(f"MODEL {spec!r}: cannot import module {module_name!r} ({exc})") from None
-    factory = getattr(module, attr, None)
-    if not callable(factory):
-        raise ConfigError(f"MODEL {spec!r}: {module_name} has no callable {attr!r}")
-    model = factory(**kwargs)
+    except Exception as exc:  # the user's module failed to import: say how, in one line
+        raise ConfigError(
+            f"model {spec!r}: cannot import module {module_name!r} ({type(exc).__name__}: "
+            f"{_first_line(exc)})"
+        ) from None
+    target: Any = module
+    for part in attr.split("."):
+        target = getattr(target, part, None)
     from torch import nn
 
+    if isinstance(target, nn.Module) or callable(target):
+        return target
+    raise ConfigError(f"model {spec!r}: {module_name} has no callable or nn.Module {attr!r}")
+
+
+def instantiate(
+    spec: str | Callable[..., nn.Module] | nn.Module,
+    kwargs: dict[str, Any],
+    *,
+    optional: dict[str, Any] | None = None,
+) -> tuple[nn.Module, dict[str, Any]]:
+    """Build the model ``spec`` names; return it with the keyword arguments it was given.
+
+    ``spec``: a zoo name, ``package.module:callable`` (imported), a callable, or an ``nn.Module``
+    (a copy of it is used; it takes no arguments). ``kwargs`` are passed as they are (a key the
+    factory's signature lacks is refused, naming it); ``optional`` ones (e.g. ``num_classes``
+    from the dataset) only when the factory accepts them. An exception raised by a user's
+    factory, or a result that is not an ``nn.Module``, is one :class:`ConfigError` line.
+    """
+    from torch import nn
+
+    optional = {k: v for k, v in (optional or {}).items() if k not in kwargs}
+    if isinstance(spec, str) and ":" not in spec:
+        passed = {**optional, **kwargs}
+        return create_model(spec, **passed), passed
+    label = spec if isinstance(spec, str) else _label(spec)
+    target = load_factory(spec) if isinstance(spec, str) else spec
+    if isinstance(target, nn.Module):
+        if kwargs:
+            raise ConfigError(
+                f"model {label!r} is already an nn.Module; it takes no keyword arguments "
+                f"(got {', '.join(sorted(kwargs))})"
+            )
+        import copy
+
+        return copy.deepcopy(target), {}  # a copy: the user's module is left as found
+    accepted = _accepted_names(target)
+    if accepted is not None:
+        unknown = sorted(set(kwargs) - accepted)
+        if unknown:
+            from cnnkit.errors import suggest
+
+            close = suggest(unknown[0], accepted)
+            hint = f"did you mean {close[0]!r}?" if close else f"it accepts: {_names(accepted)}"
+            raise ConfigError(f"model {label!r} has no keyword argument {unknown[0]!r}; {hint}")
+        optional = {k: v for k, v in optional.items() if k in accepted}
+    passed = {**optional, **kwargs}
+    try:
+        model = target(**passed)
+    except Exception as exc:  # the user's code: any exception is theirs to fix, in one line
+        raise ConfigError(
+            f"model {label!r} raised {type(exc).__name__}: {_first_line(exc)}"
+        ) from None
     if not isinstance(model, nn.Module):
-        raise ConfigError(f"MODEL {spec!r}: returned {type(model).__name__}, not an nn.Module")
-    return model
+        raise ConfigError(f"model {label!r}: returned {type(model).__name__}, not an nn.Module")
+    return model, passed
+
+
+def _accepted_names(factory: Callable[..., Any]) -> set[str] | None:
+    """The keyword names ``factory`` accepts, or None when it takes ``**kwargs`` (or is opaque)."""
+    import inspect
+
+    try:
+        parameters = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        return None
+    usable = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return {p.name for p in parameters if p.kind in usable}
+
+
+def _label(obj: Any) -> str:
+    name = getattr(obj, "__qualname__", None) or type(obj).__qualname__
+    return f"{getattr(obj, '__module__', '?')}:{name}"
+
+
+def _names(names: set[str]) -> str:
+    return ", ".join(sorted(names)) or "no keyword arguments"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _import_families() -> None:

@@ -281,14 +281,101 @@ def resolve_config(
     explicit: set[str] = set(overrides or ())
     if config_file is not None:
         from_file = load_config_file(config_file)
+        if "model" not in (overrides or {}):
+            refuse_recorded_model(from_file.get("model"), f"--config {config_file}", ConfigError)
         explicit |= set(from_file)
         config = replace_config(config, from_file, f"--config {config_file}")
     if overrides:
         config = replace_config(config, overrides, "flags")
+    if recipe:
+        config = _keep_model_settings_with_their_model(config, recipe, explicit)
     from cnnkit.train.recipes import BUDGET_RULES
 
     rule = BUDGET_RULES.find(recipe) if recipe else None
     return rule(config, frozenset(explicit)) if rule is not None else config
+
+
+def _keep_model_settings_with_their_model(
+    config: TrainConfig, recipe: str, explicit: set[str]
+) -> TrainConfig:
+    """A recipe's model-specific settings apply only to the recipe's model.
+
+    ``--recipe fast --model resnet18``: fast's airnet keyword arguments and whitening schedule
+    mean nothing to resnet18, so the fields in ``MODEL_SPECIFIC`` that the user did not set
+    return to their defaults (what ``--dry-run`` then shows is what runs).
+    """
+    from cnnkit.train.recipes import RECIPES
+
+    if config.model == RECIPES.get(recipe).model:
+        return config
+    defaults = TrainConfig()
+    reset = {name: getattr(defaults, name) for name in MODEL_SPECIFIC if name not in explicit}
+    return dataclasses.replace(config, **reset)
+
+
+# Fields that only make sense for the model a recipe names (see _keep_model_settings_...).
+MODEL_SPECIFIC = ("model_kwargs", "whiten_bias_epochs")
+
+
+def refuse_recorded_model(model: Any, source: str, error: type[Exception]) -> None:
+    """A model read from a file may only be a zoo name: ``module:callable`` is code to run.
+
+    A checkpoint or config file is data; building ``os:system`` from it would run whatever
+    its author chose (Hugging Face's ``trust_remote_code`` rule). The user allows the code by
+    naming it themselves, on the command line or in Python.
+    """
+    if isinstance(model, str) and ":" in model:
+        raise error(
+            f"{source}: names the model {model!r}, code that cnnkit would import and call; "
+            f"a file may only name zoo models. If you trust that code, name it yourself: "
+            f"--model {model} (Python: model={model!r})"
+        )
+
+
+def resume_config(
+    saved: dict[str, Any], source: str, overrides: dict[str, Any] | None = None
+) -> TrainConfig:
+    """The config of a run to resume: the checkpoint's, with the user's ``overrides``.
+
+    The model stays the run's: a different ``model`` is refused, naming both. A run whose
+    model is ``module:callable`` resumes only when the user names it again (``overrides``).
+    """
+    from cnnkit.errors import CheckpointError
+
+    changes = dict(overrides or {})
+    recorded = saved["model_name"]
+    named = changes.get("model")
+    if named is None:
+        refuse_recorded_model(recorded, source, CheckpointError)
+    elif named != recorded:
+        raise ConfigError(
+            f"--model {named}: the run in {source} trained {recorded}; a resumed run keeps "
+            f"its model (train {named} into a new --out)"
+        )
+    return replace_config(TrainConfig.from_dict(saved["config"], source=source), changes, "flags")
+
+
+def plain_json_problem(value: Any, where: str = "") -> str | None:
+    """Why ``value`` is not plain JSON (str, int, float, bool, None, lists, str-keyed dicts)."""
+    if value is None or isinstance(value, str | bool | int):
+        return None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else f"{where or 'value'} is {value}"
+    if isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            problem = plain_json_problem(item, f"{where}[{index}]")
+            if problem:
+                return problem
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return f"key {key!r} of {where or 'the dict'} is not a string"
+            problem = plain_json_problem(item, f"{where}.{key}" if where else key)
+            if problem:
+                return problem
+        return None
+    return f"{where or 'value'} is a {type(value).__name__}"
 
 
 def validate(config: TrainConfig) -> None:
@@ -334,6 +421,24 @@ def validate(config: TrainConfig) -> None:
         raise ConfigError(f"--threads: must be >= 1, got {config.threads}")
     if config.patience is not None and config.val_size == 0:
         raise ConfigError("--patience: early stopping needs a validation split (--val-size > 0)")
+    for name in ("seed", "split_seed"):  # what torch's generators accept
+        if not -(2**63) <= getattr(config, name) < 2**63:
+            raise ConfigError(
+                f"--{name.replace('_', '-')}: must be in [-2^63, 2^63), got {getattr(config, name)}"
+            )
+    if config.rotation > 180:
+        raise ConfigError(f"--rotation: must be in [0, 180] degrees, got {config.rotation}")
+    for name in ("mean", "std", "class_weights"):
+        values = getattr(config, name)
+        if values is not None and not all(math.isfinite(v) for v in values):
+            flag = "--" + name.replace("_", "-")
+            raise ConfigError(f"{flag}: every value must be finite, got {values}")
+    if config.class_weights is not None and (
+        any(w < 0 for w in config.class_weights) or not any(w > 0 for w in config.class_weights)
+    ):
+        raise ConfigError(
+            f"--class-weights: must be >= 0 and not all 0, got {config.class_weights}"
+        )
     if config.mean is not None and config.std is not None and len(config.mean) != len(config.std):
         raise ConfigError(
             f"--mean/--std: {len(config.mean)} means but {len(config.std)} standard deviations"
@@ -353,7 +458,7 @@ def _check_range(
 ) -> None:
     too_low = value <= low if low_open else value < low
     too_high = value >= high if high_open else value > high
-    if too_low or too_high or math.isnan(value):
+    if too_low or too_high or not math.isfinite(value):
         left, right = "(" if low_open else "[", ")" if high_open else "]"
         raise ConfigError(
             f"--{name.replace('_', '-')}: must be in {left}{low:g}, {high:g}{right}, got {value}"
@@ -389,6 +494,9 @@ def _check_type(flag: str, value: Any, hint: Any) -> None:
         )
     elif origin is dict:
         ok = isinstance(value, dict) and all(isinstance(k, str) for k in value)
+        problem = plain_json_problem(value) if ok else None
+        if problem:  # a file's values are never resolved through an import: JSON only
+            raise ConfigError(f"{flag}: values must be plain JSON, but {problem}")
     else:  # pragma: no cover - a new field type must be handled here
         raise TypeError(f"{flag}: unhandled field type {hint!r}")
     if not ok:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from cnnkit.errors import ConfigError
+from cnnkit.errors import ConfigError, DataError
 
 if TYPE_CHECKING:
     import torch
@@ -76,6 +76,14 @@ def prepare_data(
     else:
         mean, std = channel_stats(train)
         mean = tuple(config.mean) if config.mean is not None else mean
+        if config.std is None:
+            constant = [c for c, value in enumerate(std) if value == 0]
+            if constant:  # the user never passed --std: blame the data, not the flag
+                raise DataError(
+                    f"{train.name}: channel {constant[0]} of the training images is constant "
+                    f"(every pixel {mean[constant[0]] * 255:g}/255), so normalising by its "
+                    "standard deviation divides by 0; give the scale yourself with --std"
+                )
         std = tuple(config.std) if config.std is not None else std
     if len(mean) != channels or len(std) != channels:
         raise ConfigError(
@@ -85,6 +93,17 @@ def prepare_data(
         raise ConfigError(
             f"--class-weights: {len(config.class_weights)} weights for "
             f"{len(train.classes)} classes of {train.name}"
+        )
+    height, width = train.image_shape[1:]
+    if config.crop_padding > min(height, width):  # more only pads zeros (and costs memory)
+        raise ConfigError(
+            f"--crop-padding: must be at most {min(height, width)} for {height}x{width} images "
+            f"of {train.name}, got {config.crop_padding}"
+        )
+    if config.tta and config.tta_shift and not config.tta_shift < min(height, width):
+        raise ConfigError(
+            f"--tta-shift: must be less than {min(height, width)} for {height}x{width} images "
+            f"of {train.name}, got {config.tta_shift}"
         )
     return RunData(train=train, val=val, test=test_set, mean=mean, std=std)
 

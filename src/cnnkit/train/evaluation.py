@@ -9,7 +9,7 @@ padding), each with its flip, weighted equally with the unshifted pair.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -130,17 +130,37 @@ class EvalResult:
         }
 
 
-def model_from_checkpoint(checkpoint: dict[str, Any], path: Path, weights: str) -> nn.Module:
-    """Rebuild the model a checkpoint names and load its ``model`` (or ``ema``) weights."""
-    from cnnkit.models import resolve_model
-    from cnnkit.train.checkpoint import load_model_state
+def model_from_checkpoint(
+    checkpoint: dict[str, Any],
+    path: Path,
+    weights: str,
+    model: str | Callable[..., nn.Module] | nn.Module | None = None,
+) -> nn.Module:
+    """Rebuild the model a checkpoint names and load its ``model`` (or ``ema``) weights.
 
-    model = resolve_model(checkpoint["model_name"], **checkpoint["model_kwargs"])
+    The one safe rebuild: a checkpoint is data, so only a zoo name recorded in it is built
+    (with its plain-JSON ``model_kwargs``, checked by ``load_checkpoint``). A recorded
+    ``module:callable`` is refused unless the caller names the code itself with ``model``
+    (a spec, a factory, or a module), which is then built with the recorded keyword arguments.
+    """
+    from cnnkit.models import instantiate
+    from cnnkit.train.checkpoint import load_model_state
+    from cnnkit.train.config import refuse_recorded_model
+
+    if weights not in ("model", "ema"):
+        raise ConfigError(f"--weights: must be model or ema, got {weights!r}")
     state = checkpoint.get(weights)
     if state is None:
         raise CheckpointError(f"{path}: holds no {weights!r} weights (run without --ema?)")
-    load_model_state(model, state, path)
-    return model
+    if model is None:
+        refuse_recorded_model(checkpoint["model_name"], str(path), CheckpointError)
+        model = checkpoint["model_name"]
+    kwargs = dict(checkpoint["model_kwargs"])
+    if isinstance(kwargs.get("widths"), list):  # JSON keeps airnet's tuple as a list
+        kwargs["widths"] = tuple(kwargs["widths"])
+    built, _ = instantiate(model, kwargs if not isinstance(model, torch.nn.Module) else {})
+    load_model_state(built, state, path)
+    return built
 
 
 def evaluate(
@@ -155,6 +175,7 @@ def evaluate(
     batch_size: int = 500,
     device: str = "auto",
     hardest: int = 16,
+    model: str | Callable[..., nn.Module] | nn.Module | None = None,
 ) -> EvalResult:
     """Evaluate a saved run's checkpoint (``best.pt``, ``last.pt``, or the run folder).
 
@@ -170,15 +191,22 @@ def evaluate(
         tta_shift: with ``tta``, also average over shifts by this many pixels (0: off);
             default: as the run was configured.
         weights: ``model`` or ``ema`` (the weight average, when the run kept one).
+        model: the code to build when the run's model is ``module:callable`` (a checkpoint
+            never selects code itself): the same spec, or the factory or module.
     """
     from cnnkit.data import DeviceLoader, load_dataset
     from cnnkit.runtime import resolve_device, resolve_precision
     from cnnkit.train.checkpoint import load_checkpoint
 
+    if not isinstance(checkpoint, str | Path):
+        raise ConfigError(f"checkpoint: expected a path, got {type(checkpoint).__name__}")
     path = Path(checkpoint)
     if path.is_dir():
         path = path / "best.pt"
     saved = load_checkpoint(path)
+    # the model first: a checkpoint that names code is refused before any data is touched
+    target = resolve_device(device)
+    network = model_from_checkpoint(saved, path, weights, model).to(target)
     config = saved["config"]
     name = dataset or config["dataset"]
     images = load_dataset(name, split, data_dir=data_dir or config.get("data_dir"))
@@ -187,15 +215,19 @@ def evaluate(
             f"{path}: the model was trained on images {tuple(saved['image_shape'])}, "
             f"{name} {split} has {images.image_shape}"
         )
+    if list(images.classes) != list(saved["classes"]):  # scores would name the wrong classes
+        raise CheckpointError(
+            f"{path}: the model was trained on {len(saved['classes'])} classes "
+            f"({', '.join(saved['classes'][:3])}, ...), {name} {split} has "
+            f"{len(images.classes)} ({', '.join(list(images.classes)[:3])}, ...)"
+        )
     use_tta = bool(config.get("tta", False)) if tta is None else tta
     shift = int(config.get("tta_shift", 0)) if tta_shift is None else tta_shift
     if shift < 0:
         raise ConfigError(f"--tta-shift: must be >= 0, got {shift}")
     shift = shift if use_tta else 0
-    target = resolve_device(device)
-    model = model_from_checkpoint(saved, path, weights).to(target)
     if config.get("channels_last", False):
-        model = model.to(memory_format=torch.channels_last)
+        network = network.to(memory_format=torch.channels_last)
     loader = DeviceLoader(
         images,
         batch_size,
@@ -210,7 +242,7 @@ def evaluate(
     )
     dtype = resolve_precision(config.get("precision", "off"), target)
     metrics = run_evaluation(
-        model,
+        network,
         loader,
         num_classes=len(saved["classes"]),
         classes=list(saved["classes"]),

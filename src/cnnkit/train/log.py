@@ -29,6 +29,7 @@ COLUMNS = (
     "images_per_second",
     "epoch_seconds",
     "elapsed_seconds",
+    "epoch_fraction",  # 1 for a whole epoch; less for the last one a time budget cut short
 )
 
 
@@ -59,6 +60,9 @@ def format_epoch(row: dict[str, Any], epochs: int, budget: float | None = None) 
         parts.append(f"val {row['val_loss']:.3f} {row['val_top1']:5.2f}%")
     parts.append(f"{row['images_per_second']:.0f} img/s")
     parts.append(f"{row['epoch_seconds']:.1f} s")
+    fraction = row.get("epoch_fraction", 1.0)
+    if fraction < 1.0:
+        parts.append(f"[{fraction:.0%} of the epoch]")
     if budget is not None:
         parts.append(f"({row['elapsed_seconds']:.0f}/{budget:g} s)")
     return "  ".join(parts)

@@ -8,8 +8,11 @@ and (when validation improved) ``best.pt``. The test set is evaluated once, at t
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
+import os
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +22,7 @@ import torch
 from torch.nn import functional as F
 
 from cnnkit import runtime
-from cnnkit.errors import TrainingError
+from cnnkit.errors import CheckpointError, ConfigError, TrainingError
 from cnnkit.train.checkpoint import (
     load_checkpoint,
     load_model_state,
@@ -27,7 +30,7 @@ from cnnkit.train.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
-from cnnkit.train.config import TrainConfig
+from cnnkit.train.config import TrainConfig, resume_config
 from cnnkit.train.datasets import make_loader, prepare_data
 from cnnkit.train.ema import WeightAverage
 from cnnkit.train.evaluation import run_evaluation
@@ -35,7 +38,15 @@ from cnnkit.train.log import RunLog
 from cnnkit.train.optim import make_optimizer, set_learning_rate
 from cnnkit.train.report import finish_run, run_header
 from cnnkit.train.schedules import learning_rate
-from cnnkit.train.setup import Run, build_model, checkpoint_state, freeze_for_epoch, make_out_dir
+from cnnkit.train.setup import (
+    Run,
+    build_model,
+    checkpoint_state,
+    clean_stale_temporaries,
+    freeze_for_epoch,
+    lock_run_folder,
+    make_out_dir,
+)
 
 if TYPE_CHECKING:
     from cnnkit.data import ImageDataset
@@ -79,6 +90,7 @@ def fit(
     train_set: ImageDataset | None = None,
     test_set: ImageDataset | None = None,
     resume: str | Path | None = None,
+    model: str | None = None,
 ) -> RunResult:
     """Train ``config`` (E1) and write the run folder; return the test metrics.
 
@@ -89,19 +101,72 @@ def fit(
     the run continues from its last completed epoch with model, optimiser, schedule, EMA and
     RNG states restored; with ``deterministic=True`` it ends exactly as an uninterrupted run.
     ``train_set``/``test_set`` replace the configured dataset (e.g. a subset, or your own data).
+    ``model`` replaces ``config.model``; a run whose model is ``package.module:callable``
+    resumes only when it is named here again (a checkpoint never selects code to run).
+    A run folder is locked while it trains: a second ``fit`` into it is refused.
     """
+    _check_arguments(config, train_set, test_set, resume, model)
     saved = None
     if resume is not None:
-        saved = load_checkpoint(resume)
+        saved = load_checkpoint(resume, resumable=True)
         if config is None:
-            config = TrainConfig.from_dict(saved["config"], source=f"{resume}")
+            config = resume_config(saved, str(resume), {"model": model} if model else None)
+        else:
+            config = dataclasses.replace(config, model=model) if model else config
+            if config.model != saved["model_name"]:
+                raise ConfigError(
+                    f"model {config.model!r}: the run in {resume} trained "
+                    f"{saved['model_name']!r}; a resumed run keeps its model"
+                )
+        _refuse_complete_run(saved, config, resume)
     config = config if config is not None else TrainConfig()
+    if model is not None and saved is None:
+        config = dataclasses.replace(config, model=model)
     previous = (torch.are_deterministic_algorithms_enabled(), torch.get_num_threads())
     try:
-        return _fit(config, train_set, test_set, resume, saved)
+        with contextlib.ExitStack() as cleanup:
+            return _fit(config, train_set, test_set, resume, saved, cleanup)
     finally:
         runtime.set_deterministic(previous[0])
         torch.set_num_threads(previous[1])
+
+
+def _check_arguments(config: Any, train_set: Any, test_set: Any, resume: Any, model: Any) -> None:
+    """Wrong argument types to ``fit`` are one :class:`ConfigError` naming the parameter."""
+    from cnnkit.data import ImageDataset
+
+    expected = (
+        ("config", config, TrainConfig, "a TrainConfig"),
+        ("train_set", train_set, ImageDataset, "an ImageDataset"),
+        ("test_set", test_set, ImageDataset, "an ImageDataset"),
+        ("resume", resume, str | Path, "a run folder or checkpoint path"),
+        ("model", model, str, "a model name or package.module:callable"),
+    )
+    for name, value, kind, text in expected:
+        if value is not None and not isinstance(value, kind):
+            raise ConfigError(f"fit: {name} must be {text}, got {type(value).__name__}")
+
+
+def _refuse_complete_run(saved: dict[str, Any], config: TrainConfig, resume: Any) -> None:
+    """A resumed run with nothing left to train is refused before anything is written."""
+    progress = saved["progress"]
+    done = None
+    if progress["epoch"] >= config.epochs:
+        done = f"{progress['epoch']} of {config.epochs} epochs done; a larger --epochs"
+    elif config.time_budget is not None and progress["elapsed"] >= config.time_budget:
+        done = f"its {config.time_budget:g} s time budget is used; a larger --time-budget"
+    elif (
+        progress.get("stopped") == "early_stopping"
+        and config.patience is not None
+        and progress.get("stale_epochs", 0) >= config.patience
+    ):
+        done = f"stopped early after {config.patience} epochs without improvement; --patience"
+    if done is not None:
+        reason, how = done.split("; ")
+        raise ConfigError(
+            f"--resume {resume}: the run is complete ({reason}); nothing was changed "
+            f"(to train on, resume with {how})"
+        )
 
 
 def _fit(
@@ -110,33 +175,36 @@ def _fit(
     test_set: ImageDataset | None,
     resume: str | Path | None,
     saved: dict[str, Any] | None,
+    cleanup: contextlib.ExitStack,
 ) -> RunResult:
     started = time.perf_counter()
     device = runtime.resolve_device(config.device)
+    cores = os.cpu_count() or 1
+    if config.threads is not None and config.threads > cores:  # torch crashes on absurd counts
+        raise ConfigError(f"--threads: {config.threads} is more than the {cores} CPU cores here")
     if device.type == "cpu":
         torch.set_num_threads(runtime.choose_threads(config.threads))
     runtime.set_deterministic(config.deterministic)
     runtime.seed_everything(config.seed)
-    out_dir = make_out_dir(config, resume)
+    out_dir = make_out_dir(config, resume, create=False)  # checked now, created once ready
     data = prepare_data(config, train_set, test_set)
     config = dataclasses.replace(config, mean=list(data.mean), std=list(data.std))
     model, model_kwargs = build_model(config, data, device, initialise=saved is None)
+    make_out_dir(dataclasses.replace(config, out_dir=str(out_dir)), resume)
+    cleanup.enter_context(lock_run_folder(out_dir))
+    clean_stale_temporaries(out_dir)
     optimizer = make_optimizer(model, config)
     average = WeightAverage(model, config.ema) if config.ema is not None else None
     state = RunState()
     if saved is not None:
         load_model_state(model, saved["model"], Path(str(resume)))
-        optimizer.load_state_dict(saved["optimizer"])
-        if average is not None and saved.get("ema") is not None:
-            average.load_state_dict(saved["ema"])
         state = RunState(**saved["progress"], history=list(saved["history"]))
         state.stopped = "completed"
-        set_rng_state(saved["rng"])
     dtype = runtime.resolve_precision(config.precision, device)
     # fp16 needs loss scaling against gradient underflow; for bf16 and fp32 this is a no-op.
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
-    if saved is not None and saved.get("scaler"):
-        scaler.load_state_dict(saved["scaler"])
+    if saved is not None:
+        _restore_training_state(saved, resume, optimizer, average, scaler)
     trained = torch.compile(model) if config.compile else model
     evaluated = average.module if average is not None else model
     class_weights = (
@@ -158,6 +226,15 @@ def _fit(
         budget=config.time_budget,
     )
     log.print(run_header(config, data, model, device, dtype))
+    if saved is not None:
+        if config.time_budget is None:
+            where = f"{state.epoch} of {config.epochs}"
+        else:
+            where = f"{state.epoch} ({state.elapsed:.0f} of {config.time_budget:g} s used)"
+        log.print(f"resuming from epoch {where}: {out_dir}")
+    warning = warmup_warning(config, steps_per_epoch)
+    if warning:
+        print(f"cnnkit: warning: {warning}", file=sys.stderr)
     session_start, elapsed_before = time.perf_counter(), state.elapsed
     budget = config.time_budget
 
@@ -177,6 +254,7 @@ def _fit(
             epoch_progress = epoch / (config.schedule_epochs or config.epochs)
             if budget is not None:
                 epoch_progress = max(epoch_progress, elapsed() / budget)
+            index = -1
             for index, (images, targets) in enumerate(train_loader):
                 if config.lr_per_epoch:  # a torch scheduler stepped once per epoch (003)
                     progress = epoch_progress
@@ -223,6 +301,8 @@ def _fit(
                 if budget is not None and elapsed() >= budget:
                     state.stopped = "time_budget"
                     break
+            # under a budget the last epoch may stop part-way: record how much of it ran
+            fraction = (index + 1) / batches if batches else 1.0
             train_seconds = time.perf_counter() - epoch_start
             val = None
             if val_loader is not None:
@@ -246,6 +326,7 @@ def _fit(
                     "images_per_second": seen / max(train_seconds, 1e-9),
                     "epoch_seconds": time.perf_counter() - epoch_start,
                     "elapsed_seconds": state.elapsed,
+                    "epoch_fraction": round(fraction, 4),
                 }
             )
             improved = val is not None and (state.best_top1 is None or val.top1 > state.best_top1)
@@ -276,6 +357,50 @@ def _fit(
         log.close()
     run = Run(config, data, model, model_kwargs, evaluated, out_dir, device, dtype, started, log)
     return finish_run(run, state)
+
+
+def _restore_training_state(
+    saved: dict[str, Any],
+    resume: Any,
+    optimizer: torch.optim.Optimizer,
+    average: WeightAverage | None,
+    scaler: torch.amp.GradScaler,
+) -> None:
+    """Optimiser, EMA, loss scaler and RNG states of a resumed run; a misfit is one line."""
+    try:
+        optimizer.load_state_dict(saved["optimizer"])
+        if average is not None and saved.get("ema") is not None:
+            average.load_state_dict(saved["ema"])
+        if saved.get("scaler"):
+            scaler.load_state_dict(saved["scaler"])
+        set_rng_state(saved["rng"])
+    except (ValueError, KeyError, TypeError, RuntimeError) as exc:
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(
+            f"{resume}: its training state does not fit this configuration ({text}); "
+            "resume with the run's own settings"
+        ) from None
+
+
+def warmup_warning(config: TrainConfig, steps_per_epoch: int) -> str | None:
+    """Why the run's learning rate never leaves its warm-up, if it does not.
+
+    Step ``k`` of a schedule of ``T`` steps runs at progress ``k / T``; with a warm-up fraction
+    ``w`` it is warming up while ``k / T < w`` (the first step always has rate 0). A run of
+    ``n`` steps whose last step ``n - 1`` is still below ``w T`` never reaches ``--lr``. Under a
+    time budget progress follows the clock, so nothing is known in advance.
+    """
+    if config.warmup <= 0 or config.time_budget is not None or config.schedule == "onecycle":
+        return None
+    total = (config.schedule_epochs or config.epochs) * steps_per_epoch
+    steps = config.epochs * steps_per_epoch
+    if (steps - 1) / total >= config.warmup:
+        return None
+    return (
+        f"--warmup {config.warmup:g}: the run's {steps} optimiser step(s) all fall in the "
+        f"warm-up of {config.warmup * total:g} steps, so the learning rate never reaches "
+        f"--lr {config.lr:g} (the first step's is 0)"
+    )
 
 
 def _nan_message(value: float, state: RunState, epoch: int, index: int, out_dir: Path) -> str:

@@ -39,7 +39,8 @@ def plot_curves(history: Sequence[dict[str, Any]], path: str | Path) -> None:
     """Loss (left) and top-1 accuracy (right) per epoch, train and validation."""
     figure, subplots = _figure(10, 4)
     loss_axes, accuracy_axes = subplots(1, 2)
-    epochs = [row["epoch"] for row in history]
+    # x is epochs trained: a last epoch cut short by a time budget sits at its fraction
+    epochs = [row["epoch"] - 1 + row.get("epoch_fraction", 1.0) for row in history]
     for key, label in (("train_loss", "train"), ("val_loss", "validation")):
         values = [row.get(key) for row in history]
         if any(v is not None for v in values):

@@ -91,6 +91,10 @@ def finish_run(run: Run, state: RunState) -> RunResult:
         "test_top5": test.top5,
         "test_loss": test.loss,
         "epochs": state.epoch,
+        # a time budget may stop the last epoch part-way (also in metrics.csv and curves.png)
+        "last_epoch_fraction": state.history[-1].get("epoch_fraction", 1.0)
+        if state.history
+        else None,
         "wall_seconds": time.perf_counter() - run.started,
         "images_per_second": state.images / max(state.train_seconds, 1e-9),
         "train_seconds": state.train_seconds,
@@ -130,8 +134,10 @@ def finish_run(run: Run, state: RunState) -> RunResult:
         f"test: top-1 {test.top1:.2f}%  top-5 {test.top5:.2f}%  loss {test.loss:.4f}  "
         f"({weights} weights{tta}, {test.count:,} images)"
     )
+    fraction = final["last_epoch_fraction"]
+    done = f"{state.epoch}" if fraction in (None, 1.0) else f"{state.epoch - 1 + fraction:.2f}"
     run.log.print(
-        f"{state.epoch} epochs in {final['wall_seconds']:.1f} s "
+        f"{done} epochs in {final['wall_seconds']:.1f} s "
         f"({final['images_per_second']:.0f} train images/s, stopped: {state.stopped}); "
         f"run files: {out_dir}"
     )

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,7 +21,10 @@ if TYPE_CHECKING:
     from cnnkit.train.datasets import RunData
     from cnnkit.train.log import RunLog
 
-RUN_FILES = ("config.json", "last.pt", "best.pt", "final.json", "metrics.csv")
+# What makes a folder a run that --out must not overwrite: files written once an epoch ends. A
+# folder left by a run that failed before its first epoch (config.json alone) can be reused.
+RUN_FILES = ("last.pt", "best.pt", "final.json", "metrics.csv")
+LOCK_FILE = ".cnnkit-lock"
 WHITENING_IMAGES = 2000  # 1.35 M patches of 28x28 images: plenty for a 9x9 covariance
 
 
@@ -38,21 +44,31 @@ class Run:
     log: RunLog
 
 
-def make_out_dir(config: TrainConfig, resume: str | Path | None) -> Path:
+def make_out_dir(config: TrainConfig, resume: str | Path | None, *, create: bool = True) -> Path:
     """The run folder: ``resume``'s folder, ``--out``, or ``runs/<model>-<YYYYmmdd-HHMMSS>``.
 
-    A folder that already holds a run is never overwritten: it must be resumed instead.
+    A folder that already holds a run is never overwritten: it must be resumed instead. A path
+    that is a file, or a folder that cannot be created or written, is one line naming ``--out``.
+    ``create=False`` only chooses and checks the path (``fit`` creates it once the data and the
+    model are ready, so that a run refused before then leaves nothing behind).
     """
     if resume is not None:
         path = Path(resume)
         return path.parent if path.is_file() else path
     if config.out_dir is not None:
         path = Path(config.out_dir)
+        if path.exists() and not path.is_dir():
+            raise ConfigError(f"--out {path}: is a file, not a folder")
         existing = [name for name in RUN_FILES if (path / name).exists()]
         if existing:
             raise ConfigError(
                 f"--out {path}: already holds a run ({existing[0]}); continue it with "
                 f"--resume {path} or choose another folder"
+            )
+        if (path / "config.json").exists() and not _left_by_a_run(path / "config.json"):
+            raise ConfigError(
+                f"--out {path}: holds a config.json that is not a cnnkit run's; choose another "
+                "folder"
             )
     else:
         stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -61,8 +77,112 @@ def make_out_dir(config: TrainConfig, resume: str | Path | None) -> Path:
         while path.exists():
             suffix += 1
             path = base.with_name(f"{base.name}-{suffix}")
-    path.mkdir(parents=True, exist_ok=True)
+    if not create:
+        blocker = next((p for p in (path, *path.absolute().parents) if p.exists()), None)
+        if blocker is not None and not blocker.is_dir():
+            raise ConfigError(f"--out {path}: {blocker} is a file, not a folder")
+        if blocker is not None and not os.access(blocker, os.W_OK | os.X_OK):
+            raise ConfigError(f"--out {path}: the folder {blocker} is not writable")
+        return path
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a read-only parent, a file on the way, ...
+        raise ConfigError(f"--out {path}: cannot create the folder ({exc.strerror})") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ConfigError(f"--out {path}: the folder is not writable")
     return path
+
+
+def _left_by_a_run(config_json: Path) -> bool:
+    """Whether ``config_json`` is a run's resolved config (so the folder may be reused)."""
+    import json
+    from dataclasses import fields
+
+    from cnnkit.train.config import TrainConfig
+
+    try:
+        data = json.loads(config_json.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and set(data) == {f.name for f in fields(TrainConfig)}
+
+
+def lock_run_folder(path: Path) -> contextlib.AbstractContextManager[None]:
+    """Hold an exclusive lock on ``path`` for one training; a second one is refused.
+
+    ``fcntl.flock`` on ``.cnnkit-lock`` (holding the owner's pid): the kernel drops the lock
+    when its process dies, so a lock left by a killed run is simply taken over. The file is
+    removed when the context ends. (No lock where fcntl is missing: Windows.)
+    """
+    return _locked(path / LOCK_FILE)
+
+
+@contextlib.contextmanager
+def _locked(lock: Path) -> Iterator[None]:
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    for _ in range(3):
+        handle = open(lock, "a+")  # noqa: SIM115 - held open while the run trains
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            owner = handle.read().strip() or "unknown"
+            handle.close()
+            raise ConfigError(
+                f"{lock.parent}: another training (pid {owner}) is writing this run folder; "
+                "wait for it or choose another --out"
+            ) from None
+        # the holder before us may have removed the file after we opened it: lock the live one
+        try:
+            same = os.stat(lock).st_ino == os.fstat(handle.fileno()).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        handle.close()
+    else:  # pragma: no cover - three removals in a row while racing
+        raise ConfigError(f"{lock.parent}: cannot lock the run folder; try again")
+    try:
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        yield
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            lock.unlink()  # still holding the lock: nobody else can own this file now
+        handle.close()
+
+
+def clean_stale_temporaries(path: Path) -> list[Path]:
+    """Remove ``.NAME.tmp-<pid>`` files (``cnnkit._io``'s atomic writes) of dead processes.
+
+    A process killed inside an atomic write leaves its temporary file; the destination itself is
+    intact. Called with the folder's lock held, so no live writer of this run is affected.
+    """
+    removed = []
+    for candidate in path.glob(".*.tmp-*"):
+        pid_text = candidate.name.rsplit(".tmp-", 1)[1]
+        if not pid_text.isdigit() or int(pid_text) == os.getpid() or _alive(int(pid_text)):
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            candidate.unlink()
+            removed.append(candidate)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return True  # someone else's process (or an odd number): leave its file alone
+    return True
 
 
 def build_model(
@@ -70,18 +190,32 @@ def build_model(
 ) -> tuple[nn.Module, dict[str, Any]]:
     """The configured model for the data's channels and classes, on ``device``.
 
-    An :class:`~cnnkit.models.airnet.AirNet` gets its whitening layer from the training images
-    (``initialise``; a resumed run loads it from the checkpoint instead).
+    ``num_classes`` and ``in_channels`` come from the data and are passed when the factory
+    accepts them (``cnnkit.models.instantiate``); one forward pass on a blank image then checks
+    that the model takes the data's images and gives one logit per class, so a mismatch is one
+    line here rather than a failure inside the first step. An
+    :class:`~cnnkit.models.airnet.AirNet` gets its whitening layer from the training images
+    (``initialise``; a resumed run loads it from the checkpoint instead). Returns the model and
+    the keyword arguments it was built with (what a checkpoint records).
     """
-    from cnnkit.models import resolve_model
+    from cnnkit.models import instantiate
     from cnnkit.models.airnet import AirNet, init_whitening
     from cnnkit.nn.matmul_grad import use_matmul_weight_grad
 
     channels = data.image_shape[0]
-    kwargs = {"num_classes": len(data.classes), "in_channels": channels, **config.model_kwargs}
-    if isinstance(kwargs.get("widths"), list):
-        kwargs["widths"] = tuple(kwargs["widths"])
-    model = resolve_model(config.model, **kwargs)
+    classes = len(data.classes)
+    explicit = dict(config.model_kwargs)
+    if isinstance(explicit.get("widths"), list):
+        explicit["widths"] = tuple(explicit["widths"])
+    requested = explicit.get("num_classes")
+    if isinstance(requested, int) and requested != classes:
+        raise ConfigError(
+            f"--model-kwargs: num_classes is {requested}, but {data.train.name} has "
+            f"{classes} classes (leave num_classes out: it follows the data)"
+        )
+    optional = {"num_classes": classes, "in_channels": channels}
+    model, kwargs = instantiate(config.model, explicit, optional=optional)
+    check_model_fits_data(model, config.model, kwargs, data)
     if initialise and isinstance(model, AirNet):
         mean = torch.tensor(data.mean).view(1, -1, 1, 1)
         std = torch.tensor(data.std).view(1, -1, 1, 1)
@@ -97,6 +231,39 @@ def build_model(
     if config.matmul_weight_grad and device.type == "cpu":
         use_matmul_weight_grad(model)
     return model, kwargs
+
+
+def check_model_fits_data(
+    model: nn.Module, spec: str, kwargs: dict[str, Any], data: RunData
+) -> None:
+    """One forward pass (eval mode, no grad) on a blank image of the data's shape.
+
+    Raises :class:`ConfigError` when it fails or when the model does not give one logit per
+    class, saying which of ``num_classes``/``in_channels`` the factory did not accept.
+    """
+    channels, height, width = data.image_shape
+    classes = len(data.classes)
+    ignored = [k for k in ("num_classes", "in_channels") if k not in kwargs]
+    note = f" (it does not accept {' or '.join(ignored)})" if ignored else ""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            logits = model(torch.zeros(1, channels, height, width))
+    except Exception as exc:  # the user's model cannot take these images: one line, why
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise ConfigError(
+            f"--model {spec}: a forward pass on one {channels}x{height}x{width} image of "
+            f"{data.train.name} failed{note}: {type(exc).__name__}: {text}"
+        ) from None
+    finally:
+        model.train(was_training)
+    if not isinstance(logits, torch.Tensor) or logits.shape != (1, classes):
+        shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
+        raise ConfigError(
+            f"--model {spec}: gives output {shape} for one image, but {data.train.name} needs "
+            f"(1, {classes}): one logit per class{note}"
+        )
 
 
 def freeze_for_epoch(model: nn.Module, config: TrainConfig, epoch: int) -> None:
