@@ -163,6 +163,8 @@ def run(args: argparse.Namespace) -> int:
     if args.threads is not None:
         if args.threads < 1:
             raise ConfigError(f"--threads must be >= 1, got {args.threads}")
+        if args.threads >= 2**31:  # torch stores the count in an int32
+            raise ConfigError(f"--threads must be below 2^31, got {args.threads}")
         torch.set_num_threads(args.threads)
     result = _result(args)
     if args.format == "json":

@@ -27,6 +27,7 @@ from torch import nn
 
 from cnnkit._io import atomic_save_figure, figure_format
 from cnnkit.errors import ConfigError
+from cnnkit.lab._checks import require_memory, require_seed
 from cnnkit.lab._table import format_table
 
 EXPERIMENTS = ("conv", "linear")
@@ -69,6 +70,15 @@ def _blocks(experiment: str, residual: bool, count: int) -> nn.ModuleList:
         return nn.ModuleList(SeedResidualBlock(64) for _ in range(count))
     plain = (nn.Sequential(nn.Conv2d(64, 64, 3, padding=1), nn.ReLU()) for _ in range(count))
     return nn.ModuleList(plain)
+
+
+def _bytes_per_block(experiment: str) -> int:
+    """Bytes one block holds during the measurement: its parameters and their gradients, and
+    about ten activations of the input's size (float32), kept for the backward pass."""
+    block = _blocks(experiment, True, 1)[0]
+    parameters = sum(p.numel() for p in block.parameters())
+    activation = 2 * 64 * 8 * 8 if experiment == "conv" else 10
+    return 4 * (2 * parameters + 10 * activation)
 
 
 @dataclass(frozen=True)
@@ -163,6 +173,9 @@ def gradient_flow(
             raise ConfigError(f"unknown experiment {experiment!r}; choose from conv, linear")
     if image_path is not None:
         figure_format(image_path)  # a wrong suffix fails now, not after the measurement
+    require_seed(seed)
+    for experiment in experiments:
+        require_memory(blocks * _bytes_per_block(experiment), f"blocks {blocks} ({experiment})", 1)
     curves = tuple(
         _measure(experiment, residual, blocks, seed)
         for experiment in experiments
