@@ -1,8 +1,10 @@
 """`predict`: real Fashion-MNIST test images written as PNG/JPEG get what `cnnkit eval` computes.
 
-The oracle is `cnnkit eval` itself on an image folder of the same files (its hardest-sample list,
-asked for every image, gives each image's predicted class and probability), plus Pillow's own
-conversions and resizing written to disk.
+The oracle is the evaluation path on an image folder of the same files: the data layer's folder
+reader, the device loader's normalisation and `run_evaluation` with the run's own TTA and
+precision (its hardest-sample list, asked for every image, gives each image's predicted class and
+probability), plus Pillow's own conversions and resizing written to disk. `cnnkit eval` itself
+refuses the folder: its one class is not the checkpoint's ten.
 """
 
 from __future__ import annotations
@@ -50,18 +52,52 @@ def image_folder(tmp_path_factory, test_images):
     return root, sorted(folder.iterdir())
 
 
-def test_predict_equals_cnnkit_eval_for_the_same_png_and_jpeg_files(run_dir, image_folder, capsys):
+def _evaluated_folder(run_dir, root, count: int) -> tuple[dict, dict]:
+    """The run's config and {index: HardSample} of evaluating every image of the folder."""
+    from cnnkit.data import DeviceLoader, image_folder
+    from cnnkit.runtime import resolve_precision
+    from cnnkit.train.checkpoint import load_checkpoint
+    from cnnkit.train.evaluation import model_from_checkpoint, run_evaluation
+
+    path = run_dir / "best.pt"
+    saved = load_checkpoint(path)
+    config, cpu = saved["config"], torch.device("cpu")
+    model = model_from_checkpoint(saved, path, "model")
+    if config["channels_last"]:
+        model = model.to(memory_format=torch.channels_last)
+    loader = DeviceLoader(
+        image_folder(root, "test"),
+        500,
+        shuffle=False,
+        drop_last=False,
+        device=cpu,
+        seed=0,
+        transform=None,
+        channels_last=config["channels_last"],
+        mean=tuple(saved["mean"]),
+        std=tuple(saved["std"]),
+    )
+    metrics = run_evaluation(
+        model,
+        loader,
+        num_classes=len(saved["classes"]),
+        dtype=resolve_precision(config["precision"], cpu),
+        tta=config["tta"],
+        tta_shift=config["tta_shift"] if config["tta"] else 0,
+        hardest=count,
+    )
+    return config, {h.index: h for h in metrics.hardest}
+
+
+def test_predict_equals_the_evaluation_of_the_same_png_and_jpeg_files(run_dir, image_folder):
     root, files = image_folder
-    argv = ["eval", str(run_dir), "--dataset", f"folder:{root}", "--format", "json"]
-    assert main([*argv, "--hardest", str(len(files))]) == 0
-    report = json.loads(capsys.readouterr().out)
-    assert report["tta"] is True  # the run's flip TTA, which predict must use as well
-    by_index = {h["index"]: h for h in report["hardest"]}
+    config, by_index = _evaluated_folder(run_dir, root, len(files))
+    assert config["tta"] is True  # the run's flip TTA, which predict must use as well
     predictions = predict(run_dir, files, top_k=3)
     assert [p.image for p in predictions] == [str(f) for f in files]
     for index, prediction in enumerate(predictions):
-        assert prediction.top[0].index == by_index[index]["predicted"], files[index]
-        assert prediction.probability == pytest.approx(by_index[index]["confidence"], abs=1e-6)
+        assert prediction.top[0].index == by_index[index].predicted, files[index]
+        assert prediction.probability == pytest.approx(by_index[index].confidence, abs=1e-6)
     # JPEG is lossy: its pixels differ from the PNG's, and so (slightly) do its probabilities
     jpeg, png = predictions[0], predictions[1]
     assert jpeg.image.endswith(".jpg") and png.image.endswith(".png")
