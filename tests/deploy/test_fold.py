@@ -53,7 +53,9 @@ def conv_configs(draw):
     )
     if transposed:
         config["output_padding"] = draw(st.integers(0, max(stride, dilation) - 1))
-    size = draw(st.integers(5, 8)) if dims < 3 else draw(st.integers(4, 5))
+    # non-empty outputs: a conv needs d(k-1)+1, a transposed conv (n-1)s - 2p + d(k-1) + 1 > 0
+    smallest = max(dilation * (config["kernel_size"] - 1) + 1, 5)
+    size = draw(st.integers(smallest, smallest + (3 if dims < 3 else 1)))
     return dims, transposed, config, size, draw(st.integers(0, 2**16))
 
 
