@@ -297,3 +297,20 @@ def test_zoo_models_fold_within_1e4(name):
     assert after.params == sum(p.numel() for p in result.model.parameters())
     assert after.params < before.params or ZOO[name] == 0
     assert after.macs <= before.macs
+
+
+@pytest.mark.parametrize("negative", [False, True])
+def test_bn_after_a_max_pool_folds_only_with_positive_scales(negative):
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.MaxPool2d(2), nn.BatchNorm2d(4))
+    randomise_norms(model.eval(), torch.Generator().manual_seed(3))
+    if negative:
+        with torch.no_grad():
+            model[2].weight[1] = -0.7
+    result = fold_batchnorm(model, (3, 8, 8))
+    x = torch.randn(2, 3, 8, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(result.model(x), model(x), atol=1e-5, rtol=0)
+    if negative:
+        assert result.folded == [] and "not positive" in result.skipped[0].reason
+    else:
+        assert result.folded == [("0", "2")] and isinstance(result.model[2], nn.Identity)

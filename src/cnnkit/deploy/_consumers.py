@@ -33,7 +33,9 @@ def consumer_map(graph: Graph) -> dict[int, list[int]]:
 
 
 def describe(graph: Graph, node_index: int) -> str:
-    """``layer1.0.conv1`` for a module node, ``add in layer1.0`` for an op, or the model output."""
+    """How a node reads in a message: ``layer1.0.conv1`` (a folding candidate),
+    ``layer1.0.relu (ReLU)`` (another module), ``layer1.0.add`` (a function called in a
+    forward, named as the summary names its row)."""
     if node_index == MODEL_OUTPUT:
         return "the model output"
     node: Node = graph.nodes[node_index]
@@ -42,5 +44,6 @@ def describe(graph: Graph, node_index: int) -> str:
     call = graph.calls[node.call]
     if node.module is not None:
         return call.name
-    where = call.name if call.depth > 0 else "the model's forward"
-    return f"{node.name} in {where}"
+    if call.kind == "module":
+        return f"{call.name} ({call.type})" if call.depth > 0 else f"{node.name} in {call.type}"
+    return call.name

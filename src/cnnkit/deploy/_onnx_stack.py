@@ -27,4 +27,10 @@ def session(model_bytes: bytes, threads: int | None = None) -> object:
     if threads is not None:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
-    return ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
+    try:
+        return ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
+    except RuntimeError as error:  # e.g. pthread_create refused on a crowded machine
+        text = str(error).strip().splitlines()
+        raise UnsupportedError(
+            f"onnxruntime could not start a session: {text[0] if text else error}"
+        ) from None

@@ -107,7 +107,8 @@ class BenchResult:
         }
 
 
-# name -> prepare(model, shape, calibration) -> Prepared (or raises _Skip)
+# name -> prepare(model, shape, context) -> Prepared, or raises SkipVariant; context holds the
+# int8 calibration inputs and the fp32 ONNX bytes once exported
 VARIANTS: Registry[Callable[..., Prepared]] = Registry("benchmark variant")
 DEFAULT_VARIANTS = ("eager", "channels_last", "bf16", "folded", "compile", "ort_fp32", "ort_int8")
 
@@ -134,12 +135,12 @@ def _torch_call(model: nn.Module, shape: tuple[int, ...], memory_format: Any = N
 
 
 @VARIANTS.register("eager")
-def _eager(model: nn.Module, shape: tuple[int, ...], calibration: torch.Tensor | None) -> Prepared:
+def _eager(model: nn.Module, shape: tuple[int, ...], context: dict[str, Any]) -> Prepared:
     return Prepared("fp32", _torch_call(model, shape))
 
 
 @VARIANTS.register("channels_last")
-def _channels_last(model: nn.Module, shape: tuple[int, ...], calibration: Any) -> Prepared:
+def _channels_last(model: nn.Module, shape: tuple[int, ...], context: dict[str, Any]) -> Prepared:
     if len(shape) != 3:
         raise SkipVariant("channels_last needs a 4-D (N, C, H, W) input")
     moved = copy.deepcopy(model).to(memory_format=torch.channels_last)
@@ -147,7 +148,7 @@ def _channels_last(model: nn.Module, shape: tuple[int, ...], calibration: Any) -
 
 
 @VARIANTS.register("bf16")
-def _bf16(model: nn.Module, shape: tuple[int, ...], calibration: Any) -> Prepared:
+def _bf16(model: nn.Module, shape: tuple[int, ...], context: dict[str, Any]) -> Prepared:
     if not cpu_has_bf16():
         raise SkipVariant("this CPU has no native bf16 (avx512_bf16/amx): autocast is emulated")
     make = _torch_call(model, shape, dtype=torch.bfloat16)
@@ -158,7 +159,7 @@ def _bf16(model: nn.Module, shape: tuple[int, ...], calibration: Any) -> Prepare
 
 
 @VARIANTS.register("folded")
-def _folded(model: nn.Module, shape: tuple[int, ...], calibration: Any) -> Prepared:
+def _folded(model: nn.Module, shape: tuple[int, ...], context: dict[str, Any]) -> Prepared:
     from cnnkit.deploy.fold import fold_batchnorm
 
     start = time.perf_counter()
@@ -170,7 +171,7 @@ def _folded(model: nn.Module, shape: tuple[int, ...], calibration: Any) -> Prepa
 
 
 @VARIANTS.register("compile")
-def _compile(model: nn.Module, shape: tuple[int, ...], calibration: Any) -> Prepared:
+def _compile(model: nn.Module, shape: tuple[int, ...], context: dict[str, Any]) -> Prepared:
     compiled = torch.compile(copy.deepcopy(model), dynamic=False)
     compile_time: dict[str, float] = {}
 
@@ -192,16 +193,20 @@ def _compile(model: nn.Module, shape: tuple[int, ...], calibration: Any) -> Prep
     return prepared
 
 
-def _onnx_bytes(model: nn.Module, shape: tuple[int, ...]) -> bytes:
+def _onnx_bytes(model: nn.Module, shape: tuple[int, ...], context: dict[str, Any]) -> bytes:
+    """The fp32 ONNX model, exported once per benchmark (fp32 and int8 share it)."""
     from cnnkit.deploy._onnx_stack import require
     from cnnkit.deploy.onnx_export import _export
 
+    if "onnx" in context:
+        return context["onnx"]
     for name in ("onnx", "onnxruntime", "onnxscript"):
         try:
             require(name)
         except Exception as error:
             raise SkipVariant(str(error)) from None
     data, _ = _export(model, shape, True, None, [])
+    context["onnx"] = data
     return data
 
 
@@ -221,19 +226,20 @@ def _ort_make(data: bytes, shape: tuple[int, ...]) -> Callable[[int, int], Call]
 
 
 @VARIANTS.register("ort_fp32")
-def _ort_fp32(model: nn.Module, shape: tuple[int, ...], calibration: Any) -> Prepared:
+def _ort_fp32(model: nn.Module, shape: tuple[int, ...], context: dict[str, Any]) -> Prepared:
     start = time.perf_counter()
-    data = _onnx_bytes(model, shape)
+    data = _onnx_bytes(model, shape, context)
     return Prepared("fp32", _ort_make(data, shape), time.perf_counter() - start)
 
 
 @VARIANTS.register("ort_int8")
-def _ort_int8(model: nn.Module, shape: tuple[int, ...], calibration: Any) -> Prepared:
+def _ort_int8(model: nn.Module, shape: tuple[int, ...], context: dict[str, Any]) -> Prepared:
     from cnnkit.deploy.quantize import quantize_int8
 
     start = time.perf_counter()
-    data = _onnx_bytes(model, shape)
+    data = _onnx_bytes(model, shape, context)
     note = None
+    calibration = context.get("calibration")
     if calibration is None:
         calibration = torch.randn(32, *shape, generator=torch.Generator().manual_seed(0))
         note = "calibrated on random inputs (give a checkpoint for real images)"
@@ -295,10 +301,11 @@ def benchmark(
     skipped: dict[str, str] = {}
     setup: dict[str, float] = {}
     notes: dict[str, str] = {}
+    context: dict[str, Any] = {"calibration": calibration}
     try:
         for variant in variants:
             try:
-                prepared = VARIANTS.get(variant)(work, shape, calibration)
+                prepared = VARIANTS.get(variant)(work, shape, context)
             except SkipVariant as reason:
                 skipped[variant] = str(reason)
                 continue

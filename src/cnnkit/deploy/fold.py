@@ -23,6 +23,7 @@ from cnnkit.deploy._consumers import MODEL_OUTPUT, consumer_map, describe
 from cnnkit.deploy.fold_math import (
     ConvModule,
     TransposedModule,
+    bn_affine,
     fold_bn_into_input,
     fold_bn_into_output,
 )
@@ -213,22 +214,38 @@ class _Planner:
         return self.graph.nodes[data[0].producer[0]]
 
     def _fold_before(self, node: Node) -> str | None:
-        """Fold into the producing layer; ``None`` when done, else why not."""
+        """Fold into the producing layer; ``None`` when done, else why not.
+
+        A max pool between them is looked through when every BN scale is positive: for
+        ``s > 0``, ``max(s·a + t) = s·max(a) + t``, so the BN commutes with the pool.
+        """
         bn = node.module
         producer = self._single_data_input(node)
+        pool = None
+        if producer is not None and producer.module is None and _is_max_pool(producer):
+            pool, producer = producer, self._single_data_input(producer)
         if producer is None or producer.module is None or type(producer.module) not in _LAYERS:
-            source = "several tensors" if producer is None else describe(self.graph, producer.index)
-            return f"its input comes from {source}, not from a conv or linear output alone"
+            source = pool if pool is not None else producer
+            where = "several tensors" if source is None else describe(self.graph, source.index)
+            return f"its input comes from {where}, not from a conv or linear output alone"
         layer = producer.module
         why = self._layer_unusable(layer)
         if why is not None:
             return why
-        others = [r for r in self.readers.get(producer.index, []) if r != node.index]
+        reader = node.index if pool is None else pool.index
+        others = [r for r in self.readers.get(producer.index, []) if r != reader]
+        if pool is not None:
+            others += [r for r in self.readers.get(pool.index, []) if r != node.index]
         if others:
             names = ", ".join(describe(self.graph, r) for r in others[:3])
             return f"{self.name(layer)}'s output is also read by {names}"
         if not _channels_match(layer, node, bn):
             return f"{self.name(layer)}'s output channels are not the BN's dim 1"
+        if pool is not None and not bool((bn_affine(bn)[0] > 0).all()):
+            return (
+                f"a max pool ({describe(self.graph, pool.index)}) lies between it and "
+                f"{self.name(layer)}, and a BN scale is not positive: they do not commute"
+            )
         self.pairs.append((layer, bn))
         self.folded_norms.append(bn)
         return None
@@ -281,6 +298,10 @@ class _Planner:
                 "it cannot be replaced by Identity (use nn.BatchNorm to let it fold)",
             )
         )
+
+
+def _is_max_pool(node: Node) -> bool:
+    return node.name.startswith(("max_pool1d", "max_pool2d", "max_pool3d"))
 
 
 def _has_hooks(module: nn.Module) -> bool:
