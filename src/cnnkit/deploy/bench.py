@@ -262,6 +262,28 @@ def time_call(call: Call, warmup: int, repeats: int) -> tuple[list[float], float
     return times, first
 
 
+def time_interleaved(
+    calls: dict[str, Call], warmup: int, repeats: int
+) -> dict[str, tuple[list[float], float]]:
+    """:func:`time_call` for several calls at once, taking turns call by call, so that a load
+    that comes and goes on a shared machine falls on every variant alike."""
+    first: dict[str, float] = {}
+    for name, call in calls.items():
+        start = time.perf_counter()
+        call()
+        first[name] = (time.perf_counter() - start) * 1e3
+    for _ in range(max(warmup - 1, 0)):
+        for call in calls.values():
+            call()
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(repeats):
+        for name, call in calls.items():
+            start = time.perf_counter()
+            call()
+            times[name].append((time.perf_counter() - start) * 1e3)
+    return {name: (times[name], first[name]) for name in calls}
+
+
 def benchmark(
     model: nn.Module,
     input_shape: Sequence[int],
@@ -277,7 +299,8 @@ def benchmark(
     """Time ``model`` (eval-mode copy; the model is left as found) in each variant.
 
     Latency percentiles are numpy's (linear interpolation) over ``repeats`` timed calls after
-    ``warmup`` untimed ones; throughput = batch size / mean latency, in images per second.
+    ``warmup`` untimed ones, the variants taking turns call by call (:func:`time_interleaved`);
+    throughput = batch size / mean latency, in images per second.
 
     Args:
         input_shape: one sample's shape without the batch.
@@ -302,29 +325,33 @@ def benchmark(
     setup: dict[str, float] = {}
     notes: dict[str, str] = {}
     context: dict[str, Any] = {"calibration": calibration}
+    ready: dict[str, Prepared] = {}
+    for variant in variants:
+        try:
+            ready[variant] = VARIANTS.get(variant)(work, shape, context)
+        except SkipVariant as reason:
+            skipped[variant] = str(reason)
+        except Exception as error:  # a variant failing must not lose the others' figures
+            skipped[variant] = f"failed: {type(error).__name__}: {str(error).splitlines()[0]}"
+    for variant, prepared in ready.items():
+        setup[variant] = prepared.setup_seconds
+        if prepared.note:
+            notes[variant] = prepared.note
     try:
-        for variant in variants:
-            try:
-                prepared = VARIANTS.get(variant)(work, shape, context)
-            except SkipVariant as reason:
-                skipped[variant] = str(reason)
-                continue
-            except Exception as error:  # a variant failing must not lose the others' figures
-                skipped[variant] = f"failed: {type(error).__name__}: {str(error).splitlines()[0]}"
-                continue
-            setup[variant] = prepared.setup_seconds
-            if prepared.note:
-                notes[variant] = prepared.note
-            for count in thread_counts:
-                torch.set_num_threads(count)
-                for batch in batch_sizes:
-                    call = prepared.make(batch, count)
-                    times, first = time_call(call, warmup, repeats)
-                    measurements.append(_measurement(variant, prepared, batch, count, times, first))
-            for key, seconds in getattr(prepared, "compile_times", {}).items():
-                setup[f"{variant} {key}"] = seconds
+        for count in thread_counts:
+            torch.set_num_threads(count)
+            for batch in batch_sizes:
+                calls = {v: p.make(batch, count) for v, p in ready.items()}
+                timed = time_interleaved(calls, warmup, repeats)
+                for variant, (times, first) in timed.items():
+                    measurements.append(
+                        _measurement(variant, ready[variant], batch, count, times, first)
+                    )
     finally:
         torch.set_num_threads(all_threads)
+    for variant, prepared in ready.items():
+        for key, seconds in getattr(prepared, "compile_times", {}).items():
+            setup[f"{variant} {key}"] = seconds
     return BenchResult(
         model=name,
         input_shape=shape,
