@@ -8,7 +8,7 @@ checkpoint's int8 model is scored on the whole Fashion-MNIST test set against fp
 (:func:`cnnkit.deploy.quantize.quantize_report`).
 
 The machine's load average is recorded with every model. Default: a reduced run for a shared,
-loaded machine (batch 1 and 8, one thread, 10 timed calls, no torch.compile); ``--full`` is the
+loaded machine (batch 1 and 8, one thread, 20 timed calls, no torch.compile); ``--full`` is the
 configuration of the issue (batch 1, 8, 64; 1 and all threads; 30 calls; torch.compile).
 
 Writes benchmarks/results/deploy.json and the "Deployment: CPU inference variants" section of
@@ -95,7 +95,7 @@ def main() -> None:
         settings = dict(batch_sizes=(1, 8, 64), threads=None, warmup=5, repeats=30)
         variants = DEFAULT_VARIANTS
     else:
-        settings = dict(batch_sizes=(1, 8), threads=(1,), warmup=3, repeats=10)
+        settings = dict(batch_sizes=(1, 8), threads=(1,), warmup=3, repeats=20)
         variants = tuple(v for v in DEFAULT_VARIANTS if v != "compile")
     runs = []
     for label, model, shape, calibration in models(checkpoint):
