@@ -113,3 +113,18 @@ def test_unexportable_model_names_the_op_and_leaves_no_file(tmp_path):
 def test_bad_path_is_one_line(tmp_path):
     with pytest.raises(ConfigError, match=r"\.onnx"):
         export_onnx(nn.Linear(2, 2).eval(), (2,), tmp_path / "x.bin")
+
+
+def test_legacy_exporter_is_a_fallback_that_says_so(tmp_path, monkeypatch):
+    import cnnkit.deploy.onnx_export as onnx_export
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("dynamo says no")
+
+    monkeypatch.setattr(onnx_export, "_export_dynamo", refuse)
+    model = nn.Sequential(nn.Conv2d(2, 3, 3), nn.ReLU()).eval()
+    result = export_onnx(model, (2, 5, 5), tmp_path / "m.onnx")
+    assert result.exporter == "legacy" and "dynamo says no" in result.notes[0]
+    x = torch.randn(4, 2, 5, 5)
+    with torch.no_grad():
+        np.testing.assert_allclose(run_onnx(result.path, x), model(x).numpy(), atol=1e-5, rtol=0)
