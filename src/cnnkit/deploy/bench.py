@@ -54,6 +54,7 @@ class Measurement:
     throughput: float
     repeats: int
     first_call_ms: float
+    min_ms: float = 0.0  # the uncontended time on a loaded machine, where p50 waits for a core
 
 
 @dataclass
@@ -388,6 +389,7 @@ def _measurement(
         throughput=batch / mean * 1e3,
         repeats=len(times),
         first_call_ms=first,
+        min_ms=float(values.min()),
     )
 
 

@@ -39,13 +39,14 @@ def bench_table(result: BenchResult) -> Table:
         f"({result.machine.get('cores')} cores; load {load} -> {after})"
     )
     for column in ("variant", "precision", "batch", "threads", "p50 ms", "p90 ms", "p99 ms",
-                   "img/s"):  # fmt: skip
+                   "min ms", "img/s"):  # fmt: skip
         table.add_column(column, justify="left" if column in ("variant", "precision") else "right")
     for m in result.measurements:
         style = "bold green" if (m.batch_size, m.threads, m.variant) in fastest else None
         table.add_row(
             m.variant, m.precision, str(m.batch_size), str(m.threads), f"{m.p50_ms:.3f}",
-            f"{m.p90_ms:.3f}", f"{m.p99_ms:.3f}", f"{m.throughput:,.0f}", style=style,
+            f"{m.p90_ms:.3f}", f"{m.p99_ms:.3f}", f"{m.min_ms:.3f}", f"{m.throughput:,.0f}",
+            style=style,
         )  # fmt: skip
     return table
 
