@@ -314,3 +314,10 @@ def test_bn_after_a_max_pool_folds_only_with_positive_scales(negative):
         assert result.folded == [] and "not positive" in result.skipped[0].reason
     else:
         assert result.folded == [("0", "2")] and isinstance(result.model[2], nn.Identity)
+
+
+def test_meta_weights_are_refused_in_one_line():
+    with torch.device("meta"):
+        model = nn.Sequential(nn.Conv2d(3, 4, 1), nn.BatchNorm2d(4)).eval()
+    with pytest.raises(UnsupportedError, match="meta device"):
+        fold_batchnorm(model, (3, 4, 4))

@@ -113,6 +113,8 @@ def fold_batchnorm(
             "fold_batchnorm: the model is in training mode; folding uses the running statistics "
             "and is for inference: call model.eval() first"
         )
+    if any(t.device.type == "meta" for t in (*model.parameters(), *model.buffers())):
+        raise UnsupportedError("fold_batchnorm: the model's weights are on the meta device")
     shape = tuple(int(v) for v in input_shape)
     graph = capture(model, (1, *shape), mode="same", module_rule=_fold_rule)
     plan = _Planner(model, graph)
