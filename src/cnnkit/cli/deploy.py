@@ -208,15 +208,18 @@ def run_export(args: argparse.Namespace) -> int:
         *result.notes,
     ]
     if source.is_checkpoint:
-        from cnnkit.deploy.accuracy import onnx_top1, torch_top1
+        from cnnkit.deploy.accuracy import compare_on_images
 
         images, labels = source.images("test")
-        torch_acc = torch_top1(source.model, images, labels)
-        onnx_acc = onnx_top1(result.path.read_bytes(), images, labels)
-        data.update(torch_top1=torch_acc, onnx_top1=onnx_acc, test_images=len(labels))
+        same = compare_on_images(source.model, result.path.read_bytes(), images, labels)
+        data.update(
+            torch_top1=same.torch_top1, onnx_top1=same.onnx_top1,
+            test_max_error=same.max_error, test_images=same.images,
+        )  # fmt: skip
         lines.append(
-            f"test top-1 on {len(labels):,} {source.dataset} images: PyTorch {torch_acc:.2f}%, "
-            f"onnxruntime {onnx_acc:.2f}%"
+            f"on {same.images:,} {source.dataset} test images: max abs difference "
+            f"{same.max_error:.2e}; top-1 PyTorch {same.torch_top1:.2f}%, "
+            f"onnxruntime {same.onnx_top1:.2f}%"
         )
     return _print(args, data, "\n".join(lines))
 
