@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -109,7 +110,7 @@ def main() -> None:
         "runs": runs,
         "int8": None
         if args.skip_int8_accuracy
-        else int8_cost(checkpoint, ROOT / "benchmarks" / "results" / "airnet_int8.onnx"),
+        else int8_cost(checkpoint, Path(tempfile.mkdtemp(prefix="cnnkit-int8-")) / "int8.onnx"),
     }
     print(write_result("deploy", result))
     write_section(TITLE, render(result))
