@@ -197,7 +197,7 @@ def _compile(model: nn.Module, shape: tuple[int, ...], context: dict[str, Any]) 
 def _onnx_bytes(model: nn.Module, shape: tuple[int, ...], context: dict[str, Any]) -> bytes:
     """The fp32 ONNX model, exported once per benchmark (fp32 and int8 share it)."""
     from cnnkit.deploy._onnx_stack import require
-    from cnnkit.deploy.onnx_export import _export
+    from cnnkit.deploy.onnx_export import export_bytes
 
     if "onnx" in context:
         return context["onnx"]
@@ -206,7 +206,7 @@ def _onnx_bytes(model: nn.Module, shape: tuple[int, ...], context: dict[str, Any
             require(name)
         except Exception as error:
             raise SkipVariant(str(error)) from None
-    data, _ = _export(model, shape, True, None, [])
+    data, _ = export_bytes(model, shape, True, None, [])
     context["onnx"] = data
     return data
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
@@ -55,6 +55,7 @@ class FoldResult:
         skipped: every batch norm not folded (and each functional one next to a conv), with why.
         max_error: max |folded − original| over the outputs, eval mode, float64, random input.
         input_shape: one sample's shape (no batch) the graph was captured with.
+        batch_norms: BatchNorm modules the forward pass called (folded + skipped ones).
     """
 
     model: nn.Module
@@ -63,7 +64,6 @@ class FoldResult:
     max_error: float
     input_shape: tuple[int, ...]
     batch_norms: int = 0
-    notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -125,7 +125,7 @@ def export_onnx(
         notes.append(f"folded {folded} Conv-BN pairs (max error {result.max_error:.2e})")
     for parameter in work.parameters():
         parameter.requires_grad_(False)
-    data, exporter = _export(work, shape, dynamic_batch, opset, notes)
+    data, exporter = export_bytes(work, shape, dynamic_batch, opset, notes)
     onnx = require("onnx")
     proto = onnx.load_model_from_string(data)
     try:
@@ -181,14 +181,18 @@ def _first_line(error: BaseException) -> str:
     return text.splitlines()[0] if text else type(error).__name__
 
 
-def _export(
+def export_bytes(
     model: nn.Module,
     shape: tuple[int, ...],
     dynamic_batch: bool,
     opset: int | None,
     notes: list[str],
 ) -> tuple[bytes, str]:
-    """Serialised ONNX bytes and the exporter that made them (dynamo, else legacy)."""
+    """Serialised ONNX bytes and the exporter that made them (dynamo, else legacy), unchecked.
+
+    ``model`` is run once on a random input first (a shape it cannot take is a ShapeError, not
+    an export failure): pass an eval-mode copy. ``notes`` receives the fallback's reason.
+    """
     example = (torch.randn(2 if dynamic_batch else 1, *shape),)
     try:
         with torch.inference_mode():

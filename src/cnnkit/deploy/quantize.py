@@ -118,13 +118,13 @@ def quantize_report(
     from cnnkit.deploy._onnx_stack import session
     from cnnkit.deploy.accuracy import onnx_top1, torch_top1
     from cnnkit.deploy.bench import time_call
-    from cnnkit.deploy.onnx_export import _export
+    from cnnkit.deploy.onnx_export import export_bytes
 
     target = Path(path)
     if target.suffix != ".onnx":
         raise ConfigError(f"{target}: the output file must end in .onnx")
     work = copy.deepcopy(model).eval()
-    fp32, _ = _export(work, tuple(input_shape), True, None, [])
+    fp32, _ = export_bytes(work, tuple(input_shape), True, None, [])
     int8 = quantize_int8(fp32, calibration)
     latency = []
     for data in (fp32, int8):
