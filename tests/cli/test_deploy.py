@@ -94,12 +94,15 @@ def test_bench_json_names_the_fastest_and_the_load(capsys):
     assert len(report["load_before"]) == 3 and report["machine"]["cores"] >= 1
 
 
-def test_bench_table_renders(capsys):
-    argv = ["deploy", "bench", TINY, "--input", "1,12,12", "--batch-sizes", "2",
-            "--threads", "1", "--variants", "eager", "--warmup", "1", "--repeats", "2"]  # fmt: skip
+def test_bench_table_and_plot_render(tmp_path, capsys):
+    plot = tmp_path / "bench.png"
+    argv = ["deploy", "bench", TINY, "--input", "1,12,12", "--batch-sizes", "2,3",
+            "--threads", "1", "--variants", "eager,folded", "--warmup", "1", "--repeats", "2",
+            "--plot", str(plot)]  # fmt: skip
     assert main(argv) == 0
     out = capsys.readouterr().out
-    assert "p50 ms" in out and "fastest:" in out and "batch 2, 1 thread(s): eager" in out
+    assert "p50 ms" in out and "fastest:" in out and "batch 2, 1 thread(s): " in out
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.mark.parametrize(

@@ -67,3 +67,18 @@ def test_thread_count_is_restored():
                        variants=("eager",), warmup=1, repeats=1)  # fmt: skip
     assert result.measurements[0].threads == before + 1
     assert torch.get_num_threads() == before
+
+
+def test_figure_draws_one_bar_per_measurement_at_its_p50():
+    from cnnkit.deploy.plot import bench_figure
+
+    rows = [row("eager", 1, 2.0), row("ort", 1, 0.5), row("eager", 8, 4.0), row("ort", 8, 8.0)]
+    result = BenchResult("m", (1,), rows, {}, {}, {}, {}, (0, 0, 0), (0, 0, 0))
+    figure = bench_figure(result)
+    assert len(figure.axes) == 2
+    widths = [[bar.get_width() for bar in ax.patches] for ax in figure.axes]
+    assert widths == [[2.0, 0.5], [4.0, 8.0]]
+    assert [ax.get_title() for ax in figure.axes] == [
+        "batch 1, 1 thread(s)",
+        "batch 8, 1 thread(s)",
+    ]

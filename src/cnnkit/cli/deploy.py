@@ -65,6 +65,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     bench.add_argument("--no-compile", action="store_true", help="skip torch.compile (slow)")
     bench.add_argument("--warmup", type=int, default=5, help="untimed calls first (default 5)")
     bench.add_argument("--repeats", type=int, default=30, help="timed calls (default 30)")
+    bench.add_argument("--plot", metavar="PNG", help="also draw the latencies into this PNG")
     add_format(bench, ("table", "json"), "table")
     bench.set_defaults(func=run_bench)
     parser.set_defaults(func=lambda args: parser.print_help() or 2)
@@ -258,6 +259,10 @@ def run_bench(args: argparse.Namespace) -> int:
         batch_sizes=parse_ints(args.batch_sizes, "--batch-sizes"), threads=threads,
         variants=variants, warmup=args.warmup, repeats=args.repeats, calibration=calibration,
     )  # fmt: skip
+    if args.plot:
+        from cnnkit.deploy.plot import save_bench_figure
+
+        save_bench_figure(result, args.plot)
     if args.format == "json":
         print(json.dumps(result.to_dict(), indent=2))
         return 0
