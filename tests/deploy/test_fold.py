@@ -101,20 +101,23 @@ def test_float64_fold_is_exact_to_1e10(case):
     st.integers(1, 3),
     st.sampled_from(["zeros", "reflect", "circular"]),
     st.integers(0, 1),
+    st.integers(1, 2),
+    st.integers(1, 2),
+    st.booleans(),
     st.integers(0, 2**16),
 )
 @settings(max_examples=30)
 def test_bn_then_conv_folds_exactly_unless_zero_padded(
-    dims, groups, per_group, kernel, mode, padding, seed
+    dims, groups, per_group, kernel, mode, padding, stride, dilation, bias, seed
 ):
     channels = groups * per_group
-    conv = CONV[dims](channels, 2 * groups, kernel, groups=groups, padding=padding,
-                      padding_mode=mode)  # fmt: skip
+    conv = CONV[dims](channels, 2 * groups, kernel, groups=groups, padding=padding, stride=stride,
+                      dilation=dilation, bias=bias, padding_mode=mode)  # fmt: skip
     model = randomise_norms(
         nn.Sequential(nn.ReLU(), NORM[dims](channels), conv).eval(),
         torch.Generator().manual_seed(seed),
     )
-    shape = (channels, *[6] * dims)
+    shape = (channels, *[7] * dims)
     result = fold_batchnorm(model, shape)
     if padding and mode == "zeros":
         assert result.folded == []
