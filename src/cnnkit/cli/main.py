@@ -30,6 +30,7 @@ COMMANDS: tuple[str, ...] = (
     "demo",
     "doctor",
     "report",
+    "deploy",
 )
 
 
