@@ -41,7 +41,7 @@ $(ORACLE_STAMP): Makefile | $(STAMP)
 demo: $(STAMP)
 	$(BIN)/cnnkit demo
 
-test: $(STAMP)
+test: $(STAMP) $(ORACLE_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -n 2 --dist loadgroup -q
