@@ -1,0 +1,19 @@
+"""Looking inside a CNN (capabilities F1-F5): feature maps, filters, class activation maps with a
+faithfulness score, effective receptive fields and gradient flow.
+"""
+
+from __future__ import annotations
+
+from cnnkit.explain import cam_methods as _cam_methods  # noqa: F401  (registers the methods)
+from cnnkit.explain.cam import CAM_METHODS, CamMethod, CamResult, cam
+from cnnkit.explain.layers import first_conv_layer, last_conv_layer, stage_outputs
+
+__all__ = [
+    "CAM_METHODS",
+    "CamMethod",
+    "CamResult",
+    "cam",
+    "first_conv_layer",
+    "last_conv_layer",
+    "stage_outputs",
+]
