@@ -6,13 +6,20 @@ from __future__ import annotations
 
 from cnnkit.explain import cam_methods as _cam_methods  # noqa: F401  (registers the methods)
 from cnnkit.explain.cam import CAM_METHODS, CamMethod, CamResult, cam
+from cnnkit.explain.compare import Comparison, MethodScore, compare_methods
+from cnnkit.explain.faithfulness import FaithfulnessResult, faithfulness
 from cnnkit.explain.layers import first_conv_layer, last_conv_layer, stage_outputs
 
 __all__ = [
     "CAM_METHODS",
     "CamMethod",
     "CamResult",
+    "Comparison",
+    "FaithfulnessResult",
+    "MethodScore",
     "cam",
+    "compare_methods",
+    "faithfulness",
     "first_conv_layer",
     "last_conv_layer",
     "stage_outputs",
