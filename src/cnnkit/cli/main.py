@@ -27,6 +27,7 @@ COMMANDS: tuple[str, ...] = (
     "eval",
     "lab",
     "demo",
+    "explain",
 )
 
 

@@ -94,6 +94,15 @@ def gaussian_blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
     return F.conv2d(rows, kernel.view(1, 1, -1, 1).expand(channels, 1, -1, 1), groups=channels)
 
 
+def _neighbour_sum(t: torch.Tensor) -> torch.Tensor:
+    """ROAD's neighbour weights applied with zero padding: 1/6 x the 4 direct neighbours plus
+    1/12 x the 4 diagonal ones (shifted slices: much faster than a grouped conv on CPU)."""
+    p = F.pad(t, (1, 1, 1, 1))
+    direct = p[..., :-2, 1:-1] + p[..., 2:, 1:-1] + p[..., 1:-1, :-2] + p[..., 1:-1, 2:]
+    diagonal = p[..., :-2, :-2] + p[..., :-2, 2:] + p[..., 2:, :-2] + p[..., 2:, 2:]
+    return direct / 6 + diagonal / 12
+
+
 def noisy_linear_impute(
     images: torch.Tensor,
     removed: torch.Tensor,
@@ -108,21 +117,14 @@ def noisy_linear_impute(
     weights renormalised at the border), by ``sweeps`` Jacobi iterations from the kept pixels'
     per-channel mean; then ``noise`` x N(0, 1) is added to the removed pixels only.
     """
-    weights = torch.tensor(
-        [[1 / 12, 1 / 6, 1 / 12], [1 / 6, 0.0, 1 / 6], [1 / 12, 1 / 6, 1 / 12]],
-        dtype=images.dtype,
-        device=images.device,
-    )
-    channels = images.shape[1]
-    kernel = weights.expand(channels, 1, 3, 3)
     mask = removed[:, None].to(images.dtype)
     keep = 1 - mask
     kept = keep.sum(dim=(2, 3), keepdim=True).clamp_min(1)
     mean = (images * keep).sum(dim=(2, 3), keepdim=True) / kept
     values = images * keep + mean * mask
-    norm = F.conv2d(torch.ones_like(images[:1]), kernel, padding=1, groups=channels)
+    norm = _neighbour_sum(torch.ones_like(images[:1, :1]))
     for _ in range(sweeps):
-        average = F.conv2d(values, kernel, padding=1, groups=channels) / norm
+        average = _neighbour_sum(values) / norm
         values = images * keep + average * mask
     if noise > 0:
         values = values + noise * mask * torch.randn(

@@ -158,11 +158,15 @@ def erf_png(results: Mapping[str, ErfResult], path: str | Path) -> Path:
                     width,
                     height,
                     fill=False,
-                    color="white",
+                    color="tab:blue",
                     ls="--",
                     lw=1.2,
                 )
             )
+            # show the whole theoretical square even where it is larger than the input
+            size_y, size_x = values.shape
+            axes.set_xlim(min(-0.5, col - width / 2 - 1), max(size_x - 0.5, col + width / 2 + 1))
+            axes.set_ylim(max(size_y - 0.5, row + height / 2 + 1), min(-0.5, row - height / 2 - 1))
         radii = ", ".join(f"{int(k * 100)}%: {v:.1f}" for k, v in sorted(result.radii.items()))
         axes.set_title(f"{label}\n{result.layer}, radii {radii}\ntheoretical {rf}", fontsize=8)
         axes.set_xticks([])
