@@ -7,6 +7,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # Dev-only oracle: torchvision's pure-Python model definitions (its compiled ops are never loaded).
 TORCHVISION_ORACLE := torchvision==0.29.2
+# Dev-only peer of benchmarks/explain.py (it needs torchvision for import; opencv is stood in).
+GRAD_CAM_PEER := grad-cam==1.5.7 ttach==0.0.3
 
 .PHONY: install demo test lint format bench clean
 
@@ -16,6 +18,7 @@ $(STAMP): pyproject.toml constraints.txt Makefile tools/install_data.sh
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q -c constraints.txt -e ".[dev,onnx]"
 	$(BIN)/python -m pip install -q --no-deps $(TORCHVISION_ORACLE) || echo "torchvision oracle not installed: its tests will skip"
+	$(BIN)/python -m pip install -q --no-deps $(GRAD_CAM_PEER) || echo "pytorch-grad-cam not installed: benchmarks/explain.py skips the peer"
 	sh tools/install_data.sh
 	touch $(STAMP)
 

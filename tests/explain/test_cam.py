@@ -146,7 +146,7 @@ def test_batched_maps_equal_one_image_at_a_time(setup, method):
 
 @pytest.mark.slow
 def test_gradcam_equals_captum_after_an_inplace_relu():
-    from captum.attr import LayerGradCam
+    LayerGradCam = pytest.importorskip("captum.attr").LayerGradCam  # dev-only oracle
 
     from cnnkit.models import create_model
 

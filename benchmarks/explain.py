@@ -1,0 +1,340 @@
+"""Benchmark: cnnkit's CAM methods against pytorch-grad-cam, and the faithfulness ranking.
+
+1. ``peer``: for each CAM method, cnnkit (``cam(...).upsampled()``) and pytorch-grad-cam
+   (``METHOD(model, [layer])(images, targets)``) on the same model, batch, layer and targets, in
+   one process: median wall time of each, their ratio, and the largest difference of the maps
+   (both min-max normalised per image at the input size: the peer only returns those). The
+   peer needs OpenCV for ``cv2.resize``; where ``cv2`` is not installed a stand-in module gives
+   it ``resize`` by torch's bilinear interpolation (align_corners=False, OpenCV's INTER_LINEAR
+   convention), and says so in the result. A second Grad-CAM row takes a layer followed by an
+   in-place op (ResNet's ``layer4.1.bn2``, then ``out += identity``), where the peer keeps the
+   activation without a clone.
+2. ``ranking``: ``compare_methods`` (deletion/insertion AUC, ROAD MoRF/LeRF) for every method and
+   the random baseline on Fashion-MNIST test images, for each trained checkpoint given.
+3. ``--pictures DIR``: CAM overlays on real test images and the ERF trained vs init (PNG).
+
+Writes benchmarks/results/explain.json and two sections of docs/benchmarks.md. Smoke run (the
+figures in docs/benchmarks.md)::
+
+    python -m cnnkit train --recipe fast --out /tmp/i17-fast
+    python -m cnnkit train --recipe seed003 --train-subset 12000 --epochs 1 \\
+        --time-budget 300 --out /tmp/i17-resnet
+    python benchmarks/explain.py --checkpoint fast=/tmp/i17-fast/best.pt \\
+        --checkpoint resnet18=/tmp/i17-resnet/best.pt --pictures docs/images
+
+Full run: add ``--images 32 --rank-images 100 --repeats 5`` (and the ``best`` recipe's
+checkpoint: ``python -m cnnkit train --recipe best --out /tmp/best``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+import types
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from fashion_table import machine_info, machine_label, write_result, write_section  # noqa: E402
+
+PEER_NAMES = {
+    "gradcam": "GradCAM",
+    "gradcam++": "GradCAMPlusPlus",
+    "hirescam": "HiResCAM",
+    "xgradcam": "XGradCAM",
+    "layercam": "LayerCAM",
+    "scorecam": "ScoreCAM",
+    "eigencam": "EigenCAM",
+    "ablationcam": "AblationCAM",
+}
+
+
+def load_peer() -> tuple[types.ModuleType | None, str]:
+    """pytorch_grad_cam, with torchvision's compiled-op module stubbed (as tests/oracles.py
+    does) and a torch stand-in for cv2 where OpenCV is absent; and a note saying which."""
+    sys.modules.setdefault("torchvision._meta_registrations", types.ModuleType("_meta_stub"))
+    note = "OpenCV"
+    try:
+        import cv2  # noqa: F401
+    except ImportError:
+        stub = types.ModuleType("cv2")
+        stub.COLORMAP_JET = 2
+
+        def resize(image, size):  # OpenCV's (width, height) order
+            tensor = torch.from_numpy(image)[None, None].float()
+            out = F.interpolate(
+                tensor, size=(size[1], size[0]), mode="bilinear", align_corners=False
+            )
+            return out[0, 0].numpy()
+
+        stub.resize = resize
+        sys.modules["cv2"] = stub
+        note = "no OpenCV here: cv2.resize stood in by torch bilinear (INTER_LINEAR convention)"
+    try:
+        import pytorch_grad_cam
+    except Exception as exc:  # any failure: report why the peer is missing
+        return None, f"pytorch_grad_cam does not import: {type(exc).__name__}: {exc}"
+    return pytorch_grad_cam, note
+
+
+def peer_version() -> str:
+    from importlib.metadata import version
+
+    return version("grad-cam")
+
+
+def median_seconds(work, repeats: int) -> float:
+    work()  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        work()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def load(path: str, images: int):
+    """Model, normalised test images, [0, 1] pictures, labels, checkpoint dict."""
+    sys.path.insert(0, str(ROOT / "src"))
+    from cnnkit.data import load_dataset
+    from cnnkit.train.checkpoint import load_checkpoint
+    from cnnkit.train.evaluation import model_from_checkpoint
+
+    saved = load_checkpoint(path)
+    model = model_from_checkpoint(saved, Path(path), "model").eval()
+    test = load_dataset(saved["config"]["dataset"], "test")
+    pictures = test.images[:images].float() / 255
+    mean = torch.tensor(saved["mean"]).view(-1, 1, 1)
+    std = torch.tensor(saved["std"]).view(-1, 1, 1)
+    labels = [saved["classes"][int(i)] for i in test.labels[:images]]
+    return model, (pictures - mean) / std, pictures, labels, saved
+
+
+def peer_rows(peer, model, images, layer: str, methods, repeats: int, label: str) -> list[dict]:
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    from cnnkit.explain import cam
+
+    module = model.get_submodule(layer)
+    rows = []
+    for name in methods:
+        ours = cam(model, images, name, layer)
+        targets = [ClassifierOutputTarget(int(t)) for t in ours.targets]
+        theirs_cls = getattr(peer, PEER_NAMES[name])
+        peer_cam = theirs_cls(model=model, target_layers=[module])
+        theirs = torch.from_numpy(peer_cam(input_tensor=images, targets=targets))
+        ours_up = ours.upsampled(tuple(images.shape[-2:]))
+        ours_s = median_seconds(
+            lambda n=name: cam(model, images, n, layer).upsampled(tuple(images.shape[-2:])), repeats
+        )
+        theirs_s = median_seconds(
+            lambda c=peer_cam, t=targets: c(input_tensor=images, targets=t), repeats
+        )
+        rows.append(
+            {
+                "model": label,
+                "layer": layer,
+                "method": name,
+                "images": int(images.shape[0]),
+                "cnnkit_s": ours_s,
+                "peer_s": theirs_s,
+                "ratio": theirs_s / ours_s,
+                "max_abs_diff": float((ours_up - theirs).abs().max()),
+            }
+        )
+        print(rows[-1], flush=True)
+    return rows
+
+
+def ranking_rows(model, images, label: str) -> dict:
+    from cnnkit.explain import compare_methods
+
+    result = compare_methods(model, images)
+    print(label, result.to_dict(), flush=True)
+    return {"model": label, **result.to_dict()}
+
+
+def pictures(out: Path, model, images, pics, labels, saved, label: str) -> list[str]:
+    from cnnkit.explain import cam, effective_receptive_field
+    from cnnkit.explain.render import cam_overlay_png, erf_png
+    from cnnkit.models import resolve_model
+
+    out.mkdir(parents=True, exist_ok=True)
+    methods = ["gradcam", "gradcam++", "layercam", "scorecam", "eigencam", "random"]
+    results = [cam(model, images[:4], m) for m in methods]
+    written = [
+        cam_overlay_png(pics[:4], results, out / f"explain-cam-{label}.png", labels=labels[:4])
+    ]
+    shape = tuple(images.shape[1:])
+    trained = effective_receptive_field(model, shape, images=images)
+    torch.manual_seed(0)
+    initial = resolve_model(saved["model_name"], **saved["model_kwargs"])
+    init = effective_receptive_field(initial, shape, trained.layer, images=images)
+    written.append(
+        erf_png(
+            {f"{label} trained": trained, f"{label} at init": init},
+            out / f"explain-erf-{label}.png",
+        )
+    )
+    return [str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else str(p) for p in written]
+
+
+def render_peer(result: dict) -> str:
+    lines = [
+        f"`python benchmarks/explain.py {result['argv']}` on {result['machine']}, "
+        f"load average {result['load']} (shared, busy machine: a smoke configuration). "
+        f"Peer: pytorch-grad-cam {result['peer_version']} ({result['peer_note']}). "
+        "Time: median wall seconds of one call on the batch (maps upsampled and normalised "
+        "as the peer returns them); ratio > 1: cnnkit faster. Diff: largest |difference| of "
+        "the two normalised maps.",
+        "",
+        "| model | layer | method | images | cnnkit s | peer s | peer/cnnkit | max diff |",
+        "|---|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in result["peer"]:
+        lines.append(
+            f"| {r['model']} | {r['layer']} | {r['method']} | {r['images']} | "
+            f"{r['cnnkit_s']:.3f} | {r['peer_s']:.3f} | {r['ratio']:.2f} | "
+            f"{r['max_abs_diff']:.2g} |"
+        )
+    lines += [
+        "",
+        "Where the maps differ, the peer computes something else (read in its source, 1.5.7): "
+        "its EigenCAM centres the activations before the SVD (a PCA; Eigen-CAM's paper and "
+        "cnnkit project the raw activations) and leaves the sign of the component arbitrary; "
+        "its ScoreCAM weighs channels by a softmax over the channels of the raw target logits "
+        "(Score-CAM's Algorithm 1 and cnnkit: the class's softmax probability of each masked "
+        "input); its AblationCAM sets an ablated channel to min(output) - 1e7 where the layer's "
+        "minimum is not 0 (cnnkit and the paper: 0); its Grad-CAM++ adds 1e-7 to the "
+        "denominator. cnnkit's maps equal captum and each paper's formula (tests/explain). "
+        "An 'in-place after' row takes a layer whose output is modified in place later "
+        "(ResNet's `layer4.1.bn2`, then `out += identity`): there the peer pairs the modified "
+        "activation with the gradient of the original.",
+    ]
+    return "\n".join(lines)
+
+
+def render_ranking(result: dict) -> str:
+    lines = [
+        "`cnnkit explain compare` on Fashion-MNIST test images (the first N): "
+        "deletion/insertion AUC (Petsiuk et al. 2018) and ROAD MoRF/LeRF (Rong et al. 2022) "
+        "of the predicted class's probability; lower deletion/MoRF and higher insertion/LeRF "
+        "are more faithful; rank by the mean rank over the four; 'beats random': on how many "
+        f"of the four a method does better than the random map. Same run as above "
+        f"(load average {result['load']}).",
+    ]
+    for block in result["ranking"]:
+        lines += [
+            "",
+            f"**{block['model']}** (layer `{block['layer']}`, {block['images']} images, "
+            f"{block['checkpoint_note']})",
+            "",
+            "| rank | method | deletion | insertion | MoRF | LeRF | beats random | cam s |",
+            "|---:|---|---:|---:|---:|---:|---:|---:|",
+        ]
+        for rank, r in enumerate(block["rows"], 1):
+            lines.append(
+                f"| {rank} | {r['method']} | {r['deletion_auc']:.3f} | {r['insertion_auc']:.3f} "
+                f"| {r['road_morf']:.3f} | {r['road_lerf']:.3f} | {r['beats_random']}/4 | "
+                f"{r['seconds']:.2f} |"
+            )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--checkpoint",
+        action="append",
+        default=[],
+        metavar="LABEL=PATH",
+        help="a trained checkpoint to explain (repeatable)",
+    )
+    parser.add_argument("--images", type=int, default=4, help="batch of the peer comparison")
+    parser.add_argument("--rank-images", type=int, default=16, help="images of the ranking")
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--methods", default=",".join(PEER_NAMES))
+    parser.add_argument(
+        "--slow-images",
+        type=int,
+        default=2,
+        help="batch for scorecam/ablationcam in the peer comparison",
+    )
+    parser.add_argument("--pictures", metavar="DIR", help="write CAM/ERF pictures into DIR")
+    parser.add_argument("--no-docs", action="store_true", help="do not touch docs/benchmarks.md")
+    args = parser.parse_args()
+    torch.set_num_threads(int(os.environ.get("THREADS", "1")))
+    peer, note = load_peer()
+    methods = [m for m in args.methods.split(",") if m]
+    result = {
+        "argv": " ".join(sys.argv[1:]).replace(str(ROOT) + "/", ""),
+        "machine": machine_label(machine_info()),
+        "load": " ".join(f"{v:.1f}" for v in os.getloadavg()),
+        "date": time.strftime("%Y-%m-%d"),
+        "threads": torch.get_num_threads(),
+        "peer_note": note,
+        "peer_version": peer_version() if peer else None,
+        "peer": [],
+        "ranking": [],
+        "pictures": [],
+    }
+    for spec in args.checkpoint:
+        label, _, path = spec.partition("=")
+        count = max(args.images, args.rank_images)
+        model, images, pics, labels, saved = load(path, count)
+        from cnnkit.explain import last_conv_layer
+
+        layer = last_conv_layer(model, (1, *images.shape[1:]))
+        if peer is not None:
+            fast = [m for m in methods if m not in ("scorecam", "ablationcam")]
+            slow = [m for m in methods if m in ("scorecam", "ablationcam")]
+            result["peer"] += peer_rows(
+                peer, model, images[: args.images], layer, fast, args.repeats, label
+            )
+            result["peer"] += peer_rows(
+                peer, model, images[: args.slow_images], layer, slow, 1, label
+            )
+            if "layer4.1.bn2" in dict(model.named_modules()):
+                result["peer"] += peer_rows(
+                    peer,
+                    model,
+                    images[: args.images],
+                    "layer4.1.bn2",
+                    ["gradcam"],
+                    args.repeats,
+                    label + " (in-place after)",
+                )
+        block = ranking_rows(model, images[: args.rank_images], label)
+        history = saved.get("history") or [{}]
+        final = Path(path).parent / "final.json"
+        top1 = json.loads(final.read_text())["test_top1"] if final.exists() else None
+        block["checkpoint_note"] = (
+            f"{saved['model_name']}, {saved['epoch']} epoch(s), test top-1 {top1}%"
+            if top1 is not None
+            else f"{saved['model_name']}, {saved['epoch']} epoch(s), val top-1 "
+            f"{history[-1].get('val_top1')}"
+        )
+        result["ranking"].append(block)
+        if args.pictures:
+            result["pictures"] += pictures(
+                Path(args.pictures), model, images, pics, labels, saved, label
+            )
+    path = write_result("explain", result)
+    print(f"wrote {path}")
+    if not args.no_docs:
+        write_section("Explain: CAM methods against pytorch-grad-cam", render_peer(result))
+        write_section(
+            "Explain: which CAM to believe (faithfulness ranking)", render_ranking(result)
+        )
+
+
+if __name__ == "__main__":
+    main()
