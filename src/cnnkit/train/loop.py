@@ -158,6 +158,11 @@ def _fit(
         budget=config.time_budget,
     )
     log.print(run_header(config, data, model, device, dtype))
+    flow = None
+    if config.grad_flow:
+        from cnnkit.explain.gradient_flow import GradientFlowRecorder
+
+        flow = GradientFlowRecorder(out_dir, config.grad_flow, tensorboard=config.tensorboard)
     session_start, elapsed_before = time.perf_counter(), state.elapsed
     budget = config.time_budget
 
@@ -205,6 +210,8 @@ def _fit(
                     raise TrainingError(_nan_message(value, state, epoch, index, out_dir))
                 scaler.scale(loss / config.accumulation_steps).backward()
                 if (index + 1) % config.accumulation_steps == 0 or index + 1 == batches:
+                    if flow is not None:  # after backward, before clipping and the step
+                        flow.after_backward(model, state.step, epoch + 1, scaler.get_scale())
                     if config.grad_clip is not None:
                         scaler.unscale_(optimizer)  # clip the true gradient, not the scaled one
                         torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
@@ -274,6 +281,8 @@ def _fit(
                 break
     finally:
         log.close()
+        if flow is not None:
+            flow.close()
     run = Run(config, data, model, model_kwargs, evaluated, out_dir, device, dtype, started, log)
     return finish_run(run, state)
 
