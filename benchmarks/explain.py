@@ -17,13 +17,14 @@ Writes benchmarks/results/explain.json and two sections of docs/benchmarks.md. S
 figures in docs/benchmarks.md)::
 
     python -m cnnkit train --recipe fast --out /tmp/i17-fast
-    python -m cnnkit train --recipe seed003 --train-subset 12000 --epochs 1 \\
-        --time-budget 300 --out /tmp/i17-resnet
-    python benchmarks/explain.py --checkpoint fast=/tmp/i17-fast/best.pt \\
-        --checkpoint resnet18=/tmp/i17-resnet/best.pt --pictures docs/images
+    python benchmarks/explain.py --checkpoint fast=/tmp/i17-fast/best.pt --peer-resnet \\
+        --pictures docs/images
 
-Full run: add ``--images 32 --rank-images 100 --repeats 5`` (and the ``best`` recipe's
-checkpoint: ``python -m cnnkit train --recipe best --out /tmp/best``).
+Full run: add ``--images 32 --rank-images 100 --repeats 5``, the ``best`` recipe's checkpoint
+(``python -m cnnkit train --recipe best --out /tmp/best``, then
+``--checkpoint best=/tmp/best/best.pt``) and a trained ResNet-18 small-input
+(``python -m cnnkit train --recipe seed003 --epochs 5 --out /tmp/resnet``, then
+``--checkpoint resnet18=/tmp/resnet/best.pt``).
 """
 
 from __future__ import annotations
@@ -44,6 +45,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from fashion_table import machine_info, machine_label, write_result, write_section  # noqa: E402
+
+# Fashion-MNIST's training-set mean and std (cnnkit.data.channel_stats)
+FASHION_MEAN, FASHION_STD = 0.2860, 0.3530
 
 PEER_NAMES = {
     "gradcam": "GradCAM",
@@ -269,6 +273,11 @@ def main() -> None:
         help="batch for scorecam/ablationcam in the peer comparison",
     )
     parser.add_argument("--pictures", metavar="DIR", help="write CAM/ERF pictures into DIR")
+    parser.add_argument(
+        "--peer-resnet",
+        action="store_true",
+        help="also compare with the peer on ResNet-18 small-input at init",
+    )
     parser.add_argument("--no-docs", action="store_true", help="do not touch docs/benchmarks.md")
     args = parser.parse_args()
     torch.set_num_threads(int(os.environ.get("THREADS", "1")))
@@ -327,6 +336,28 @@ def main() -> None:
             result["pictures"] += pictures(
                 Path(args.pictures), model, images, pics, labels, saved, label
             )
+    if args.peer_resnet and peer is not None:
+        # ResNet-18 small-input at initialisation (seed 0) on Fashion-MNIST test images: the
+        # peer comparison needs no training, and its blocks end with an in-place add + ReLU
+        from cnnkit.data import load_dataset
+        from cnnkit.models import create_model
+
+        torch.manual_seed(0)
+        model = create_model("resnet18", num_classes=10, in_channels=1, small_input=True).eval()
+        pictures_ = load_dataset("fashion_mnist", "test").images[: args.images].float() / 255
+        images = (pictures_ - FASHION_MEAN) / FASHION_STD
+        fast = [m for m in methods if m not in ("scorecam", "ablationcam")]
+        label = "resnet18 small-input, init"
+        result["peer"] += peer_rows(peer, model, images, "layer4", fast, args.repeats, label)
+        result["peer"] += peer_rows(
+            peer,
+            model,
+            images,
+            "layer4.1.bn2",
+            ["gradcam"],
+            args.repeats,
+            label + " (in-place after)",
+        )
     path = write_result("explain", result)
     print(f"wrote {path}")
     if not args.no_docs:

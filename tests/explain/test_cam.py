@@ -201,6 +201,10 @@ def test_bad_layers_raise_and_leave_the_model(setup):
         cam(model, x, layer="head.1")
     with model_left_as_found(model), pytest.raises(UnknownNameError, match="CAM method"):
         cam(model, x, method="gradcamm", layer=LAYER)
+    with model_left_as_found(model), pytest.raises(ConfigError, match="B, C, H, W"):
+        cam(model, x[0])
+    with model_left_as_found(model), pytest.raises(ConfigError, match="targets"):
+        cam(model, x, layer=LAYER, targets=[lambda row: row[:2]] * 3)
 
 
 def test_every_registered_method_runs(setup):

@@ -63,3 +63,16 @@ def test_radii_of_a_single_pixel_and_of_a_ring():
     mass[2, 3] = mass[2, 1] = 0.25
     centre, radii = mass_radii(mass)
     assert centre == (2.0, 2.0) and radii == {0.5: 0.0, 0.9: 1.0, 0.99: 1.0}
+
+
+def test_a_layer_without_spatial_output_is_refused_and_the_model_kept():
+    from cnnkit.errors import ShapeError
+    from tests.explain.tiny import tiny
+
+    model = tiny()
+    model.train()
+    with model_left_as_found(model), pytest.raises(ShapeError, match=r"head\.1"):
+        effective_receptive_field(model, (2, 6, 6), layer="head.1", samples=1)
+    with model_left_as_found(model):
+        result = effective_receptive_field(model, (2, 6, 6), samples=1)
+    assert result.layer == "features" and result.map.shape == (6, 6)

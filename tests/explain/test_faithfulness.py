@@ -97,3 +97,14 @@ def test_compare_ranks_every_method_next_to_random():
     assert {row.method for row in result.rows} == {"gradcam", "layercam", "random"}
     assert sorted(row.mean_rank for row in result.rows) == [r.mean_rank for r in result.rows]
     assert result.to_dict()["layer"] == "features.2"
+
+
+def test_mismatched_maps_are_refused():
+    import pytest
+
+    from cnnkit.errors import ConfigError
+
+    model = RegionTask()
+    x = torch.randn(2, 1, 16, 16, dtype=torch.float64)
+    with model_left_as_found(model), pytest.raises(ConfigError, match="3 maps for 2 images"):
+        faithfulness(model, x, torch.rand(3, 4, 4))

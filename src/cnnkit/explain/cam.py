@@ -127,7 +127,8 @@ def target_scores(logits: torch.Tensor, targets: Sequence[Target]) -> torch.Tens
     for row, target in zip(logits, targets, strict=True):
         value = row[target] if isinstance(target, int) else target(row)
         if not isinstance(value, torch.Tensor) or value.numel() != 1:
-            raise ConfigError(f"target {target!r} must give one score per image, got {value!r}")
+            got = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
+            raise ConfigError(f"targets: a callable must return one scalar per image, got {got}")
         scores.append(value.reshape(()))
     return torch.stack(scores)
 
@@ -253,6 +254,9 @@ def cam(
     when the call raises.
     """
     factory = CAM_METHODS.get(method)
+    if not isinstance(images, torch.Tensor) or images.dim() != 4:
+        shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
+        raise ConfigError(f"images must be a batch (B, C, H, W), got {shape}")
     if layer is None:
         layer = last_conv_layer(model, (1, *images.shape[1:]))
     return factory()(model, images, layer, targets)
