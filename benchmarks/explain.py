@@ -95,14 +95,20 @@ def peer_version() -> str:
     return version("grad-cam")
 
 
-def median_seconds(work, repeats: int) -> float:
-    work()  # warm-up
-    times = []
+def paired_seconds(first, second, repeats: int) -> tuple[float, float]:
+    """Median wall time of ``first`` and of ``second``, called alternately (after one warm-up
+    call each) so that both see the same load on a shared machine."""
+    first()
+    second()
+    a, b = [], []
     for _ in range(repeats):
         start = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        first()
+        a.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        second()
+        b.append(time.perf_counter() - start)
+    return statistics.median(a), statistics.median(b)
 
 
 def load(path: str, images: int):
@@ -136,11 +142,10 @@ def peer_rows(peer, model, images, layer: str, methods, repeats: int, label: str
         peer_cam = theirs_cls(model=model, target_layers=[module])
         theirs = torch.from_numpy(peer_cam(input_tensor=images, targets=targets))
         ours_up = ours.upsampled(tuple(images.shape[-2:]))
-        ours_s = median_seconds(
-            lambda n=name: cam(model, images, n, layer).upsampled(tuple(images.shape[-2:])), repeats
-        )
-        theirs_s = median_seconds(
-            lambda c=peer_cam, t=targets: c(input_tensor=images, targets=t), repeats
+        ours_s, theirs_s = paired_seconds(
+            lambda n=name: cam(model, images, n, layer).upsampled(tuple(images.shape[-2:])),
+            lambda c=peer_cam, t=targets: c(input_tensor=images, targets=t),
+            repeats,
         )
         rows.append(
             {
@@ -196,9 +201,9 @@ def render_peer(result: dict) -> str:
         f"`python benchmarks/explain.py {result['argv']}` on {result['machine']}, "
         f"load average {result['load']} (shared, busy machine: a smoke configuration). "
         f"Peer: pytorch-grad-cam {result['peer_version']} ({result['peer_note']}). "
-        "Time: median wall seconds of one call on the batch (maps upsampled and normalised "
-        "as the peer returns them); ratio > 1: cnnkit faster. Diff: largest |difference| of "
-        "the two normalised maps.",
+        "Time: median wall seconds of one call on the batch, the two tools called alternately "
+        "(maps upsampled and normalised as the peer returns them); ratio > 1: cnnkit faster. "
+        "Diff: largest |difference| of the two normalised maps.",
         "",
         "| model | layer | method | images | cnnkit s | peer s | peer/cnnkit | max diff |",
         "|---|---|---|---:|---:|---:|---:|---:|",
@@ -309,7 +314,7 @@ def main() -> None:
                 peer, model, images[: args.images], layer, fast, args.repeats, label
             )
             result["peer"] += peer_rows(
-                peer, model, images[: args.slow_images], layer, slow, 1, label
+                peer, model, images[: args.slow_images], layer, slow, args.repeats, label
             )
             if "layer4.1.bn2" in dict(model.named_modules()):
                 result["peer"] += peer_rows(

@@ -154,14 +154,19 @@ def test_gradcam_equals_captum_after_an_inplace_relu():
     model = create_model("resnet18", num_classes=10, in_channels=1, small_input=True)
     x = torch.randn(2, 1, 20, 20)
     with model_left_as_found(model):
-        result = cam(model, x)  # layer=None: the last conv-like layer from the capture graph
-    assert result.layer == "layer4"
-    model.eval()
-    oracle = LayerGradCam(model, model.layer4).attribute(
-        x, target=list(result.targets), relu_attributions=True
-    )
-    assert oracle.abs().max() > 0
-    torch.testing.assert_close(result.maps, oracle[:, 0].detach(), rtol=0, atol=1e-5)
+        default = cam(model, x)  # layer=None: the last conv-like layer from the capture graph
+    assert default.layer == "layer4"
+    # layer4.1.bn1 is followed by an in-place ReLU, layer4.1.bn2 by an in-place add
+    for layer in ("layer4", "layer4.1.bn1", "layer4.1.bn2"):
+        with model_left_as_found(model):
+            result = cam(model, x, layer=layer)
+        model.eval()
+        oracle = LayerGradCam(model, model.get_submodule(layer)).attribute(
+            x, target=list(result.targets), relu_attributions=True
+        )
+        model.train()
+        assert oracle.abs().max() > 0
+        torch.testing.assert_close(result.maps, oracle[:, 0].detach(), rtol=0, atol=1e-5)
 
 
 def test_targets_int_list_and_callable(setup):
