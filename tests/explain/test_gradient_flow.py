@@ -44,7 +44,7 @@ def test_norms_and_the_update_ratio_of_one_sgd_step():
 
 def test_recorder_writes_csv_and_png_every_n_steps(tmp_path):
     model = tiny()
-    recorder = GradientFlowRecorder(tmp_path, every=2)
+    recorder = GradientFlowRecorder(tmp_path, every=2, tensorboard=True)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
     for step in range(5):
         optimizer.zero_grad()
@@ -56,3 +56,13 @@ def test_recorder_writes_csv_and_png_every_n_steps(tmp_path):
     assert sorted({int(r["step"]) for r in rows}) == [0, 2, 4]
     assert len(rows) == 9 and rows[0]["update_ratio"] == "" and rows[-1]["update_ratio"] != ""
     assert (tmp_path / "grad_flow.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    events = list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
+    assert events
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    logged = EventAccumulator(str(tmp_path / "tensorboard"))
+    logged.Reload()
+    scalars = logged.Scalars("grad_flow/features.0")
+    assert [event.step for event in scalars] == [0, 2, 4]
+    first = next(r for r in rows if r["layer"] == "features.0")
+    assert scalars[0].value == pytest.approx(float(first["grad_norm"]), rel=1e-5)
