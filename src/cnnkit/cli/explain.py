@@ -69,6 +69,7 @@ class Subject:
     name: str
     model_name: str
     model_kwargs: dict[str, Any]
+    from_checkpoint: bool = False
 
 
 def _read_image(path: str, shape: tuple[int, int, int]):  # -> torch.Tensor (C, H, W) in [0, 1]
@@ -140,6 +141,7 @@ def load_subject(args: argparse.Namespace) -> Subject:
             str(path),
             saved["model_name"],
             dict(saved["model_kwargs"]),
+            from_checkpoint=True,
         )
     from cnnkit.models import model_info, resolve_model
 
@@ -335,7 +337,7 @@ def _erf(args: argparse.Namespace, subject: Subject) -> int:
 
     shape = tuple(subject.images.shape[1:])
     results = {}
-    if subject.model_name != subject.name:  # a checkpoint: real images, trained and at init
+    if subject.from_checkpoint:  # real images, the trained weights and the same net at init
         from cnnkit.models import resolve_model
 
         results["trained"] = effective_receptive_field(
