@@ -7,8 +7,8 @@
    peer needs OpenCV for ``cv2.resize``; where ``cv2`` is not installed a stand-in module gives
    it ``resize`` by torch's bilinear interpolation (align_corners=False, OpenCV's INTER_LINEAR
    convention), and says so in the result. A second Grad-CAM row takes a layer followed by an
-   in-place op (ResNet's ``layer4.1.bn2``, then ``out += identity``), where the peer keeps the
-   activation without a clone.
+   in-place op (ResNet's ``layer4.1.bn1``, then the block's ``ReLU(inplace=True)``), where the
+   peer keeps the activation without a clone.
 2. ``ranking``: ``compare_methods`` (deletion/insertion AUC, ROAD MoRF/LeRF) for every method and
    the random baseline on Fashion-MNIST test images, for each trained checkpoint given.
 3. ``--pictures DIR``: CAM overlays on real test images and the ERF trained vs init (PNG).
@@ -224,9 +224,9 @@ def render_peer(result: dict) -> str:
         "input); its AblationCAM sets an ablated channel to min(output) - 1e7 where the layer's "
         "minimum is not 0 (cnnkit and the paper: 0); its Grad-CAM++ adds 1e-7 to the "
         "denominator. cnnkit's maps equal captum and each paper's formula (tests/explain). "
-        "An 'in-place after' row takes a layer whose output is modified in place later "
-        "(ResNet's `layer4.1.bn2`, then `out += identity`): there the peer pairs the modified "
-        "activation with the gradient of the original.",
+        "An 'in-place after' row takes a layer whose output a `ReLU(inplace=True)` modifies "
+        "next (ResNet's `layer4.1.bn1`): the peer stores the activation without a clone, so "
+        "it pairs the post-ReLU activation with the pre-ReLU gradient.",
     ]
     return "\n".join(lines)
 
@@ -316,12 +316,12 @@ def main() -> None:
             result["peer"] += peer_rows(
                 peer, model, images[: args.slow_images], layer, slow, args.repeats, label
             )
-            if "layer4.1.bn2" in dict(model.named_modules()):
+            if "layer4.1.bn1" in dict(model.named_modules()):
                 result["peer"] += peer_rows(
                     peer,
                     model,
                     images[: args.images],
-                    "layer4.1.bn2",
+                    "layer4.1.bn1",
                     ["gradcam"],
                     args.repeats,
                     label + " (in-place after)",
@@ -358,7 +358,7 @@ def main() -> None:
             peer,
             model,
             images,
-            "layer4.1.bn2",
+            "layer4.1.bn1",
             ["gradcam"],
             args.repeats,
             label + " (in-place after)",

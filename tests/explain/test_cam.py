@@ -156,7 +156,7 @@ def test_gradcam_equals_captum_after_an_inplace_relu():
     with model_left_as_found(model):
         default = cam(model, x)  # layer=None: the last conv-like layer from the capture graph
     assert default.layer == "layer4"
-    # layer4.1.bn1 is followed by an in-place ReLU, layer4.1.bn2 by an in-place add
+    # layer4.1.bn1 is followed by the block's ReLU(inplace=True); layer4.1.bn2 by an add
     for layer in ("layer4", "layer4.1.bn1", "layer4.1.bn2"):
         with model_left_as_found(model):
             result = cam(model, x, layer=layer)
