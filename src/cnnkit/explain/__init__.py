@@ -11,6 +11,7 @@ from cnnkit.explain.erf import ErfResult, effective_receptive_field
 from cnnkit.explain.faithfulness import FaithfulnessResult, faithfulness
 from cnnkit.explain.features import ChannelStats, FeatureMaps, LayerMaps, feature_maps
 from cnnkit.explain.filters import Filters, filters
+from cnnkit.explain.gradient_flow import GradientFlow, GradientFlowRecorder, gradient_flow
 from cnnkit.explain.layers import first_conv_layer, last_conv_layer, stage_outputs
 
 __all__ = [
@@ -23,6 +24,8 @@ __all__ = [
     "FaithfulnessResult",
     "FeatureMaps",
     "Filters",
+    "GradientFlow",
+    "GradientFlowRecorder",
     "LayerMaps",
     "MethodScore",
     "cam",
@@ -32,6 +35,7 @@ __all__ = [
     "feature_maps",
     "filters",
     "first_conv_layer",
+    "gradient_flow",
     "last_conv_layer",
     "stage_outputs",
 ]
