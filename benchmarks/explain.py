@@ -203,7 +203,9 @@ def render_peer(result: dict) -> str:
         f"Peer: pytorch-grad-cam {result['peer_version']} ({result['peer_note']}). "
         "Time: median wall seconds of one call on the batch, the two tools called alternately "
         "(maps upsampled and normalised as the peer returns them); ratio > 1: cnnkit faster. "
-        "Diff: largest |difference| of the two normalised maps.",
+        "Diff: largest |difference| of the two normalised maps. On a shared machine the times "
+        "of the slow methods (ScoreCAM, AblationCAM: hundreds of forward passes) swing between "
+        "runs by several times either way; the differences do not.",
         "",
         "| model | layer | method | images | cnnkit s | peer s | peer/cnnkit | max diff |",
         "|---|---|---|---:|---:|---:|---:|---:|",
@@ -284,7 +286,19 @@ def main() -> None:
         help="also compare with the peer on ResNet-18 small-input at init",
     )
     parser.add_argument("--no-docs", action="store_true", help="do not touch docs/benchmarks.md")
+    parser.add_argument(
+        "--render-only",
+        action="store_true",
+        help="rewrite the docs sections from benchmarks/results/explain.json",
+    )
     args = parser.parse_args()
+    if args.render_only:
+        result = json.loads((ROOT / "benchmarks" / "results" / "explain.json").read_text())
+        write_section("Explain: CAM methods against pytorch-grad-cam", render_peer(result))
+        write_section(
+            "Explain: which CAM to believe (faithfulness ranking)", render_ranking(result)
+        )
+        return
     torch.set_num_threads(int(os.environ.get("THREADS", "1")))
     peer, note = load_peer()
     methods = [m for m in args.methods.split(",") if m]
