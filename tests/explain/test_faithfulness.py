@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch import nn
 
 from cnnkit.explain.compare import compare_methods
@@ -108,3 +110,22 @@ def test_mismatched_maps_are_refused():
     x = torch.randn(2, 1, 16, 16, dtype=torch.float64)
     with model_left_as_found(model), pytest.raises(ConfigError, match="3 maps for 2 images"):
         faithfulness(model, x, torch.rand(3, 4, 4))
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 3), st.integers(2, 6), st.integers(0, 2**16))
+def test_pixel_ranks_are_a_permutation_following_the_map(batch, side, seed):
+    from cnnkit.explain.faithfulness import _ranks
+
+    generator = torch.Generator().manual_seed(seed)
+    maps = torch.randint(0, 4, (batch, side, side), generator=generator).double()  # with ties
+    ranks = _ranks(maps, (side, side))
+    flat = maps.flatten(1)
+    for b in range(batch):
+        assert sorted(ranks[b].tolist()) == list(range(side * side))
+        order = ranks[b].argsort()
+        values = flat[b][order]
+        assert torch.all(values[:-1] >= values[1:])  # most relevant first
+        for value in values.unique():  # ties keep raster order
+            tied = order[values == value]
+            assert torch.all(tied[:-1] < tied[1:])

@@ -139,7 +139,8 @@ def _ranks(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     flat = up.flatten(1)
     order = torch.sort(flat, dim=1, descending=True, stable=True).indices
     ranks = torch.empty_like(order)
-    ranks.scatter_(1, order, torch.arange(flat.shape[1]).expand_as(order).contiguous())
+    positions = torch.arange(flat.shape[1], device=flat.device)
+    ranks.scatter_(1, order, positions.expand_as(order).contiguous())
     return ranks
 
 
