@@ -172,8 +172,8 @@ def ranking_rows(model, images, label: str) -> dict:
 
 
 def pictures(out: Path, model, images, pics, labels, saved, label: str) -> list[str]:
-    from cnnkit.explain import cam, effective_receptive_field
-    from cnnkit.explain.render import cam_overlay_png, erf_png
+    from cnnkit.explain import cam, effective_receptive_field, feature_maps, filters
+    from cnnkit.explain.render import cam_overlay_png, erf_png, feature_grid_png, filters_png
     from cnnkit.models import resolve_model
 
     out.mkdir(parents=True, exist_ok=True)
@@ -193,6 +193,9 @@ def pictures(out: Path, model, images, pics, labels, saved, label: str) -> list[
             out / f"explain-erf-{label}.png",
         )
     )
+    written.append(filters_png(filters(model, shape), out / f"explain-filters-{label}.png"))
+    first_stage = feature_maps(model, images[:3]).layers[0]
+    written.append(feature_grid_png(first_stage, out / f"explain-features-{label}.png", channels=8))
     return [str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else str(p) for p in written]
 
 
