@@ -18,7 +18,11 @@ figures in docs/benchmarks.md)::
 
     python -m cnnkit train --recipe fast --out /tmp/i17-fast
     python benchmarks/explain.py --checkpoint fast=/tmp/i17-fast/best.pt --peer-resnet \\
-        --pictures docs/images
+        --pictures docs/images --repeats 3
+    python -m cnnkit train --recipe seed003 --train-subset 4000 --val-size 500 --epochs 1 \\
+        --out /tmp/i17-resnet2
+    python benchmarks/explain.py --rank-checkpoint resnet18=/tmp/i17-resnet2/best.pt \\
+        --rank-images 4 --merge
 
 Full run: add ``--images 32 --rank-images 100 --repeats 5``, the ``best`` recipe's checkpoint
 (``python -m cnnkit train --recipe best --out /tmp/best``, then
@@ -249,7 +253,9 @@ def render_ranking(result: dict) -> str:
         lines += [
             "",
             f"**{block['model']}** (layer `{block['layer']}`, {block['images']} images, "
-            f"{block['checkpoint_note']})",
+            f"{block['checkpoint_note']}"
+            + (f"; load average {block['load']}" if "load" in block else "")
+            + ")",
             "",
             "| rank | method | deletion | insertion | MoRF | LeRF | beats random | cam s |",
             "|---:|---|---:|---:|---:|---:|---:|---:|",
@@ -317,14 +323,23 @@ def main() -> None:
         "ranking": [],
         "pictures": [],
     }
-    for spec in args.checkpoint:
+    if args.merge:  # keep the rows of an earlier run, replacing those measured again
+        earlier = json.loads((ROOT / "benchmarks" / "results" / "explain.json").read_text())
+        result = {
+            **earlier,
+            "ranking": list(earlier["ranking"]),
+            "pictures": list(earlier["pictures"]),
+        }
+    runs = [(spec, False) for spec in args.checkpoint]
+    runs += [(spec, True) for spec in args.rank_checkpoint]
+    for spec, rank_only in runs:
         label, _, path = spec.partition("=")
         count = max(args.images, args.rank_images)
         model, images, pics, labels, saved = load(path, count)
         from cnnkit.explain import last_conv_layer
 
         layer = last_conv_layer(model, (1, *images.shape[1:]))
-        if peer is not None:
+        if peer is not None and not rank_only:
             fast = [m for m in methods if m not in ("scorecam", "ablationcam")]
             slow = [m for m in methods if m in ("scorecam", "ablationcam")]
             result["peer"] += peer_rows(
@@ -353,7 +368,8 @@ def main() -> None:
             else f"{saved['model_name']}, {saved['epoch']} epoch(s), val top-1 "
             f"{history[-1].get('val_top1')}"
         )
-        result["ranking"].append(block)
+        block["load"] = " ".join(f"{v:.1f}" for v in os.getloadavg())
+        result["ranking"] = [b for b in result["ranking"] if b["model"] != label] + [block]
         if args.pictures:
             result["pictures"] += pictures(
                 Path(args.pictures), model, images, pics, labels, saved, label
