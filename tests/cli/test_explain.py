@@ -90,3 +90,9 @@ def test_checkpoint_brings_its_test_images(capsys, tmp_path):
     data = json.loads(out)
     assert code == 0 and set(data) == {"trained", "init"}
     assert data["trained"]["theoretical_rf"] == data["init"]["theoretical_rf"]
+
+
+def test_a_missing_checkpoint_is_named(capsys, tmp_path):
+    missing = tmp_path / "run" / "best.pt"
+    code, _, err = run(capsys, "cam", str(missing))
+    assert code == 2 and err == f"cnnkit: error: {missing}: checkpoint not found\n"

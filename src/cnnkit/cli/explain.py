@@ -112,7 +112,10 @@ def load_subject(args: argparse.Namespace) -> Subject:
     if args.images < 1:
         raise ConfigError(f"--images must be >= 1, got {args.images}")
     path = Path(args.model)
-    if path.exists():
+    looks_like_file = ":" not in args.model and (
+        "/" in args.model or path.suffix in (".pt", ".pth")
+    )
+    if path.exists() or looks_like_file:  # a missing file is named as such, not as a model
         from cnnkit.data import load_dataset
         from cnnkit.train.checkpoint import load_checkpoint
         from cnnkit.train.evaluation import model_from_checkpoint
