@@ -296,6 +296,18 @@ def main() -> None:
     )
     parser.add_argument("--no-docs", action="store_true", help="do not touch docs/benchmarks.md")
     parser.add_argument(
+        "--rank-checkpoint",
+        action="append",
+        default=[],
+        metavar="LABEL=PATH",
+        help="a checkpoint for the ranking only (no peer)",
+    )
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="add to benchmarks/results/explain.json instead of replacing it",
+    )
+    parser.add_argument(
         "--render-only",
         action="store_true",
         help="rewrite the docs sections from benchmarks/results/explain.json",
