@@ -167,6 +167,22 @@ def peer_rows(peer, model, images, layer: str, methods, repeats: int, label: str
     return rows
 
 
+def checkpoint_note(path: Path, saved: dict) -> str:
+    """Model, epochs and accuracy of a run: test top-1 from final.json, else the last
+    validation top-1 from metrics.csv (a run stopped before its test evaluation)."""
+    final, metrics = path.parent / "final.json", path.parent / "metrics.csv"
+    note = f"{saved['model_name']}, {saved['epoch']} epoch(s)"
+    if final.exists():
+        return f"{note}, test top-1 {json.loads(final.read_text())['test_top1']:.2f}%"
+    if metrics.exists():
+        import csv
+
+        rows = list(csv.DictReader(metrics.open()))
+        if rows and rows[-1].get("val_top1"):
+            return f"{note}, val top-1 {float(rows[-1]['val_top1']):.2f}% (no test run)"
+    return note
+
+
 def ranking_rows(model, images, label: str) -> dict:
     from cnnkit.explain import compare_methods
 
@@ -371,15 +387,7 @@ def main() -> None:
                     label + " (in-place after)",
                 )
         block = ranking_rows(model, images[: args.rank_images], label)
-        history = saved.get("history") or [{}]
-        final = Path(path).parent / "final.json"
-        top1 = json.loads(final.read_text())["test_top1"] if final.exists() else None
-        block["checkpoint_note"] = (
-            f"{saved['model_name']}, {saved['epoch']} epoch(s), test top-1 {top1}%"
-            if top1 is not None
-            else f"{saved['model_name']}, {saved['epoch']} epoch(s), val top-1 "
-            f"{history[-1].get('val_top1')}"
-        )
+        block["checkpoint_note"] = checkpoint_note(Path(path), saved)
         block["load"] = " ".join(f"{v:.1f}" for v in os.getloadavg())
         result["ranking"] = [b for b in result["ranking"] if b["model"] != label] + [block]
         if args.pictures:
