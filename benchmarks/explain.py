@@ -20,7 +20,7 @@ figures in docs/benchmarks.md)::
     python benchmarks/explain.py --checkpoint fast=/tmp/i17-fast/best.pt --peer-resnet \\
         --pictures docs/images --repeats 3
     python -m cnnkit train --recipe seed003 --train-subset 4000 --val-size 500 --epochs 1 \\
-        --out /tmp/i17-resnet2
+        --out /tmp/i17-resnet2   # stopped once best.pt existed (its test pass was too slow)
     python benchmarks/explain.py --rank-checkpoint resnet18=/tmp/i17-resnet2/best.pt \\
         --rank-images 4 --merge
 
