@@ -23,12 +23,13 @@ figures in docs/benchmarks.md)::
         --out /tmp/i17-resnet2   # stopped once best.pt existed (its test pass was too slow)
     python benchmarks/explain.py --rank-checkpoint resnet18=/tmp/i17-resnet2/best.pt \\
         --rank-images 4 --merge
+    python -m cnnkit train --recipe best --out /tmp/i17-best
+    python benchmarks/explain.py --rank-checkpoint best=/tmp/i17-best/best.pt \\
+        --rank-images 16 --merge
 
-Full run: add ``--images 32 --rank-images 100 --repeats 5``, the ``best`` recipe's checkpoint
-(``python -m cnnkit train --recipe best --out /tmp/best``, then
-``--checkpoint best=/tmp/best/best.pt``) and a trained ResNet-18 small-input
-(``python -m cnnkit train --recipe seed003 --epochs 5 --out /tmp/resnet``, then
-``--checkpoint resnet18=/tmp/resnet/best.pt``).
+Full run on an idle machine: one call with ``--images 32 --rank-images 100 --repeats 5``,
+``--checkpoint`` for each run (fast, best, and a ResNet-18 small-input trained for longer:
+``python -m cnnkit train --recipe seed003 --epochs 5 --out /tmp/resnet``) and ``--peer-resnet``.
 """
 
 from __future__ import annotations
