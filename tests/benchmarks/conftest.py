@@ -31,3 +31,8 @@ def conv_weight_grad() -> ModuleType:
 @pytest.fixture(scope="module")
 def deploy_script() -> ModuleType:
     return load_script("deploy")
+
+
+@pytest.fixture(scope="module")
+def explain_bench() -> ModuleType:
+    return load_script("explain")

@@ -31,6 +31,7 @@ COMMANDS: tuple[str, ...] = (
     "doctor",
     "report",
     "deploy",
+    "explain",
 )
 
 

@@ -221,6 +221,12 @@ class TrainConfig:
         default=True, metadata=_help("TensorBoard event files when tensorboard is installed")
     )
     plots: bool = field(default=True, metadata=_help("curves and confusion matrix as PNG"))
+    grad_flow: int = field(
+        default=0,
+        metadata=_help(
+            "every N steps, per-layer gradient norms into grad_flow.csv/.png, TensorBoard (0: off)"
+        ),
+    )
 
     def __post_init__(self) -> None:
         validate(self)
@@ -420,6 +426,8 @@ def validate(config: TrainConfig) -> None:
         _check_range("time_budget", config.time_budget, 0.0, math.inf, low_open=True)
     if config.whiten_bias_epochs is not None and config.whiten_bias_epochs < 0:
         raise ConfigError(f"--whiten-bias-epochs: must be >= 0, got {config.whiten_bias_epochs}")
+    if config.grad_flow < 0:
+        raise ConfigError(f"--grad-flow: must be >= 0, got {config.grad_flow}")
     if config.patience is not None and config.patience < 1:
         raise ConfigError(f"--patience: must be >= 1, got {config.patience}")
     if config.schedule_epochs is not None and config.schedule_epochs < 1:

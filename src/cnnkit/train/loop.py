@@ -247,6 +247,11 @@ def _fit(
         print(f"cnnkit: warning: {warning}", file=sys.stderr)
     if before_training is not None and saved is None:
         before_training(config, tuple(data.image_shape), len(data.classes))
+    flow = None
+    if config.grad_flow:
+        from cnnkit.explain.gradient_flow import GradientFlowRecorder
+
+        flow = GradientFlowRecorder(out_dir, config.grad_flow, tensorboard=config.tensorboard)
     session_start, elapsed_before = time.perf_counter(), state.elapsed
     budget = config.time_budget
 
@@ -295,6 +300,8 @@ def _fit(
                     raise TrainingError(_nan_message(value, state, epoch, index, out_dir))
                 scaler.scale(loss / config.accumulation_steps).backward()
                 if (index + 1) % config.accumulation_steps == 0 or index + 1 == batches:
+                    if flow is not None:  # after backward, before clipping and the step
+                        flow.after_backward(model, state.step, epoch + 1, scaler.get_scale())
                     if config.grad_clip is not None:
                         scaler.unscale_(optimizer)  # clip the true gradient, not the scaled one
                         torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
@@ -367,6 +374,8 @@ def _fit(
                 break
     finally:
         log.close()
+        if flow is not None:
+            flow.close()
     run = Run(config, data, model, model_kwargs, evaluated, out_dir, device, dtype, started, log)
     return finish_run(run, state)
 
