@@ -32,7 +32,6 @@ from cnnkit.analysis._tensors import (
     tensors_in,
 )
 from cnnkit.analysis.graph import INPUT_CALL, INPUT_NODE, Call, Node, TensorRef
-from cnnkit.errors import ShapeError
 
 ModuleRuleLookup = Callable[[nn.Module], Any]
 
@@ -97,6 +96,7 @@ class Recorder:
         self.opaque = 0
         self.event: _Event | None = None
         self.names_used: dict[int, Counter[str]] = {}
+        self.first_empty: tuple[str, tuple[int, ...]] | None = None  # (layer, shape)
 
     def module_rule(self, module: nn.Module) -> Any:
         kind = type(module)
@@ -296,12 +296,12 @@ class Recorder:
         for tensor in written:
             k = next(k for k, t in enumerate(outputs) if t is tensor)
             self.storage_writes[storage_key(tensor)] = (index, k)
+        # An empty intermediate tensor is legal (timm's ``x[:, :0]`` when a ViT has no prefix
+        # tokens); the first one made from non-empty data is remembered so that an empty model
+        # output, or a later op PyTorch refuses, names where the emptiness began.
         empty = node.is_data and bool(outputs) and outputs[0].numel() == 0
-        if empty and all(ref.numel > 0 for ref in node.data_inputs):
-            raise OpFailed(
-                ShapeError(f"its output {tuple(outputs[0].shape)} would be empty"),
-                self.describe(call),
-            )
+        if empty and self.first_empty is None and all(r.numel > 0 for r in node.data_inputs):
+            self.first_empty = (self.describe(call), tuple(outputs[0].shape))
 
 
 # The bookkeeping reads tensor metadata (.shape, .dtype, storages); with torch function modes

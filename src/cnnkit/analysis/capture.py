@@ -14,9 +14,10 @@ seeded random input, and :attr:`Graph.fallback_reason` says why.
 
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import Callable, Sequence
-from typing import Literal
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -28,6 +29,7 @@ from cnnkit.analysis._recording import (
     OpFailed,
     Recorder,
 )
+from cnnkit.analysis._tensors import tensors_in
 from cnnkit.analysis.graph import Graph
 from cnnkit.errors import CnnkitError, ConfigError, ShapeError, UnsupportedError
 
@@ -135,27 +137,49 @@ class _ModelTensors:
                 return tensor.dtype
         return torch.get_default_dtype()
 
-    def state(self, meta: bool) -> tuple[dict[str, torch.Tensor], dict[int, str]]:
-        """Tensors to run with (meta copies, or the parameters and cloned buffers) and the
-        canonical name of each parameter tensor passed.
+    def state(self, meta: bool) -> tuple[dict[int, torch.Tensor], dict[int, str]]:
+        """Tensors to run with, by the id of the tensor they stand for (meta copies, or the
+        parameters themselves and cloned buffers), and the canonical name of each parameter
+        tensor passed.
 
-        Tied parameters (one tensor under two names) stay one tensor, so ``functional_call``
-        keeps them tied and the parameter count dedupes them.
+        Tied parameters (one tensor under two names) stay one tensor, so they stay tied and the
+        parameter count dedupes them.
         """
         copies: dict[int, torch.Tensor] = {}
-        tensors: dict[str, torch.Tensor] = {}
-        for name, tensor in self.parameters:
+        for _, tensor in self.parameters:
             if id(tensor) not in copies:
                 copies[id(tensor)] = torch.empty_like(tensor, device="meta") if meta else tensor
-            tensors[name] = copies[id(tensor)]
-        for name, tensor in self.buffers:
+        for _, tensor in self.buffers:
             if id(tensor) not in copies:  # cloned: a training-mode BN must not move real stats
                 copies[id(tensor)] = (
                     torch.empty_like(tensor, device="meta") if meta else tensor.detach().clone()
                 )
-            tensors[name] = copies[id(tensor)]
         names = {id(copies[key]): name for key, name in self.canonical.items()}
-        return tensors, names
+        return copies, names
+
+
+@contextlib.contextmanager
+def _swapped(model: nn.Module, copies: dict[int, torch.Tensor]) -> Iterator[None]:
+    """Put ``copies[id(t)]`` in place of every parameter and buffer ``t`` for the ``with`` body,
+    and put back the very same objects afterwards, even when the body raises.
+
+    Each slot (a module's ``_parameters`` or ``_buffers`` entry) is swapped once: ``modules()``
+    yields a module registered under two names once (``torch.func.functional_call`` swaps it
+    once per name and restored the second swap's meta tensor, corrupting timm's CoaT). The
+    dicts are written directly, so no user ``__setattr__`` or parametrization runs.
+    """
+    slots: list[tuple[dict[str, Any], str, Any]] = []
+    try:
+        for module in model.modules():
+            for table in (module._parameters, module._buffers):
+                for key, tensor in table.items():
+                    if tensor is not None and id(tensor) in copies:
+                        slots.append((table, key, tensor))
+                        table[key] = copies[id(tensor)]
+        yield
+    finally:
+        for table, key, tensor in reversed(slots):
+            table[key] = tensor
 
 
 def _run(
@@ -180,25 +204,47 @@ def _run(
     rng_devices = [] if device.type in ("cpu", "meta") else [device]
     try:
         with (
+            _swapped(model, tensors),
             torch.random.fork_rng(devices=rng_devices),  # a training-mode dropout draws numbers
             torch.no_grad(),
             FunctionNamer(recorder, device),
             DispatchRecorder(recorder),
         ):
-            torch.func.functional_call(model, tensors, (x,), strict=False)
+            output = model(x)
     except OpFailed as failure:
-        raise _classify(failure.error, failure.layer, shape, meta) from None
+        raise _classify(failure.error, failure.layer, shape, meta, recorder.first_empty) from None
     except CnnkitError:
         raise
     except Exception as error:
-        raise _classify(error, recorder.innermost(), shape, meta) from None
+        layer = recorder.innermost()
+        raise _classify(error, layer, shape, meta, recorder.first_empty) from None
     finally:
         for handle in handles:
             handle.remove()
+    _check_output(output, recorder, shape)
     return _graph(walked, recorder, shape, device)
 
 
-def _classify(error: BaseException, layer: str, shape: tuple[int, ...], meta: bool) -> Exception:
+def _check_output(output: Any, recorder: Recorder, shape: tuple[int, ...]) -> None:
+    """Refuse an empty model output (empty intermediate tensors are legal), naming the layer
+    whose output first became empty."""
+    for tensor in tensors_in(output):
+        if tensor.numel() == 0 and recorder.ref(tensor).is_data:
+            where = recorder.first_empty
+            layer, empty = where if where is not None else ("the model", tuple(tensor.shape))
+            raise ShapeError(
+                f"input {shape} is too small for {layer}: its output {empty} is empty, and so "
+                f"is the model's output {tuple(tensor.shape)}"
+            )
+
+
+def _classify(
+    error: BaseException,
+    layer: str,
+    shape: tuple[int, ...],
+    meta: bool,
+    first_empty: tuple[str, tuple[int, ...]] | None = None,
+) -> Exception:
     """A failed forward: retry for real (meta limitation) or a one-line ShapeError."""
     lines = str(error).strip().splitlines()
     message = lines[0] if lines else type(error).__name__
@@ -206,6 +252,11 @@ def _classify(error: BaseException, layer: str, shape: tuple[int, ...], meta: bo
         return _NeedsRealForward(f"{layer} cannot run on the meta device ({message})")
     if isinstance(error, CnnkitError) and not isinstance(error, ShapeError):
         return error
+    if first_empty is not None:  # PyTorch refused an op downstream of an empty tensor
+        return ShapeError(
+            f"input {shape} is too small for {first_empty[0]}: its output {first_empty[1]} "
+            f"is empty and {layer} refuses it ({message})"
+        )
     if _TOO_SMALL.search(message):
         return ShapeError(
             f"input {shape} is too small for {layer}: its output would be empty ({message})"
