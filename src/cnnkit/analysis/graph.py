@@ -210,3 +210,29 @@ class Graph:
 
     def producer_node(self, ref: TensorRef) -> Node | None:
         return None if ref.producer is None else self.nodes[ref.producer[0]]
+
+    def consumers(self, node: int) -> list[int]:
+        """Indices of the nodes that read an output of node ``node`` (``INPUT_NODE``: the
+        model input), in execution order. A tensor written in place is read from its last
+        writer, as :attr:`TensorRef.producer` says."""
+        return [n.index for n in self.nodes[1:] if any(
+            ref.producer is not None and ref.producer[0] == node for ref in n.inputs
+        )]  # fmt: skip
+
+    def call_consumers(self, call: int) -> list[int]:
+        """Indices of the row calls that read an output of call ``call`` (``INPUT_CALL``: the
+        model input), in execution order: the summary's row edges (``LayerRow.inputs``) read
+        the other way."""
+        found = []
+        for other in self.calls:
+            if not other.is_row or other.index == call:
+                continue
+            own = set(other.nodes)
+            reads = any(ref.is_data and ref.source_call == call for ref in other.inputs) or any(
+                ref.source_call == call and ref.producer is not None and ref.producer[0] not in own
+                for index in other.nodes
+                for ref in self.nodes[index].data_inputs
+            )
+            if reads:
+                found.append(other.index)
+        return found
