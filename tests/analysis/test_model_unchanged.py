@@ -23,16 +23,16 @@ class SharedModule(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        conv = nn.Conv2d(3, 3, 3, padding=1)
-        self.shared = conv
-        self.seq = nn.Sequential(conv, nn.BatchNorm2d(3))
+        conv, norm = nn.Conv2d(3, 3, 3, padding=1), nn.BatchNorm2d(3)
+        self.shared, self.norm = conv, norm
+        self.seq = nn.Sequential(conv, norm)
         self.a = nn.Conv2d(3, 3, 1)
         self.b = nn.Conv2d(3, 3, 1)
         self.b.weight = self.a.weight  # tied
         self.register_buffer("offset", torch.ones(1, 3, 1, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.b(self.a(self.seq(self.shared(x)))) + self.offset
+        return self.b(self.a(self.seq(self.norm(self.shared(x))))) + self.offset
 
 
 def test_a_module_registered_under_two_names_is_left_as_found():
@@ -95,3 +95,10 @@ def test_random_dags_are_left_as_found(specs):
     # an input too small for this draw raises a ShapeError: the guard still holds
     with model_left_as_found(model), contextlib.suppress(ShapeError):
         summarize(model, (3, 12, 12), batch_size=2, mode="train")
+
+
+def test_measuring_memory_leaves_a_shared_module_as_found():
+    model = SharedModule()
+    with model_left_as_found(model):
+        summary = summarize(model, (3, 8, 8), batch_size=2, measure=True)
+    assert summary.measured is not None and summary.measured.saved_bytes > 0

@@ -14,9 +14,8 @@ seeded random input, and :attr:`Graph.fallback_reason` says why.
 
 from __future__ import annotations
 
-import contextlib
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import torch
@@ -29,6 +28,7 @@ from cnnkit.analysis._recording import (
     OpFailed,
     Recorder,
 )
+from cnnkit.analysis._swap import swapped
 from cnnkit.analysis._tensors import tensors_in
 from cnnkit.analysis.graph import Graph
 from cnnkit.errors import CnnkitError, ConfigError, ShapeError, UnsupportedError
@@ -158,30 +158,6 @@ class _ModelTensors:
         return copies, names
 
 
-@contextlib.contextmanager
-def _swapped(model: nn.Module, copies: dict[int, torch.Tensor]) -> Iterator[None]:
-    """Put ``copies[id(t)]`` in place of every parameter and buffer ``t`` for the ``with`` body,
-    and put back the very same objects afterwards, even when the body raises.
-
-    Each slot (a module's ``_parameters`` or ``_buffers`` entry) is swapped once: ``modules()``
-    yields a module registered under two names once (``torch.func.functional_call`` swaps it
-    once per name and restored the second swap's meta tensor, corrupting timm's CoaT). The
-    dicts are written directly, so no user ``__setattr__`` or parametrization runs.
-    """
-    slots: list[tuple[dict[str, Any], str, Any]] = []
-    try:
-        for module in model.modules():
-            for table in (module._parameters, module._buffers):
-                for key, tensor in table.items():
-                    if tensor is not None and id(tensor) in copies:
-                        slots.append((table, key, tensor))
-                        table[key] = copies[id(tensor)]
-        yield
-    finally:
-        for table, key, tensor in reversed(slots):
-            table[key] = tensor
-
-
 def _run(
     model: nn.Module, shape: tuple[int, ...], module_rule: ModuleRuleLookup, meta: bool
 ) -> Graph:
@@ -204,7 +180,7 @@ def _run(
     rng_devices = [] if device.type in ("cpu", "meta") else [device]
     try:
         with (
-            _swapped(model, tensors),
+            swapped(model, tensors),
             torch.random.fork_rng(devices=rng_devices),  # a training-mode dropout draws numbers
             torch.no_grad(),
             FunctionNamer(recorder, device),

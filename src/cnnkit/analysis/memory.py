@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from cnnkit.analysis._swap import swapped
 from cnnkit.errors import UnsupportedError
 
 
@@ -49,9 +50,9 @@ def measure_saved_bytes(
             "measuring memory runs the model for real, but its weights are on the meta device"
         )
     dtype = next((t.dtype for t in tensors if t.is_floating_point()), torch.get_default_dtype())
-    state = {name: p for name, p in model.named_parameters(remove_duplicate=False)}
-    state |= {name: b.detach().clone() for name, b in model.named_buffers(remove_duplicate=False)}
-    excluded = {_storage(t)[0] for t in (*tensors, *state.values())}
+    # cloned buffers: a training-mode batch norm must not move the real running statistics
+    clones = {id(b): b.detach().clone() for b in model.buffers()}
+    excluded = {_storage(t)[0] for t in (*tensors, *clones.values())}
     saved: dict[int, int] = {}
 
     def pack(tensor: torch.Tensor) -> torch.Tensor:
@@ -71,8 +72,9 @@ def measure_saved_bytes(
             torch.random.fork_rng(devices=rng_devices),
             torch.enable_grad(),
             torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor),
+            swapped(model, clones),
         ):
-            output = torch.func.functional_call(model, state, (x,), strict=False)
+            output = model(x)
         del output  # frees the autograd graph: nothing is kept, no gradient is computed
     finally:
         for module, training in flags:
