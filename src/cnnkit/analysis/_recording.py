@@ -136,17 +136,19 @@ class Recorder:
         refs = [self.ref(t) for t in tensors_in(value)]
         return tuple(r for r in refs if r.is_data or not data_only)
 
-    def add_input(self, tensor: torch.Tensor) -> None:
-        ref = TensorRef(
-            tuple(tensor.shape),
-            dtype_name(tensor.dtype),
-            (INPUT_NODE, 0),
-            True,
-            source_call=INPUT_CALL,
+    def add_input(self, tensors: list[torch.Tensor]) -> None:
+        """The model inputs: the outputs of node 0, in call order."""
+        refs = tuple(
+            TensorRef(
+                tuple(t.shape), dtype_name(t.dtype), (INPUT_NODE, k), True, source_call=INPUT_CALL
+            )
+            for k, t in enumerate(tensors)
         )
-        node = Node(INPUT_NODE, "input", None, (), {}, (ref,), INPUT_CALL, True, fresh=(True,))
+        fresh_outputs = (True,) * len(refs)
+        node = Node(INPUT_NODE, "input", None, (), {}, refs, INPUT_CALL, True, fresh=fresh_outputs)
         self.nodes.append(node)
-        self.producer[tensor] = (INPUT_NODE, 0)
+        for k, tensor in enumerate(tensors):
+            self.producer[tensor] = (INPUT_NODE, k)
 
     # -- calls --------------------------------------------------------------------------------
     def _unique_name(self, parent: int | None, base: str) -> str:

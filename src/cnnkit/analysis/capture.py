@@ -21,6 +21,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
+from cnnkit.analysis._inputs import ModelInputs, one_shape
 from cnnkit.analysis._recording import (
     DispatchRecorder,
     FunctionNamer,
@@ -51,12 +52,15 @@ def _no_module_rules(module: nn.Module) -> None:
 
 def capture(
     model: nn.Module,
-    input_shape: Sequence[int],
+    input_shape: Sequence[int] | ModelInputs,
     *,
     mode: Mode = "eval",
     module_rule: ModuleRuleLookup = _no_module_rules,
 ) -> Graph:
     """Run ``model`` once on an input of ``input_shape`` (batch included) and record its graph.
+
+    ``input_shape`` may also be the :class:`~cnnkit.analysis._inputs.ModelInputs` that
+    ``summarize`` parses (several inputs, keyword inputs, example tensors, integer dtypes).
 
     ``mode`` sets every module's ``training`` flag for the pass (``"same"`` keeps them); the
     flags are restored afterwards. ``module_rule(module)`` returns a rule for modules that are to
@@ -67,7 +71,7 @@ def capture(
     """
     if not isinstance(model, nn.Module):
         raise ConfigError(f"model must be an nn.Module, got {type(model).__name__}")
-    shape = _checked_shape(input_shape)
+    shape = input_shape if isinstance(input_shape, ModelInputs) else one_shape(input_shape)
     if mode not in ("eval", "train", "same"):
         raise ConfigError(f"mode must be 'eval', 'train' or 'same', got {mode!r}")
     flags = [(module, module.training) for module in model.modules()]
@@ -89,16 +93,6 @@ def capture(
     finally:
         for module, training in flags:
             module.training = training
-
-
-def _checked_shape(input_shape: Sequence[int]) -> tuple[int, ...]:
-    try:
-        shape = tuple(int(v) for v in input_shape)
-    except (TypeError, ValueError):
-        raise ConfigError(f"input shape must be integers, got {input_shape!r}") from None
-    if not shape or any(v <= 0 for v in shape):
-        raise ConfigError(f"input shape must hold positive integers, got {shape}")
-    return shape
 
 
 def _device_of(model: nn.Module) -> torch.device:
@@ -158,20 +152,16 @@ class _ModelTensors:
         return copies, names
 
 
-def _run(
-    model: nn.Module, shape: tuple[int, ...], module_rule: ModuleRuleLookup, meta: bool
-) -> Graph:
+def _run(model: nn.Module, inputs: ModelInputs, module_rule: ModuleRuleLookup, meta: bool) -> Graph:
     walked = _ModelTensors(model)
     tensors, parameter_names = walked.state(meta)
     recorder = Recorder(walked.module_names, parameter_names, module_rule, meta)
     device = torch.device("meta") if meta else _device_of(model)
     dtype = walked.first_float_dtype()
-    if meta:
-        x = torch.empty(shape, device=device, dtype=dtype)
-    else:  # never uninitialised memory: data-dependent branches must see real-looking values
-        generator = torch.Generator(device=device).manual_seed(0)
-        x = torch.randn(shape, generator=generator, device=device, dtype=dtype)
-    recorder.add_input(x)
+    # a real pass never sees uninitialised memory: data-dependent branches need real values
+    args, kwargs, made = inputs.make(meta, device, dtype)
+    recorder.add_input(made)
+    shape = _shape_text(inputs.shapes)
     register = torch.nn.modules.module
     handles = [
         register.register_module_forward_pre_hook(recorder.pre_hook),
@@ -186,7 +176,7 @@ def _run(
             FunctionNamer(recorder, device),
             DispatchRecorder(recorder),
         ):
-            output = model(x)
+            output = model(*args, **kwargs)
     except OpFailed as failure:
         raise _classify(failure.error, failure.layer, shape, meta, recorder.first_empty) from None
     except CnnkitError:
@@ -198,10 +188,14 @@ def _run(
         for handle in handles:
             handle.remove()
     _check_output(output, recorder, shape)
-    return _graph(walked, recorder, shape, device)
+    return _graph(walked, recorder, inputs.shapes, device)
 
 
-def _check_output(output: Any, recorder: Recorder, shape: tuple[int, ...]) -> None:
+def _shape_text(shapes: tuple[tuple[int, ...], ...]) -> str:
+    return str(shapes[0]) if len(shapes) == 1 else ", ".join(str(s) for s in shapes)
+
+
+def _check_output(output: Any, recorder: Recorder, shape: str) -> None:
     """Refuse an empty model output (empty intermediate tensors are legal), naming the layer
     whose output first became empty."""
     for tensor in tensors_in(output):
@@ -217,7 +211,7 @@ def _check_output(output: Any, recorder: Recorder, shape: tuple[int, ...]) -> No
 def _classify(
     error: BaseException,
     layer: str,
-    shape: tuple[int, ...],
+    shape: str,
     meta: bool,
     first_empty: tuple[str, tuple[int, ...]] | None = None,
 ) -> Exception:
@@ -243,7 +237,10 @@ def _classify(
 
 
 def _graph(
-    walked: _ModelTensors, recorder: Recorder, shape: tuple[int, ...], device: torch.device
+    walked: _ModelTensors,
+    recorder: Recorder,
+    shapes: tuple[tuple[int, ...], ...],
+    device: torch.device,
 ) -> Graph:
     parameters: dict[str, tuple[int, bool, int]] = {}
     for _, p in walked.parameters:
@@ -267,7 +264,8 @@ def _graph(
     return Graph(
         nodes=recorder.nodes,
         calls=recorder.calls,
-        input_shape=shape,
+        input_shape=shapes[0],
+        input_shapes=shapes,
         device=device.type,
         fallback_reason=None,
         parameters=parameters,
@@ -278,7 +276,7 @@ def _graph(
 
 def build_and_capture(
     factory: Callable[[], nn.Module],
-    shape: tuple[int, ...],
+    shape: Sequence[int] | ModelInputs,
     mode: Mode,
     module_rule: ModuleRuleLookup,
     real: bool,

@@ -187,7 +187,9 @@ class Graph:
     Attributes:
         nodes: every recorded op in execution order; ``nodes[0]`` is the model input.
         calls: every call in execution order (the root module call first).
-        input_shape: the full input shape, batch included.
+        input_shape: the full input shape, batch included (the first input's, when there are
+            several: receptive fields are measured on its grid).
+        input_shapes: every input's shape, in call order (outputs of ``nodes[0]``).
         device: ``"meta"`` or the device of the fallback forward pass.
         fallback_reason: why the meta forward failed, when a real forward was used.
         parameters: canonical parameter name -> (numel, trainable, bytes).
@@ -202,6 +204,7 @@ class Graph:
     parameters: dict[str, tuple[int, bool, int]]
     buffer_bytes: int
     module_parameters: dict[int, tuple[str, ...]]
+    input_shapes: tuple[tuple[int, ...], ...] = ()
 
     @property
     def spatial_ndim(self) -> int:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from cnnkit.analysis._inputs import ModelInputs, one_shape
 from cnnkit.analysis._swap import swapped
 from cnnkit.errors import UnsupportedError
 
@@ -36,10 +37,11 @@ def _storage(tensor: torch.Tensor) -> tuple[int, int]:
 
 
 def measure_saved_bytes(
-    model: nn.Module, input_shape: Sequence[int], *, estimate: int = 0
+    model: nn.Module, input_shape: Sequence[int] | ModelInputs, *, estimate: int = 0
 ) -> MeasuredMemory:
     """Run ``model`` for real in training mode on a seeded random input of ``input_shape``
-    (batch included) and sum the bytes of the unique storages autograd saves for backward.
+    (batch included; or summarize's parsed inputs) and sum the bytes of the unique storages
+    autograd saves for backward.
 
     ``estimate`` is carried along for display (seed 000's training estimate).
     """
@@ -62,8 +64,8 @@ def measure_saved_bytes(
         return tensor
 
     flags = [(module, module.training) for module in model.modules()]
-    generator = torch.Generator(device=device).manual_seed(0)
-    x = torch.randn(tuple(input_shape), generator=generator, device=device, dtype=dtype)
+    inputs = input_shape if isinstance(input_shape, ModelInputs) else one_shape(input_shape)
+    args, kwargs, _ = inputs.make(False, device, dtype)  # seeded: the same values every time
     rng_devices = [] if device.type == "cpu" else [device]
     try:
         for module, _ in flags:
@@ -74,7 +76,7 @@ def measure_saved_bytes(
             torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor),
             swapped(model, clones),
         ):
-            output = model(x)
+            output = model(*args, **kwargs)
         del output  # frees the autograd graph: nothing is kept, no gradient is computed
     finally:
         for module, training in flags:

@@ -46,7 +46,7 @@ from cnnkit.analysis.layout import (
 def propagate(graph: Graph, spatial: Sequence[sp.Spatial]) -> list[NodeLayouts]:
     """The layout (dims and fields) of every output of every node; ``None``: not data."""
     sizes = tuple(graph.input_shape[2:])
-    layouts: list[NodeLayouts] = [(input_layout(graph.input_shape),)]
+    layouts: list[NodeLayouts] = [_input_layouts(graph)]
     for node in graph.nodes[1:]:
         inputs = [(ref, layout_of(ref, layouts, sizes)) for ref in node.inputs]
         data = [(ref, lay) for ref, lay in inputs if lay is not None]
@@ -60,6 +60,18 @@ def propagate(graph: Graph, spatial: Sequence[sp.Spatial]) -> list[NodeLayouts]:
         first = _apply(kind, node, inputs, data, sizes)
         layouts.append(_all_outputs(node, first, sizes))
     return layouts
+
+
+def _input_layouts(graph: Graph) -> NodeLayouts:
+    """Fields are measured on the first input's grid; another input of the same shape is
+    taken as aligned with it pixel for pixel, one of another shape has no known field."""
+    first = graph.input_shape
+    sizes = tuple(first[2:])
+    shapes = graph.input_shapes or (first,)
+    return tuple(
+        input_layout(shape) if tuple(shape) == tuple(first) else _lost(shape, sizes)
+        for shape in shapes
+    )
 
 
 def layout_of(
