@@ -21,6 +21,7 @@ from collections.abc import Sequence
 
 from cnnkit.analysis import spatial as sp
 from cnnkit.analysis._axis_steps import NodeLayouts, pad, resample, slice_, split, window
+from cnnkit.analysis._regrid import regrid
 from cnnkit.analysis.graph import Graph, Node, TensorRef
 from cnnkit.analysis.layout import (
     BROADCAST_ONLY,
@@ -153,7 +154,7 @@ def _apply(
         dims = reshape_dims(first.dims, out)
         if dims is None:
             return _lost(out, sizes)
-        return Layout(dims, fields, local)
+        return regrid(first, Layout(dims, fields, local), len(sizes))
     if isinstance(kind, sp.Permute):
         return Layout(tuple(first.dims[d] for d in kind.dims), fields, local)
     if isinstance(kind, sp.Concat):
@@ -235,7 +236,7 @@ def _pointwise(
             [
                 tuple(BROADCAST_ONLY if a in cut else lay.local[a] for a in range(len(sizes)))
                 for lay, cut in (
-                    (lay, _cut_axes(dims, along, lay.fields))
+                    (lay, _cut_axes(dims, along, lay))
                     for lay, along in zip(layouts, stretched, strict=True)
                 )
             ],
@@ -248,14 +249,21 @@ def _pointwise(
     return Layout(tuple(dims), fields, local)
 
 
-def _cut_axes(dims: Sequence[Dim], along: set[int], exact: Fields) -> set[int]:
-    """The axes an input broadcast along the output dims ``along`` is cut from: those whose
-    every output dim is among them (it gives no position of that axis) and that it sees whole
-    (its exact field there is global: a pooled gate or statistic, not a one-pixel map)."""
+def _cut_axes(dims: Sequence[Dim], along: set[int], layout: Layout) -> set[int]:
+    """The axes an input broadcast along the output dims ``along`` is cut from: those it sees
+    whole (its exact field there is global: a pooled gate or statistic, not a one-pixel map)
+    and gives no position of: every output dim holding the axis is among ``along``, or the
+    input holds no position of the axis at all (an ECA gate, pooled, viewed as a channel
+    vector, run through a 1-D conv and expanded back over the map)."""
+    if not along:
+        return set()
+    held = {a for factors in layout.dims for a in _positions_of(factors)}
     cut = set()
-    for axis, field in enumerate(exact):
+    for axis, field in enumerate(layout.fields):
+        if not _is_global(field):
+            continue
         holding = {d for d, factors in enumerate(dims) if any(f.axis == axis for f in factors)}
-        if holding and holding <= along and _is_global(field):
+        if (holding and holding <= along) or axis not in held:
             cut.add(axis)
     return cut
 
