@@ -7,6 +7,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # Dev-only oracle: torchvision's pure-Python model definitions (its compiled ops are never loaded).
 TORCHVISION_ORACLE := torchvision==0.29.2
+# Dev-only outside corpus for the analysis tests (tests/analysis/timm_corpus.py), without its deps.
+TIMM_CORPUS := timm==1.0.31 huggingface_hub safetensors pyyaml
 
 .PHONY: install demo test lint format bench clean
 
@@ -16,6 +18,7 @@ $(STAMP): pyproject.toml constraints.txt Makefile tools/install_data.sh
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q -c constraints.txt -e ".[dev,onnx]"
 	$(BIN)/python -m pip install -q --no-deps $(TORCHVISION_ORACLE) || echo "torchvision oracle not installed: its tests will skip"
+	$(BIN)/python -m pip install -q --no-deps $(TIMM_CORPUS) || echo "timm corpus not installed: its tests will skip"
 	sh tools/install_data.sh
 	touch $(STAMP)
 
