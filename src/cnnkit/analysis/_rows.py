@@ -12,7 +12,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cnnkit.analysis.graph import INPUT_CALL, Call, Graph, TensorRef
-from cnnkit.analysis.layout import AxisField, AxisState, BroadcastOnly, Layout, fraction_free
+from cnnkit.analysis.layout import (
+    AxisField,
+    AxisState,
+    BroadcastOnly,
+    Layout,
+    fraction_free,
+    grid_of,
+)
 from cnnkit.analysis.receptive_field import NodeLayouts, layout_of
 from cnnkit.analysis.rules import OpFigures
 from cnnkit.arith.memory import activation_bytes, dtype_bytes
@@ -64,10 +71,13 @@ def field_figures(layout: Layout | None) -> FieldFigures | None:
     rf, jump, start, local_rf = [], [], [], []
     for exact, local in zip(layout.fields, layout.local, strict=True):
         rf.append(None if exact is None else fraction_free(exact.field.rf[0]))
-        grid = next((f for f in (exact, local) if _finite(f)), exact)
-        if isinstance(grid, AxisField):
-            jump.append(fraction_free(grid.field.jump[0]))
-            start.append(fraction_free(grid.field.start[0]))
+        finite = next((f.field for f in (exact, local) if _finite(f)), None)
+        grid = finite or grid_of(exact) or grid_of(local)  # a global field's kept grid
+        if grid is None and isinstance(exact, AxisField):
+            grid = exact.field
+        if grid is not None:
+            jump.append(fraction_free(grid.jump[0]))
+            start.append(fraction_free(grid.start[0]))
         else:
             jump.append(None)
             start.append(None)

@@ -35,6 +35,8 @@ from cnnkit.analysis.layout import (
     dim_size,
     forget,
     global_axis,
+    global_on_grid,
+    grid_of,
     input_layout,
     merge_fields,
     plain_dim,
@@ -42,6 +44,7 @@ from cnnkit.analysis.layout import (
     reduced_dim,
     reshape_dims,
 )
+from cnnkit.arith.receptive_field import Field
 
 
 def propagate(graph: Graph, spatial: Sequence[sp.Spatial]) -> list[NodeLayouts]:
@@ -272,11 +275,26 @@ def _is_global(value: AxisState) -> bool:
     return isinstance(value, AxisField) and value.is_global
 
 
+def _common_grid(layouts: Sequence[Layout], axis: int) -> Field | None:
+    """The grid of ``axis``'s positions that every input agreeing on one has (attention's
+    scores have none; its values keep the map's)."""
+    grids = {}
+    for layout in layouts:
+        for value in (layout.fields[axis], layout.local[axis]):
+            grid = grid_of(value)
+            if grid is not None:
+                grids[(grid.jump, grid.start)] = grid
+    return next(iter(grids.values())) if len(grids) == 1 else None
+
+
 def _mixed_away(value: AxisState, result: AxisField | None, keep_local: bool = False) -> AxisState:
     """An axis's field after a mix over all of it (``result``): global and broadcast-only
-    fields stay; ``keep_local`` keeps the field (statistics broadcast back, for the local)."""
+    fields stay; ``keep_local`` keeps the field (statistics broadcast back, for the local). A
+    finite field made global keeps its positions' grid."""
     if keep_local or isinstance(value, BroadcastOnly) or (value is not None and value.is_global):
         return value
+    if result is not None and result.is_global and isinstance(value, AxisField):
+        return global_on_grid(result.field.rf[0], value.field)
     return result
 
 
@@ -346,7 +364,8 @@ def _matmul(
             if probe.axis_size(axis) == 1:  # a sum over one position mixes nothing
                 continue
             whole = probe.dims_of(axis) == {contracted}
-            value = global_axis(sizes[axis]) if whole else None
+            grid = _common_grid([x for x in (a_lay, b_lay) if x is not None], axis)
+            value = global_on_grid(sizes[axis], grid) if whole else None
             result[axis] = _mixed_away(result[axis], value)
             result_local[axis] = _mixed_away(result_local[axis], value)
     batch: list[Dim] = []
