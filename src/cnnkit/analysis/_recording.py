@@ -136,8 +136,10 @@ class Recorder:
         refs = [self.ref(t) for t in tensors_in(value)]
         return tuple(r for r in refs if r.is_data or not data_only)
 
-    def add_input(self, tensors: list[torch.Tensor]) -> None:
-        """The model inputs: the outputs of node 0, in call order."""
+    def add_input(self, tensors: list[torch.Tensor] | torch.Tensor) -> None:
+        """The model inputs: the outputs of node 0, in call order (one tensor: the input)."""
+        if isinstance(tensors, torch.Tensor):
+            tensors = [tensors]
         refs = tuple(
             TensorRef(
                 tuple(t.shape), dtype_name(t.dtype), (INPUT_NODE, k), True, source_call=INPUT_CALL
