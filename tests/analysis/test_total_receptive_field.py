@@ -109,3 +109,23 @@ def test_a_global_field_keeps_the_grid_of_its_map(strides):
     plain = summarize(_AttentionBetween(strides, False), (3, 24, 24)).total
     assert with_attention.rf_global == (True, True) and with_attention.rf == (24, 24)
     assert (with_attention.jump, with_attention.start) == (plain.jump, plain.start)
+
+
+class _Scrambled(torch.nn.Module):
+    """A conv, then a view that regroups the map in a way no block split describes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x)
+        n, c, h, w = y.shape
+        return y.reshape(n, c, w * 2 // 3, h * 3 // 2)  # 12x12 -> 8x18
+
+
+def test_the_total_never_falls_back_to_an_earlier_map():
+    summary = summarize(_Scrambled(), (3, 12, 12))
+    assert summary.layers[-1].output_shape == (1, 4, 8, 18)
+    assert summary.total.rf_layer == summary.layers[-1].name
+    assert summary.total.rf == (None, None)  # unknown, not the conv's 3

@@ -105,10 +105,18 @@ def _is_global(value: AxisState) -> bool:
 
 def is_spatial(layout: Layout | None, ref: TensorRef, input_rank: int) -> bool:
     """A map over the input's grid: the input's rank, and every spatial axis still has
-    positions in some dim (whatever its field: global, unknown or local)."""
+    positions in some dim (whatever its field: global, unknown or local). A tensor of the
+    input's rank whose positions were lost (a view no factor fits: every field unknown, no
+    axis named) may be such a map too: it counts, so that the total field is reported unknown
+    rather than taken from an earlier map."""
     if layout is None or len(ref.shape) != input_rank or not layout.fields:
         return False
-    return layout.holds_every_axis()
+    if layout.holds_every_axis():
+        return True
+    lost = all(value is None for value in layout.fields) and not any(
+        f.axis is not None for factors in layout.dims for f in factors
+    )
+    return lost and all(size > 1 for size in ref.shape[2:])
 
 
 def _fresh_output_bytes(call: Call, graph: Graph) -> int:
