@@ -5,7 +5,6 @@ test_receptive_field.py's method) and equal to those of PyTorch's own pixel_(un)
 
 from __future__ import annotations
 
-import pytest
 import torch
 import torch.nn.functional as F
 from hypothesis import given, settings
@@ -14,8 +13,6 @@ from torch import nn
 
 from cnnkit.analysis import summarize
 from tests.analysis.test_receptive_field import _positive, _predicted, _support
-
-pytestmark = pytest.mark.slow  # hypothesis over block sizes, each measured by gradient: ~4 s each
 
 
 def space_to_depth(x: torch.Tensor, b: int) -> torch.Tensor:
