@@ -10,8 +10,9 @@ def total_lines(summary: Summary) -> list[str]:
     """Totals, memory, receptive field and what was not counted, one fact per line."""
     t = summary.total
     frozen = t.params - t.trainable_params
+    shapes = summary.input_shapes or (summary.input_shape,)
     lines = [
-        f"Input: {shape_text(summary.input_shape)}",
+        f"Input: {', '.join(shape_text(s) for s in shapes)}",
         f"Params: {count(t.params)} (trainable {count(t.trainable_params)}, frozen "
         f"{count(frozen)}), {si(t.param_bytes, 'B')}",
         f"MACs: {count(t.macs)} ({si(t.macs)}); FLOPs = 2 x MACs = {si(t.flops)}; "
