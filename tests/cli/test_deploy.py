@@ -13,6 +13,8 @@ from cnnkit.train import TrainConfig, fit
 from tests.train.tiny import quadrant_dataset
 
 TINY = "tests.train.tiny:tiny_cnn"
+# the run trained the user's own code: a checkpoint never selects it, the user names it again
+CODE = ["--trust-code", TINY]
 
 
 @pytest.mark.slow
@@ -49,7 +51,9 @@ def fake_data(tiny_run, monkeypatch):
 @pytest.mark.slow
 def test_export_of_a_checkpoint_keeps_its_test_top1(tiny_run, fake_data, tmp_path, capsys):
     target = tmp_path / "tiny.onnx"
-    code = main(["deploy", "export", str(tiny_run[0]), "--out", str(target), "--format", "json"])
+    code = main(
+        ["deploy", "export", str(tiny_run[0]), "--out", str(target), "--format", "json", *CODE]
+    )
     assert code == 0
     report = json.loads(capsys.readouterr().out)
     assert report["test_images"] == 300
@@ -65,6 +69,7 @@ def test_quantize_reports_int8_against_fp32(tiny_run, fake_data, tmp_path, capsy
 
     target = tmp_path / "int8.onnx"
     argv = ["deploy", "quantize", str(tiny_run[0]), "--out", str(target), "--calibration", "64"]
+    argv += CODE
     assert main([*argv, "--format", "json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["calibration_images"] == 64 and report["test_images"] == 300

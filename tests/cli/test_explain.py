@@ -10,6 +10,7 @@ import torch
 from cnnkit.cli.main import main
 from cnnkit.models import create_model
 from cnnkit.train.checkpoint import save_checkpoint
+from cnnkit.train.config import TrainConfig
 
 TINY = ["tests.explain.tiny:tiny", "--input", "2,6,6", "--images", "2"]
 
@@ -72,7 +73,7 @@ def test_checkpoint_brings_its_test_images(capsys, tmp_path):
             "model": model.state_dict(),
             "model_name": "lenet5",
             "model_kwargs": {"num_classes": 10},
-            "config": {"dataset": "fashion_mnist"},
+            "config": TrainConfig(model="lenet5", dataset="fashion_mnist").to_dict(),
             "epoch": 1,
             "classes": [f"c{i}" for i in range(10)],
             "mean": [0.286],

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cnnkit.cli._common import add_format, parse_ints
+from cnnkit.cli._common import add_format, add_trust_code, parse_ints
 
 if TYPE_CHECKING:
     import torch
@@ -73,6 +73,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def _add_source(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("source", metavar="MODEL_OR_CHECKPOINT")
+    add_trust_code(parser)
     parser.add_argument("--input", help="one sample's shape C,H,W (default: the checkpoint's, "
                         "or the zoo model's default input)")  # fmt: skip
     parser.add_argument(
@@ -128,7 +129,7 @@ def load_source(args: argparse.Namespace) -> Source:
     if path.exists() or path.suffix in _CHECKPOINT_SUFFIXES:
         if not path.exists():
             raise CheckpointError(f"{path}: checkpoint not found")
-        return _checkpoint_source(path, shape, args.data_dir)
+        return _checkpoint_source(path, shape, args.data_dir, args.trust_code)
     try:
         kwargs = json.loads(args.model_kwargs)
     except json.JSONDecodeError as error:
@@ -146,13 +147,15 @@ def load_source(args: argparse.Namespace) -> Source:
     return Source(model, spec, tuple(shape))
 
 
-def _checkpoint_source(path: Path, shape: tuple[int, ...] | None, data_dir: str | None) -> Source:
+def _checkpoint_source(
+    path: Path, shape: tuple[int, ...] | None, data_dir: str | None, code: str | None = None
+) -> Source:
     from cnnkit.errors import ConfigError
     from cnnkit.train.checkpoint import load_checkpoint
     from cnnkit.train.evaluation import model_from_checkpoint
 
     saved = load_checkpoint(path)
-    model = model_from_checkpoint(saved, path, "model").eval()
+    model = model_from_checkpoint(saved, path, "model", code).eval()
     saved_shape = tuple(int(v) for v in saved["image_shape"])
     if shape is not None and tuple(shape) != saved_shape:
         raise ConfigError(f"--input: {shape} differs from the checkpoint's images {saved_shape}")

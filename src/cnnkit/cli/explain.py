@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cnnkit.cli._common import add_format, parse_ints
+from cnnkit.cli._common import add_format, add_trust_code, parse_ints
 from cnnkit.errors import ConfigError, DataError
 
 ACTIONS = ("features", "filters", "cam", "compare", "erf")
@@ -43,7 +43,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--method",
         metavar="NAME",
-        help="CAM method(s), comma-separated (cam default: gradcam; compare default: all)",
+        help="CAM method(s), comma-separated: gradcam for cam, every method for compare",
     )
     parser.add_argument("--out", metavar="DIR", help="write PNG pictures into DIR")
     add_format(parser, ("table", "json"), "table")
@@ -54,6 +54,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--input", metavar="C,H,W", help="input shape of a model (default: a zoo model's own)"
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of random pictures (default 0)")
+    add_trust_code(parser)
     parser.set_defaults(func=run)
 
 
@@ -121,7 +122,7 @@ def load_subject(args: argparse.Namespace) -> Subject:
         from cnnkit.train.evaluation import model_from_checkpoint
 
         saved = load_checkpoint(path)
-        model = model_from_checkpoint(saved, path, "model")
+        model = model_from_checkpoint(saved, path, "model", args.trust_code)
         shape = tuple(int(s) for s in saved["image_shape"])
         mean, std = list(saved["mean"]), list(saved["std"])
         classes = list(saved.get("classes") or []) or None
