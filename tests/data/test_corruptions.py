@@ -161,3 +161,32 @@ def test_bad_names_severities_and_shapes_are_one_line_errors():
         corrupt(images, "contrast", 6)
     with pytest.raises(ShapeError, match="float"):
         corrupt(torch.zeros(2, 1, 4, 4, dtype=torch.uint8), "contrast", 1)
+
+
+def _centroid(image: torch.Tensor) -> tuple[float, float]:
+    y, x = torch.nonzero(image > 0, as_tuple=True)
+    weights = image[y, x].double()
+    return float((y * weights).sum() / weights.sum()), float((x * weights).sum() / weights.sum())
+
+
+@pytest.mark.parametrize("severity", [1, 3, 5])
+def test_rotation_turns_a_dot_by_the_tables_angle_about_the_centre(severity):
+    degrees = CORRUPTIONS.get("rotation").levels[severity - 1]
+    image = torch.zeros(3, 1, 29, 29, dtype=torch.float64)
+    image[..., 14, 22] = 1.0  # 8 pixels right of the centre
+    for out in corrupt(image, "rotation", severity, seed=severity):
+        y, x = _centroid(out[0])
+        assert math.hypot(y - 14, x - 14) == pytest.approx(8.0, abs=0.15)
+        turned = math.degrees(abs(math.atan2(y - 14, x - 14)))
+        assert turned == pytest.approx(degrees, abs=1.0)
+
+
+@pytest.mark.parametrize(
+    "name", ["gaussian_blur", "motion_blur", "pixelate", "resample", "contrast", "elastic"]
+)
+def test_a_constant_image_stays_constant_under_filters_that_average(name):
+    # kernels and block means sum to one; elastic only moves pixels (interior stays 0.6)
+    image = torch.full((2, 3, 28, 28), 0.6, dtype=torch.float64)
+    out = corrupt(image, name, 5, seed=1)
+    inner = out if name != "elastic" else out[..., 10:18, 10:18]
+    torch.testing.assert_close(inner, torch.full_like(inner, 0.6))
