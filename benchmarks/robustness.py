@@ -10,8 +10,9 @@ command) and prints a markdown table for docs/robustness.md and docs/benchmarks.
 
     # the smoke configuration recorded in docs/benchmarks.md (a loaded 2-core machine):
     python benchmarks/robustness.py --configs fast,fast_rotation --limit 1000
-    # the full configuration (fast, best, ResNet-18, each with and without augmentations):
-    python benchmarks/robustness.py --configs all
+    # the full configuration (fast, best, ResNet-18, each with and without augmentations), each
+    # trained for the same number of epochs whatever the load:
+    python benchmarks/robustness.py --configs all --fixed-epochs 10
     # an existing run instead of training: LABEL=PATH
     python benchmarks/robustness.py --checkpoint fast=/tmp/i21r-fast
 """
@@ -58,13 +59,20 @@ def _load() -> list[float] | None:
     return [round(v, 2) for v in os.getloadavg()] if hasattr(os, "getloadavg") else None
 
 
-def train(label: str, runs: Path) -> Path:
-    """Train configuration ``label`` into ``runs/label`` unless a run is already there."""
+def train(label: str, runs: Path, epochs: int | None) -> Path:
+    """Train configuration ``label`` into ``runs/label`` unless a run is already there.
+
+    ``epochs``: a fixed length instead of the recipe's time budget, so that the checkpoints see
+    the same number of steps whatever the load of the machine (a 42 s budget is 45 steps on a
+    loaded 2-core machine and hundreds on an idle one).
+    """
     out = runs / label
     if (out / "best.pt").is_file():
         return out
     command = [sys.executable, "-m", "cnnkit", "train", *CONFIGS[label], "--out", str(out)]
     command += ["--no-plots", "--no-tensorboard"]
+    if epochs is not None:
+        command += ["--time-budget", "none", "--epochs", str(epochs)]
     print("$", " ".join(command), flush=True)
     subprocess.run(command, check=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
     return out
@@ -121,6 +129,9 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None, help="first N test images only")
     parser.add_argument("--corruptions", default=None, help="comma-separated (default: all)")
     parser.add_argument("--resolution", type=float, default=0.5)
+    parser.add_argument(
+        "--fixed-epochs", type=int, default=None, help="train N epochs instead of the time budget"
+    )
     args = parser.parse_args()
 
     import torch
@@ -136,7 +147,7 @@ def main() -> None:
         labels = list(CONFIGS) if args.configs == "all" else args.configs.split(",")
         for label in labels:
             if label not in checkpoints:
-                checkpoints[label] = train(label, Path(args.runs))
+                checkpoints[label] = train(label, Path(args.runs), args.fixed_epochs)
     corruptions = args.corruptions.split(",") if args.corruptions else None
     load_before = _load()
     results: dict[str, dict] = {}
@@ -151,6 +162,9 @@ def main() -> None:
         with_baseline = dataclasses.replace(result, baseline=None if result is first else first)
         results[label] = with_baseline.to_dict()
         results[label]["baseline"] = None if result is first else first.checkpoint
+        final = Path(result.checkpoint).parent / "final.json"
+        if final.is_file():  # how long the checkpoint trained: steps differ under a time budget
+            results[label]["train_steps"] = json.loads(final.read_text()).get("steps")
         print(
             f"{label}: {time.perf_counter() - start:.0f} s, clean {result.clean_top1:.2f}%, "
             f"mean corrupted {result.mean_accuracy:.2f}%",
