@@ -190,3 +190,11 @@ def test_a_constant_image_stays_constant_under_filters_that_average(name):
     out = corrupt(image, name, 5, seed=1)
     inner = out if name != "elastic" else out[..., 10:18, 10:18]
     torch.testing.assert_close(inner, torch.full_like(inner, 0.6))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_tiny_images_work_too(name):
+    # 3x3 is smaller than the blur radius: the padding falls back to replicating the edge
+    images = smooth_images(7, count=2, channels=3, size=3)
+    out = corrupt(images, name, 5, seed=0)
+    assert out.shape == images.shape and float(out.min()) >= 0 and float(out.max()) <= 1

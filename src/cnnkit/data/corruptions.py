@@ -116,6 +116,13 @@ def _affine(images: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
     return _grid_sample(images, grid)
 
 
+def _pad(images: torch.Tensor, radius: int) -> torch.Tensor:
+    """Reflect padding (edges mirrored, no border of zeros); replicate where the image is too
+    small to mirror ``radius`` pixels."""
+    mode = "reflect" if radius < min(images.shape[-2:]) else "replicate"
+    return F.pad(images, (radius,) * 4, mode=mode)
+
+
 def _signs(seeds: torch.Tensor, device: torch.device) -> torch.Tensor:
     """+1 or -1 per image."""
     coin = _per_image(seeds, lambda g: torch.rand((), generator=g, dtype=torch.float64), device)
@@ -190,7 +197,7 @@ def gaussian_blur(images: torch.Tensor, level: float, seeds: torch.Tensor) -> to
     channels = images.shape[1]
     kernel = gaussian_kernel1d(level).to(images.device, images.dtype)
     radius = kernel.numel() // 2
-    padded = F.pad(images, (radius, radius, radius, radius), mode="reflect")
+    padded = _pad(images, radius)
     rows = kernel.view(1, 1, 1, -1).expand(channels, 1, 1, -1)
     cols = kernel.view(1, 1, -1, 1).expand(channels, 1, -1, 1)
     return F.conv2d(F.conv2d(padded, rows, groups=channels), cols, groups=channels)
@@ -216,7 +223,7 @@ def motion_blur(images: torch.Tensor, level: float, seeds: torch.Tensor) -> torc
     weights = torch.where((along >= -0.5) & (along <= radius + 0.5), weights, 0.0)
     weights = weights / weights.sum(dim=(1, 2), keepdim=True)
     kernels = weights.to(images.dtype).repeat_interleave(channels, 0).view(-1, 1, size, size)
-    padded = F.pad(images, (radius,) * 4, mode="reflect").reshape(
+    padded = _pad(images, radius).reshape(
         1, count * channels, *[d + 2 * radius for d in images.shape[2:]]
     )
     # conv2d correlates: flip so that the streak points along the direction
@@ -273,9 +280,7 @@ def elastic(images: torch.Tensor, level: float, seeds: torch.Tensor) -> torch.Te
     )
     kernel = gaussian_kernel1d(3.0).to(images.device)
     radius = kernel.numel() // 2
-    padded = F.pad(
-        noise, (radius,) * 4, mode="reflect" if radius < min(height, width) else "replicate"
-    )
+    padded = _pad(noise, radius)
     smooth = F.conv2d(padded, kernel.view(1, 1, 1, -1).expand(2, 1, 1, -1), groups=2)
     smooth = F.conv2d(smooth, kernel.view(1, 1, -1, 1).expand(2, 1, -1, 1), groups=2)
     dx, dy = smooth[:, 0] * level, smooth[:, 1] * level
