@@ -39,3 +39,11 @@ def _seed_everything():
     random.seed(0)
     torch.manual_seed(0)
     yield
+
+
+@pytest.fixture(scope="session")
+def robust_checkpoint(tmp_path_factory):
+    """The robustness tests' tiny trained run (tests/train/robust_run.py), once per process."""
+    from tests.train.robust_run import train_tiny_run
+
+    return train_tiny_run(tmp_path_factory.mktemp("robustness") / "run")

@@ -7,13 +7,13 @@ import json
 import pytest
 
 from cnnkit.cli.main import main
-from tests.train.robust_run import needs_fashion, tiny_run
+from tests.train.robust_run import needs_fashion
 
 
 @needs_fashion
 @pytest.mark.slow
-def test_table_json_and_out_folder(tmp_path, capsys):
-    path = str(tiny_run())
+def test_table_json_and_out_folder(robust_checkpoint, tmp_path, capsys):
+    path = str(robust_checkpoint)
     argv = ["robustness", path, "--corruptions", "scale,jpeg", "--severities", "1,5"]
     argv += ["--limit", "100", "--baseline", path]
     assert main([*argv, "--out", str(tmp_path / "out")]) == 0

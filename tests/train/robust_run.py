@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 import io
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -16,12 +14,11 @@ needs_fashion = pytest.mark.skipif(
 )
 
 
-@functools.cache
-def tiny_run() -> Path:
-    """LeNet-5 after one epoch on 1,000 training images, flip TTA on: its ``best.pt``."""
+def train_tiny_run(out: Path) -> Path:
+    """LeNet-5 after one epoch on 1,000 training images, flip TTA on, into ``out``: its
+    ``best.pt`` (tests/conftest.py's ``robust_checkpoint`` trains it once per test process)."""
     from cnnkit.train import fit, resolve_config
 
-    out = Path(tempfile.mkdtemp(prefix="cnnkit-robustness-")) / "run"
     config = resolve_config(
         "lenet5",
         overrides={

@@ -14,7 +14,7 @@ from cnnkit.train import evaluate
 from cnnkit.train.checkpoint import load_checkpoint
 from cnnkit.train.evaluation import model_from_checkpoint
 from cnnkit.train.robustness import RobustnessResult, evaluate_robustness, parse_severities
-from tests.train.robust_run import needs_fashion, tiny_run
+from tests.train.robust_run import needs_fashion
 
 
 def _oracle_top1(path, pixels, limit):
@@ -32,8 +32,8 @@ def _oracle_top1(path, pixels, limit):
 
 @needs_fashion
 @pytest.mark.slow
-def test_severity_zero_is_the_clean_top1_of_evaluate_on_the_whole_test_set():
-    path = tiny_run()
+def test_severity_zero_is_the_clean_top1_of_evaluate_on_the_whole_test_set(robust_checkpoint):
+    path = robust_checkpoint
     result = evaluate_robustness(path, corruptions=["contrast"], severities=[5])
     report = evaluate(path)
     assert result.images == 10000 and result.tta
@@ -43,8 +43,10 @@ def test_severity_zero_is_the_clean_top1_of_evaluate_on_the_whole_test_set():
 
 @needs_fashion
 @pytest.mark.slow
-def test_corrupted_top1_is_the_model_on_the_corrupted_images_and_batching_changes_nothing():
-    path = tiny_run()
+def test_corrupted_top1_is_the_model_on_the_corrupted_images_and_batching_changes_nothing(
+    robust_checkpoint,
+):
+    path = robust_checkpoint
     kwargs = {"corruptions": ["gaussian_noise", "rotation"], "severities": [2, 4], "limit": 300}
     result = evaluate_robustness(path, batch_size=128, seed=5, **kwargs)
     assert evaluate_robustness(path, batch_size=300, seed=5, **kwargs).top1 == result.top1
@@ -58,8 +60,10 @@ def test_corrupted_top1_is_the_model_on_the_corrupted_images_and_batching_change
 
 @needs_fashion
 @pytest.mark.slow
-def test_resolution_halves_the_images_and_reports_what_the_model_cannot_take(tmp_path):
-    path = tiny_run()
+def test_resolution_halves_the_images_and_reports_what_the_model_cannot_take(
+    robust_checkpoint, tmp_path
+):
+    path = robust_checkpoint
     result = evaluate_robustness(
         path, corruptions=["brightness"], severities=[1], resolution=0.5, limit=200,
         grid=tmp_path / "grid.png", grid_index=3,
