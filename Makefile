@@ -12,11 +12,12 @@ TORCHVISION_ORACLE := torchvision==0.29.2
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml constraints.txt Makefile tools/install_data.sh
+$(STAMP): pyproject.toml constraints.txt Makefile tools/install_data.sh tools/install_browser.sh
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q -c constraints.txt -e ".[dev,onnx]"
 	$(BIN)/python -m pip install -q --no-deps $(TORCHVISION_ORACLE) || echo "torchvision oracle not installed: its tests will skip"
 	sh tools/install_data.sh
+	sh tools/install_browser.sh
 	touch $(STAMP)
 
 demo: $(STAMP)

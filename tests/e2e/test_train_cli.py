@@ -39,7 +39,7 @@ def cnnkit(*argv: str, cwd) -> subprocess.CompletedProcess:
 
 @pytest.mark.skipif(not fashion_mnist_available(), reason="Fashion-MNIST files not found")
 def test_train_then_eval_on_real_fashion_mnist(tmp_path):
-    common = ("--train-subset", "2000", "--no-tensorboard", "--no-plots")
+    common = ("--train-subset", "2000", "--no-tensorboard", "--no-plots", "--no-report")
     proc = cnnkit(
         "train", "--recipe", "fast", "--time-budget", "none", "--epochs", "2",
         "--val-size", "1000", "--eval-weights", "best", "--out", "run", *common, cwd=tmp_path,

@@ -28,6 +28,7 @@ COMMANDS: tuple[str, ...] = (
     "lab",
     "demo",
     "doctor",
+    "report",
 )
 
 

@@ -41,8 +41,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--dry-run", action="store_true", help="print the resolved config as JSON and exit"
     )
-    parser.add_argument("--no-doctor", dest="doctor", action="store_false",
-                        help="skip the doctor's checks before training")  # fmt: skip
+    parser.add_argument(
+        "--no-doctor",
+        dest="doctor",
+        action="store_false",
+        help="skip the doctor's checks before training",
+    )
+    parser.add_argument(
+        "--report",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="write report.html into the run folder at the end (cnnkit report; default: on)",
+    )
     hints = field_types()
     for item in fields(TrainConfig):
         names = EXTRA_NAMES.get(item.name, ("--" + item.name.replace("_", "-"),))
@@ -148,5 +158,9 @@ def run(args: argparse.Namespace) -> int:
         print_before_training(config)
     from cnnkit.train.loop import fit
 
-    fit(config, resume=args.resume)
+    result = fit(config, resume=args.resume)
+    if args.report:
+        from cnnkit.report import write_report
+
+        print(f"report: {write_report(result.out_dir)}")
     return 0
