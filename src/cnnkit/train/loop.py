@@ -32,8 +32,14 @@ from cnnkit.train.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
-from cnnkit.train.config import TrainConfig, resume_config
-from cnnkit.train.datasets import make_loader, prepare_data
+from cnnkit.train.config import (
+    USER_MODEL_PREFIX,
+    TrainConfig,
+    refuse_recorded_model,
+    resume_config,
+    user_model_name,
+)
+from cnnkit.train.datasets import make_loader, prepare_data, user_data
 from cnnkit.train.distributed import Distributed
 from cnnkit.train.ema import WeightAverage
 from cnnkit.train.evaluation import run_evaluation
@@ -86,6 +92,7 @@ class RunResult:
     final: dict[str, Any]
     history: list[dict[str, Any]]
     test: Metrics
+    model: torch.nn.Module | None = None  # the trained module, with the weights tested
 
     @property
     def test_top1(self) -> float:
@@ -95,10 +102,11 @@ class RunResult:
 def fit(
     config: TrainConfig | None = None,
     *,
+    model: str | torch.nn.Module | None = None,
+    data: Any = None,
     train_set: ImageDataset | None = None,
     test_set: ImageDataset | None = None,
     resume: str | Path | None = None,
-    model: str | None = None,
 ) -> RunResult:
     """Train ``config`` (E1) and write the run folder; return the test metrics.
 
@@ -108,32 +116,46 @@ def fit(
     ``images_per_second``, ...) and PNG plots. ``resume`` is a run folder (or a ``last.pt``):
     the run continues from its last completed epoch with model, optimiser, schedule, EMA and
     RNG states restored; with ``deterministic=True`` it ends exactly as an uninterrupted run.
-    ``train_set``/``test_set`` replace the configured dataset (e.g. a subset, or your own data).
-    ``model`` replaces ``config.model``; a run whose model is ``package.module:callable``
-    resumes only when it is named here again (a checkpoint never selects code to run).
+
+    ``model`` replaces ``config.model``: a zoo name, ``package.module:callable``, or your own
+    ``nn.Module`` (a copy of it trains, returned as ``RunResult.model``; the run records
+    ``user:<module>.<class>`` and resumes only when the module is given again). ``data`` is your
+    own ``(train, test)`` pair, each an ``ImageDataset`` or an ``(images, labels)`` pair of
+    tensors (uint8 ``(N, C, H, W)``, int64 ``(N,)``); ``train_set``/``test_set`` do the same
+    one at a time. A checkpoint never selects code: a run whose model is
+    ``package.module:callable`` resumes only when it is named here again.
     A run folder is locked while it trains: a second ``fit`` into it is refused.
     """
-    _check_arguments(config, train_set, test_set, resume, model)
+    module = model if isinstance(model, torch.nn.Module) else None
+    name = user_model_name(module) if module is not None else model
+    if data is not None:
+        if train_set is not None or test_set is not None:
+            raise ConfigError("fit: give data=(train, test) or train_set=/test_set=, not both")
+        train_set, test_set = user_data(data)
+    _check_arguments(config, train_set, test_set, resume, name)
     saved = None
     if resume is not None:
         saved = load_checkpoint(resume, resumable=True)
+        recorded = saved["model_name"]
+        if module is None and str(recorded).startswith(USER_MODEL_PREFIX):
+            refuse_recorded_model(recorded, str(resume), ConfigError)
         if config is None:
-            config = resume_config(saved, str(resume), {"model": model} if model else None)
+            config = resume_config(saved, str(resume), {"model": name} if name else None)
         else:
-            config = dataclasses.replace(config, model=model) if model else config
-            if config.model != saved["model_name"]:
+            config = dataclasses.replace(config, model=name) if name else config
+            if config.model != recorded:
                 raise ConfigError(
                     f"model {config.model!r}: the run in {resume} trained "
-                    f"{saved['model_name']!r}; a resumed run keeps its model"
+                    f"{recorded!r}; a resumed run keeps its model"
                 )
         _refuse_complete_run(saved, config, resume)
     config = config if config is not None else TrainConfig()
-    if model is not None and saved is None:
-        config = dataclasses.replace(config, model=model)
+    if name is not None and saved is None:
+        config = dataclasses.replace(config, model=name)
     previous = (torch.are_deterministic_algorithms_enabled(), torch.get_num_threads())
     try:
         with contextlib.ExitStack() as cleanup:
-            return _fit(config, train_set, test_set, resume, saved, cleanup)
+            return _fit(config, train_set, test_set, resume, saved, cleanup, module)
     finally:
         runtime.set_deterministic(previous[0])
         torch.set_num_threads(previous[1])
@@ -184,8 +206,9 @@ def _fit(
     resume: str | Path | None,
     saved: dict[str, Any] | None,
     cleanup: contextlib.ExitStack,
+    module: torch.nn.Module | None,
 ) -> RunResult:
-    run, training, state = _set_up(config, train_set, test_set, resume, saved, cleanup)
+    run, training, state = _set_up(config, train_set, test_set, resume, saved, cleanup, module)
     try:
         for epoch in range(state.epoch, run.config.epochs):
             outcome = _train_epoch(run, training, state, epoch)
@@ -245,6 +268,7 @@ def _set_up(
     resume: str | Path | None,
     saved: dict[str, Any] | None,
     cleanup: contextlib.ExitStack,
+    module: torch.nn.Module | None = None,
     distributed: Distributed | None = None,
 ) -> tuple[Run, Training, RunState]:
     """Build the run once: runtime, data, model, folder, optimiser, resumed state, loaders, log."""
@@ -261,7 +285,7 @@ def _set_up(
     out_dir = make_out_dir(config, resume, create=False)  # checked now, created once ready
     data = prepare_data(config, train_set, test_set)
     config = dataclasses.replace(config, mean=list(data.mean), std=list(data.std))
-    model, model_kwargs = build_model(config, data, device, initialise=saved is None)
+    model, model_kwargs = build_model(config, data, device, initialise=saved is None, module=module)
     make_out_dir(dataclasses.replace(config, out_dir=str(out_dir)), resume)
     cleanup.enter_context(lock_run_folder(out_dir))
     clean_stale_temporaries(out_dir)

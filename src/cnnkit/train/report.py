@@ -141,4 +141,4 @@ def finish_run(run: Run, state: RunState) -> RunResult:
         f"({final['images_per_second']:.0f} train images/s, stopped: {state.stopped}); "
         f"run files: {out_dir}"
     )
-    return RunResult(out_dir, config, final, state.history, test)
+    return RunResult(out_dir, config, final, state.history, test, model=evaluated)

@@ -186,7 +186,12 @@ def _alive(pid: int) -> bool:
 
 
 def build_model(
-    config: TrainConfig, data: RunData, device: torch.device, *, initialise: bool
+    config: TrainConfig,
+    data: RunData,
+    device: torch.device,
+    *,
+    initialise: bool,
+    module: nn.Module | None = None,
 ) -> tuple[nn.Module, dict[str, Any]]:
     """The configured model for the data's channels and classes, on ``device``.
 
@@ -196,7 +201,9 @@ def build_model(
     line here rather than a failure inside the first step. An
     :class:`~cnnkit.models.airnet.AirNet` gets its whitening layer from the training images
     (``initialise``; a resumed run loads it from the checkpoint instead). Returns the model and
-    the keyword arguments it was built with (what a checkpoint records).
+    the keyword arguments it was built with (what a checkpoint records). ``module``, the
+    user's own ``nn.Module``, replaces ``config.model``: a copy of it trains (the user's object
+    is left as found).
     """
     from cnnkit.models import instantiate
     from cnnkit.models.airnet import AirNet, init_whitening
@@ -214,7 +221,8 @@ def build_model(
             f"{classes} classes (leave num_classes out: it follows the data)"
         )
     optional = {"num_classes": classes, "in_channels": channels}
-    model, kwargs = instantiate(config.model, explicit, optional=optional)
+    spec = module if module is not None else config.model
+    model, kwargs = instantiate(spec, explicit, optional=optional)
     check_model_fits_data(model, config.model, kwargs, data)
     if initialise and isinstance(model, AirNet):
         mean = torch.tensor(data.mean).view(1, -1, 1, 1)
