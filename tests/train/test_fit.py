@@ -257,5 +257,8 @@ def test_the_whitening_bias_trains_only_for_its_epochs(tmp_path):
 
 
 def test_whitening_bias_epochs_needs_airnet(tmp_path):
-    with pytest.raises(ConfigError, match="--whiten-bias-epochs: only airnet"):
+    with pytest.raises(
+        ConfigError,
+        match=r"--whiten-bias-epochs: --model tests\.train\.tiny:tiny_cnn has no parameters",
+    ):
         fit(tiny_config(tmp_path, whiten_bias_epochs=1), train_set=TRAIN, test_set=TEST)

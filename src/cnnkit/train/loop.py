@@ -54,6 +54,7 @@ from cnnkit.train.setup import (
     checkpoint_state,
     clean_stale_temporaries,
     freeze_for_epoch,
+    freeze_schedule,
     lock_run_folder,
     make_out_dir,
 )
@@ -239,6 +240,7 @@ class Training:
     objective: Objective
     after_backward: list[AfterBackward]
     distributed: Distributed
+    freeze: dict[str, int]  # parameter pattern -> epoch it is frozen from (the model's rules)
     session_start: float  # perf_counter() when this session's training began
     elapsed_before: float  # seconds trained by earlier sessions (a resumed run)
 
@@ -343,6 +345,7 @@ def _set_up(
         objective=objective,
         after_backward=[],
         distributed=distributed,
+        freeze=freeze_schedule(model, config),
         session_start=time.perf_counter(),
         elapsed_before=state.elapsed,
     )
@@ -360,7 +363,7 @@ def _train_epoch(run: Run, training: Training, state: RunState, epoch: int) -> E
     # per epoch: a run resumed here draws exactly what an uninterrupted one drew.
     torch.manual_seed(runtime.epoch_seed(config.seed, epoch))
     training.train_loader.set_epoch(epoch)
-    freeze_for_epoch(model, config, epoch)
+    freeze_for_epoch(model, training.freeze, epoch)
     model.train()
     batches = len(training.train_loader)
     run.log.start_epoch(epoch + 1, batches)
