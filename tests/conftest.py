@@ -8,6 +8,8 @@ import random
 import pytest
 from hypothesis import HealthCheck, settings
 
+from tests.oracles import use_oracle_folder
+
 # Two cores shared with other test workers: wall-clock deadlines would make tests flaky.
 settings.register_profile(
     "default", deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True
@@ -16,6 +18,10 @@ settings.register_profile(
     "thorough", deadline=None, max_examples=2000, suppress_health_check=[HealthCheck.too_slow]
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+# The dev-only oracles (torchvision, timm, grad-cam) live in their own folder, on sys.path for the
+# tests only (tests/oracles.py): before any test module imports them.
+use_oracle_folder()
 
 
 def pytest_configure(config):

@@ -54,3 +54,30 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike[str]) -> None:
     import torch
 
     atomic_write_with(path, lambda handle: torch.save(obj, handle))
+
+
+# matplotlib formats a figure path may name; the suffix decides (a .svg file is SVG).
+FIGURE_FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
+
+
+def figure_format(path: str | os.PathLike[str], flag: str = "--out") -> str:
+    """The matplotlib format for ``path``'s suffix; another suffix is a one-line error."""
+    from cnnkit.errors import ConfigError
+
+    suffix = Path(path).suffix.lower()
+    if suffix not in FIGURE_FORMATS:
+        raise ConfigError(
+            f"{flag} {path}: a figure is written as {', '.join(FIGURE_FORMATS)} "
+            f"(the suffix picks the format), got {suffix or 'no suffix'!r}"
+        )
+    return FIGURE_FORMATS[suffix]
+
+
+def atomic_save_figure(figure: Any, path: str | os.PathLike[str], **options: Any) -> None:
+    """Render a matplotlib ``Figure`` with the Agg canvas (no pyplot, no ``matplotlib.use``)
+    in the format its suffix names, and write it atomically."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    fmt = figure_format(path)
+    FigureCanvasAgg(figure)  # attaches itself to the figure; SVG/PDF pick their own backend
+    atomic_write_with(path, lambda handle: figure.savefig(handle, format=fmt, **options))

@@ -218,3 +218,36 @@ def test_deepcopy_of_a_summarized_model_still_works():
     summarize(model, (3, 8, 8))
     clone = copy.deepcopy(model)
     assert clone(torch.randn(1, 3, 8, 8)).shape == (1, 10)
+
+
+class _NoPrefixTokens(nn.Module):
+    """timm's qwen3 ViTs: ``x[:, :0]`` (no prefix tokens) is empty on purpose and concatenated."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.proj = nn.Linear(4, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        prefix, tokens = x[:, :0], x[:, 0:]
+        return torch.cat([prefix, self.proj(tokens)], dim=1)
+
+
+def test_an_empty_intermediate_tensor_is_legal():
+    model = _NoPrefixTokens()
+    summary = summarize(model, (5, 4))
+    assert summary.layers[-1].output_shape == tuple(model(torch.randn(1, 5, 4)).shape)
+    with FlopCounterMode(display=False) as counter:
+        model(torch.randn(1, 5, 4))
+    assert summary.total.macs * 2 == counter.get_total_flops()
+
+
+def test_an_empty_model_output_is_refused_naming_where_it_began():
+    class Crop(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.relu(x[:, :, 4:])
+
+    model = nn.Sequential(nn.Conv2d(1, 1, 3), Crop())
+    assert model(torch.randn(1, 1, 6, 6)).numel() == 0  # PyTorch itself runs it
+    with pytest.raises(ShapeError, match=r"too small for 1 \(Crop\)|too small for getitem") as e:
+        summarize(model, (1, 6, 6))
+    assert "\n" not in str(e.value)

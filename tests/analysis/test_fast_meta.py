@@ -149,6 +149,34 @@ def test_convolution(
     _check(aten.convolution.default, args)
 
 
+@settings(max_examples=80)
+@given(
+    shapes,
+    st.lists(st.booleans(), min_size=5, max_size=5),
+    st.integers(0, 4),
+    st.sampled_from(DTYPES),
+    st.sampled_from(DTYPES),
+    layouts,
+    layouts,
+    st.sampled_from(["add", "sub", "mul", "div"]),
+    st.sampled_from(["tensor", "int", "float", "0-d"]),
+)
+def test_binary_arithmetic(shape, ones, drop, dtype, other_dtype, layout, other_layout, name, kind):
+    """Broadcast shapes (size-1 dims, fewer dims), mixed dtypes and layouts, Python numbers."""
+    x = _meta(shape, dtype, layout)
+    other_shape = tuple(1 if one else n for n, one in zip(shape, ones, strict=False))[drop:]
+    other = {
+        "tensor": _meta(other_shape or (1,), other_dtype, other_layout),
+        "int": 3,
+        "float": 0.5,
+        "0-d": torch.empty((), dtype=other_dtype, device="meta"),
+    }[kind]
+    func = getattr(aten, name).Tensor
+    _check(func, (x, other))
+    if kind == "tensor":
+        _check(func, (other, x))
+
+
 def test_each_shortcut_is_taken_on_ordinary_inputs():
     x = torch.empty(2, 4, 6, 6, device="meta")
     vector = torch.empty(4, device="meta")
@@ -160,6 +188,8 @@ def test_each_shortcut_is_taken_on_ordinary_inputs():
         aten.bmm.default: (x[0], x[1]),
         aten.convolution.default: (x, x[:3], None, [1, 1], [0, 0], [1, 1], False, [0, 0], 1),
     }
+    for name in ("add", "sub", "mul", "div"):
+        cases[getattr(aten, name).Tensor] = (x, torch.empty(1, 4, 1, 6, device="meta"))
     for name in UNARY:
         cases[getattr(aten, name).default] = (x,)
         cases[getattr(aten, name + "_").default] = (x,)

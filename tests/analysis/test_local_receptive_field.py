@@ -79,6 +79,8 @@ class Broadcasts(nn.Module):
         if kind in ("residual", "axis_context"):
             k, d = block["kernel"], block["dilation"]
             return nn.Conv2d(2, 2, k, padding=d * (k - 1) // 2, dilation=d)
+        if kind == "se" and block["style"].startswith("eca"):  # a 1-D conv over the channels
+            return nn.Conv1d(1, 1, 3, padding=1, bias=False)
         if kind == "se" and block["style"] != "conv":
             return nn.Linear(2, 2)
         if kind in ("se", "context"):
@@ -112,6 +114,13 @@ class Broadcasts(nn.Module):
         if block["style"] == "unsqueeze":
             gate = torch.sigmoid(layer(x.mean((2, 3))))[:, :, None, None]
             return x * self._cut(gate, {2, 3})
+        if block["style"] == "eca":  # timm's EcaModule: squeeze, transpose, conv1d, back
+            pooled = F.adaptive_avg_pool2d(x, 1).squeeze(-1).transpose(-1, -2)
+            gate = layer(pooled).transpose(-1, -2).unsqueeze(-1).sigmoid()
+            return x * self._cut(gate, {2, 3})
+        if block["style"] == "eca_expand":  # the pooled vector viewed as a 1-D signal
+            gate = layer(x.mean((2, 3)).view(n, 1, c)).view(n, c, 1, 1).sigmoid()
+            return x * self._cut(gate, {2, 3}).expand_as(x)
         pooled = F.adaptive_avg_pool2d(x, 1).view(n, c)  # SENet's code: view, expand_as
         gate = torch.sigmoid(layer(pooled)).view(n, c, 1, 1)
         return x * self._cut(gate, {2, 3}).expand_as(x)
@@ -194,7 +203,10 @@ spatial_block = st.one_of(
 )
 broadcast_block = st.one_of(
     st.fixed_dictionaries(
-        {"kind": st.just("se"), "style": st.sampled_from(["conv", "unsqueeze", "expand"])}
+        {
+            "kind": st.just("se"),
+            "style": st.sampled_from(["conv", "unsqueeze", "expand", "eca", "eca_expand"]),
+        }
     ),
     st.fixed_dictionaries(
         {"kind": st.just("context"), "style": st.sampled_from(["add", "nearest", "bilinear"])}
@@ -339,3 +351,17 @@ def test_a_map_only_broadcasts_reach_has_a_local_field_of_0(style):
     assert not model(torch.rand(1, 2, 16, 16, requires_grad=True)).requires_grad
     model.cut = False
     assert support(model, (2, 16, 16), (8, 8), 0) == (0, 15)
+
+
+@pytest.mark.parametrize("style", ["eca", "eca_expand"])
+def test_eca_gates_are_cut_from_the_local_field_like_se(style):
+    """ECA: a 1-D conv over the pooled channel vector gates the map (25 timm models)."""
+    blocks = [{"kind": "conv", "kernel": 3, "stride": 1, "padding": 1, "dilation": 1},
+              {"kind": "se", "style": style},
+              {"kind": "conv", "kernel": 3, "stride": 1, "padding": 1, "dilation": 1}]  # fmt: skip
+    model = positive(Broadcasts(blocks))
+    summary = summarize(model, (2, 16, 16))
+    assert summary.total.rf_global == (True, True)
+    assert summary.total.local_rf == (5, 5) and summary.total.local_rf_global == (False, False)
+    model.cut = frozenset({2, 3})
+    assert support(model, (2, 16, 16), (8, 8), 0) == (6, 10)  # 5 pixels, gates detached

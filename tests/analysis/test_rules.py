@@ -125,6 +125,8 @@ SAMPLES = [
     Sample("select", lambda m, x: x[:, :, 0], lambda i, o: 0),
     Sample("cat", lambda m, x: torch.cat([x, x], 1), lambda i, o: 0),
     Sample("split", lambda m, x: x.chunk(3, 1)[1], lambda i, o: 0),
+    Sample("unsafe_split", lambda m, x: x.unsafe_split(3, 1)[0], lambda i, o: 0),
+    Sample("transpose_", lambda m, x: x.clone().transpose_(1, 2), lambda i, o: 0),
     Sample("unbind", lambda m, x: x.unbind(1)[2], lambda i, o: 0),
     Sample("pad", lambda m, x: F.pad(x, (1, 2, 0, 1)), lambda i, o: 0),
     Sample("roll", lambda m, x: x.roll(1, 2), lambda i, o: 0),
@@ -230,3 +232,20 @@ def test_a_module_keyed_rule_makes_the_module_one_opaque_leaf():
 def test_bad_rule_keys_are_config_errors(key):
     with pytest.raises(ConfigError):
         register_rule(key)
+
+
+@pytest.mark.parametrize("cell", [nn.LSTM, nn.GRU, nn.RNN])
+def test_recurrent_layers_count_their_gates_without_unsupported_ops(cell):
+    """MACs of a recurrent layer: per step and layer, gates x hidden x (input + hidden), the
+    formula of PyTorch's nn.LSTM/GRU/RNN docs (4, 3 and 1 gates). CPU FlopCounterMode counts 0
+    for the LSTM (mkldnn_rnn_layer has no formula): see docs/analysis.md."""
+    gates = {nn.LSTM: 4, nn.GRU: 3, nn.RNN: 1}[cell]
+    steps, features, hidden, layers = 5, 8, 16, 2
+    model = cell(features, hidden, num_layers=layers, batch_first=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an unsupported op would warn
+        summary = summarize(model, (steps, features))
+    expected = steps * gates * hidden * ((features + hidden) + (hidden + hidden))
+    assert summary.total.macs == expected
+    assert summary.total.params == sum(p.numel() for p in model.parameters())
+    assert not summary.unsupported

@@ -115,3 +115,24 @@ def test_eval_is_the_default_and_train_mode_counts_batch_statistics():
     elements = 4 * 6 * 6
     # + 1 in training: BN counts its batches (num_batches_tracked += 1)
     assert (eval_flops, train_flops) == (2 * elements + elements, 6 * elements + elements + 1)
+
+
+def test_consumers_are_the_row_edges_and_node_edges_reversed():
+    from cnnkit.analysis.graph import INPUT_CALL
+
+    summary = summarize(TinyResNet(), (3, 16, 16))
+    graph = summary.graph
+    rows = [call for call in graph.calls if call.is_row]
+    position = {call.index: i for i, call in enumerate(rows)}
+    for call in [None, *rows]:
+        index = INPUT_CALL if call is None else call.index
+        mine = -1 if call is None else position[index]
+        readers = [position[c] for c in graph.call_consumers(index)]
+        assert readers == [i for i, row in enumerate(summary.layers) if mine in row.inputs]
+    for node in graph.nodes:
+        for reader in graph.consumers(node.index):
+            assert any(
+                ref.producer is not None and ref.producer[0] == node.index
+                for ref in graph.nodes[reader].inputs
+            )
+    assert graph.consumers(0)  # the model input is read

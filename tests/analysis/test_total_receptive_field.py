@@ -80,3 +80,52 @@ def test_an_unknown_total_is_null_and_said_so():
     assert render_table(summary).splitlines()[-1] == (
         "Receptive field at 1: unknown (no closed form on the path)"
     )
+
+
+class _AttentionBetween(torch.nn.Module):
+    """Strided convs with (or without) attention over every position between them."""
+
+    def __init__(self, strides: tuple[int, int], attention: bool) -> None:
+        super().__init__()
+        self.attention = attention
+        self.first = torch.nn.Conv2d(3, 4, 3, stride=strides[0], padding=1)
+        self.second = torch.nn.Conv2d(4, 4, 3, stride=strides[1], padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.first(x)
+        if self.attention:
+            n, c, h, w = x.shape
+            tokens = x.flatten(2).transpose(1, 2)
+            mixed = torch.softmax(tokens @ tokens.transpose(1, 2), -1) @ tokens
+            x = mixed.transpose(1, 2).reshape(n, c, h, w)
+        return self.second(x)
+
+
+@pytest.mark.parametrize("strides", [(1, 1), (2, 1), (2, 2), (1, 3)])
+def test_a_global_field_keeps_the_grid_of_its_map(strides):
+    """Attention makes the field global but moves no position: jump and start are the map's
+    grid, as without the attention (not the input's size and centre)."""
+    with_attention = summarize(_AttentionBetween(strides, True), (3, 24, 24)).total
+    plain = summarize(_AttentionBetween(strides, False), (3, 24, 24)).total
+    assert with_attention.rf_global == (True, True) and with_attention.rf == (24, 24)
+    assert (with_attention.jump, with_attention.start) == (plain.jump, plain.start)
+
+
+class _Scrambled(torch.nn.Module):
+    """A conv, then a view that regroups the map in a way no block split describes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x)
+        n, c, h, w = y.shape
+        return y.reshape(n, c, w * 2 // 3, h * 3 // 2)  # 12x12 -> 8x18
+
+
+def test_the_total_never_falls_back_to_an_earlier_map():
+    summary = summarize(_Scrambled(), (3, 12, 12))
+    assert summary.layers[-1].output_shape == (1, 4, 8, 18)
+    assert summary.total.rf_layer == summary.layers[-1].name
+    assert summary.total.rf == (None, None)  # unknown, not the conv's 3

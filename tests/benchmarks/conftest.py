@@ -26,3 +26,13 @@ def fashion_table() -> ModuleType:
 @pytest.fixture(scope="module")
 def conv_weight_grad() -> ModuleType:
     return load_script("conv_weight_grad")
+
+
+@pytest.fixture(scope="module")
+def deploy_script() -> ModuleType:
+    return load_script("deploy")
+
+
+@pytest.fixture(scope="module")
+def explain_bench() -> ModuleType:
+    return load_script("explain")

@@ -112,7 +112,7 @@ def test_checkpoint_is_examined_with_its_shape(capsys, tmp_path: Path) -> None:
         path,
         {"model": model.state_dict(), "model_name": "resnet18", "model_kwargs": kwargs,
          "config": TrainConfig(model="resnet18").to_dict(), "epoch": 1, "mean": [0.286],
-         "std": [0.353], "image_shape": [1, 28, 28]},
+         "std": [0.353], "image_shape": [1, 28, 28], "classes": [str(i) for i in range(10)]},
     )  # fmt: skip
     code, out, _ = run(capsys, str(path), "--format", "json")
     data = json.loads(out)
@@ -143,8 +143,14 @@ def test_train_runs_the_doctor_first_unless_told_not_to(capsys, monkeypatch) -> 
     )
     monkeypatch.setattr(cnnkit.data, "load_dataset", lambda *args, **kwargs: tiny)
     calls = []
-    monkeypatch.setattr(cnnkit.train.loop, "fit", lambda config, resume=None: calls.append(1))
-    argv = ["train", "--model", "simple_cnn", "--no-flip", "--batch-size", "4"]
+
+    def fake_fit(config, resume=None, before_training=None):  # the run is set up: 2 classes
+        calls.append(1)
+        if before_training is not None:
+            before_training(config, (3, 32, 32), 2)
+
+    monkeypatch.setattr(cnnkit.train.loop, "fit", fake_fit)
+    argv = ["train", "--model", "simple_cnn", "--no-flip", "--batch-size", "4", "--no-report"]
     assert main(argv) == 0 and calls == [1]
     err = capsys.readouterr().err.splitlines()
     assert any(line.startswith("cnnkit doctor: warning: no-augmentation at flip") for line in err)
@@ -182,7 +188,7 @@ def test_dataset_and_checkpoint_statistics(capsys, monkeypatch, tmp_path: Path) 
         path,
         {"model": create_model("resnet18", **kwargs).state_dict(), "model_name": "resnet18",
          "model_kwargs": kwargs, "config": TrainConfig(model="resnet18").to_dict(), "epoch": 1,
-         "mean": [0.1], "std": [0.3], "image_shape": [1, 28, 28]},
+         "mean": [0.1], "std": [0.3], "image_shape": [1, 28, 28], "classes": ["a", "b"]},
     )  # fmt: skip
     code, out, _ = run(capsys, str(tmp_path), "--dataset", "toy", "--format", "json")
     data = json.loads(out)

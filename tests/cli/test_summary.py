@@ -100,3 +100,48 @@ def test_the_installed_command_exits_2_without_a_traceback():
     )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.count("\n") == 1
+
+
+def test_model_kwargs_columns_and_output_file(tmp_path, capsys):
+    from cnnkit.models import create_model
+
+    out = tmp_path / "lenet.txt"
+    argv = ["summary", "lenet5", "--model-kwargs", '{"num_classes": 3}', "--columns",
+            "input,kernel,trainable,other_flops,memory", "--output", str(out)]  # fmt: skip
+    assert main(argv) == 0 and capsys.readouterr().out == ""
+    text = out.read_text()
+    header = text.splitlines()[0].split()
+    assert header == ["Layer", "Type", "Output", "Input", "Kernel", "Trainable", "Other",
+                      "FLOPs", "Memory"]  # fmt: skip
+    params = sum(p.numel() for p in create_model("lenet5", num_classes=3).parameters())
+    assert f"Params: {params:,}" in text
+    first = text.splitlines()[2].split()
+    assert first[:5] == ["features.0", "Conv2d", "1x6x28x28", "1x1x28x28", "5x5"]
+
+
+def test_names_are_never_cut_in_a_narrow_terminal(monkeypatch, capsys):
+    monkeypatch.setenv("COLUMNS", "20")
+    assert main(["summary", SPEC, "--input", "3,16,16"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    for name in ("layer2.downsample.0", "layer2.downsample.1"):
+        assert any(line.split()[:1] == [name] for line in lines), name
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["lenet5", "--batch", "10000000000", "--input", "1,100000,100000"], "int64"),
+        (
+            ["resnet18", "--batch", "100000", "--input", "3,1000,1000", "--measure"],
+            "more than this machine",
+        ),
+        (["lenet5", "--columns", "params,bogus"], "unknown column 'bogus'"),
+        (["lenet5", "--columns", "params", "--format", "json"], "--columns applies to"),
+        (["lenet5", "--model-kwargs", "{bad"], "--model-kwargs: not valid JSON"),
+        (["lenet5", "--model-kwargs", '{"bad": 1}'], "--model-kwargs: lenet5 does not accept"),
+    ],
+)
+def test_sizes_and_flags_are_refused_before_allocating(argv, message, capsys):
+    assert main(["summary", *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err

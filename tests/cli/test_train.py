@@ -128,7 +128,7 @@ def test_eval_prints_metrics_per_class_accuracy_and_confusion(tmp_path, monkeypa
     assert "confusion matrix" in out and "hardest samples" in out
     assert main(["eval", str(tmp_path / "run" / "best.pt"), "--format", "json", *spec]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["top1"] == result.final["test_top1"]
+    assert report["test_top1"] == result.final["test_top1"]
     assert [sum(row) for row in report["confusion"]] == [
         int((test.labels == c).sum()) for c in range(4)
     ]

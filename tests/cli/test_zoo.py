@@ -65,9 +65,28 @@ def test_weights_check(tmp_path, capsys):
         (["zoo", "nothing*"], "no model matches pattern 'nothing*'"),
         (["zoo", "resnet*", "--weights", "x.pth"], "--weights needs one model name"),
         (["zoo", "lenet5", "--num-classes", "0"], "--num-classes must be >= 1"),
+        (["zoo", "vgg16", "--input", "3,8,8"], "too small for features."),
+        (["zoo", "lenet5", "--model-kwargs", '{"bad": 1}'], "--model-kwargs"),
+        (["zoo", "lenet5", "--model-kwargs", "[1]"], "--model-kwargs must be a JSON object"),
     ],
 )
 def test_bad_input_is_one_line_exit_2(argv, message, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err
+
+
+def test_csv_flags_are_words_never_joined_like_sizes(capsys):
+    assert main(["zoo", "efficientnet_b0", "--format", "csv"]) == 0
+    (record,) = csv.DictReader(io.StringIO(capsys.readouterr().out))
+    assert record["rf_global"] == "true" and record["local_rf_global"] == "false"
+    assert "truex" not in record["rf_global"] + record["local_rf_global"]
+
+
+def test_model_kwargs_and_output_file(tmp_path, capsys):
+    out = tmp_path / "zoo.json"
+    argv = ["zoo", "lenet5", "--model-kwargs", '{"num_classes": 3}', "--format", "json"]
+    assert main([*argv, "--output", str(out)]) == 0
+    assert capsys.readouterr().out == ""
+    (record,) = json.loads(out.read_text())
+    assert record["params"] == _params("lenet5", num_classes=3) and record["top1"] is None

@@ -79,6 +79,8 @@ def run_console(block: Block, tmp_path: Path) -> None:
         argv = shlex.split(command)
         if argv[0] == "cnnkit":
             argv = [sys.executable, "-m", "cnnkit", *argv[1:]]
+        elif argv[0] == "python":  # the project's Python (with Pillow, torch), not the system's
+            argv = [sys.executable, *argv[1:]]
         proc = subprocess.run(argv, capture_output=True, text=True, cwd=tmp_path, env=env)
         got = proc.stdout + proc.stderr
         want_code = 0

@@ -62,8 +62,8 @@ def test_train_then_eval_on_real_fashion_mnist(tmp_path):
     evaluated = cnnkit("eval", "run/best.pt", "--format", "json", cwd=tmp_path)
     assert evaluated.returncode == 0, evaluated.stderr
     report = json.loads(evaluated.stdout)
-    assert report["top1"] == pytest.approx(final["test_top1"], abs=1e-9)
-    assert report["count"] == 10000 and report["tta"] is True and report["tta_shift"] == 0
+    assert report["test_top1"] == pytest.approx(final["test_top1"], abs=1e-9)
+    assert report["test_images"] == 10000 and report["tta"] is True and report["tta_shift"] == 0
     shifted = cnnkit("eval", "run/best.pt", "--tta-shift", "1", "--format", "json", cwd=tmp_path)
     assert shifted.returncode == 0, shifted.stderr
     assert json.loads(shifted.stdout)["tta_shift"] == 1

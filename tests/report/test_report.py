@@ -211,6 +211,7 @@ def test_the_page_says_what_a_run_folder_lacks(run_dir, tmp_path):
     for key in ("classes", "torch", "python", "threads", "evaluated_weights", "confusion"):
         final.pop(key)  # an older run's final.json
     (partial / "final.json").write_text(json.dumps(final))
+    (partial / "environment.json").unlink(missing_ok=True)  # older runs did not write it
     html = build_report(partial, cam=False)
     assert "best.pt is missing" in html and "metrics.csv is missing: no curves" in html
     assert "not recorded by the run" in html
@@ -353,3 +354,13 @@ def test_any_damaged_run_folder_gets_a_whole_page(run_dir, tmp_path_factory, sta
     for name in ("config.json", "final.json"):
         if states[name] == "garbled":
             assert f"{name} is unreadable" in html, name
+
+
+def test_the_environment_section_shows_what_environment_json_recorded(run_dir):
+    import html as markup
+
+    env = json.loads((run_dir / "environment.json").read_text())
+    page = build_report(run_dir, cam=False)
+    assert markup.escape(env["cpu_model"]) in page
+    assert markup.escape(" ".join(env["command"])) in page
+    assert env["torch"] in page and "not recorded by the run" not in page.split("Environment")[-1]

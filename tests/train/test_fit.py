@@ -262,3 +262,27 @@ def test_whitening_bias_epochs_needs_airnet(tmp_path):
         match=r"--whiten-bias-epochs: --model tests\.train\.tiny:tiny_cnn has no parameters",
     ):
         fit(tiny_config(tmp_path, whiten_bias_epochs=1), train_set=TRAIN, test_set=TEST)
+
+
+def test_grad_flow_records_every_n_steps(tmp_path):
+    config = TrainConfig(
+        model="tests.train.tiny:tiny_cnn",
+        val_size=0,
+        batch_size=32,
+        epochs=2,
+        precision="off",
+        channels_last=False,
+        progress=False,
+        tensorboard=False,
+        plots=False,
+        device="cpu",
+        grad_flow=2,
+        out_dir=str(tmp_path / "run"),
+    )
+    fit(config, train_set=quadrant_dataset(128, seed=1), test_set=quadrant_dataset(32, seed=2))
+    rows = list(csv.DictReader((tmp_path / "run" / "grad_flow.csv").open()))
+    # 4 steps per epoch, 8 in all: steps 0, 2, 4, 6, each with the 3 parameterised layers
+    assert sorted({int(r["step"]) for r in rows}) == [0, 2, 4, 6]
+    assert {r["layer"] for r in rows} == {"0", "1", "6"} and len(rows) == 12
+    assert all(float(r["grad_norm"]) > 0 for r in rows)
+    assert (tmp_path / "run" / "grad_flow.png").exists()

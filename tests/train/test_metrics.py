@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cnnkit.train.metrics import MetricAccumulator
@@ -49,3 +51,37 @@ def test_top5_with_fewer_than_five_classes_is_100_percent():
     accumulator = MetricAccumulator(3)
     accumulator.add(torch.randn(7, 3), torch.randint(0, 3, (7,)))
     assert accumulator.result().top5 == 100.0
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(1, 6).flatmap(
+        lambda n: st.lists(
+            st.lists(st.integers(0, 5), min_size=n, max_size=n), min_size=n, max_size=n
+        )
+    )
+)
+def test_class_scores_equal_scikit_learn_s_precision_recall_f1(confusion):
+    """Oracle: sklearn on the labels the matrix counts, zero_division=nan (NaN where undefined)."""
+    import numpy as np
+    from sklearn.metrics import precision_recall_fscore_support
+
+    from cnnkit.train.metrics import class_scores
+
+    size = len(confusion)
+    true = [t for t in range(size) for p in range(size) for _ in range(confusion[t][p])]
+    pred = [p for t in range(size) for p in range(size) for _ in range(confusion[t][p])]
+    scores = class_scores(confusion, [f"c{k}" for k in range(size)])
+    if not true:
+        assert all(math.isnan(s.f1) for s in scores)
+        return
+    precision, recall, f1, support = precision_recall_fscore_support(
+        true, pred, labels=list(range(size)), zero_division=np.nan
+    )
+    for k, score in enumerate(scores):
+        for mine, theirs in ((score.precision, precision[k]), (score.recall, recall[k])):
+            assert (math.isnan(mine) and math.isnan(theirs)) or mine == pytest.approx(100 * theirs)
+        assert (math.isnan(score.f1) and math.isnan(f1[k])) or score.f1 == pytest.approx(
+            100 * f1[k]
+        )
+        assert score.support == support[k]

@@ -41,9 +41,22 @@ def change_axis(fields: list[AxisState], local: list[AxisState], axis: int, chan
     if isinstance(exact, AxisField) and not exact.is_global:
         new = change(field=exact.field)
         fields[axis] = new
+    elif isinstance(exact, AxisField) and exact.grid is not None:
+        fields[axis] = _regridded(exact, change)
     current = local[axis]
     if isinstance(current, AxisField) and not current.is_global:
         local[axis] = new if current == exact else change(field=current.field)
+    elif isinstance(current, AxisField) and current.grid is not None:
+        local[axis] = fields[axis] if current == exact else _regridded(current, change)
+
+
+def _regridded(value: AxisField, change: Change) -> AxisField:
+    """A global field stays global; its positions' grid takes the step (a strided conv after
+    attention doubles the jump). A step that ends the field (a global pool) ends the grid."""
+    moved = change(field=value.grid)
+    if moved is None or moved.is_global:
+        return moved if moved is not None and moved.is_global else AxisField(value.field, True)
+    return AxisField(value.field, True, grid=moved.field)
 
 
 def _stepped(formula: Callable[..., Field], *arguments: object, field: Field) -> AxisField:

@@ -177,6 +177,45 @@ def _convolution(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     return torch.empty((x.shape[0], weight.shape[0], *sizes), dtype=x.dtype, device="meta")
 
 
+def _broadcast(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...] | None:
+    """NumPy broadcasting of two shapes, or ``None`` when they do not broadcast."""
+    result = []
+    for x, y in zip(
+        reversed((1,) * (len(b) - len(a)) + a), reversed((1,) * (len(a) - len(b)) + b), strict=True
+    ):
+        if x != y and 1 not in (x, y):
+            return None
+        result.append(y if x == 1 else x)
+    return tuple(reversed(result))
+
+
+def _binary(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """``add``/``sub``/``mul``/``div`` of two contiguous meta tensors of one float dtype (or a
+    tensor and a Python number): a contiguous tensor of the broadcast shape. Any other layout
+    (channels_last, a transposed view), an ``alpha``/``rounding_mode``, mixed dtypes, or a 0-d
+    tensor operand is left to PyTorch."""
+    if len(args) != 2 or kwargs:
+        return None
+    a, b = args
+    if not (isinstance(a, torch.Tensor) and _meta_floats(a) and a.dim() > 0):
+        return None
+    if isinstance(b, torch.Tensor):
+        if (
+            not _meta_floats(a, b)
+            or b.dim() == 0
+            or _dense_format(b) is not torch.contiguous_format
+        ):
+            return None
+        shape = _broadcast(tuple(a.shape), tuple(b.shape))
+    elif isinstance(b, int | float) and not isinstance(b, bool):
+        shape = tuple(a.shape)
+    else:
+        return None
+    if shape is None or _dense_format(a) is not torch.contiguous_format:
+        return None
+    return torch.empty(shape, dtype=a.dtype, device="meta")
+
+
 UNARY = ("relu", "gelu", "silu", "sigmoid", "tanh", "hardswish", "hardsigmoid", "mish", "elu")
 FAST: dict[Any, FastKernel] = {
     aten.native_batch_norm.default: _batch_norm,
@@ -186,6 +225,8 @@ FAST: dict[Any, FastKernel] = {
     aten.bmm.default: _bmm,
     aten.convolution.default: _convolution,
 }
+for _name in ("add", "sub", "mul", "div"):
+    FAST[getattr(aten, _name).Tensor] = _binary
 for _name in UNARY:
     FAST[getattr(aten, _name).default] = _unary
     FAST[getattr(aten, _name + "_").default] = _unary_inplace

@@ -32,7 +32,6 @@ from cnnkit.analysis._tensors import (
     tensors_in,
 )
 from cnnkit.analysis.graph import INPUT_CALL, INPUT_NODE, Call, Node, TensorRef
-from cnnkit.errors import ShapeError
 
 ModuleRuleLookup = Callable[[nn.Module], Any]
 
@@ -97,6 +96,7 @@ class Recorder:
         self.opaque = 0
         self.event: _Event | None = None
         self.names_used: dict[int, Counter[str]] = {}
+        self.first_empty: tuple[str, tuple[int, ...]] | None = None  # (layer, shape)
 
     def module_rule(self, module: nn.Module) -> Any:
         kind = type(module)
@@ -136,17 +136,21 @@ class Recorder:
         refs = [self.ref(t) for t in tensors_in(value)]
         return tuple(r for r in refs if r.is_data or not data_only)
 
-    def add_input(self, tensor: torch.Tensor) -> None:
-        ref = TensorRef(
-            tuple(tensor.shape),
-            dtype_name(tensor.dtype),
-            (INPUT_NODE, 0),
-            True,
-            source_call=INPUT_CALL,
+    def add_input(self, tensors: list[torch.Tensor] | torch.Tensor) -> None:
+        """The model inputs: the outputs of node 0, in call order (one tensor: the input)."""
+        if isinstance(tensors, torch.Tensor):
+            tensors = [tensors]
+        refs = tuple(
+            TensorRef(
+                tuple(t.shape), dtype_name(t.dtype), (INPUT_NODE, k), True, source_call=INPUT_CALL
+            )
+            for k, t in enumerate(tensors)
         )
-        node = Node(INPUT_NODE, "input", None, (), {}, (ref,), INPUT_CALL, True, fresh=(True,))
+        fresh_outputs = (True,) * len(refs)
+        node = Node(INPUT_NODE, "input", None, (), {}, refs, INPUT_CALL, True, fresh=fresh_outputs)
         self.nodes.append(node)
-        self.producer[tensor] = (INPUT_NODE, 0)
+        for k, tensor in enumerate(tensors):
+            self.producer[tensor] = (INPUT_NODE, k)
 
     # -- calls --------------------------------------------------------------------------------
     def _unique_name(self, parent: int | None, base: str) -> str:
@@ -296,12 +300,12 @@ class Recorder:
         for tensor in written:
             k = next(k for k, t in enumerate(outputs) if t is tensor)
             self.storage_writes[storage_key(tensor)] = (index, k)
+        # An empty intermediate tensor is legal (timm's ``x[:, :0]`` when a ViT has no prefix
+        # tokens); the first one made from non-empty data is remembered so that an empty model
+        # output, or a later op PyTorch refuses, names where the emptiness began.
         empty = node.is_data and bool(outputs) and outputs[0].numel() == 0
-        if empty and all(ref.numel > 0 for ref in node.data_inputs):
-            raise OpFailed(
-                ShapeError(f"its output {tuple(outputs[0].shape)} would be empty"),
-                self.describe(call),
-            )
+        if empty and self.first_empty is None and all(r.numel > 0 for r in node.data_inputs):
+            self.first_empty = (self.describe(call), tuple(outputs[0].shape))
 
 
 # The bookkeeping reads tensor metadata (.shape, .dtype, storages); with torch function modes

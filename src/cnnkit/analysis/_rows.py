@@ -12,7 +12,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cnnkit.analysis.graph import INPUT_CALL, Call, Graph, TensorRef
-from cnnkit.analysis.layout import AxisField, AxisState, BroadcastOnly, Layout, fraction_free
+from cnnkit.analysis.layout import (
+    AxisField,
+    AxisState,
+    BroadcastOnly,
+    Layout,
+    fraction_free,
+    grid_of,
+)
 from cnnkit.analysis.receptive_field import NodeLayouts, layout_of
 from cnnkit.analysis.rules import OpFigures
 from cnnkit.arith.memory import activation_bytes, dtype_bytes
@@ -64,10 +71,13 @@ def field_figures(layout: Layout | None) -> FieldFigures | None:
     rf, jump, start, local_rf = [], [], [], []
     for exact, local in zip(layout.fields, layout.local, strict=True):
         rf.append(None if exact is None else fraction_free(exact.field.rf[0]))
-        grid = next((f for f in (exact, local) if _finite(f)), exact)
-        if isinstance(grid, AxisField):
-            jump.append(fraction_free(grid.field.jump[0]))
-            start.append(fraction_free(grid.field.start[0]))
+        finite = next((f.field for f in (exact, local) if _finite(f)), None)
+        grid = finite or grid_of(exact) or grid_of(local)  # a global field's kept grid
+        if grid is None and isinstance(exact, AxisField):
+            grid = exact.field
+        if grid is not None:
+            jump.append(fraction_free(grid.jump[0]))
+            start.append(fraction_free(grid.start[0]))
         else:
             jump.append(None)
             start.append(None)
@@ -95,10 +105,18 @@ def _is_global(value: AxisState) -> bool:
 
 def is_spatial(layout: Layout | None, ref: TensorRef, input_rank: int) -> bool:
     """A map over the input's grid: the input's rank, and every spatial axis still has
-    positions in some dim (whatever its field: global, unknown or local)."""
+    positions in some dim (whatever its field: global, unknown or local). A tensor of the
+    input's rank whose positions were lost (a view no factor fits: every field unknown, no
+    axis named) may be such a map too: it counts, so that the total field is reported unknown
+    rather than taken from an earlier map."""
     if layout is None or len(ref.shape) != input_rank or not layout.fields:
         return False
-    return layout.holds_every_axis()
+    if layout.holds_every_axis():
+        return True
+    lost = all(value is None for value in layout.fields) and not any(
+        f.axis is not None for factors in layout.dims for f in factors
+    )
+    return lost and all(size > 1 for size in ref.shape[2:])
 
 
 def _fresh_output_bytes(call: Call, graph: Graph) -> int:

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import nn
 
+from cnnkit.analysis._inputs import ModelInputs, one_shape
 from cnnkit.analysis._recording import (
     DispatchRecorder,
     FunctionNamer,
@@ -28,6 +29,8 @@ from cnnkit.analysis._recording import (
     OpFailed,
     Recorder,
 )
+from cnnkit.analysis._swap import swapped
+from cnnkit.analysis._tensors import tensors_in
 from cnnkit.analysis.graph import Graph
 from cnnkit.errors import CnnkitError, ConfigError, ShapeError, UnsupportedError
 
@@ -49,12 +52,15 @@ def _no_module_rules(module: nn.Module) -> None:
 
 def capture(
     model: nn.Module,
-    input_shape: Sequence[int],
+    input_shape: Sequence[int] | ModelInputs,
     *,
     mode: Mode = "eval",
     module_rule: ModuleRuleLookup = _no_module_rules,
 ) -> Graph:
     """Run ``model`` once on an input of ``input_shape`` (batch included) and record its graph.
+
+    ``input_shape`` may also be the :class:`~cnnkit.analysis._inputs.ModelInputs` that
+    ``summarize`` parses (several inputs, keyword inputs, example tensors, integer dtypes).
 
     ``mode`` sets every module's ``training`` flag for the pass (``"same"`` keeps them); the
     flags are restored afterwards. ``module_rule(module)`` returns a rule for modules that are to
@@ -65,7 +71,7 @@ def capture(
     """
     if not isinstance(model, nn.Module):
         raise ConfigError(f"model must be an nn.Module, got {type(model).__name__}")
-    shape = _checked_shape(input_shape)
+    shape = input_shape if isinstance(input_shape, ModelInputs) else one_shape(input_shape)
     if mode not in ("eval", "train", "same"):
         raise ConfigError(f"mode must be 'eval', 'train' or 'same', got {mode!r}")
     flags = [(module, module.training) for module in model.modules()]
@@ -87,16 +93,6 @@ def capture(
     finally:
         for module, training in flags:
             module.training = training
-
-
-def _checked_shape(input_shape: Sequence[int]) -> tuple[int, ...]:
-    try:
-        shape = tuple(int(v) for v in input_shape)
-    except (TypeError, ValueError):
-        raise ConfigError(f"input shape must be integers, got {input_shape!r}") from None
-    if not shape or any(v <= 0 for v in shape):
-        raise ConfigError(f"input shape must hold positive integers, got {shape}")
-    return shape
 
 
 def _device_of(model: nn.Module) -> torch.device:
@@ -135,43 +131,37 @@ class _ModelTensors:
                 return tensor.dtype
         return torch.get_default_dtype()
 
-    def state(self, meta: bool) -> tuple[dict[str, torch.Tensor], dict[int, str]]:
-        """Tensors to run with (meta copies, or the parameters and cloned buffers) and the
-        canonical name of each parameter tensor passed.
+    def state(self, meta: bool) -> tuple[dict[int, torch.Tensor], dict[int, str]]:
+        """Tensors to run with, by the id of the tensor they stand for (meta copies, or the
+        parameters themselves and cloned buffers), and the canonical name of each parameter
+        tensor passed.
 
-        Tied parameters (one tensor under two names) stay one tensor, so ``functional_call``
-        keeps them tied and the parameter count dedupes them.
+        Tied parameters (one tensor under two names) stay one tensor, so they stay tied and the
+        parameter count dedupes them.
         """
         copies: dict[int, torch.Tensor] = {}
-        tensors: dict[str, torch.Tensor] = {}
-        for name, tensor in self.parameters:
+        for _, tensor in self.parameters:
             if id(tensor) not in copies:
                 copies[id(tensor)] = torch.empty_like(tensor, device="meta") if meta else tensor
-            tensors[name] = copies[id(tensor)]
-        for name, tensor in self.buffers:
+        for _, tensor in self.buffers:
             if id(tensor) not in copies:  # cloned: a training-mode BN must not move real stats
                 copies[id(tensor)] = (
                     torch.empty_like(tensor, device="meta") if meta else tensor.detach().clone()
                 )
-            tensors[name] = copies[id(tensor)]
         names = {id(copies[key]): name for key, name in self.canonical.items()}
-        return tensors, names
+        return copies, names
 
 
-def _run(
-    model: nn.Module, shape: tuple[int, ...], module_rule: ModuleRuleLookup, meta: bool
-) -> Graph:
+def _run(model: nn.Module, inputs: ModelInputs, module_rule: ModuleRuleLookup, meta: bool) -> Graph:
     walked = _ModelTensors(model)
     tensors, parameter_names = walked.state(meta)
     recorder = Recorder(walked.module_names, parameter_names, module_rule, meta)
     device = torch.device("meta") if meta else _device_of(model)
     dtype = walked.first_float_dtype()
-    if meta:
-        x = torch.empty(shape, device=device, dtype=dtype)
-    else:  # never uninitialised memory: data-dependent branches must see real-looking values
-        generator = torch.Generator(device=device).manual_seed(0)
-        x = torch.randn(shape, generator=generator, device=device, dtype=dtype)
-    recorder.add_input(x)
+    # a real pass never sees uninitialised memory: data-dependent branches need real values
+    args, kwargs, made = inputs.make(meta, device, dtype)
+    recorder.add_input(made)
+    shape = _shape_text(inputs.shapes)
     register = torch.nn.modules.module
     handles = [
         register.register_module_forward_pre_hook(recorder.pre_hook),
@@ -180,25 +170,51 @@ def _run(
     rng_devices = [] if device.type in ("cpu", "meta") else [device]
     try:
         with (
+            swapped(model, tensors),
             torch.random.fork_rng(devices=rng_devices),  # a training-mode dropout draws numbers
             torch.no_grad(),
             FunctionNamer(recorder, device),
             DispatchRecorder(recorder),
         ):
-            torch.func.functional_call(model, tensors, (x,), strict=False)
+            output = model(*args, **kwargs)
     except OpFailed as failure:
-        raise _classify(failure.error, failure.layer, shape, meta) from None
+        raise _classify(failure.error, failure.layer, shape, meta, recorder.first_empty) from None
     except CnnkitError:
         raise
     except Exception as error:
-        raise _classify(error, recorder.innermost(), shape, meta) from None
+        layer = recorder.innermost()
+        raise _classify(error, layer, shape, meta, recorder.first_empty) from None
     finally:
         for handle in handles:
             handle.remove()
-    return _graph(walked, recorder, shape, device)
+    _check_output(output, recorder, shape)
+    return _graph(walked, recorder, inputs.shapes, device)
 
 
-def _classify(error: BaseException, layer: str, shape: tuple[int, ...], meta: bool) -> Exception:
+def _shape_text(shapes: tuple[tuple[int, ...], ...]) -> str:
+    return str(shapes[0]) if len(shapes) == 1 else ", ".join(str(s) for s in shapes)
+
+
+def _check_output(output: Any, recorder: Recorder, shape: str) -> None:
+    """Refuse an empty model output (empty intermediate tensors are legal), naming the layer
+    whose output first became empty."""
+    for tensor in tensors_in(output):
+        if tensor.numel() == 0 and recorder.ref(tensor).is_data:
+            where = recorder.first_empty
+            layer, empty = where if where is not None else ("the model", tuple(tensor.shape))
+            raise ShapeError(
+                f"input {shape} is too small for {layer}: its output {empty} is empty, and so "
+                f"is the model's output {tuple(tensor.shape)}"
+            )
+
+
+def _classify(
+    error: BaseException,
+    layer: str,
+    shape: str,
+    meta: bool,
+    first_empty: tuple[str, tuple[int, ...]] | None = None,
+) -> Exception:
     """A failed forward: retry for real (meta limitation) or a one-line ShapeError."""
     lines = str(error).strip().splitlines()
     message = lines[0] if lines else type(error).__name__
@@ -206,6 +222,11 @@ def _classify(error: BaseException, layer: str, shape: tuple[int, ...], meta: bo
         return _NeedsRealForward(f"{layer} cannot run on the meta device ({message})")
     if isinstance(error, CnnkitError) and not isinstance(error, ShapeError):
         return error
+    if first_empty is not None:  # PyTorch refused an op downstream of an empty tensor
+        return ShapeError(
+            f"input {shape} is too small for {first_empty[0]}: its output {first_empty[1]} "
+            f"is empty and {layer} refuses it ({message})"
+        )
     if _TOO_SMALL.search(message):
         return ShapeError(
             f"input {shape} is too small for {layer}: its output would be empty ({message})"
@@ -216,7 +237,10 @@ def _classify(error: BaseException, layer: str, shape: tuple[int, ...], meta: bo
 
 
 def _graph(
-    walked: _ModelTensors, recorder: Recorder, shape: tuple[int, ...], device: torch.device
+    walked: _ModelTensors,
+    recorder: Recorder,
+    shapes: tuple[tuple[int, ...], ...],
+    device: torch.device,
 ) -> Graph:
     parameters: dict[str, tuple[int, bool, int]] = {}
     for _, p in walked.parameters:
@@ -240,7 +264,8 @@ def _graph(
     return Graph(
         nodes=recorder.nodes,
         calls=recorder.calls,
-        input_shape=shape,
+        input_shape=shapes[0],
+        input_shapes=shapes,
         device=device.type,
         fallback_reason=None,
         parameters=parameters,
@@ -251,7 +276,7 @@ def _graph(
 
 def build_and_capture(
     factory: Callable[[], nn.Module],
-    shape: tuple[int, ...],
+    shape: Sequence[int] | ModelInputs,
     mode: Mode,
     module_rule: ModuleRuleLookup,
     real: bool,

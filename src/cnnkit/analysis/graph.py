@@ -187,7 +187,9 @@ class Graph:
     Attributes:
         nodes: every recorded op in execution order; ``nodes[0]`` is the model input.
         calls: every call in execution order (the root module call first).
-        input_shape: the full input shape, batch included.
+        input_shape: the full input shape, batch included (the first input's, when there are
+            several: receptive fields are measured on its grid).
+        input_shapes: every input's shape, in call order (outputs of ``nodes[0]``).
         device: ``"meta"`` or the device of the fallback forward pass.
         fallback_reason: why the meta forward failed, when a real forward was used.
         parameters: canonical parameter name -> (numel, trainable, bytes).
@@ -202,6 +204,7 @@ class Graph:
     parameters: dict[str, tuple[int, bool, int]]
     buffer_bytes: int
     module_parameters: dict[int, tuple[str, ...]]
+    input_shapes: tuple[tuple[int, ...], ...] = ()
 
     @property
     def spatial_ndim(self) -> int:
@@ -210,3 +213,29 @@ class Graph:
 
     def producer_node(self, ref: TensorRef) -> Node | None:
         return None if ref.producer is None else self.nodes[ref.producer[0]]
+
+    def consumers(self, node: int) -> list[int]:
+        """Indices of the nodes that read an output of node ``node`` (``INPUT_NODE``: the
+        model input), in execution order. A tensor written in place is read from its last
+        writer, as :attr:`TensorRef.producer` says."""
+        return [n.index for n in self.nodes[1:] if any(
+            ref.producer is not None and ref.producer[0] == node for ref in n.inputs
+        )]  # fmt: skip
+
+    def call_consumers(self, call: int) -> list[int]:
+        """Indices of the row calls that read an output of call ``call`` (``INPUT_CALL``: the
+        model input), in execution order: the summary's row edges (``LayerRow.inputs``) read
+        the other way."""
+        found = []
+        for other in self.calls:
+            if not other.is_row or other.index == call:
+                continue
+            own = set(other.nodes)
+            reads = any(ref.is_data and ref.source_call == call for ref in other.inputs) or any(
+                ref.source_call == call and ref.producer is not None and ref.producer[0] not in own
+                for index in other.nodes
+                for ref in self.nodes[index].data_inputs
+            )
+            if reads:
+                found.append(other.index)
+        return found

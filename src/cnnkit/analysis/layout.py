@@ -47,6 +47,9 @@ class AxisField:
 
     field: Field
     is_global: bool = False
+    # A global field's map grid (its positions' jump and start) where it is known: attention
+    # makes every position see everything, but the positions stay where they were.
+    grid: Field | None = None
 
 
 class BroadcastOnly:
@@ -159,6 +162,20 @@ def global_axis(size: int) -> AxisField:
     return AxisField(global_field(size), is_global=True)
 
 
+def grid_of(value: AxisState) -> Field | None:
+    """The grid of a field's positions: a finite field's own, a global one's kept grid."""
+    if not isinstance(value, AxisField):
+        return None
+    return value.grid if value.is_global else value.field
+
+
+def global_on_grid(size: int, grid: Field | None) -> AxisField:
+    """A global field whose positions keep ``grid`` (``None``: not known)."""
+    if grid is None:
+        return global_axis(size)
+    return AxisField(global_field(size), is_global=True, grid=grid)
+
+
 def merge_fields(all_fields: Iterable[Fields], sizes: Sequence[int]) -> Fields:
     """The union of several inputs' fields, per axis: broadcast-only inputs (local fields)
     contribute nothing unless all are; then global wins, then unknown, else arith's ``merge``
@@ -173,7 +190,9 @@ def merge_fields(all_fields: Iterable[Fields], sizes: Sequence[int]) -> Fields:
         if not reaching:
             merged.append(BROADCAST_ONLY)
         elif any(v is not None and v.is_global for v in reaching):  # type: ignore[union-attr]
-            merged.append(global_axis(size))
+            grids = {_grid_key(grid_of(v)) for v in reaching}
+            grid = grid_of(reaching[0]) if len(grids) == 1 else None
+            merged.append(global_on_grid(size, grid))
         elif any(v is None for v in reaching):
             merged.append(None)
         elif len(reaching) == 1:
@@ -181,6 +200,10 @@ def merge_fields(all_fields: Iterable[Fields], sizes: Sequence[int]) -> Fields:
         else:
             merged.append(_merge_all(tuple(v.field for v in reaching)))  # type: ignore[union-attr]
     return tuple(merged)
+
+
+def _grid_key(grid: Field | None) -> tuple | None:
+    return None if grid is None else (grid.jump, grid.start)
 
 
 def _merge_all(fields: tuple[Field, ...]) -> AxisField | None:

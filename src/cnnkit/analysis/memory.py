@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from cnnkit.analysis._inputs import ModelInputs, one_shape
+from cnnkit.analysis._swap import swapped
 from cnnkit.errors import UnsupportedError
 
 
@@ -35,10 +37,11 @@ def _storage(tensor: torch.Tensor) -> tuple[int, int]:
 
 
 def measure_saved_bytes(
-    model: nn.Module, input_shape: Sequence[int], *, estimate: int = 0
+    model: nn.Module, input_shape: Sequence[int] | ModelInputs, *, estimate: int = 0
 ) -> MeasuredMemory:
     """Run ``model`` for real in training mode on a seeded random input of ``input_shape``
-    (batch included) and sum the bytes of the unique storages autograd saves for backward.
+    (batch included; or summarize's parsed inputs) and sum the bytes of the unique storages
+    autograd saves for backward.
 
     ``estimate`` is carried along for display (seed 000's training estimate).
     """
@@ -49,9 +52,9 @@ def measure_saved_bytes(
             "measuring memory runs the model for real, but its weights are on the meta device"
         )
     dtype = next((t.dtype for t in tensors if t.is_floating_point()), torch.get_default_dtype())
-    state = {name: p for name, p in model.named_parameters(remove_duplicate=False)}
-    state |= {name: b.detach().clone() for name, b in model.named_buffers(remove_duplicate=False)}
-    excluded = {_storage(t)[0] for t in (*tensors, *state.values())}
+    # cloned buffers: a training-mode batch norm must not move the real running statistics
+    clones = {id(b): b.detach().clone() for b in model.buffers()}
+    excluded = {_storage(t)[0] for t in (*tensors, *clones.values())}
     saved: dict[int, int] = {}
 
     def pack(tensor: torch.Tensor) -> torch.Tensor:
@@ -61,8 +64,8 @@ def measure_saved_bytes(
         return tensor
 
     flags = [(module, module.training) for module in model.modules()]
-    generator = torch.Generator(device=device).manual_seed(0)
-    x = torch.randn(tuple(input_shape), generator=generator, device=device, dtype=dtype)
+    inputs = input_shape if isinstance(input_shape, ModelInputs) else one_shape(input_shape)
+    args, kwargs, _ = inputs.make(False, device, dtype)  # seeded: the same values every time
     rng_devices = [] if device.type == "cpu" else [device]
     try:
         for module, _ in flags:
@@ -71,8 +74,9 @@ def measure_saved_bytes(
             torch.random.fork_rng(devices=rng_devices),
             torch.enable_grad(),
             torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor),
+            swapped(model, clones),
         ):
-            output = torch.func.functional_call(model, state, (x,), strict=False)
+            output = model(*args, **kwargs)
         del output  # frees the autograd graph: nothing is kept, no gradient is computed
     finally:
         for module, training in flags:

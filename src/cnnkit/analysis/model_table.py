@@ -55,6 +55,7 @@ def zoo_table(
     pattern: str | None = None,
     input_shape: tuple[int, int, int] | None = None,
     num_classes: int | None = None,
+    model_kwargs: dict[str, Any] | None = None,
 ) -> list[ZooRow]:
     """Summarise every registered model (filtered by ``family`` / fnmatch ``pattern``).
 
@@ -64,7 +65,8 @@ def zoo_table(
     ``in_channels``; ``num_classes`` rebuilds the classifier), and the receptive field of the
     last spatial output (seed 002's recursion over the graph: ``Summary.total``). ``top1`` is
     quoted from the source in :class:`~cnnkit.models.ModelInfo`, and only for the model as
-    published (not for a rebuilt stem or head).
+    published (not for a rebuilt stem or head). ``model_kwargs`` go to every model's factory
+    (a published accuracy is then not quoted either).
 
     Raises:
         ConfigError: no model matches.
@@ -77,7 +79,8 @@ def zoo_table(
         where = f" in family {family!r}" if family else ""
         raise ConfigError(f"no model matches pattern {pattern!r}{where}")
     names.sort(key=_natural_key)  # resnet18 before resnet101
-    return [_row(name, model_info(name), input_shape, num_classes) for name in names]
+    extra = dict(model_kwargs or {})
+    return [_row(name, model_info(name), input_shape, num_classes, extra) for name in names]
 
 
 def _natural_key(name: str) -> list[int | str]:
@@ -89,12 +92,13 @@ def _row(
     info: ModelInfo,
     input_shape: tuple[int, int, int] | None,
     num_classes: int | None,
+    model_kwargs: dict[str, Any] | None = None,
 ) -> ZooRow:
     from cnnkit.analysis.summary import summarize
     from cnnkit.models import create_model
 
     shape = tuple(input_shape or info.default_input)
-    options = model_options(info, shape, num_classes)
+    options: dict[str, Any] = {**model_options(info, shape, num_classes), **(model_kwargs or {})}
     # a published accuracy belongs to the architecture as published, not to a rebuilt head/stem
     published = None if options else info.published
     common: dict[str, Any] = dict(
@@ -132,7 +136,7 @@ def _row(
     )
 
 
-def _params(name: str, options: dict[str, int]) -> int:
+def _params(name: str, options: dict[str, Any]) -> int:
     import torch
 
     from cnnkit.models import create_model

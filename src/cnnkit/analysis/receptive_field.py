@@ -21,6 +21,7 @@ from collections.abc import Sequence
 
 from cnnkit.analysis import spatial as sp
 from cnnkit.analysis._axis_steps import NodeLayouts, pad, resample, slice_, split, window
+from cnnkit.analysis._regrid import regrid
 from cnnkit.analysis.graph import Graph, Node, TensorRef
 from cnnkit.analysis.layout import (
     BROADCAST_ONLY,
@@ -34,6 +35,8 @@ from cnnkit.analysis.layout import (
     dim_size,
     forget,
     global_axis,
+    global_on_grid,
+    grid_of,
     input_layout,
     merge_fields,
     plain_dim,
@@ -41,12 +44,13 @@ from cnnkit.analysis.layout import (
     reduced_dim,
     reshape_dims,
 )
+from cnnkit.arith.receptive_field import Field
 
 
 def propagate(graph: Graph, spatial: Sequence[sp.Spatial]) -> list[NodeLayouts]:
     """The layout (dims and fields) of every output of every node; ``None``: not data."""
     sizes = tuple(graph.input_shape[2:])
-    layouts: list[NodeLayouts] = [(input_layout(graph.input_shape),)]
+    layouts: list[NodeLayouts] = [_input_layouts(graph)]
     for node in graph.nodes[1:]:
         inputs = [(ref, layout_of(ref, layouts, sizes)) for ref in node.inputs]
         data = [(ref, lay) for ref, lay in inputs if lay is not None]
@@ -60,6 +64,18 @@ def propagate(graph: Graph, spatial: Sequence[sp.Spatial]) -> list[NodeLayouts]:
         first = _apply(kind, node, inputs, data, sizes)
         layouts.append(_all_outputs(node, first, sizes))
     return layouts
+
+
+def _input_layouts(graph: Graph) -> NodeLayouts:
+    """Fields are measured on the first input's grid; another input of the same shape is
+    taken as aligned with it pixel for pixel, one of another shape has no known field."""
+    first = graph.input_shape
+    sizes = tuple(first[2:])
+    shapes = graph.input_shapes or (first,)
+    return tuple(
+        input_layout(shape) if tuple(shape) == tuple(first) else _lost(shape, sizes)
+        for shape in shapes
+    )
 
 
 def layout_of(
@@ -141,7 +157,7 @@ def _apply(
         dims = reshape_dims(first.dims, out)
         if dims is None:
             return _lost(out, sizes)
-        return Layout(dims, fields, local)
+        return regrid(first, Layout(dims, fields, local), len(sizes))
     if isinstance(kind, sp.Permute):
         return Layout(tuple(first.dims[d] for d in kind.dims), fields, local)
     if isinstance(kind, sp.Concat):
@@ -223,7 +239,7 @@ def _pointwise(
             [
                 tuple(BROADCAST_ONLY if a in cut else lay.local[a] for a in range(len(sizes)))
                 for lay, cut in (
-                    (lay, _cut_axes(dims, along, lay.fields))
+                    (lay, _cut_axes(dims, along, lay))
                     for lay, along in zip(layouts, stretched, strict=True)
                 )
             ],
@@ -236,14 +252,21 @@ def _pointwise(
     return Layout(tuple(dims), fields, local)
 
 
-def _cut_axes(dims: Sequence[Dim], along: set[int], exact: Fields) -> set[int]:
-    """The axes an input broadcast along the output dims ``along`` is cut from: those whose
-    every output dim is among them (it gives no position of that axis) and that it sees whole
-    (its exact field there is global: a pooled gate or statistic, not a one-pixel map)."""
+def _cut_axes(dims: Sequence[Dim], along: set[int], layout: Layout) -> set[int]:
+    """The axes an input broadcast along the output dims ``along`` is cut from: those it sees
+    whole (its exact field there is global: a pooled gate or statistic, not a one-pixel map)
+    and gives no position of: every output dim holding the axis is among ``along``, or the
+    input holds no position of the axis at all (an ECA gate, pooled, viewed as a channel
+    vector, run through a 1-D conv and expanded back over the map)."""
+    if not along:
+        return set()
+    held = {a for factors in layout.dims for a in _positions_of(factors)}
     cut = set()
-    for axis, field in enumerate(exact):
+    for axis, field in enumerate(layout.fields):
+        if not _is_global(field):
+            continue
         holding = {d for d, factors in enumerate(dims) if any(f.axis == axis for f in factors)}
-        if holding and holding <= along and _is_global(field):
+        if (holding and holding <= along) or axis not in held:
             cut.add(axis)
     return cut
 
@@ -252,11 +275,26 @@ def _is_global(value: AxisState) -> bool:
     return isinstance(value, AxisField) and value.is_global
 
 
+def _common_grid(layouts: Sequence[Layout], axis: int) -> Field | None:
+    """The grid of ``axis``'s positions that every input agreeing on one has (attention's
+    scores have none; its values keep the map's)."""
+    grids = {}
+    for layout in layouts:
+        for value in (layout.fields[axis], layout.local[axis]):
+            grid = grid_of(value)
+            if grid is not None:
+                grids[(grid.jump, grid.start)] = grid
+    return next(iter(grids.values())) if len(grids) == 1 else None
+
+
 def _mixed_away(value: AxisState, result: AxisField | None, keep_local: bool = False) -> AxisState:
     """An axis's field after a mix over all of it (``result``): global and broadcast-only
-    fields stay; ``keep_local`` keeps the field (statistics broadcast back, for the local)."""
+    fields stay; ``keep_local`` keeps the field (statistics broadcast back, for the local). A
+    finite field made global keeps its positions' grid."""
     if keep_local or isinstance(value, BroadcastOnly) or (value is not None and value.is_global):
         return value
+    if result is not None and result.is_global and isinstance(value, AxisField):
+        return global_on_grid(result.field.rf[0], value.field)
     return result
 
 
@@ -326,7 +364,8 @@ def _matmul(
             if probe.axis_size(axis) == 1:  # a sum over one position mixes nothing
                 continue
             whole = probe.dims_of(axis) == {contracted}
-            value = global_axis(sizes[axis]) if whole else None
+            grid = _common_grid([x for x in (a_lay, b_lay) if x is not None], axis)
+            value = global_on_grid(sizes[axis], grid) if whole else None
             result[axis] = _mixed_away(result[axis], value)
             result_local[axis] = _mixed_away(result_local[axis], value)
     batch: list[Dim] = []

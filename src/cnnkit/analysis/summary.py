@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import gc
+import os
 import warnings
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ from typing import Any
 
 from torch import nn
 
+from cnnkit.analysis._inputs import ModelInputs, TensorSpec, model_inputs
 from cnnkit.analysis._rows import (
     Axes,
     CallFigures,
@@ -44,7 +46,7 @@ from cnnkit.analysis.receptive_field import propagate
 from cnnkit.analysis.rules import OpFigures, Rule, find_rule, rule_key
 from cnnkit.analysis.spatial import UNKNOWN
 from cnnkit.arith.memory import dtype_bytes, training_activation_bytes
-from cnnkit.errors import ConfigError
+from cnnkit.errors import CnnkitError, ConfigError, ShapeError
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,7 @@ class LayerRow:
     rf_global: tuple[bool, ...] | None = None
     local_rf: Axes | None = None
     local_rf_global: tuple[bool, ...] | None = None
+    kernel: tuple[int, ...] | None = None  # a module's kernel_size (convolutions, pooling)
 
 
 @dataclass(frozen=True)
@@ -129,6 +132,13 @@ class Summary:
     measured: MeasuredMemory | None = None
     graph: Graph | None = field(default=None, repr=False, compare=False)
     figures: tuple[CallFigures, ...] = field(default=(), repr=False, compare=False)
+    input_shapes: tuple[tuple[int, ...], ...] = ()
+
+    def __str__(self) -> str:
+        """The table of ``cnnkit summary`` (``print(summary)``, as torchinfo prints)."""
+        from cnnkit.analysis.render import render_table  # the renderers import this module
+
+        return render_table(self).rstrip("\n")
 
     def at_depth(self, depth: int | None) -> Summary:
         """The same summary with rows aggregated at module depth ``depth`` (``None``: leaves)."""
@@ -146,6 +156,7 @@ class Summary:
         return {
             "model": self.model,
             "input_shape": list(self.input_shape),
+            "input_shapes": [list(shape) for shape in self.input_shapes or (self.input_shape,)],
             "layers": [_row_dict(row) for row in self.layers],
             "total": {k: _jsonable(v) for k, v in total.items()},
             "unsupported": dict(self.unsupported),
@@ -183,45 +194,97 @@ def _row_dict(row: LayerRow) -> dict[str, Any]:
         "local_rf_global": _jsonable(row.local_rf_global),
         "inputs": list(row.inputs),
         "unsupported": list(row.unsupported),
+        "kernel": _jsonable(row.kernel),
     }
 
 
 def summarize(
     model: nn.Module | Callable[[], nn.Module],
-    input_shape: Sequence[int],
+    input_size: Any = None,
     *,
+    input_data: Any = None,
+    dtypes: Any = None,
     batch_size: int = 1,
     depth: int | None = None,
     mode: Mode = "eval",
     rules: Mapping[Any, Rule] | None = None,
     measure: bool = False,
+    input_shape: Any = None,
 ) -> Summary:
-    """Trace ``model`` on an input of (batch_size, *input_shape) and summarise every layer.
+    """Trace ``model`` on an input of (batch_size, *input_size) and summarise every layer.
 
     Args:
         model: any ``nn.Module``, left exactly as found (device, values, hooks, modes); or a
             factory (a zero-argument callable returning one), built on the meta device so that
             a model larger than memory costs nothing, and rebuilt for real only when it cannot
             run on meta or ``measure`` is set.
-        input_shape: one sample's shape without the batch, e.g. ``(3, 224, 224)``.
-        batch_size: N of the traced input.
+        input_size: one sample's shape without the batch, e.g. ``(3, 224, 224)``, or a list of
+            shapes for a model with several inputs (torchinfo's ``input_size`` minus the batch).
+        input_data: instead of ``input_size``: an example tensor, a tuple/list of them (the
+            positional inputs) or a dict (keyword inputs), batch included. Only their shapes
+            and dtypes are used, unless the model must run for real.
+        dtypes: one dtype per shape of ``input_size`` (e.g. ``torch.long`` for token ids);
+            default: the model's first floating dtype.
+        batch_size: N of the traced input (with ``input_size``).
         depth: aggregate rows at this module depth (``None``: one row per leaf call).
         mode: ``"eval"`` (default), ``"train"`` or ``"same"``: the modules' training flags
             during the trace (restored afterwards). Eval is what inference costs.
         rules: per-call rule overrides, ``{aten op or nn.Module class: rule}``.
         measure: also run a real training-mode forward and measure the bytes autograd saves.
+        input_shape: the former name of ``input_size``.
 
     Raises:
         ShapeError: the input is too small (names the first layer whose output would be empty)
-            or does not fit a layer.
+            or does not fit a layer; a shape that includes the batch says the batch is separate.
+        ConfigError: an argument of the wrong type or value (names the parameter).
     """
+    if input_shape is not None:
+        if input_size is not None:
+            raise ConfigError("give input_size or input_shape (its former name), not both")
+        input_size = input_shape
+    if not isinstance(model, nn.Module) and not callable(model):
+        raise ConfigError(f"model must be an nn.Module or a factory, got {type(model).__name__}")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ConfigError(f"batch_size must be an integer >= 1, got {batch_size!r}")
     if depth is not None and (isinstance(depth, bool) or not isinstance(depth, int) or depth < 0):
         raise ConfigError(f"depth must be an integer >= 0, got {depth!r}")
+    if not isinstance(mode, str) or mode not in ("eval", "train", "same"):
+        raise ConfigError(f"mode must be 'eval', 'train' or 'same', got {mode!r}")
+    if rules is not None and not isinstance(rules, Mapping):
+        raise ConfigError(f"rules must be a dict {{op or module class: rule}}, got {rules!r}")
+    if not isinstance(measure, bool):
+        raise ConfigError(f"measure must be True or False, got {measure!r}")
+    inputs, single = model_inputs(input_size, input_data, dtypes, batch_size)
     overrides: dict[Hashable, Rule] = {rule_key(k): v for k, v in (rules or {}).items()}
     with _collector_paused():
-        return _summarize(model, input_shape, batch_size, depth, mode, overrides, measure)
+        try:
+            return _summarize(model, inputs, depth, mode, overrides, measure)
+        except ShapeError:
+            if single and _runs_without_its_first_dim(model, inputs, mode, overrides):
+                shape = inputs.shapes[0][1:]
+                raise ShapeError(
+                    f"input_size {shape} does not fit the model, but {shape[1:]} does: the "
+                    f"batch is separate (pass input_size={shape[1:]}, batch_size={shape[0]})"
+                ) from None
+            raise
+
+
+def _runs_without_its_first_dim(
+    model: Any, inputs: ModelInputs, mode: Mode, overrides: dict[Hashable, Rule]
+) -> bool:
+    """Whether the model accepts the one input with its first dim dropped (a shape written
+    with its batch, as torchinfo takes it)."""
+    (spec,) = inputs.specs
+    if len(spec.shape) < 3:
+        return False
+    shorter = ModelInputs((TensorSpec((spec.shape[0], *spec.shape[2:]), spec.dtype),), {})
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            _summarize(model, shorter, None, mode, overrides, False)
+    except CnnkitError:
+        return False
+    return True
 
 
 @contextlib.contextmanager
@@ -240,8 +303,7 @@ def _collector_paused() -> Iterator[None]:
 
 def _summarize(
     model: nn.Module | Callable[[], nn.Module],
-    input_shape: Sequence[int],
-    batch_size: int,
+    inputs: ModelInputs,
     depth: int | None,
     mode: Mode,
     overrides: dict[Hashable, Rule],
@@ -251,11 +313,13 @@ def _summarize(
     def module_rule(module: nn.Module) -> Rule | None:
         return find_rule(type(module), overrides)
 
-    shape = (batch_size, *(int(v) for v in input_shape))
+    shape = inputs.shapes[0]
+    factory = None
     if not isinstance(model, nn.Module):
-        model, graph = build_and_capture(model, shape, mode, module_rule, real=measure)
+        factory = model
+        model, graph = build_and_capture(factory, inputs, mode, module_rule, real=False)
     else:
-        graph = capture(model, shape, mode=mode, module_rule=module_rule)
+        graph = capture(model, inputs, mode=mode, module_rule=module_rule)
     figures, unsupported = _figures(graph, overrides)
     spatial = [UNKNOWN if f is None else f.spatial for f in figures]
     layouts = propagate(graph, spatial)
@@ -264,10 +328,14 @@ def _summarize(
     attributed = sum(per_call[c.index].params for c in graph.calls if c.is_row)
     measured = None
     if measure:
-        measured = measure_saved_bytes(model, shape, estimate=total.training_activation_bytes)
+        _check_fits_in_memory(total)
+        if factory is not None and _on_meta(model):
+            model = factory()  # built on meta for the trace: now for real, once it fits
+        measured = measure_saved_bytes(model, inputs, estimate=total.training_activation_bytes)
     return Summary(
         model=type(model).__name__,
         input_shape=shape,
+        input_shapes=inputs.shapes,
         layers=_layers(graph, per_call, depth),
         total=total,
         unsupported=unsupported,
@@ -279,6 +347,25 @@ def _summarize(
         graph=graph,
         figures=per_call,
     )
+
+
+def _on_meta(model: nn.Module) -> bool:
+    return any(t.is_meta for t in (*model.parameters(), *model.buffers()))
+
+
+def _check_fits_in_memory(total: Totals) -> None:
+    """Refuse a measurement whose parameters and training activations (seed 000's estimate,
+    from the meta trace) exceed this machine's physical memory, before allocating anything."""
+    need = total.param_bytes + total.buffer_bytes + total.training_activation_bytes
+    try:
+        have = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):  # not POSIX: nothing to check against
+        return
+    if need > have:
+        raise ConfigError(
+            f"measure: the training forward needs about {need / 1e9:,.1f} GB (parameters and "
+            f"seed 000's activation estimate), more than this machine's {have / 1e9:,.1f} GB"
+        )
 
 
 def _figures(
@@ -396,6 +483,17 @@ def _layers(
                 rf_global=f.rf_global,
                 local_rf=f.local_rf,
                 local_rf_global=f.local_rf_global,
+                kernel=_kernel(call.module),
             )
         )
     return tuple(rows)
+
+
+def _kernel(module: nn.Module | None) -> tuple[int, ...] | None:
+    """The ``kernel_size`` a convolution or pooling module was built with, per axis."""
+    size = getattr(module, "kernel_size", None)
+    if isinstance(size, int) and not isinstance(size, bool):
+        return (size,)
+    if isinstance(size, tuple) and all(isinstance(v, int) for v in size):
+        return size
+    return None

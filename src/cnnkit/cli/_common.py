@@ -28,3 +28,17 @@ def add_format(parser: argparse.ArgumentParser, choices: tuple[str, ...], defaul
     parser.add_argument(
         "--format", choices=choices, default=default, help=f"output format (default: {default})"
     )
+
+
+def add_trust_code(parser: argparse.ArgumentParser) -> None:
+    """``--trust-code SPEC``: the ``package.module:callable`` a checkpoint's run was built from.
+
+    A checkpoint never selects code to import (only zoo names are built from a file); a run of
+    the user's own model is rebuilt only when the user names that code again here.
+    """
+    parser.add_argument(
+        "--trust-code",
+        metavar="SPEC",
+        help="the package.module:callable to build when a checkpoint's model is one (a "
+        "checkpoint never selects code itself; name only code you trust)",
+    )

@@ -244,7 +244,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     _channels(transpose)
     transpose.add_argument("--batch-size", help="batch size for MACs (default 1)")
 
-    rf = _add(sub, "rf", "receptive field, jump and start of a layer stack (seed 002)")
+    rf = _add(sub, "rf", "receptive field, jump and start of a layer stack")
     rf.add_argument(
         "--layers",
         required=True,
@@ -252,7 +252,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "p padding, d dilation; pool/tconv/up prefixes)",
     )
 
-    im2col = _add(sub, "im2col", "memory of the explicit im2col matrix (seed 002)")
+    im2col = _add(sub, "im2col", "memory of the explicit im2col matrix")
     _geometry(im2col, padding_help="padding: an int, per axis, same or valid")
     im2col.add_argument("--batch-size", required=True, help="batch size")
     im2col.add_argument("--in-channels", required=True, help="input channels")
@@ -271,7 +271,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     macs.add_argument("--batch-size", help="batch size (default 1)")
     macs.add_argument("--ndim", type=int, choices=(1, 2, 3), help="spatial axes (default 2)")
 
-    compare = _add(sub, "compare", "standard vs depthwise-separable vs grouped conv (seed 001)")
+    compare = _add(sub, "compare", "standard vs depthwise-separable vs grouped conv")
     _channels(compare, required=True, groups_required=True)
     compare.add_argument("--kernel-size", required=True, help="kernel size")
     compare.add_argument("--output-size", help="output size for MACs (default 1 per axis)")

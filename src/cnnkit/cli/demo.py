@@ -57,7 +57,8 @@ def run(args: argparse.Namespace) -> int:
         f"\ndone: test accuracy {result.final['test_top1']:.2f}% "
         f"(top-5 {result.final['test_top5']:.2f}%) after {result.final['wall_seconds']:.0f} s "
         "of training and evaluation.\n"
-        f"files in {result.out_dir}/: final.json, metrics.csv, config.json, best.pt, last.pt"
+        f"files in {result.out_dir}/: final.json, metrics.csv, config.json, environment.json, "
+        "best.pt, last.pt"
         f"{', curves.png, confusion.png, hardest.png' if config.plots else ''}\n"
         f"next: cnnkit eval {result.out_dir}/best.pt"
     )

@@ -1,4 +1,4 @@
-"""``cnnkit diagram MODEL --format ascii|mermaid``: the model's captured graph, drawn (A8).
+"""``cnnkit diagram MODEL --format ascii|mermaid``: the model's captured graph, drawn.
 
 The graph is the one ``cnnkit summary`` traces (on the meta device): every layer, residual add
 and concatenation that the forward pass really executed. ``--depth D`` draws module calls at
@@ -8,10 +8,9 @@ depth D as single boxes.
 from __future__ import annotations
 
 import argparse
-import sys
 
 from cnnkit.cli._common import add_format
-from cnnkit.cli.summary import add_model_arguments, summarize_arguments
+from cnnkit.cli.summary import add_model_arguments, summarize_arguments, write_output
 
 FORMATS = ("ascii", "mermaid")
 
@@ -31,5 +30,5 @@ def run(args: argparse.Namespace) -> int:
     from cnnkit.analysis.render import DIAGRAM_FORMATS
 
     summary = summarize_arguments(args)
-    sys.stdout.write(DIAGRAM_FORMATS[args.format](summary))
+    write_output(DIAGRAM_FORMATS[args.format](summary), args.output)
     return 0

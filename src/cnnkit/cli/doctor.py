@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from cnnkit.cli._common import add_format, parse_ints
+from cnnkit.cli._common import add_format, add_trust_code, parse_ints
 from cnnkit.errors import ConfigError
 
 FORMATS = ("table", "json", "sarif")
@@ -68,6 +68,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--data-dir", metavar="DIR", help="where the dataset files are")
     add_format(parser, FORMATS, "table")
+    add_trust_code(parser)
     parser.set_defaults(func=run)
 
 
@@ -109,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
         if kwargs:
             raise ConfigError("--model-kwargs: a checkpoint names its own model arguments")
         saved = load_checkpoint(args.model)
-        model: Any = model_from_checkpoint(saved, Path(args.model), "model")
+        model: Any = model_from_checkpoint(saved, Path(args.model), "model", args.trust_code)
         mean, std = saved.get("mean"), saved.get("std")
         if input_shape is None and saved.get("image_shape") is not None:
             input_shape = tuple(int(v) for v in saved["image_shape"])

@@ -1,9 +1,12 @@
-"""``cnnkit eval CHECKPOINT``: test metrics of a saved run (``cnnkit.train.evaluate``)."""
+"""``cnnkit eval CHECKPOINT``: metrics of a saved run on a split (``cnnkit.train.evaluate``)."""
 
 from __future__ import annotations
 
 import argparse
-import json
+import contextlib
+import math
+import sys
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from cnnkit.cli._common import add_format
@@ -12,16 +15,30 @@ if TYPE_CHECKING:
     from cnnkit.train.evaluation import EvalResult
 
 
+def _train_default(name: str) -> object:
+    """A TrainConfig field's default: eval's defaults are taken from there, not repeated."""
+    from cnnkit.train.config import TrainConfig
+
+    return TrainConfig.__dataclass_fields__[name].default
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "eval",
-        help="evaluate a checkpoint: top-1/top-5, loss, per-class accuracy, confusion matrix",
+        help="evaluate a checkpoint: top-1/top-5, loss, per-class precision/recall/F1, "
+        "confusion matrix",
         description="Evaluate a cnnkit checkpoint (best.pt, last.pt, or a run folder) on a "
         "dataset split.",
     )
     parser.add_argument("checkpoint", metavar="CHECKPOINT", help="checkpoint file or run folder")
     parser.add_argument("--dataset", help="dataset name (default: the one the run trained on)")
-    parser.add_argument("--split", default="test", help="split to evaluate (default: test)")
+    parser.add_argument(
+        "--split",
+        choices=("test", "val", "train"),
+        default="test",
+        help="test; val: the run's own validation split, rebuilt from its config and split "
+        "seed; or train (default: test)",
+    )
     parser.add_argument("--data-dir", help="where the dataset files are")
     parser.add_argument(
         "--tta",
@@ -41,11 +58,35 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--weights",
         choices=("model", "ema"),
         default="model",
-        help="the checkpoint's model weights or its EMA (last.pt of an --ema run)",
+        help="the checkpoint's model weights or its EMA (last.pt of an --ema run; default: model)",
     )
-    parser.add_argument("--batch-size", type=int, default=500, help="evaluation batch size")
-    parser.add_argument("--hardest", type=int, default=10, help="hardest samples to list")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        metavar="N",
+        help="evaluation batch size (default: the run's --eval-batch-size, "
+        f"{_train_default('eval_batch_size')} unless it was set)",
+    )
+    parser.add_argument(
+        "--hardest",
+        type=int,
+        default=None,
+        metavar="N",
+        help="hardest samples to list (default: the run's --hardest, "
+        f"{_train_default('hardest')} unless it was set)",
+    )
+    parser.add_argument(
+        "--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)"
+    )
+    parser.add_argument(
+        "--out",
+        metavar="DIR",
+        help="also write eval-SPLIT.json, per_class-SPLIT.csv and confusion-SPLIT.png into DIR",
+    )
+    parser.add_argument(
+        "--quiet", action="store_true", help="no progress bar (it shows only on a terminal)"
+    )
     parser.add_argument(
         "--model",
         metavar="SPEC",
@@ -57,35 +98,73 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cnnkit.errors import ConfigError
     from cnnkit.train.evaluation import evaluate
+    from cnnkit.train.jsonio import dumps
 
-    if args.batch_size < 1:
-        raise ConfigError(f"--batch-size: must be >= 1, got {args.batch_size}")
-    if args.hardest < 0:
-        raise ConfigError(f"--hardest: must be >= 0, got {args.hardest}")
-    result = evaluate(
-        args.checkpoint,
-        dataset=args.dataset,
-        split=args.split,
-        data_dir=args.data_dir,
-        tta=args.tta,
-        tta_shift=args.tta_shift,
-        weights=args.weights,
-        batch_size=args.batch_size,
-        device=args.device,
-        hardest=args.hardest,
-        model=args.model,
-    )
+    if args.out is not None:
+        from cnnkit.train.eval_files import check_out_dir
+
+        check_out_dir(args.out)  # before the evaluation, not after it
+    with _progress_bar(enabled=not args.quiet) as progress:
+        result = evaluate(
+            args.checkpoint,
+            dataset=args.dataset,
+            split=args.split,
+            data_dir=args.data_dir,
+            tta=args.tta,
+            tta_shift=args.tta_shift,
+            weights=args.weights,
+            batch_size=args.batch_size,
+            device=args.device,
+            hardest=args.hardest,
+            progress=progress,
+            model=args.model,
+        )
+    written = []
+    if args.out is not None:
+        from cnnkit.train.eval_files import write_eval_files
+
+        written = write_eval_files(result, args.out)
     if args.format == "json":
-        print(json.dumps(result.to_dict(), indent=2))
+        print(dumps(result.to_dict()))
         return 0
     print(render_text(result))
+    if written:
+        print(f"\nwrote {', '.join(str(p) for p in written)}")
     return 0
 
 
+@contextlib.contextmanager
+def _progress_bar(enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
+    """A transient rich bar on stderr over the evaluated images; none off a terminal."""
+    from rich.console import Console
+
+    console = Console(file=sys.stderr, highlight=False)
+    if not enabled or not console.is_terminal:
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    bar = Progress(
+        "evaluating",
+        BarColumn(),
+        MofNCompleteColumn(),
+        "images",
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    )
+    task = bar.add_task("eval", total=None)
+
+    def update(done: int, total: int) -> None:
+        bar.update(task, completed=done, total=total)
+
+    with bar:
+        yield update
+
+
 def render_text(result: EvalResult) -> str:
-    """Metrics, per-class accuracy and the confusion matrix as plain aligned text."""
+    """Metrics, per-class precision/recall/F1 and the confusion matrix as aligned text."""
     from cnnkit.train.evaluation import tta_label
 
     metrics = result.metrics
@@ -95,12 +174,20 @@ def render_text(result: EvalResult) -> str:
         f"{result.checkpoint} on {result.dataset} {result.split} ({metrics.count:,} images, "
         f"{result.weights} weights{', ' + tta if tta else ''})",
         f"top-1 {metrics.top1:.2f}%  top-5 {metrics.top5:.2f}%  loss {metrics.loss:.4f}",
+    ]
+    if result.run_environment is not None:
+        lines.append(f"trained with {result.run_environment.line()}")
+    lines += [
         "",
-        "per-class accuracy:",
+        "per class (recall = the class's accuracy):",
     ]
     width = max(len(name) for name in classes)
-    for name, accuracy, row in zip(classes, metrics.per_class, metrics.confusion, strict=True):
-        lines.append(f"  {name:<{width}}  {accuracy:6.2f}%  ({sum(row):,} images)")
+    lines.append(f"  {'':<{width}}  {'precision':>9}  {'recall':>7}  {'F1':>7}  {'images':>7}")
+    for score in metrics.class_scores:
+        lines.append(
+            f"  {score.name:<{width}}  {_percent(score.precision):>9}  "
+            f"{_percent(score.recall):>7}  {_percent(score.f1):>7}  {score.support:>7,}"
+        )
     lines += ["", "confusion matrix (rows: true class, columns: predicted):"]
     cell = max(4, max(len(str(v)) for row in metrics.confusion for v in row) + 1)
     label_width = width + len(str(len(classes) - 1)) + 1
@@ -116,3 +203,8 @@ def render_text(result: EvalResult) -> str:
                 f"({sample.confidence:.0%}), loss {sample.loss:.2f}"
             )
     return "\n".join(lines)
+
+
+def _percent(value: float) -> str:
+    """``85.00%``, or ``-`` where the figure is undefined (no image of, or predicted as, it)."""
+    return f"{value:.2f}%" if math.isfinite(value) else "-"

@@ -16,20 +16,26 @@ from cnnkit.errors import ConfigError
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "lab",
-        help="the seeds' experiments: edges, learn-kernel, equivariance, checkerboard, ...",
-        description="Run one of the seeds' experiments with cnnkit's reference operations.",
+        help="classic CNN experiments: edges, learn-kernel, equivariance, checkerboard, ...",
+        description="Run a classic CNN experiment with cnnkit's reference operations.",
     )
     labs = parser.add_subparsers(dest="lab", metavar="NAME", parser_class=type(parser))
     labs.required = True
 
-    edges = labs.add_parser("edges", help="003's and 004's edge-detection examples (B6)")
-    learn = labs.add_parser("learn-kernel", help="004: learn the kernel [1, -1] (B6)")
+    edges = labs.add_parser(
+        "edges", help="edge detection by cross-correlation: the horizontal and vertical examples"
+    )
+    learn = labs.add_parser(
+        "learn-kernel", help="learn the edge kernel [1, -1] by gradient descent"
+    )
     learn.add_argument("--iterations", type=int, default=10, help="updates (default: 10)")
-    learn.add_argument("--learning-rate", type=float, default=3e-2, help="(default: 0.03)")
+    learn.add_argument(
+        "--learning-rate", type=float, default=3e-2, help="step size (default: 0.03)"
+    )
     learn.add_argument("--seed", type=int, default=0, help="seed of the initial kernel")
 
     equivariance = labs.add_parser(
-        "equivariance", help="002: F(Tx) = T F(x), and how padding, stride, pooling break it (B5)"
+        "equivariance", help="F(Tx) = T F(x), and how padding, stride, pooling break it"
     )
     equivariance.add_argument("--size", type=int, default=16, help="image size (even)")
     equivariance.add_argument(
@@ -38,26 +44,26 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     equivariance.add_argument("--channels", type=int, default=3, help="input channels")
     equivariance.add_argument("--seed", type=int, default=0, help="seed of image and kernels")
 
-    checker = labs.add_parser(
-        "checkerboard", help="002: coverage of a transposed conv and its fixes (B4)"
-    )
-    checker.add_argument("--kernel-size", type=int, default=3, help="(default: 3)")
-    checker.add_argument("--stride", type=int, default=2, help="(default: 2)")
+    checker = labs.add_parser("checkerboard", help="coverage of a transposed conv and its fixes")
+    checker.add_argument("--kernel-size", type=int, default=3, help="kernel size (default: 3)")
+    checker.add_argument("--stride", type=int, default=2, help="stride (default: 2)")
     checker.add_argument("--size", type=int, default=8, help="input size (default: 8)")
 
     flow = labs.add_parser(
-        "gradient-flow", help="001/003: gradient norms through deep plain vs residual stacks (B7)"
+        "gradient-flow", help="gradient norms through deep plain vs residual stacks"
     )
     flow.add_argument("--blocks", type=int, default=50, help="blocks per stack (default: 50)")
     flow.add_argument("--seed", type=int, default=0, help="seed of weights and input")
     flow.add_argument(
         "--experiment", choices=("conv", "linear", "both"), default="both",
-        help="001's conv blocks, 003's linear blocks, or both (default)",
+        help="conv blocks, linear blocks, or both (default: both)",
     )  # fmt: skip
-    flow.add_argument("--out", metavar="PNG", help="also write the plot to this PNG file")
+    flow.add_argument(
+        "--out", metavar="FILE", help="also write the plot to FILE (.png, .svg or .pdf)"
+    )
 
     algorithms = labs.add_parser(
-        "conv-algorithms", help="loop/im2col/fft/winograd vs torch: error, time, memory (B2)"
+        "conv-algorithms", help="loop/im2col/fft/winograd vs torch: error, time, memory"
     )
     algorithms.add_argument(
         "--shape", action="append", metavar="N,C,H,W,C_OUT,K[,S[,P]]",
@@ -157,6 +163,8 @@ def run(args: argparse.Namespace) -> int:
     if args.threads is not None:
         if args.threads < 1:
             raise ConfigError(f"--threads must be >= 1, got {args.threads}")
+        if args.threads >= 2**31:  # torch stores the count in an int32
+            raise ConfigError(f"--threads must be below 2^31, got {args.threads}")
         torch.set_num_threads(args.threads)
     result = _result(args)
     if args.format == "json":

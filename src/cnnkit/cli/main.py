@@ -25,10 +25,13 @@ COMMANDS: tuple[str, ...] = (
     "data",
     "train",
     "eval",
+    "predict",
     "lab",
     "demo",
     "doctor",
     "report",
+    "deploy",
+    "explain",
 )
 
 

@@ -1,4 +1,4 @@
-"""``cnnkit summary MODEL --input C,H,W``: the layer-by-layer trace of a model (A4-A6).
+"""``cnnkit summary MODEL --input C,H,W``: the layer-by-layer trace of a model.
 
 MODEL is a zoo name (``cnnkit zoo`` lists them) or ``package.module:callable`` returning an
 ``nn.Module``. The model is built and traced on the meta device, so any input size and batch
@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
+import math
 import sys
+from collections.abc import Callable
+from typing import Any
 
 from cnnkit.cli._common import add_format, parse_ints
 from cnnkit.errors import ConfigError
@@ -18,7 +22,7 @@ FORMATS = ("table", "json", "csv", "md")
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """MODEL, --input, --batch, --depth: shared with ``cnnkit diagram``."""
+    """MODEL, --input, --batch, --depth, --model-kwargs, --output: shared with diagram."""
     parser.add_argument(
         "model", metavar="MODEL", help="zoo name (see `cnnkit zoo`) or package.module:callable"
     )
@@ -34,6 +38,59 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="D",
         help="aggregate rows at module depth D (default: one row per leaf layer)",
     )
+    add_model_kwargs(parser)
+    parser.add_argument(
+        "--output", metavar="FILE", help="write to FILE (atomically) instead of standard output"
+    )
+
+
+def add_model_kwargs(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model-kwargs",
+        metavar="JSON",
+        help="keyword arguments for the model's factory, e.g. '{\"num_classes\": 10}'",
+    )
+
+
+def parse_model_kwargs(text: str | None) -> dict[str, Any]:
+    """``--model-kwargs`` as a dict (a JSON object), or ``{}``."""
+    if text is None:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ConfigError(f"--model-kwargs: not valid JSON ({error.msg}): {text!r}") from None
+    if not isinstance(value, dict):
+        raise ConfigError(f"--model-kwargs must be a JSON object, got {text!r}")
+    return value
+
+
+def model_factory(spec: str, kwargs: dict[str, Any]) -> Callable[[], Any]:
+    """A factory for ``summarize`` that names ``--model-kwargs`` when the model refuses them."""
+    from cnnkit.models import resolve_model
+
+    def build() -> Any:
+        try:
+            return resolve_model(spec, **kwargs)
+        except TypeError as error:
+            if not kwargs:
+                raise
+            raise ConfigError(f"--model-kwargs: {spec} does not accept them ({error})") from None
+
+    return build
+
+
+def write_output(text: str, path: str | None) -> None:
+    """Print ``text``, or write it atomically to ``path`` (nothing half-written)."""
+    if path is None:
+        sys.stdout.write(text)
+        return
+    from cnnkit._io import atomic_write_text
+
+    try:
+        atomic_write_text(path, text)
+    except OSError as error:
+        raise ConfigError(f"--output {path}: {error.strerror or error}") from None
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -50,6 +107,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="also run one real training-mode forward and measure the bytes autograd saves",
     )
     parser.add_argument(
+        "--columns",
+        metavar="LIST",
+        help="table columns after Layer, Type, Output: any of input,kernel,params,trainable,"
+        "macs,other_flops,memory,rf (default: params,macs,rf)",
+    )
+    parser.add_argument(
         "--mode",
         choices=("eval", "train"),
         default="eval",
@@ -61,20 +124,27 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def summarize_arguments(args: argparse.Namespace, **options: object):  # type: ignore[no-untyped-def]
     """Parse MODEL/--input/--batch/--depth and call ``summarize`` (shared with diagram)."""
     from cnnkit.analysis import summarize
-    from cnnkit.models import model_info, resolve_model
+    from cnnkit.models import model_info
 
     if args.batch < 1:
         raise ConfigError(f"--batch must be >= 1, got {args.batch}")
     if args.depth is not None and args.depth < 0:
         raise ConfigError(f"--depth must be >= 0, got {args.depth}")
+    kwargs = parse_model_kwargs(args.model_kwargs)
     if args.input is not None:
         input_shape = parse_ints(args.input, "--input")
     elif ":" not in args.model:
         input_shape = model_info(args.model).default_input  # also: unknown names fail here
     else:
         raise ConfigError(f"--input is required for {args.model!r} (e.g. --input 3,224,224)")
+    elements = math.prod((args.batch, *input_shape))
+    if elements > _INT64:
+        raise ConfigError(
+            f"--batch {args.batch} x --input {'x'.join(map(str, input_shape))} is {elements:.3g} "
+            "elements, more than a tensor can index (int64)"
+        )
     summary = summarize(
-        lambda: resolve_model(args.model),
+        model_factory(args.model, kwargs),
         input_shape,
         batch_size=args.batch,
         depth=args.depth,
@@ -83,9 +153,35 @@ def summarize_arguments(args: argparse.Namespace, **options: object):  # type: i
     return dataclasses.replace(summary, model=args.model)
 
 
+_INT64 = 2**63 - 1
+
+
+def parse_columns(text: str | None) -> tuple[str, ...]:
+    from cnnkit.analysis.render.table import DEFAULT_COLUMNS, OPTIONAL
+
+    if text is None:
+        return DEFAULT_COLUMNS
+    names = tuple(part.strip().lower().replace("-", "_") for part in text.split(",") if part)
+    unknown = [name for name in names if name not in OPTIONAL]
+    if unknown or not names:
+        raise ConfigError(
+            f"--columns: unknown column {unknown[0] if unknown else text!r}; "
+            f"choose from {','.join(OPTIONAL)}"
+        )
+    return names
+
+
 def run(args: argparse.Namespace) -> int:
     from cnnkit.analysis.render import SUMMARY_FORMATS
+    from cnnkit.analysis.render.table import render_table
 
+    columns = parse_columns(args.columns)
+    if args.columns is not None and args.format != "table":
+        raise ConfigError("--columns applies to --format table")
     summary = summarize_arguments(args, measure=args.measure, mode=args.mode)
-    sys.stdout.write(SUMMARY_FORMATS[args.format](summary))
+    if args.format == "table":
+        text = render_table(summary, columns=columns)
+    else:
+        text = SUMMARY_FORMATS[args.format](summary)
+    write_output(text, args.output)
     return 0

@@ -11,9 +11,12 @@ from __future__ import annotations
 import argparse
 import json
 from dataclasses import MISSING, fields
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from cnnkit.errors import ConfigError
+
+if TYPE_CHECKING:
+    from cnnkit.train.config import TrainConfig
 
 EXTRA_NAMES = {"out_dir": ("--out", "--out-dir")}
 
@@ -57,12 +60,24 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     for item in fields(TrainConfig):
         names = EXTRA_NAMES.get(item.name, ("--" + item.name.replace("_", "-"),))
         default = item.default if item.default is not MISSING else item.default_factory()  # type: ignore[misc]
-        help_text = f"{item.metadata['help']} (default: {_show(default)})"
+        help_text = with_default(item.metadata["help"], default)
         _add_flag(parser, names, item.name, hints[item.name], help_text)
     parser.set_defaults(func=run)
 
 
+def with_default(help_text: str, default: Any) -> str:
+    """``help_text`` and its default, once: not when the text already says it, nor for None
+    (an unset optional setting, described by the text)."""
+    if default is None or "default" in help_text:
+        return help_text
+    return f"{help_text} (default: {_show(default)})"
+
+
 def _show(value: Any) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, float):
+        return f"{value:g}"
     return json.dumps(value) if isinstance(value, dict | list) else str(value)
 
 
@@ -152,15 +167,18 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(json.dumps(config.to_dict(), indent=2))
         return 0
-    if getattr(args, "doctor", True):  # warnings and errors of `cnnkit doctor`, on stderr
-        from cnnkit.doctor.training import print_before_training
-
-        print_before_training(config)
     from cnnkit.train.loop import fit
 
-    result = fit(config, resume=args.resume)
+    # warnings and errors of `cnnkit doctor` on stderr, once the new run is set up
+    result = fit(config, resume=args.resume, before_training=_doctor if args.doctor else None)
     if args.report:
         from cnnkit.report import write_report
 
         print(f"report: {write_report(result.out_dir)}")
     return 0
+
+
+def _doctor(config: TrainConfig, image_shape: tuple[int, ...], num_classes: int) -> None:
+    from cnnkit.doctor.training import print_before_training
+
+    print_before_training(config, image_shape=image_shape, num_classes=num_classes)

@@ -1,4 +1,4 @@
-"""``cnnkit zoo``: the model table (C5), every figure computed by the analyzer.
+"""``cnnkit zoo``: the model table, every figure computed by the analyzer.
 
 One row per registered model: parameters, MACs and the receptive field of the last feature map at
 the model's default input (or ``--input``), and the published ImageNet top-1 where a source gives
@@ -12,12 +12,12 @@ import argparse
 import csv
 import io
 import json
-import sys
 from dataclasses import asdict
 from typing import TYPE_CHECKING
 
 from cnnkit.cli._common import add_format, parse_ints
-from cnnkit.errors import ConfigError
+from cnnkit.cli.summary import add_model_kwargs, parse_model_kwargs, write_output
+from cnnkit.errors import ConfigError, ShapeError
 
 if TYPE_CHECKING:
     from cnnkit.analysis.model_table import ZooRow
@@ -51,6 +51,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="check that a torchvision or cnnkit checkpoint loads strictly into the model "
         "PATTERN names (with --num-classes/--input for a fine-tuned one)",
     )
+    add_model_kwargs(parser)
+    parser.add_argument(
+        "--output", metavar="FILE", help="write to FILE (atomically) instead of standard output"
+    )
     add_format(parser, FORMATS, "table")
     parser.set_defaults(func=run)
 
@@ -63,8 +67,17 @@ def run(args: argparse.Namespace) -> int:
         return _check_weights(args.pattern, args.weights, shape, args.num_classes)
     from cnnkit.analysis.model_table import zoo_table
 
-    rows = zoo_table(args.family, args.pattern, shape, args.num_classes)  # type: ignore[arg-type]
-    sys.stdout.write(RENDERERS[args.format](rows))
+    kwargs = parse_model_kwargs(args.model_kwargs)
+    try:
+        rows = zoo_table(args.family, args.pattern, shape, args.num_classes, kwargs)  # type: ignore[arg-type]
+    except TypeError as error:
+        if not kwargs:
+            raise
+        raise ConfigError(f"--model-kwargs: a model does not accept them ({error})") from None
+    one_name = args.pattern is not None and not any(char in args.pattern for char in "*?[")
+    if one_name and len(rows) == 1 and rows[0].note:  # one model asked for: fail as summary does
+        raise ShapeError(rows[0].note)
+    write_output(RENDERERS[args.format](rows), args.output)
     return 0
 
 
@@ -151,9 +164,13 @@ def render_csv(rows: list[ZooRow]) -> str:
     writer.writerow(fields)
     for row in rows:
         values = asdict(row)
-        for key in ("input_shape", "rf", "rf_global", "local_rf", "local_rf_global"):
+        for key in ("input_shape", "rf", "local_rf"):
             if values[key] is not None:
                 values[key] = "x".join(_csv_value(v) for v in values[key])
+        for key in ("rf_global", "local_rf_global"):  # flags: one word, or one per axis
+            if values[key] is not None:
+                words = [_csv_value(v) for v in values[key]]
+                values[key] = words[0] if len(set(words)) == 1 else ";".join(words)
         writer.writerow(["" if values[f] is None else values[f] for f in fields])
     return buffer.getvalue()
 

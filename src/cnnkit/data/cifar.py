@@ -118,7 +118,8 @@ class CifarSource(DatasetSource):
         import torch
 
         identity = [*self.identity(split), repr(self._needed(split))]
-        hit = cache.lookup(found.files, identity, ("images", "labels"))
+        digests = cache.source_digests(found.files)
+        hit = cache.lookup(digests, identity, ("images", "labels"))
         if hit is not None and hit.classes is not None:
             tensors, verified, classes = hit.tensors, hit.verified, hit.classes
         else:
@@ -134,6 +135,7 @@ class CifarSource(DatasetSource):
             }
             cache.store(
                 found.files,
+                digests,
                 identity,
                 tensors,
                 dataset=self.name,

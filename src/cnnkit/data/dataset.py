@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
+from cnnkit.data._checks import require_dataset, require_seed
 from cnnkit.errors import ConfigError, DataError
 
 if TYPE_CHECKING:
@@ -77,7 +78,25 @@ class ImageDataset:
         """The images at ``indices`` (in that order), as a new dataset sharing classes and name."""
         import torch
 
-        index = torch.as_tensor(indices, dtype=torch.int64)
+        try:
+            index = torch.as_tensor(indices)
+        except (TypeError, ValueError, RuntimeError) as exc:
+            index, reason = None, " ".join(str(exc).split())
+        else:
+            reason = f"got {index.dtype}"
+            if index.numel() == 0:  # torch.as_tensor([]) is float32
+                index = index.to(torch.int64)
+        if (
+            index is None
+            or index.dtype.is_floating_point
+            or index.dtype.is_complex
+            or (index.dtype == torch.bool)
+        ):  # a float index would be truncated silently
+            raise ConfigError(
+                f"{self.name}: subset indices must be integers, got {type(indices).__name__} "
+                f"({reason})"
+            )
+        index = index.to(torch.int64)
         if index.dim() != 1:
             raise ConfigError(f"{self.name}: subset indices must be one-dimensional")
         if len(index) and (int(index.min()) < -len(self) or int(index.max()) >= len(self)):
@@ -108,6 +127,13 @@ def train_val_split(
     """
     import torch
 
+    require_dataset("train_val_split", "dataset", dataset)
+    require_seed("train_val_split", "seed", seed)
+    if isinstance(val_size, bool) or not isinstance(val_size, int | float):
+        raise ConfigError(
+            f"train_val_split: val_size must be an int count or a float fraction, "
+            f"got {type(val_size).__name__} {val_size!r}"
+        )
     total = len(dataset)
     if isinstance(val_size, float) and not isinstance(val_size, bool):
         if not 0.0 < val_size < 1.0:

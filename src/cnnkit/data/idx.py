@@ -9,14 +9,21 @@ Compression is recognised by the gzip magic bytes ``1f 8b``, not by the file nam
 from __future__ import annotations
 
 import gzip
+import io
+import math
+import os
+import stat
+import struct
 import zlib
 from pathlib import Path
 
 import numpy as np
 
+from cnnkit.arith.limits import check_fits_in_memory
 from cnnkit.errors import DataError
 
 GZIP_MAGIC = b"\x1f\x8b"
+_CHUNK = 1 << 20
 
 # IDX type byte -> big-endian numpy dtype
 IDX_TYPES: dict[int, str] = {
@@ -30,9 +37,14 @@ IDX_TYPES: dict[int, str] = {
 
 
 def read_bytes(path: str | Path) -> bytes:
-    """The bytes of ``path``; an unreadable file is a :class:`DataError` naming it."""
+    """The bytes of ``path``; an unreadable file, or one that is not a regular file (a FIFO
+    would block, a device such as /dev/zero never ends), is a :class:`DataError` naming it."""
     try:
-        return Path(path).read_bytes()
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(descriptor, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                raise DataError(f"{path}: not a regular file")
+            return handle.read()
     except OSError as exc:
         raise DataError(f"{path}: cannot read ({exc.strerror or exc})") from None
 
@@ -41,21 +53,12 @@ def is_gzip(data: bytes) -> bool:
     return data[:2] == GZIP_MAGIC
 
 
-def decompress(data: bytes, origin: str) -> bytes:
-    """``data`` decompressed when it is gzip, else unchanged; a corrupt gzip names ``origin``."""
-    if not is_gzip(data):
-        return data
-    try:
-        return gzip.decompress(data)
-    except (EOFError, OSError, zlib.error) as exc:  # EOFError: a truncated gzip stream
-        raise DataError(f"{origin}: corrupt or truncated gzip data ({exc})") from None
-
-
-def parse_idx(data: bytes, origin: str = "<bytes>") -> np.ndarray:
-    """Decode IDX bytes into a native-endian numpy array (see the module docstring for the format).
+def parse_header(data: bytes, origin: str) -> tuple[np.dtype, tuple[int, ...], int]:
+    """(dtype, shape, header size) of IDX bytes that hold at least the whole header.
 
     Raises:
-        DataError: naming ``origin`` when the magic, the header or the item count is wrong.
+        DataError: naming ``origin`` when the magic or the header is wrong, or when the data the
+            header declares could not fit in int64 or in this machine's memory.
     """
     if len(data) < 4:
         raise DataError(f"{origin}: not an IDX file (only {len(data)} bytes)")
@@ -70,19 +73,73 @@ def parse_idx(data: bytes, origin: str = "<bytes>") -> np.ndarray:
     header_size = 4 + 4 * ndim
     if len(data) < header_size:
         raise DataError(f"{origin}: truncated IDX header ({len(data)} of {header_size} bytes)")
-    shape = tuple(int(v) for v in np.frombuffer(data, ">u4", count=ndim, offset=4))
+    shape = struct.unpack_from(f">{ndim}I", data, 4)
     dtype = np.dtype(IDX_TYPES[data[2]])
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    # Python ints: a header of 2^32-1 sized dimensions must not wrap around in int64.
+    check_fits_in_memory(
+        math.prod(shape) * dtype.itemsize,
+        f"{origin}: IDX header declares {_dims(shape)} items",
+        DataError,
+    )
+    return dtype, shape, header_size
+
+
+def _dims(shape: tuple[int, ...]) -> str:
+    if len(shape) > 8:  # a crafted header may declare up to 255 dimensions
+        return "x".join(map(str, shape[:8])) + f"x... ({len(shape)} dimensions)"
+    return "x".join(map(str, shape))
+
+
+def decompress(data: bytes, origin: str) -> bytes:
+    """``data`` decompressed when it is gzip, else unchanged; a corrupt gzip names ``origin``.
+
+    A gzip stream is decompressed in 1 MiB chunks and never beyond the size its IDX header
+    declares plus one byte: a gzip bomb (a small file that inflates to gigabytes) is refused
+    after reading what the header promised, without inflating the rest.
+    """
+    if not is_gzip(data):
+        return data
+    try:
+        with gzip.GzipFile(fileobj=io.BytesIO(data)) as stream:
+            content = bytearray(stream.read(4))
+            if len(content) == 4 and content[:2] == b"\0\0":
+                content += stream.read(4 * content[3])
+            _, shape, header_size = parse_header(bytes(content), origin)
+            dtype = np.dtype(IDX_TYPES[content[2]])
+            total = header_size + math.prod(shape) * dtype.itemsize
+            while len(content) <= total:
+                chunk = stream.read(min(_CHUNK, total + 1 - len(content)))
+                if not chunk:
+                    break
+                content += chunk
+    except (EOFError, OSError, zlib.error) as exc:  # EOFError: a truncated gzip stream
+        raise DataError(f"{origin}: corrupt or truncated gzip data ({exc})") from None
+    if len(content) > total:
+        raise DataError(
+            f"{origin}: gzip data inflates beyond the {total} bytes its IDX header "
+            f"({_dims(shape)}) declares; refused without inflating the rest"
+        )
+    return bytes(content)
+
+
+def parse_idx(data: bytes, origin: str = "<bytes>") -> np.ndarray:
+    """Decode IDX bytes into a native-endian numpy array (see the module docstring for the format).
+
+    Raises:
+        DataError: naming ``origin`` when the magic, the header or the item count is wrong.
+    """
+    dtype, shape, header_size = parse_header(data, origin)
+    expected = math.prod(shape) * dtype.itemsize
     found = len(data) - header_size
     if found < expected:
         raise DataError(
-            f"{origin}: truncated IDX file: header {'x'.join(map(str, shape))} needs "
+            f"{origin}: truncated IDX file: header {_dims(shape)} needs "
             f"{expected} data bytes, found {found}"
         )
     if found > expected:
         raise DataError(
             f"{origin}: IDX file has {found - expected} bytes after the "
-            f"{'x'.join(map(str, shape))} data its header declares"
+            f"{_dims(shape)} data its header declares"
         )
     array = np.frombuffer(data, dtype, offset=header_size).reshape(shape)
     return array.astype(dtype.newbyteorder("="), copy=False)
@@ -101,6 +158,11 @@ def check_images_and_labels(
         raise DataError(
             f"{images_origin}: expected (N, H, W) uint8 images, got {images.dtype} with shape "
             f"{images.shape}"
+        )
+    if images.shape[0] == 0 or images.shape[1] == 0 or images.shape[2] == 0:
+        raise DataError(
+            f"{images_origin}: IDX header declares {_dims(images.shape)} images: "
+            "a dataset needs at least one image of at least 1x1 pixels"
         )
     if labels.ndim != 1:
         raise DataError(f"{labels_origin}: expected one label per image, got shape {labels.shape}")

@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from cnnkit.data._checks import require_path, require_str
 from cnnkit.data.dataset import ImageDataset
 from cnnkit.data.folder import image_folder
 from cnnkit.data.load import FOLDER_PREFIX, get_source
@@ -44,6 +45,8 @@ class DatasetInfo:
 
 def dataset_info(name: str, data_dir: str | os.PathLike[str] | None = None) -> DatasetInfo:
     """Find (never download) every split of ``name`` and describe it; nothing is typed in."""
+    require_str("dataset_info", "name", name)
+    require_path("dataset_info", "data_dir", data_dir, optional=True)
     if name.startswith(FOLDER_PREFIX):
         return _folder_info(name)
     source = get_source(name)

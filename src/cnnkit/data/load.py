@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cnnkit.data import cifar, mnist  # noqa: F401  (registers the named datasets)
+from cnnkit.data._checks import require_bool, require_path, require_str
 from cnnkit.data.dataset import ImageDataset
 from cnnkit.data.download import Digest, download_file
 from cnnkit.data.folder import image_folder
@@ -23,6 +24,7 @@ from cnnkit.data.sources import (
     find_split,
     not_found_error,
 )
+from cnnkit.errors import ConfigError
 
 FOLDER_PREFIX = "folder:"
 
@@ -34,6 +36,7 @@ def list_datasets() -> list[str]:
 
 def get_source(name: str) -> DatasetSource:
     """The registered source ``name``; an unknown name raises UnknownNameError (close matches)."""
+    require_str("get_source", "name", name)
     return DATASETS.get(name)
 
 
@@ -54,6 +57,10 @@ def load_dataset(
     Example: ``load_dataset("fashion_mnist", "train")`` gives 60000 (1, 28, 28) images whose
     first labels are 9, 0, 0, 3, 0, 2, 7, 2, 5, 5 (reference-figures.md).
     """
+    require_str("load_dataset", "name", name)
+    require_str("load_dataset", "split", split)
+    require_path("load_dataset", "data_dir", data_dir, optional=True)
+    require_bool("load_dataset", "download", download)
     if name.startswith(FOLDER_PREFIX):
         return image_folder(name[len(FOLDER_PREFIX) :], split)
     source = get_source(name)
@@ -93,6 +100,18 @@ def fetch_dataset(
     ``mirrors`` (tried first) and then the dataset's official mirrors, each checked against the
     published MD5 (:func:`cnnkit.data.download.download_file`).
     """
+    require_str("fetch_dataset", "name", name)
+    require_path("fetch_dataset", "data_dir", data_dir, optional=True)
+    if (
+        not isinstance(mirrors, Sequence)
+        or isinstance(mirrors, str)
+        or not all(isinstance(m, str) for m in mirrors)
+    ):
+        raise ConfigError(
+            f"fetch_dataset: mirrors must be a sequence of URL strings, got {mirrors!r}"
+        )
+    if report is not None and not callable(report):
+        raise ConfigError(f"fetch_dataset: report must be a callable or None, got {report!r}")
     source = get_source(name)
     urls_for = [m if m.endswith("/") else m + "/" for m in (*mirrors, *source.mirrors)]
     target = download_folder(source, data_dir)

@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from cnnkit.data._checks import finite_numbers, require_bool, require_dataset, require_seed
 from cnnkit.data.dataset import ImageDataset
 from cnnkit.data.transforms.base import Transform
 from cnnkit.errors import ConfigError
@@ -61,8 +62,24 @@ class DeviceLoader:
         mean: Sequence[float] | None = None,
         std: Sequence[float] | None = None,
     ) -> None:
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise ConfigError(f"batch_size must be a positive int, got {batch_size!r}")
+        require_dataset("DeviceLoader", "dataset", dataset)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ConfigError(
+                f"DeviceLoader: batch_size must be a positive int, got {batch_size!r}"
+            )
+        for parameter, flag in (("shuffle", shuffle), ("drop_last", drop_last),
+                                ("channels_last", channels_last)):  # fmt: skip
+            require_bool("DeviceLoader", parameter, flag)
+        require_seed("DeviceLoader", "seed", seed)
+        if transform is not None and not callable(transform):
+            raise ConfigError(
+                f"DeviceLoader: transform must be a batched transform (callable) or None, "
+                f"got {type(transform).__name__}"
+            )
+        if not isinstance(device, str | torch.device):
+            raise ConfigError(
+                f"DeviceLoader: device must be a str or torch.device, got {type(device).__name__}"
+            )
         if drop_last and batch_size > len(dataset):
             raise ConfigError(
                 f"batch_size {batch_size} exceeds the {len(dataset)} images of {dataset.name} "
@@ -72,8 +89,9 @@ class DeviceLoader:
             self.device = torch.device(device)
             self.images = dataset.images.to(self.device)
             self.labels = dataset.labels.to(self.device)
-        except (RuntimeError, AssertionError) as exc:  # an absent CUDA/MPS device
-            raise ConfigError(f"device {str(device)!r} is not usable here ({exc})") from None
+        except (RuntimeError, AssertionError) as exc:  # an absent CUDA/MPS device, a bad name
+            reason = " ".join(str(exc).split())
+            raise ConfigError(f"device {str(device)!r} is not usable here ({reason})") from None
         self.dataset_name, self.num_classes = dataset.name, dataset.num_classes
         self.batch_size, self.shuffle, self.drop_last = batch_size, shuffle, drop_last
         self.seed, self.transform, self.channels_last = seed, transform, channels_last
@@ -88,6 +106,10 @@ class DeviceLoader:
     ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         if mean is None and std is None:
             return None, None
+        if mean is not None:
+            mean = finite_numbers("DeviceLoader", "mean", mean)
+        if std is not None:
+            std = finite_numbers("DeviceLoader", "std", std)
         if mean is None or std is None or len(mean) != channels or len(std) != channels:
             raise ConfigError(
                 f"mean and std need one value per channel ({channels}), got {mean} and {std}"

@@ -56,17 +56,20 @@ class IdxSource(DatasetSource):
         """Decode (or load from the cache) and verify the files of ``split``."""
         import torch
 
-        hit = cache.lookup(found.files, self.identity(split), ("images", "labels"))
+        identity = self.identity(split)
+        hit = cache.lookup(cache.source_digests(found.files), identity, ("images", "labels"))
         if hit is not None:
             tensors, verified = hit.tensors, hit.verified
         else:
             images_path, labels_path = found.files
-            contents, verified, content_key = [], {}, hashlib.sha256()
+            contents, verified, content_key, digests = [], {}, hashlib.sha256(), []
             for remote, path in zip(self.splits[split], found.files, strict=True):
-                content, content_sha256, how = _verified_content(remote, path)
+                data = read_bytes(path)
+                content, content_sha256, how = _verified_content(remote, path, data)
                 contents.append(content)
                 verified[path.name] = how
                 content_key.update(content_sha256)
+                digests.append(hashlib.sha256(data).hexdigest())  # the bytes decoded, not re-read
             images = parse_idx(contents[0], str(images_path))
             labels = parse_idx(contents[1], str(labels_path))
             check_images_and_labels(
@@ -78,7 +81,8 @@ class IdxSource(DatasetSource):
             }
             cache.store(
                 found.files,
-                self.identity(split),
+                digests,
+                identity,
                 tensors,
                 dataset=self.name,
                 split=split,
@@ -96,9 +100,9 @@ class IdxSource(DatasetSource):
         return dataset, verified
 
 
-def _verified_content(remote: RemoteFile, path: Path) -> tuple[bytes, bytes, str]:
-    """The decompressed content of ``path``, its SHA-256 digest, and how it was verified."""
-    data = read_bytes(path)
+def _verified_content(remote: RemoteFile, path: Path, data: bytes) -> tuple[bytes, bytes, str]:
+    """The decompressed content of ``data`` (the bytes of ``path``), its SHA-256 digest, and
+    how it was verified."""
     content = decompress(data, str(path))
     content_sha256 = hashlib.sha256(content)
     if remote.payload_sha256 is not None:

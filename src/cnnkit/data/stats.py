@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+from cnnkit.data._checks import require_dataset
 from cnnkit.errors import DataError
 
 if TYPE_CHECKING:
@@ -26,6 +27,7 @@ def channel_stats(dataset: ImageDataset) -> tuple[tuple[float, ...], tuple[float
     """
     import torch
 
+    require_dataset("channel_stats", "dataset", dataset)
     images = dataset.images
     if len(dataset) == 0:
         raise DataError(f"{dataset.name}: cannot compute statistics of an empty dataset")

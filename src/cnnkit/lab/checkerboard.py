@@ -18,6 +18,7 @@ import torch
 
 from cnnkit.arith.conv import conv_transpose_output_size
 from cnnkit.errors import ConfigError
+from cnnkit.lab._checks import require_memory
 from cnnkit.lab._table import format_table
 from cnnkit.reference import conv2d, conv_transpose2d, pixel_shuffle
 
@@ -134,6 +135,13 @@ def checkerboard(kernel_size: int = 3, stride: int = 2, size: int = 8) -> Checke
         if isinstance(value, bool) or not isinstance(value, int) or value < smallest:
             raise ConfigError(f"{name} must be a positive integer, got {value!r}")
     k, s = kernel_size, stride
+    # the largest tensors: transposed-conv outputs of (size s + k)^2, the resized image, the
+    # s^2 feature maps before the pixel shuffle, and the k^2 kernels (float64)
+    out = size * s + k
+    require_memory(
+        4 * out * out + 3 * s * s * size * size + 4 * k * k * s * s,
+        f"kernel_size {k}, stride {s}, size {size}",
+    )
     measured_1d = conv_transpose2d(_ones(1, 1, 1, size), _ones(1, 1, 1, k), stride=(1, s))
     measured = tuple(int(v) for v in measured_1d.flatten().tolist())
     coverage_map = conv_transpose2d(_ones(1, 1, size, size), _ones(1, 1, k, k), stride=s)

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from cnnkit.arith.conv import conv_macs, conv_output_size
+from cnnkit.arith.limits import check_fits_in_memory
 from cnnkit.arith.memory import im2col_bytes
 from cnnkit.errors import ConfigError, ShapeError, UnsupportedError
 from cnnkit.lab._memory import peak_allocated_bytes, tensor_bytes
@@ -183,6 +184,20 @@ def _figures(shape: ConvShape, element_bytes: int) -> ShapeFigures:
     )
 
 
+def _bytes_needed(
+    shape: ConvShape, figures: ShapeFigures, element_bytes: int, methods: Sequence[str]
+) -> int:
+    """A lower bound of the bytes a shape's measurement holds at once: input, weights and the
+    exact output in float64, their copies in the measured dtype, and the largest method's work
+    space (the im2col matrix when im2col runs, else one more output)."""
+    height, width = figures.output_size
+    inputs = shape.batch * shape.in_channels * shape.height * shape.width
+    weights = shape.out_channels * shape.in_channels * shape.kernel_size**2
+    outputs = shape.batch * shape.out_channels * height * width
+    work = figures.im2col_bytes if "im2col" in methods else outputs * element_bytes
+    return 8 * (inputs + weights + outputs) + element_bytes * (inputs + weights) + work
+
+
 def _callable(method: str, x: torch.Tensor, weight: torch.Tensor, shape: ConvShape) -> Callable:
     arguments = dict(stride=shape.stride, padding=shape.padding)
     if method == ANCHOR:
@@ -277,6 +292,10 @@ def conv_algorithms(
             figures.append(_figures(shape, element_bytes))
         except (ConfigError, ShapeError) as error:
             raise type(error)(f"shape {shape.label}: {error}") from None
+    for shape, shape_figures in zip(shapes, figures, strict=True):  # before allocating any
+        check_fits_in_memory(
+            _bytes_needed(shape, shape_figures, element_bytes, methods), f"shape {shape.label}"
+        )
     measurements = [
         row
         for shape in shapes

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from cnnkit.errors import ConfigError
+from cnnkit.lab._checks import require_memory, require_seed
 from cnnkit.lab._table import format_error, format_table
 from cnnkit.reference import conv2d, max_pool2d
 
@@ -163,6 +164,9 @@ def equivariance(
         raise ConfigError(f"size must be an even integer >= 4, got {size!r}")
     if isinstance(channels, bool) or not isinstance(channels, int) or channels < 1:
         raise ConfigError(f"channels must be a positive integer, got {channels!r}")
+    require_seed(seed)
+    # the image, four output maps, their shifted copies and differences, in float64
+    require_memory((channels + 4 * 4) * size * size, f"size {size} with {channels} channels")
     shifts = [tuple(s) for s in shifts]
     for shift in shifts:
         if len(shift) != 2 or not all(isinstance(v, int) and 0 <= v < size for v in shift):

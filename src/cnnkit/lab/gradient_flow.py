@@ -20,12 +20,14 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 
-from cnnkit._io import atomic_write_with
+from cnnkit._io import atomic_save_figure, figure_format
 from cnnkit.errors import ConfigError
+from cnnkit.lab._checks import require_memory, require_seed
 from cnnkit.lab._table import format_table
 
 EXPERIMENTS = ("conv", "linear")
@@ -68,6 +70,15 @@ def _blocks(experiment: str, residual: bool, count: int) -> nn.ModuleList:
         return nn.ModuleList(SeedResidualBlock(64) for _ in range(count))
     plain = (nn.Sequential(nn.Conv2d(64, 64, 3, padding=1), nn.ReLU()) for _ in range(count))
     return nn.ModuleList(plain)
+
+
+def _bytes_per_block(experiment: str) -> int:
+    """Bytes one block holds during the measurement: its parameters and their gradients, and
+    about ten activations of the input's size (float32), kept for the backward pass."""
+    block = _blocks(experiment, True, 1)[0]
+    parameters = sum(p.numel() for p in block.parameters())
+    activation = 2 * 64 * 8 * 8 if experiment == "conv" else 10
+    return 4 * (2 * parameters + 10 * activation)
 
 
 @dataclass(frozen=True)
@@ -152,13 +163,19 @@ def gradient_flow(
     """Run 001's (``conv``) and 003's (``linear``) experiment with and without residuals.
 
     Returns the gradient norm at every block's input and first weight; with ``image_path``,
-    also writes a PNG (matplotlib, Agg) of the norms per block on a log scale, atomically.
+    also writes a plot of the norms per block on a log scale, atomically, as PNG, SVG or PDF
+    by the path's suffix (matplotlib's Figure API, Agg canvas).
     """
     if isinstance(blocks, bool) or not isinstance(blocks, int) or blocks < 1:
         raise ConfigError(f"blocks must be a positive integer, got {blocks!r}")
     for experiment in experiments:
         if experiment not in EXPERIMENTS:
             raise ConfigError(f"unknown experiment {experiment!r}; choose from conv, linear")
+    if image_path is not None:
+        figure_format(image_path)  # a wrong suffix fails now, not after the measurement
+    require_seed(seed)
+    for experiment in experiments:
+        require_memory(blocks * _bytes_per_block(experiment), f"blocks {blocks} ({experiment})", 1)
     curves = tuple(
         _measure(experiment, residual, blocks, seed)
         for experiment in experiments
@@ -172,15 +189,18 @@ def gradient_flow(
 
 
 def write_plot(result: GradientFlowResult, path: str | Path) -> None:
-    """Gradient norm per block, one panel per experiment, log scale; written atomically."""
-    import matplotlib
+    """:func:`plot_figure` written atomically, as PNG, SVG or PDF by ``path``'s suffix."""
+    figure_format(path)  # refuse a suffix that is no figure format before drawing
+    atomic_save_figure(plot_figure(result), path, dpi=100)
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+
+def plot_figure(result: GradientFlowResult) -> Any:
+    """Gradient norm per block, one panel per experiment, log scale (a matplotlib Figure)."""
+    from matplotlib.figure import Figure
 
     experiments = sorted({c.experiment for c in result.curves})
-    figure, axes = plt.subplots(1, len(experiments), figsize=(5 * len(experiments), 3.6))
-    axes = [axes] if len(experiments) == 1 else list(axes)
+    figure = Figure(figsize=(5 * len(experiments), 3.6))
+    axes = list(figure.subplots(1, len(experiments), squeeze=False)[0])
     for axis, experiment in zip(axes, experiments, strict=True):
         curves = [result.curve(experiment, residual) for residual in (True, False)]
         nonzero = [v for c in curves for v in c.input_gradient_norms if v > 0]
@@ -196,10 +216,9 @@ def write_plot(result: GradientFlowResult, path: str | Path) -> None:
             if zeros:
                 axis.scatter(zeros, [floor] * len(zeros), marker="v", color=line.get_color(),
                              label=f"{label}: exactly 0")  # fmt: skip
-        axis.set_title(f"{experiment} blocks (seed {'001' if experiment == 'conv' else '003'})")
+        axis.set_title(f"{experiment} blocks")
         axis.set_xlabel("block (1 = nearest the input)")
         axis.set_ylabel("||dL/d input||")
         axis.legend()
     figure.tight_layout()
-    atomic_write_with(path, lambda handle: figure.savefig(handle, format="png", dpi=100))
-    plt.close(figure)
+    return figure

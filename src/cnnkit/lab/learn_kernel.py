@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 import torch
 
 from cnnkit.errors import ConfigError
+from cnnkit.lab._checks import require_memory, require_seed
 from cnnkit.lab.edges import SEED004_KERNEL, seed004_image
 from cnnkit.reference import conv2d, conv2d_backward
 
@@ -74,6 +75,9 @@ def learn_kernel(
         raise ConfigError(f"learning_rate must be a finite number, got {learning_rate!r}")
     if learning_rate <= 0:
         raise ConfigError(f"learning_rate must be positive, got {learning_rate!r}")
+    require_seed(seed)
+    # one loss per iteration is kept (a Python float in a list: about 32 bytes)
+    require_memory(iterations, f"iterations {iterations}", bytes_per_element=32)
     x = seed004_image()[None, None]
     target = conv2d(x, torch.tensor(SEED004_KERNEL)[None, None])
     bound = 1 / math.sqrt(2)

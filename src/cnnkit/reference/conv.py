@@ -118,7 +118,8 @@ def conv2d_loop(x: torch.Tensor, weight: torch.Tensor, geometry: ConvGeometry) -
             window = x_padded[
                 :, :, top : top + span_h : dilation_h, left : left + span_w : dilation_w
             ]
-            window = window.reshape(n, g, 1, -1, kernel_h, kernel_w)
+            # explicit sizes, not -1: an empty batch (n = 0) leaves -1 undetermined
+            window = window.reshape(n, g, 1, geometry.in_channels // g, kernel_h, kernel_w)
             y[:, :, :, i, j] = (window * kernels).sum(dim=(-3, -2, -1))
     return y.reshape(geometry.output_shape)
 
@@ -141,9 +142,9 @@ def conv2d_im2col(x: torch.Tensor, weight: torch.Tensor, geometry: ConvGeometry)
     ``W_mat`` is (C_out / g, C_in / g kH kW) per group; ``unfold(X)`` is :func:`im2col`.
     """
     n, g = geometry.batch, geometry.groups
-    columns = im2col(x, geometry).reshape(
-        n, g, -1, geometry.output_size[0] * geometry.output_size[1]
-    )
+    (kernel_h, kernel_w), (out_h, out_w) = geometry.kernel_size, geometry.output_size
+    group_rows = geometry.in_channels // g * kernel_h * kernel_w  # not -1: n may be 0
+    columns = im2col(x, geometry).reshape(n, g, group_rows, out_h * out_w)
     kernels = weight.reshape(g, geometry.out_channels // g, -1)
     return torch.matmul(kernels, columns).reshape(geometry.output_shape)
 
@@ -208,8 +209,9 @@ def weight_gradient(
     out_h, out_w = grad_out.shape[-2:]
     (stride_h, stride_w), (dilation_h, dilation_w) = geometry.stride, geometry.dilation
     x_padded = pad_zeros(x, geometry.padding)
-    x_groups = x_padded.reshape(n, g, -1, *x_padded.shape[-2:])
-    grad_groups = grad_out.reshape(n, g, -1, out_h, out_w)
+    # explicit channel counts, not -1: an empty batch (n = 0) leaves -1 undetermined
+    x_groups = x_padded.reshape(n, g, x.shape[1] // g, *x_padded.shape[-2:])
+    grad_groups = grad_out.reshape(n, g, grad_out.shape[1] // g, out_h, out_w)
     kernel_h, kernel_w = geometry.kernel_size
     grad_weight = x.new_empty(g, grad_groups.shape[2], x_groups.shape[2], kernel_h, kernel_w)
     for a in range(kernel_h):

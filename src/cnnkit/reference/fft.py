@@ -30,6 +30,8 @@ def conv2d_fft(x: torch.Tensor, weight: torch.Tensor, geometry: ConvGeometry) ->
     float32 (no CPU FFT for them).
     """
     n, g = geometry.batch, geometry.groups
+    if n == 0:  # an empty batch: oneMKL refuses a zero-sized transform, torch gives (0, ...)
+        return x.new_zeros(geometry.output_shape)
     compute = x.dtype if x.dtype in (torch.float32, torch.float64) else torch.float32
     x_padded = pad_zeros(x, geometry.padding).to(compute)
     size = tuple(fast_length(length) for length in x_padded.shape[-2:])

@@ -109,7 +109,8 @@ def conv2d_winograd(x: torch.Tensor, weight: torch.Tensor, geometry: ConvGeometr
     v = _sandwich(tiles, INPUT_TRANSFORM)  # B^T d B
     u = _sandwich(weight, KERNEL_TRANSFORM)  # G g G^T: (C_out, C_in/g, 4, 4)
     # One GEMM per tile position p: M_p (C_out/g x NT) = U_p (C_out/g x C_in/g) @ V_p (C_in/g x NT)
-    v = v.reshape(n, g, -1, tiles_h * tiles_w, 16).permute(4, 1, 2, 0, 3)
+    group_in = geometry.in_channels // g  # not -1: an empty batch (n = 0) leaves it undetermined
+    v = v.reshape(n, g, group_in, tiles_h * tiles_w, 16).permute(4, 1, 2, 0, 3)
     v = v.reshape(16, g, v.shape[2], n * tiles_h * tiles_w)
     u = u.reshape(g, -1, u.shape[1], 16).permute(3, 0, 1, 2)  # (16, g, C_out/g, C_in/g)
     m = torch.matmul(u, v)  # (16, g, C_out/g, N T)

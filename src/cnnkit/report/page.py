@@ -388,16 +388,32 @@ def _environment(run: RunSummary) -> dict[str, Any]:
     import torch
 
     from cnnkit import __version__
+    from cnnkit.train.provenance import read_environment
 
     final = run.final or {}
-    recorded = [
-        ("torch", final.get("torch")),
-        ("Python", final.get("python")),
-        ("device", final.get("device")),
-        ("threads", final.get("threads")),
-        ("precision", final.get("precision")),
-        ("cnnkit", final.get("cnnkit")),
-        ("machine", final.get("machine")),
+    # environment.json (every run since it was added) first; final.json's few fields otherwise
+    env = read_environment(run.path)
+    recorded: list[tuple[str, Any]] = [
+        ("cnnkit", env.cnnkit if env else final.get("cnnkit")),
+        ("torch", env.torch if env else final.get("torch")),
+        ("Python", env.python if env else final.get("python")),
+        ("device", env.device if env else final.get("device")),
+        ("threads", env.threads if env else final.get("threads")),
+        ("precision", env.precision if env else final.get("precision")),
+        ("machine", f"{env.cpu_model}, {env.cpu_count} cores, {env.platform}" if env else None),
+        ("command", " ".join(env.command) if env else None),
+        (
+            "git commit",
+            (env.git_commit + (" (modified)" if env.git_dirty else ""))
+            if env and env.git_commit
+            else None,
+        ),
+        (
+            "data",
+            ", ".join(f"{d.path} sha256 {d.sha256[:12]}" if d.sha256 else d.path for d in env.data)
+            if env and env.data
+            else None,
+        ),
         ("seed", run.setting("seed")),
         ("deterministic", run.setting("deterministic")),
     ]

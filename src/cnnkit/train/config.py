@@ -47,13 +47,14 @@ class TrainConfig:
         default=None, metadata=_help("where the dataset files are (default: cnnkit's search)")
     )
     val_size: int = field(
-        default=6000, metadata=_help("held-out validation images from train (0: none; 003: 6000)")
+        default=6000,
+        metadata=_help("held-out validation images from train (0: none; seed003 recipe: 6000)"),
     )
     train_subset: int | None = field(
         default=None, metadata=_help("train on only the first N training images (quick trials)")
     )
     split_seed: int = field(
-        default=42, metadata=_help("seed of the train/validation split (003: 42)")
+        default=42, metadata=_help("seed of the train/validation split (seed003 recipe: 42)")
     )
     mean: list[float] | None = field(
         default=None, metadata=_help("per-channel normalisation mean (default: computed)")
@@ -88,7 +89,8 @@ class TrainConfig:
     )
     batch_size: int = field(default=128, metadata=_help("training batch size"))
     drop_last: bool = field(
-        default=True, metadata=_help("drop the last incomplete training batch (003 keeps it)")
+        default=True,
+        metadata=_help("drop the last incomplete training batch (the seed003 recipe keeps it)"),
     )
     optimizer: Optimizer = field(default="sgd", metadata=_help("sgd (momentum, nesterov) or adamw"))
     lr: float = field(default=0.1, metadata=_help("peak learning rate"))
@@ -116,12 +118,15 @@ class TrainConfig:
     lr_per_epoch: bool = field(
         default=False,
         metadata=_help(
-            "hold the learning rate within an epoch (a scheduler stepped per epoch, as 003)"
+            "hold the learning rate within an epoch (a scheduler stepped per epoch, as the "
+            "seed003 recipe)"
         ),
     )
     schedule_epochs: int | None = field(
         default=None,
-        metadata=_help("length of the schedule in epochs (003: T_max=50; default: --epochs)"),
+        metadata=_help(
+            "length of the schedule in epochs (seed003 recipe: T_max=50; default: --epochs)"
+        ),
     )
     label_smoothing: float = field(
         default=0.0, metadata=_help("label smoothing of the cross-entropy")
@@ -178,7 +183,11 @@ class TrainConfig:
     device: str = field(default="auto", metadata=_help("auto, cpu, cuda or cuda:N"))
     precision: Precision = field(
         default="auto",
-        metadata=_help("autocast: auto (bf16 on CPUs with bf16 units, fp16 on CUDA)"),
+        metadata=_help(
+            "autocast dtype: auto is bf16 on CPUs with native bf16 units (AVX-512 BF16, AMX) "
+            "and on CUDA GPUs that support it, fp16 on other CUDA GPUs, fp32 on other CPUs; "
+            "off: fp32; bf16; fp16 (CUDA only)"
+        ),
     )
     channels_last: bool = field(
         default=True, metadata=_help("channels_last memory format for model and batches")
@@ -212,6 +221,12 @@ class TrainConfig:
         default=True, metadata=_help("TensorBoard event files when tensorboard is installed")
     )
     plots: bool = field(default=True, metadata=_help("curves and confusion matrix as PNG"))
+    grad_flow: int = field(
+        default=0,
+        metadata=_help(
+            "every N steps, per-layer gradient norms into grad_flow.csv/.png, TensorBoard (0: off)"
+        ),
+    )
 
     def __post_init__(self) -> None:
         validate(self)
@@ -427,6 +442,8 @@ def validate(config: TrainConfig) -> None:
         _check_range("time_budget", config.time_budget, 0.0, math.inf, low_open=True)
     if config.whiten_bias_epochs is not None and config.whiten_bias_epochs < 0:
         raise ConfigError(f"--whiten-bias-epochs: must be >= 0, got {config.whiten_bias_epochs}")
+    if config.grad_flow < 0:
+        raise ConfigError(f"--grad-flow: must be >= 0, got {config.grad_flow}")
     if config.patience is not None and config.patience < 1:
         raise ConfigError(f"--patience: must be >= 1, got {config.patience}")
     if config.schedule_epochs is not None and config.schedule_epochs < 1:

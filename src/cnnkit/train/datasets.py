@@ -48,7 +48,7 @@ def prepare_data(
     ``split_seed`` (003: 54000/6000 with seed 42). Mean and std are computed on the training
     part (after the split, so validation stays unseen) unless the config gives them.
     """
-    from cnnkit.data import channel_stats, load_dataset, train_val_split
+    from cnnkit.data import channel_stats, load_dataset
 
     if train_set is None:
         train_set = load_dataset(config.dataset, "train", data_dir=config.data_dir)
@@ -59,15 +59,7 @@ def prepare_data(
             f"--dataset {config.dataset}: train images have {train_set.image_shape[0]} channels, "
             f"test images {test_set.image_shape[0]}"
         )
-    val = None
-    train = train_set
-    if config.val_size:
-        if config.val_size >= len(train_set):
-            raise ConfigError(
-                f"--val-size: {config.val_size} is not less than the {len(train_set)} "
-                f"training images of {train_set.name}"
-            )
-        train, val = train_val_split(train_set, config.val_size, seed=config.split_seed)
+    train, val = split_validation(train_set, config.val_size, config.split_seed)
     if config.train_subset is not None and config.train_subset < len(train):
         train = train.subset(range(config.train_subset))
     channels = train.image_shape[0]
@@ -139,6 +131,24 @@ def user_data(data: Any) -> tuple[ImageDataset, ImageDataset]:
         for p, split in zip(parts, ("train", "test"), strict=True)
     )
     return train, test
+
+
+def split_validation(
+    train_set: ImageDataset, val_size: int, split_seed: int
+) -> tuple[ImageDataset, ImageDataset | None]:
+    """(train, validation): ``val_size`` images held out by ``train_val_split`` with
+    ``split_seed``; (``train_set``, None) for ``val_size`` 0. ``cnnkit eval --split val``
+    rebuilds a run's validation split with this same function."""
+    from cnnkit.data import train_val_split
+
+    if not val_size:
+        return train_set, None
+    if val_size >= len(train_set):
+        raise ConfigError(
+            f"--val-size: {val_size} is not less than the {len(train_set)} "
+            f"training images of {train_set.name}"
+        )
+    return train_val_split(train_set, val_size, seed=split_seed)
 
 
 def train_transform(config: TrainConfig, data: RunData) -> Any:

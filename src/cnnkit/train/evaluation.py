@@ -24,6 +24,9 @@ from cnnkit.train.metrics import MetricAccumulator, Metrics
 if TYPE_CHECKING:
     from torch import nn
 
+    from cnnkit.data import ImageDataset
+    from cnnkit.train.provenance import Environment
+
 
 def shifted_views(images: torch.Tensor, shift: int) -> tuple[torch.Tensor, torch.Tensor]:
     """``images`` moved by ``shift`` pixels down-right and up-left, reflect-padded at the edges.
@@ -93,22 +96,35 @@ def run_evaluation(
     tta: bool = False,
     tta_shift: int = 0,
     hardest: int = 0,
+    on_batch: Callable[[int], None] | None = None,
 ) -> Metrics:
-    """Metrics of ``model`` (put in eval mode, restored afterwards) over ``batches``."""
+    """Metrics of ``model`` (put in eval mode, restored afterwards) over ``batches``.
+
+    ``on_batch(n)`` is called after each batch with its number of images (a progress bar).
+    """
     was_training = model.training
     model.eval()
     accumulator = MetricAccumulator(num_classes, hardest=hardest)
     try:
         for images, labels in batches:
             accumulator.add(predict_logits(model, images, dtype, tta, tta_shift), labels)
+            if on_batch is not None:
+                on_batch(len(labels))
     finally:
         model.train(was_training)
     return accumulator.result(classes)
 
 
+SPLITS = ("test", "val", "train")
+
+
 @dataclass(frozen=True)
 class EvalResult:
-    """What :func:`evaluate` measured, and on what."""
+    """What :func:`evaluate` measured, and on what.
+
+    ``run_environment`` is the environment the run was trained in (its environment.json),
+    when the checkpoint's folder holds one.
+    """
 
     checkpoint: str
     dataset: str
@@ -117,16 +133,30 @@ class EvalResult:
     tta: bool
     metrics: Metrics
     tta_shift: int = 0
+    run_environment: Environment | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        """The names of final.json, prefixed by the split: ``test_top1``, ``val_loss``, ..."""
+        metrics, split = self.metrics, self.split
         return {
             "checkpoint": self.checkpoint,
             "dataset": self.dataset,
-            "split": self.split,
+            "split": split,
             "weights": self.weights,
             "tta": self.tta,
             "tta_shift": self.tta_shift,
-            **self.metrics.to_dict(),
+            f"{split}_top1": metrics.top1,
+            f"{split}_top5": metrics.top5,
+            f"{split}_loss": metrics.loss,
+            f"{split}_images": metrics.count,
+            "classes": list(metrics.classes),
+            "per_class_top1": dict(zip(metrics.classes, metrics.per_class, strict=True)),
+            "per_class": [score.to_dict() for score in metrics.class_scores],
+            "confusion": metrics.confusion,
+            "hardest": [vars(h) for h in metrics.hardest],
+            "run_environment": (
+                self.run_environment.to_dict() if self.run_environment is not None else None
+            ),
         }
 
 
@@ -172,34 +202,43 @@ def evaluate(
     tta: bool | None = None,
     tta_shift: int | None = None,
     weights: str = "model",
-    batch_size: int = 500,
+    batch_size: int | None = None,
     device: str = "auto",
-    hardest: int = 16,
+    hardest: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
     model: str | Callable[..., nn.Module] | nn.Module | None = None,
 ) -> EvalResult:
     """Evaluate a saved run's checkpoint (``best.pt``, ``last.pt``, or the run folder).
 
     The model, its normalisation (mean, std) and the dataset come from the checkpoint unless
     given. Returns top-1/top-5 (percent), mean cross-entropy, the confusion matrix, per-class
-    accuracy and the hardest samples.
+    accuracy, precision, recall and F1, and the hardest samples.
 
     Args:
         checkpoint: a checkpoint file, or a run folder (its ``best.pt``).
         dataset: dataset name; default: the one the run trained on.
-        split: ``test`` or ``train``.
+        split: ``test``; ``val``, the run's own validation split, rebuilt from the train
+            split with the run's ``val_size`` and ``split_seed`` exactly as ``fit`` made it;
+            or ``train`` (the whole train split).
         tta: average with the horizontal flip; default: as the run was configured.
         tta_shift: with ``tta``, also average over shifts by this many pixels (0: off);
             default: as the run was configured.
         weights: ``model`` or ``ema`` (the weight average, when the run kept one).
+        batch_size, hardest: default: the run's ``eval_batch_size`` and ``hardest``.
+        progress: called as ``progress(done, total)`` images after each batch.
         model: the code to build when the run's model is ``module:callable`` (a checkpoint
             never selects code itself): the same spec, or the factory or module.
     """
-    from cnnkit.data import DeviceLoader, load_dataset
+    from cnnkit.data import DeviceLoader
     from cnnkit.runtime import resolve_device, resolve_precision
     from cnnkit.train.checkpoint import load_checkpoint
+    from cnnkit.train.config import TrainConfig
+    from cnnkit.train.provenance import read_environment
 
     if not isinstance(checkpoint, str | Path):
         raise ConfigError(f"checkpoint: expected a path, got {type(checkpoint).__name__}")
+    if split not in SPLITS:
+        raise ConfigError(f"--split: must be one of {', '.join(SPLITS)}, got {split!r}")
     path = Path(checkpoint)
     if path.is_dir():
         path = path / "best.pt"
@@ -208,8 +247,17 @@ def evaluate(
     target = resolve_device(device)
     network = model_from_checkpoint(saved, path, weights, model).to(target)
     config = saved["config"]
+    defaults = TrainConfig.__dataclass_fields__
+    if batch_size is None:
+        batch_size = int(config.get("eval_batch_size", defaults["eval_batch_size"].default))
+    if hardest is None:
+        hardest = int(config.get("hardest", defaults["hardest"].default))
+    if batch_size < 1:
+        raise ConfigError(f"--batch-size: must be >= 1, got {batch_size}")
+    if hardest < 0:
+        raise ConfigError(f"--hardest: must be >= 0, got {hardest}")
     name = dataset or config["dataset"]
-    images = load_dataset(name, split, data_dir=data_dir or config.get("data_dir"))
+    images = _split_images(path, config, name, split, data_dir or config.get("data_dir"))
     if tuple(images.image_shape) != tuple(saved["image_shape"]):
         raise CheckpointError(
             f"{path}: the model was trained on images {tuple(saved['image_shape'])}, "
@@ -241,6 +289,14 @@ def evaluate(
         std=tuple(saved["std"]),
     )
     dtype = resolve_precision(config.get("precision", "off"), target)
+    done, total = 0, len(images)
+
+    def advance(count: int) -> None:
+        nonlocal done
+        done += count
+        if progress is not None:
+            progress(done, total)
+
     metrics = run_evaluation(
         network,
         loader,
@@ -250,5 +306,28 @@ def evaluate(
         tta=use_tta,
         tta_shift=shift,
         hardest=hardest,
+        on_batch=advance,
     )
-    return EvalResult(str(path), name, split, weights, use_tta, metrics, shift)
+    environment = read_environment(path.parent)
+    return EvalResult(str(path), name, split, weights, use_tta, metrics, shift, environment)
+
+
+def _split_images(
+    path: Path, config: dict[str, Any], name: str, split: str, data_dir: str | None
+) -> ImageDataset:
+    """The images of ``split``; ``val`` is rebuilt as ``prepare_data`` made it for the run."""
+    from cnnkit.data import load_dataset
+    from cnnkit.train.datasets import split_validation
+
+    if split != "val":
+        return load_dataset(name, split, data_dir=data_dir)
+    val_size = config.get("val_size", 0)
+    if not val_size:
+        raise ConfigError(
+            f"--split val: {path} was trained without a validation split (val_size 0); "
+            "use --split test"
+        )
+    train = load_dataset(name, "train", data_dir=data_dir)
+    _, val = split_validation(train, int(val_size), int(config.get("split_seed", 42)))
+    assert val is not None  # val_size > 0
+    return val

@@ -46,7 +46,7 @@ from cnnkit.train.evaluation import run_evaluation
 from cnnkit.train.log import RunLog
 from cnnkit.train.objective import Objective, cross_entropy_objective
 from cnnkit.train.optim import make_optimizer, set_learning_rate
-from cnnkit.train.report import finish_run, run_header
+from cnnkit.train.report import finish_run, record_environment, run_header
 from cnnkit.train.schedules import learning_rate
 from cnnkit.train.setup import (
     Run,
@@ -63,9 +63,13 @@ if TYPE_CHECKING:
     from cnnkit.data import ImageDataset
     from cnnkit.train.metrics import Metrics
 
+# called as before_training(config, image_shape, num_classes) when a new run is ready to train
+BeforeTraining = Callable[[TrainConfig, tuple[int, ...], int], object]
 
-# The after-backward seam: (model with unscaled gradients, index of the step about to be taken).
-AfterBackward: TypeAlias = Callable[[torch.nn.Module, int], None]
+
+# The after-backward seam: (model with unscaled gradients, index of the step about to be
+# taken, 1-based epoch).
+AfterBackward: TypeAlias = Callable[[torch.nn.Module, int, int], None]
 
 
 @dataclass
@@ -108,6 +112,7 @@ def fit(
     train_set: ImageDataset | None = None,
     test_set: ImageDataset | None = None,
     resume: str | Path | None = None,
+    before_training: BeforeTraining | None = None,
 ) -> RunResult:
     """Train ``config`` (E1) and write the run folder; return the test metrics.
 
@@ -126,6 +131,9 @@ def fit(
     one at a time. A checkpoint never selects code: a run whose model is
     ``package.module:callable`` resumes only when it is named here again.
     A run folder is locked while it trains: a second ``fit`` into it is refused.
+    ``before_training(config, image_shape, num_classes)`` is called once a new run is set up
+    (settings checked, data and model ready), before its first step; ``cnnkit train`` runs the
+    doctor's static and config rules there, so their findings never precede a refusal.
     """
     module = model if isinstance(model, torch.nn.Module) else None
     name = user_model_name(module) if module is not None else model
@@ -156,7 +164,9 @@ def fit(
     previous = (torch.are_deterministic_algorithms_enabled(), torch.get_num_threads())
     try:
         with contextlib.ExitStack() as cleanup:
-            return _fit(config, train_set, test_set, resume, saved, cleanup, module)
+            return _fit(
+                config, train_set, test_set, resume, saved, cleanup, module, before_training
+            )
     finally:
         runtime.set_deterministic(previous[0])
         torch.set_num_threads(previous[1])
@@ -208,8 +218,11 @@ def _fit(
     saved: dict[str, Any] | None,
     cleanup: contextlib.ExitStack,
     module: torch.nn.Module | None,
+    before_training: BeforeTraining | None = None,
 ) -> RunResult:
-    run, training, state = _set_up(config, train_set, test_set, resume, saved, cleanup, module)
+    run, training, state = _set_up(
+        config, train_set, test_set, resume, saved, cleanup, module, before_training
+    )
     try:
         for epoch in range(state.epoch, run.config.epochs):
             outcome = _train_epoch(run, training, state, epoch)
@@ -226,7 +239,8 @@ class Training:
 
     The three seams: ``objective`` (``(model, images, targets) -> (loss, logits)``),
     ``after_backward`` (called at each accumulation boundary with the model, whose gradients
-    are unscaled, and the step about to be taken) and ``distributed`` (rank and world size,
+    are unscaled, the step about to be taken and the 1-based epoch; ``--grad-flow`` plugs in
+    here) and ``distributed`` (rank and world size,
     which the loader, the log, the checkpoints and the stop decision consult).
     """
 
@@ -271,6 +285,7 @@ def _set_up(
     saved: dict[str, Any] | None,
     cleanup: contextlib.ExitStack,
     module: torch.nn.Module | None = None,
+    before_training: BeforeTraining | None = None,
     distributed: Distributed | None = None,
 ) -> tuple[Run, Training, RunState]:
     """Build the run once: runtime, data, model, folder, optimiser, resumed state, loaders, log."""
@@ -323,6 +338,7 @@ def _set_up(
         main=distributed.is_main,
     )
     log.print(run_header(config, data, model, device, dtype))
+    log.print(record_environment(out_dir, config, data, device, dtype).line())
     if saved is not None:
         if config.time_budget is None:
             where = f"{state.epoch} of {config.epochs}"
@@ -332,6 +348,17 @@ def _set_up(
     warning = warmup_warning(config, steps_per_epoch)
     if warning and distributed.is_main:
         print(f"cnnkit: warning: {warning}", file=sys.stderr)
+    if before_training is not None and saved is None:
+        before_training(config, tuple(data.image_shape), len(data.classes))
+    after_backward: list[AfterBackward] = []
+    if config.grad_flow and distributed.is_main:
+        # imported only when asked for: the cnnkit.explain package pulls in every CAM method
+        from cnnkit.explain.gradient_flow import GradientFlowRecorder
+
+        flow = GradientFlowRecorder(out_dir, config.grad_flow, tensorboard=config.tensorboard)
+        cleanup.callback(flow.close)
+        # the seam's gradients are already unscaled: the recorder's scale stays 1
+        after_backward.append(flow.after_backward)
     evaluated = average.module if average is not None else model
     run = Run(config, data, model, model_kwargs, evaluated, out_dir, device, dtype, started, log)
     training = Training(
@@ -343,7 +370,7 @@ def _set_up(
         val_loader=val_loader,
         total_steps=(config.schedule_epochs or config.epochs) * steps_per_epoch,
         objective=objective,
-        after_backward=[],
+        after_backward=after_backward,
         distributed=distributed,
         freeze=freeze_schedule(model, config),
         session_start=time.perf_counter(),
@@ -381,7 +408,7 @@ def _train_epoch(run: Run, training: Training, state: RunState, epoch: int) -> E
         if (index + 1) % config.accumulation_steps == 0 or index + 1 == batches:
             scaler.unscale_(optimizer)  # the seam and clipping see the true gradient
             for call in training.after_backward:
-                call(model, state.step)
+                call(model, state.step, epoch + 1)
             if config.grad_clip is not None:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
             scaler.step(optimizer)

@@ -26,6 +26,50 @@ class HardSample:
 
 
 @dataclass(frozen=True)
+class ClassScore:
+    """Precision, recall and F1 of one class (percent), from the confusion matrix.
+
+    precision = C[k,k] / sum_i C[i,k] (column), recall = C[k,k] / sum_j C[k,j] (row),
+    F1 = 2 C[k,k] / (row + column) = 2 P R / (P + R): scikit-learn's
+    ``precision_recall_fscore_support`` with ``zero_division=nan`` (NaN where a denominator is
+    0, written as null in JSON).
+    """
+
+    name: str
+    precision: float
+    recall: float
+    f1: float
+    support: int  # images of this class (row sum)
+    predicted: int  # images predicted as this class (column sum)
+
+    def to_dict(self) -> dict:
+        return {
+            "class": self.name,
+            "precision": self.precision,
+            "recall": self.recall,
+            "f1": self.f1,
+            "support": self.support,
+            "predicted": self.predicted,
+        }
+
+
+def class_scores(confusion: list[list[int]], classes: list[str]) -> list[ClassScore]:
+    """One :class:`ClassScore` per class of ``confusion[true][predicted]``."""
+    nan = float("nan")
+    scores = []
+    for k, row in enumerate(confusion):
+        hits, support = row[k], sum(row)
+        predicted = sum(other[k] for other in confusion)
+        precision = 100.0 * hits / predicted if predicted else nan
+        recall = 100.0 * hits / support if support else nan
+        # 2 TP / (2 TP + FP + FN) = 2 P R / (P + R) where both exist; 0 without a hit
+        f1 = 100.0 * 2 * hits / (support + predicted) if support + predicted else nan
+        name = classes[k] if k < len(classes) else str(k)
+        scores.append(ClassScore(name, precision, recall, f1, support, predicted))
+    return scores
+
+
+@dataclass(frozen=True)
 class Metrics:
     """Metrics of one evaluation pass."""
 
@@ -45,6 +89,11 @@ class Metrics:
             total = sum(row)
             result.append(100.0 * row[row_index] / total if total else float("nan"))
         return result
+
+    @property
+    def class_scores(self) -> list[ClassScore]:
+        """Precision, recall and F1 of each class (:func:`class_scores`)."""
+        return class_scores(self.confusion, list(self.classes))
 
     def to_dict(self) -> dict:
         return {

@@ -1,17 +1,16 @@
 """Pictures of a run: loss/accuracy curves, the confusion matrix, the hardest test samples.
 
-matplotlib with the Agg backend (no display needed); each figure is rendered to PNG bytes and
-written atomically.
+matplotlib's Figure API with the Agg canvas (no display, no pyplot state); each figure is
+written atomically, in the format its file suffix names (``.png``, ``.svg``, ``.pdf``).
 """
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cnnkit._io import atomic_write_bytes
+from cnnkit._io import atomic_save_figure
 
 if TYPE_CHECKING:
     import torch
@@ -20,9 +19,6 @@ if TYPE_CHECKING:
 
 
 def _figure(width: float, height: float) -> tuple[Any, Any]:
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(width, height), dpi=100)
@@ -30,9 +26,7 @@ def _figure(width: float, height: float) -> tuple[Any, Any]:
 
 
 def _save(figure: Any, path: Path) -> None:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", bbox_inches="tight")
-    atomic_write_bytes(path, buffer.getvalue())
+    atomic_save_figure(figure, path, bbox_inches="tight")
 
 
 def plot_curves(history: Sequence[dict[str, Any]], path: str | Path) -> None:
@@ -58,7 +52,10 @@ def plot_curves(history: Sequence[dict[str, Any]], path: str | Path) -> None:
 
 
 def plot_confusion(
-    confusion: Sequence[Sequence[int]], classes: Sequence[str], path: str | Path
+    confusion: Sequence[Sequence[int]],
+    classes: Sequence[str],
+    path: str | Path,
+    title: str = "confusion matrix (test)",
 ) -> None:
     """The confusion matrix (rows: true class, columns: predicted), counts in each cell."""
     size = len(classes)
@@ -74,7 +71,7 @@ def plot_confusion(
             axes.text(column, row, str(value), ha="center", va="center", fontsize=7, color=colour)
     axes.set_xticks(range(size), classes, rotation=45, ha="right")
     axes.set_yticks(range(size), classes)
-    axes.set(xlabel="predicted", ylabel="true", title="confusion matrix (test)")
+    axes.set(xlabel="predicted", ylabel="true", title=title)
     _save(figure, Path(path))
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import platform
 import time
 from typing import TYPE_CHECKING, Any
@@ -10,13 +9,18 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from cnnkit._io import atomic_write_text
+from cnnkit.train.jsonio import dumps
+from cnnkit.train.provenance import ENVIRONMENT_FILE
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from torch import nn
 
     from cnnkit.train.config import TrainConfig
     from cnnkit.train.datasets import RunData
     from cnnkit.train.loop import RunResult, RunState
+    from cnnkit.train.provenance import Environment
     from cnnkit.train.setup import Run
 
 
@@ -27,7 +31,7 @@ def run_header(
     channels, height, width = data.image_shape
     val = f" / {len(data.val):,} val" if data.val is not None else ""
     params = sum(p.numel() for p in model.parameters())
-    precision = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]
+    precision = precision_name(dtype)
     threads = torch.get_num_threads()
     where = (
         f"cpu ({threads} thread{'s' if threads != 1 else ''})"
@@ -47,6 +51,27 @@ def run_header(
         f"{config.optimizer} lr {config.lr:g} {config.schedule}, "
         f"{length}"
     )
+
+
+def precision_name(dtype: torch.dtype | None) -> str:
+    """``fp32`` (no autocast), ``bf16`` or ``fp16``."""
+    return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]
+
+
+def record_environment(
+    out_dir: Path, config: TrainConfig, data: RunData, device: torch.device, dtype: Any
+) -> Environment:
+    """Collect the run's :class:`~cnnkit.train.provenance.Environment`; write environment.json."""
+    from cnnkit.train.provenance import collect_environment, write_environment
+
+    environment = collect_environment(
+        device=device,
+        precision=precision_name(dtype),
+        datasets=[data.train, data.test],
+        data_dir=config.data_dir,
+    )
+    write_environment(out_dir, environment)
+    return environment
 
 
 def finish_run(run: Run, state: RunState) -> RunResult:
@@ -113,15 +138,16 @@ def finish_run(run: Run, state: RunState) -> RunResult:
         "test_images": len(data.test),
         "device": str(run.device),
         "threads": torch.get_num_threads(),
-        "precision": {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[run.dtype],
+        "precision": precision_name(run.dtype),
         "torch": torch.__version__,
         "python": platform.python_version(),
+        "environment": ENVIRONMENT_FILE,
         "per_class_top1": dict(zip(test.classes, test.per_class, strict=True)),
         "confusion": test.confusion,
         "classes": test.classes,
         "hardest": [vars(h) for h in test.hardest],
     }
-    atomic_write_text(out_dir / "final.json", json.dumps(final, indent=2) + "\n")
+    atomic_write_text(out_dir / "final.json", dumps(final) + "\n")
     if config.plots:
         from cnnkit.train.plots import plot_confusion, plot_curves, plot_hardest
 

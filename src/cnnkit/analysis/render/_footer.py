@@ -10,14 +10,15 @@ def total_lines(summary: Summary) -> list[str]:
     """Totals, memory, receptive field and what was not counted, one fact per line."""
     t = summary.total
     frozen = t.params - t.trainable_params
+    shapes = summary.input_shapes or (summary.input_shape,)
     lines = [
-        f"Input: {shape_text(summary.input_shape)}",
+        f"Input: {', '.join(shape_text(s) for s in shapes)}",
         f"Params: {count(t.params)} (trainable {count(t.trainable_params)}, frozen "
         f"{count(frozen)}), {si(t.param_bytes, 'B')}",
         f"MACs: {count(t.macs)} ({si(t.macs)}); FLOPs = 2 x MACs = {si(t.flops)}; "
         f"other FLOPs: {count(t.other_flops)} ({si(t.other_flops)})",
         f"Activations: {si(t.activation_bytes, 'B')} forward; x2 for training: "
-        f"{si(t.training_activation_bytes, 'B')} (seed 000 estimate)",
+        f"{si(t.training_activation_bytes, 'B')} (rule-of-thumb estimate)",
     ]
     if summary.measured is not None:
         m = summary.measured

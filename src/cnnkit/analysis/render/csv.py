@@ -52,8 +52,8 @@ def render_csv(summary: Summary) -> str:
 
 
 def _flags(values: tuple[bool, ...] | None) -> str:
-    """Per-axis flags: ``true``, ``false``, or ``truexfalse`` when the axes differ."""
+    """Per-axis flags: ``true``, ``false``, or ``true;false`` when the axes differ."""
     if values is None:
         return ""
     words = ["true" if v else "false" for v in values]
-    return words[0] if len(set(words)) == 1 else "x".join(words)
+    return words[0] if len(set(words)) == 1 else ";".join(words)

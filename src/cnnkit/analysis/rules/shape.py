@@ -77,12 +77,12 @@ def permute(node: Node) -> OpFigures:
     return OpFigures(spatial=Permute(dims))
 
 
-@register_rule(aten.transpose, aten.t)
+@register_rule(aten.transpose, aten.t, aten.transpose_, aten.t_)
 def transpose(node: Node) -> OpFigures:
     """Two dims swapped (``t``: the two dims of a matrix)."""
     rank = _rank(node)
     order = list(range(rank))
-    if node.name == "transpose":
+    if node.name in ("transpose", "transpose_"):
         first = normalize_dim(int(node.arg("dim0")), rank)
         second = normalize_dim(int(node.arg("dim1")), rank)
         order[first], order[second] = order[second], order[first]
@@ -122,9 +122,12 @@ def concatenate(node: Node) -> OpFigures:
     return OpFigures(spatial=Concat(normalize_dim(int(node.arg("dim", 0)), rank), new_dim=stack))
 
 
-@register_rule(aten.split, aten.split_with_sizes, aten.tensor_split, aten.chunk, aten.split_copy)
+@register_rule(
+    aten.split, aten.split_with_sizes, aten.tensor_split, aten.chunk, aten.split_copy,
+    aten.unsafe_split, aten.unsafe_split_with_sizes, aten.unsafe_chunk,
+)  # fmt: skip
 def split(node: Node) -> OpFigures:
-    """Consecutive pieces along ``dim``."""
+    """Consecutive pieces along ``dim`` (``unsafe_split``: nn.LSTM's gates, the same pieces)."""
     return OpFigures(spatial=Split(normalize_dim(int(node.arg("dim", 0)), _rank(node))))
 
 
