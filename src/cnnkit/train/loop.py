@@ -510,7 +510,6 @@ def _save_checkpoints(run: Run, training: Training, state: RunState, improved: b
         "model": run.model.state_dict(),
         "optimizer": training.optimizer.state_dict(),
         "ema": average.state_dict() if average is not None else None,
-        "scheduler": {"step": state.step, "total_steps": training.total_steps},
         "scaler": training.scaler.state_dict(),
         "progress": {k: v for k, v in dataclasses.asdict(state).items() if k != "history"},
         "history": state.history,
