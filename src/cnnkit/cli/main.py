@@ -32,6 +32,7 @@ COMMANDS: tuple[str, ...] = (
     "report",
     "deploy",
     "explain",
+    "robustness",
 )
 
 

@@ -1,0 +1,135 @@
+"""``cnnkit robustness CHECKPOINT``: top-1 under corruptions, mCE, the half-resolution trade."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from cnnkit.cli._common import add_format
+
+if TYPE_CHECKING:
+    from cnnkit.train.robustness import RobustnessResult
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "robustness",
+        help="accuracy of a checkpoint under corruptions (noise, blur, rotation, ...), mCE",
+        description="Top-1 of a cnnkit checkpoint on its whole test set under each corruption at "
+        "each severity (seeded per image), mCE against a baseline, a picture of the corruptions "
+        "and the accuracy and speed with halved images.",
+    )
+    parser.add_argument("checkpoint", metavar="CHECKPOINT", help="checkpoint file or run folder")
+    parser.add_argument(
+        "--corruptions",
+        metavar="LIST",
+        help="comma-separated corruption names (default: all; see docs/robustness.md)",
+    )
+    parser.add_argument(
+        "--severities", default="1-5", help="severities among 1-5, e.g. 1-5 or 1,3,5 (default 1-5)"
+    )
+    parser.add_argument("--baseline", metavar="CHECKPOINT", help="a checkpoint for CE and mCE")
+    parser.add_argument(
+        "--resolution",
+        type=float,
+        metavar="FACTOR",
+        help="also measure top-1 and speed with image sides scaled by FACTOR (e.g. 0.5)",
+    )
+    parser.add_argument(
+        "--out", metavar="DIR", help="write robustness.json and corruptions.png into DIR"
+    )
+    parser.add_argument("--grid-index", type=int, default=0, help="test image shown in the grid")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random corruptions")
+    parser.add_argument("--limit", type=int, help="only the first N test images (quick look)")
+    parser.add_argument("--batch-size", type=int, default=500, help="evaluation batch size")
+    parser.add_argument("--data-dir", help="where the dataset files are")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    add_format(parser, ("table", "json"), "table")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from cnnkit._io import atomic_write_text
+    from cnnkit.train.robustness import evaluate_robustness, parse_severities
+
+    severities = parse_severities(args.severities)
+    names = None
+    if args.corruptions:
+        names = [name.strip() for name in args.corruptions.split(",") if name.strip()]
+    out = Path(args.out) if args.out else None
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+    result = evaluate_robustness(
+        args.checkpoint,
+        corruptions=names,
+        severities=severities,
+        baseline=args.baseline,
+        resolution=args.resolution,
+        grid=out / "corruptions.png" if out is not None else None,
+        grid_index=args.grid_index,
+        seed=args.seed,
+        batch_size=args.batch_size,
+        data_dir=args.data_dir,
+        device=args.device,
+        limit=args.limit,
+    )
+    if out is not None:
+        atomic_write_text(out / "robustness.json", json.dumps(result.to_dict(), indent=2) + "\n")
+    if args.format == "json":
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        print(render_table(result))
+    return 0
+
+
+def render_table(result: RobustnessResult) -> str:
+    """Top-1 per corruption (rows) and severity (columns), CE columns with a baseline."""
+    ce, relative = result.ce(), result.relative_ce()
+    lines = [
+        f"{result.checkpoint} on {result.dataset} test ({result.images:,} images"
+        f"{', flip TTA' if result.tta else ''}; severity table v{result.table_version}, "
+        f"seed {result.seed})",
+        f"clean top-1 {result.clean_top1:.2f}%",
+        "",
+    ]
+    width = max(len("corruption"), *(len(name) for name in result.top1))
+    header = f"{'corruption':<{width}}" + "".join(f"  {'s' + str(s):>6}" for s in result.severities)
+    header += f"  {'mean':>6}"
+    if ce is not None:
+        header += f"  {'CE':>6}  {'rel CE':>6}"
+    lines.append(header)
+    for name, row in result.top1.items():
+        line = f"{name:<{width}}" + "".join(f"  {v:6.2f}" for v in row)
+        line += f"  {sum(row) / len(row):6.2f}"
+        if ce is not None and relative is not None:
+            line += f"  {ce[name]:6.1f}  {relative[name]:6.1f}"
+        lines.append(line)
+    lines.append(f"mean top-1 over corruptions and severities: {result.mean_accuracy:.2f}%")
+    if result.baseline is not None:
+        lines.append(
+            f"mCE {result.mce:.1f}%  relative mCE {result.relative_mce:.1f}%  against "
+            f"{result.baseline.checkpoint} (clean {result.baseline.clean_top1:.2f}%, mean "
+            f"corrupted {result.baseline.mean_accuracy:.2f}%)"
+        )
+    if result.resolution is not None:
+        res = result.resolution
+        full = "x".join(map(str, res.full_size))
+        small = "x".join(map(str, res.reduced_size))
+        lines.append(
+            f"resolution x{res.factor:g}: {full} top-1 {res.full_top1:.2f}% at "
+            f"{res.full_images_per_second:,.0f} img/s; {small} upsampled to {full} "
+            f"{res.upsampled_top1:.2f}%"
+        )
+        if res.native_top1 is not None and res.native_images_per_second is not None:
+            lines.append(
+                f"  fed at {small}: top-1 {res.native_top1:.2f}% at "
+                f"{res.native_images_per_second:,.0f} img/s "
+                f"({res.native_images_per_second / res.full_images_per_second:.2f}x the speed)"
+            )
+        else:
+            lines.append(f"  fed at {small}: not possible for this model ({res.native_error})")
+    if result.grid_path:
+        lines.append(f"grid: {result.grid_path}")
+    return "\n".join(lines)

@@ -1,0 +1,46 @@
+"""`cnnkit robustness`: the table and the JSON, and one-line errors with exit code 2."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cnnkit.cli.main import main
+from tests.train.robust_run import needs_fashion, tiny_run
+
+
+@needs_fashion
+@pytest.mark.slow
+def test_table_json_and_out_folder(tmp_path, capsys):
+    path = str(tiny_run())
+    argv = ["robustness", path, "--corruptions", "scale,jpeg", "--severities", "1,5"]
+    argv += ["--limit", "100", "--baseline", path]
+    assert main([*argv, "--out", str(tmp_path / "out")]) == 0
+    table = capsys.readouterr().out
+    assert "corruption" in table and "scale" in table and "mCE 100.0%" in table
+    assert (tmp_path / "out" / "corruptions.png").is_file()
+    saved = json.loads((tmp_path / "out" / "robustness.json").read_text())
+    assert main([*argv, "--format", "json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["top1"] == saved["top1"] and set(printed["top1"]) == {"scale", "jpeg"}
+    assert printed["severities"] == [1, 5] and printed["severity_table_version"] == 1
+    assert printed["mce"] == pytest.approx(100.0)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--corruptions", "rotaton"], "unknown corruption 'rotaton'; did you mean: rotation"),
+        (["--severities", "0-9"], "--severities: each must be between 1 and 5"),
+        (["--severities", "a"], "--severities: expected a range"),
+        (["--resolution", "2"], None),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, argv, message):
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"\x00 not a checkpoint")
+    assert main(["robustness", str(bad), *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("cnnkit: error: ") and err.count("\n") == 1
+    assert (message or "bad.pt") in err

@@ -1,0 +1,114 @@
+"""Robustness evaluation: severity 0 is `evaluate()`'s top-1, corrupted top-1 against the
+computation written out, batch-size independence, CE/mCE against ImageNet-C's formula."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from cnnkit.data import load_dataset
+from cnnkit.data.corruptions import corrupt
+from cnnkit.errors import CheckpointError, ConfigError, UnknownNameError
+from cnnkit.train import evaluate
+from cnnkit.train.checkpoint import load_checkpoint
+from cnnkit.train.evaluation import model_from_checkpoint
+from cnnkit.train.robustness import RobustnessResult, evaluate_robustness, parse_severities
+from tests.train.robust_run import needs_fashion, tiny_run
+
+
+def _oracle_top1(path, pixels, limit):
+    """Top-1 with flip TTA, every step written out: model(x) + model(flip x), argmax."""
+    saved = load_checkpoint(path)
+    model = model_from_checkpoint(saved, path, "model").eval()
+    test = load_dataset("fashion_mnist", "test")
+    images = test.images[:limit].float() / 255
+    labels = test.labels[:limit]
+    images = (pixels(images) - saved["mean"][0]) / saved["std"][0]
+    with torch.no_grad():
+        logits = model(images) + model(images.flip(-1))
+    return 100.0 * (logits.argmax(1) == labels).double().mean().item()
+
+
+@needs_fashion
+@pytest.mark.slow
+def test_severity_zero_is_the_clean_top1_of_evaluate_on_the_whole_test_set():
+    path = tiny_run()
+    result = evaluate_robustness(path, corruptions=["contrast"], severities=[5])
+    report = evaluate(path)
+    assert result.images == 10000 and result.tta
+    assert result.clean_top1 == report.metrics.top1
+    assert result.top1["contrast"][0] < result.clean_top1
+
+
+@needs_fashion
+@pytest.mark.slow
+def test_corrupted_top1_is_the_model_on_the_corrupted_images_and_batching_changes_nothing():
+    path = tiny_run()
+    kwargs = {"corruptions": ["gaussian_noise", "rotation"], "severities": [2, 4], "limit": 300}
+    result = evaluate_robustness(path, batch_size=128, seed=5, **kwargs)
+    assert evaluate_robustness(path, batch_size=300, seed=5, **kwargs).top1 == result.top1
+    for name in ("gaussian_noise", "rotation"):
+        for position, severity in enumerate((2, 4)):
+            expected = _oracle_top1(
+                path, lambda x, n=name, s=severity: corrupt(x, n, s, seed=5), 300
+            )
+            assert result.top1[name][position] == pytest.approx(expected, abs=1e-9)
+
+
+@needs_fashion
+@pytest.mark.slow
+def test_resolution_halves_the_images_and_reports_what_the_model_cannot_take(tmp_path):
+    path = tiny_run()
+    result = evaluate_robustness(
+        path, corruptions=["brightness"], severities=[1], resolution=0.5, limit=200,
+        grid=tmp_path / "grid.png", grid_index=3,
+    )  # fmt: skip
+    res = result.resolution
+    assert res is not None and res.reduced_size == (14, 14) and res.full_top1 == result.clean_top1
+
+    def down_up(x):
+        small = F.interpolate(x, size=(14, 14), mode="bilinear", antialias=True)
+        return F.interpolate(small, size=(28, 28), mode="bilinear")
+
+    assert res.upsampled_top1 == pytest.approx(_oracle_top1(path, down_up, 200), abs=1e-9)
+    assert res.native_top1 is None and res.native_error  # LeNet-5's flatten needs 28x28
+    assert res.full_images_per_second > 0
+    png = (tmp_path / "grid.png").read_bytes()
+    assert png.startswith(b"\x89PNG") and result.grid_path == str(tmp_path / "grid.png")
+
+
+def _result(clean, top1, baseline=None):
+    return RobustnessResult(
+        "m.pt", "d", 10, False, 0, (1, 2), clean, top1, 1, 0.0, baseline=baseline
+    )
+
+
+def test_ce_and_mce_follow_imagenet_c():
+    base = _result(90.0, {"a": (80.0, 60.0), "b": (70.0, 50.0)})
+    model = _result(95.0, {"a": (90.0, 80.0), "b": (85.0, 75.0)}, baseline=base)
+    # CE_a = (10 + 20) / (20 + 40); CE_b = (15 + 25) / (30 + 50)
+    assert model.ce() == pytest.approx({"a": 50.0, "b": 50.0})
+    assert model.mce == pytest.approx(50.0)
+    # relative: (5 + 15) / (10 + 30) and (10 + 20) / (20 + 40)
+    assert model.relative_ce() == pytest.approx({"a": 50.0, "b": 50.0})
+    assert model.to_dict()["mce"] == pytest.approx(50.0)
+    assert _result(90.0, {"a": (1.0, 2.0)}).mce is None
+    assert model.mean_accuracy == pytest.approx((90 + 80 + 85 + 75) / 4)
+
+
+def test_severities_parse_and_bad_ones_are_named():
+    assert parse_severities("1-5") == (1, 2, 3, 4, 5)
+    assert parse_severities("5,1,3") == (1, 3, 5)
+    for bad in ("0-5", "6", "x", "3-1", ""):
+        with pytest.raises(ConfigError, match="--severities"):
+            parse_severities(bad)
+
+
+def test_unknown_corruption_and_a_file_that_is_no_checkpoint(tmp_path):
+    with pytest.raises(UnknownNameError, match="did you mean: elastic"):
+        evaluate_robustness(tmp_path / "x.pt", corruptions=["elastik"])
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match=r"bad\.pt"):
+        evaluate_robustness(bad, corruptions=["jpeg"])
