@@ -16,7 +16,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 
@@ -47,9 +47,9 @@ from cnnkit.train.log import RunLog
 from cnnkit.train.objective import Objective, cross_entropy_objective
 from cnnkit.train.optim import make_optimizer, set_learning_rate
 from cnnkit.train.report import finish_run, record_environment, run_header
+from cnnkit.train.run_types import Run, RunResult, RunState
 from cnnkit.train.schedules import learning_rate
 from cnnkit.train.setup import (
-    Run,
     build_model,
     checkpoint_state,
     clean_stale_temporaries,
@@ -61,7 +61,6 @@ from cnnkit.train.setup import (
 
 if TYPE_CHECKING:
     from cnnkit.data import ImageDataset
-    from cnnkit.train.metrics import Metrics
 
 # called as before_training(config, image_shape, num_classes) when a new run is ready to train
 BeforeTraining = Callable[[TrainConfig, tuple[int, ...], int], object]
@@ -70,38 +69,6 @@ BeforeTraining = Callable[[TrainConfig, tuple[int, ...], int], object]
 # The after-backward seam: (model with unscaled gradients, index of the step about to be
 # taken, 1-based epoch).
 AfterBackward: TypeAlias = Callable[[torch.nn.Module, int, int], None]
-
-
-@dataclass
-class RunState:
-    """Everything about a run's progress that a checkpoint must restore."""
-
-    epoch: int = 0  # epochs completed
-    step: int = 0  # optimiser steps taken
-    elapsed: float = 0.0  # seconds of training so far (all sessions)
-    train_seconds: float = 0.0  # seconds inside training steps (throughput)
-    images: int = 0  # training images seen
-    best_top1: float | None = None
-    best_epoch: int | None = None
-    stale_epochs: int = 0
-    stopped: str = "completed"
-    history: list[dict[str, Any]] = field(default_factory=list)
-
-
-@dataclass
-class RunResult:
-    """What :func:`fit` produced: the run folder, the final metrics and the per-epoch history."""
-
-    out_dir: Path
-    config: TrainConfig
-    final: dict[str, Any]
-    history: list[dict[str, Any]]
-    test: Metrics
-    model: torch.nn.Module | None = None  # the trained module, with the weights tested
-
-    @property
-    def test_top1(self) -> float:
-        return self.test.top1
 
 
 def fit(

@@ -7,7 +7,6 @@ import fnmatch
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +19,6 @@ if TYPE_CHECKING:
 
     from cnnkit.train.config import TrainConfig
     from cnnkit.train.datasets import RunData
-    from cnnkit.train.log import RunLog
 
 # What makes a folder a run that --out must not overwrite: files written once an epoch ends. A
 # folder left by a run that failed before its first epoch (config.json alone) can be reused.
@@ -31,22 +29,6 @@ LOCK_FILE = ".cnnkit-lock"
 INIT_IMAGES = 2000
 # TrainConfig fields that hold the epoch some parameters are frozen from (models declare which)
 FREEZE_FIELDS = ("whiten_bias_epochs",)
-
-
-@dataclass
-class Run:
-    """The fixed parts of a run, set up once by ``fit`` (what changes lives in ``RunState``)."""
-
-    config: TrainConfig
-    data: RunData
-    model: nn.Module  # the trained module (not compiled)
-    model_kwargs: dict[str, Any]
-    evaluated: nn.Module  # what validation and test see: the EMA copy, or ``model``
-    out_dir: Path
-    device: torch.device
-    dtype: torch.dtype | None  # autocast dtype, None for fp32
-    started: float  # time.perf_counter() when fit began
-    log: RunLog
 
 
 def make_out_dir(config: TrainConfig, resume: str | Path | None, *, create: bool = True) -> Path:
