@@ -72,8 +72,8 @@ def model_factory(spec: str, kwargs: dict[str, Any]) -> Callable[[], Any]:
     def build() -> Any:
         try:
             return resolve_model(spec, **kwargs)
-        except TypeError as error:
-            if not kwargs:
+        except (TypeError, ConfigError) as error:  # the zoo says "no keyword argument ..."
+            if not kwargs or "keyword argument" not in str(error):
                 raise
             raise ConfigError(f"--model-kwargs: {spec} does not accept them ({error})") from None
 

@@ -70,8 +70,8 @@ def run(args: argparse.Namespace) -> int:
     kwargs = parse_model_kwargs(args.model_kwargs)
     try:
         rows = zoo_table(args.family, args.pattern, shape, args.num_classes, kwargs)  # type: ignore[arg-type]
-    except TypeError as error:
-        if not kwargs:
+    except (TypeError, ConfigError) as error:  # the zoo says "no keyword argument ..."
+        if not kwargs or "keyword argument" not in str(error):
             raise
         raise ConfigError(f"--model-kwargs: a model does not accept them ({error})") from None
     one_name = args.pattern is not None and not any(char in args.pattern for char in "*?[")
