@@ -78,7 +78,7 @@ def test_run_folder_holds_the_documented_files(tmp_path):
 def test_checkpoints_load_with_weights_only(tmp_path):
     fit(tiny_config(tmp_path, ema=0.9), train_set=TRAIN, test_set=TEST)
     last = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
-    for key in ("model", "optimizer", "scheduler", "ema", "rng", "epoch", "config"):
+    for key in ("model", "optimizer", "ema", "rng", "epoch", "config", "progress"):
         assert key in last, key
     assert last["model_name"] == "tests.train.tiny:tiny_cnn" and last["epoch"] == 3
     assert isinstance(last["rng"]["torch"], torch.Tensor)
@@ -257,7 +257,10 @@ def test_the_whitening_bias_trains_only_for_its_epochs(tmp_path):
 
 
 def test_whitening_bias_epochs_needs_airnet(tmp_path):
-    with pytest.raises(ConfigError, match="--whiten-bias-epochs: only airnet"):
+    with pytest.raises(
+        ConfigError,
+        match=r"--whiten-bias-epochs: --model tests\.train\.tiny:tiny_cnn has no parameters",
+    ):
         fit(tiny_config(tmp_path, whiten_bias_epochs=1), train_set=TRAIN, test_set=TEST)
 
 

@@ -20,6 +20,8 @@ BatchNorm with a frozen scale, and a down-scaled output layer. The trainer calls
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 from torch import nn
 
@@ -128,6 +130,14 @@ class AirNet(nn.Module):
         self.pool = nn.AdaptiveMaxPool2d(1)
         self.fc = nn.Linear(widths[2], num_classes, bias=False)
         self.logit_scale = float(logit_scale)
+
+    # What the trainer asks a model (cnnkit.train.setup): parameters that a config field
+    # freezes from the epoch it holds (airbench trains the whitening bias for 3 of 10 epochs).
+    cnnkit_freeze_fields: ClassVar[dict[str, str]] = {"whiten.bias": "whiten_bias_epochs"}
+
+    def cnnkit_init_from_data(self, images: torch.Tensor) -> None:
+        """Data-dependent initialisation before training: :func:`init_whitening` on ``images``."""
+        init_whitening(self, images)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         minimum = self.whitening_kernel_size - 1 + 8  # three 2x2 pools need 8 pixels after whiten

@@ -4,10 +4,11 @@ A checkpoint is a dict of plain values and tensors only (ecosystem-notes.md: the
 rejects pickled objects such as an ``argparse.Namespace`` or NumPy RNG state):
 
 ``format``, ``model`` (state dict), ``model_name``, ``model_kwargs``, ``optimizer``,
-``scheduler`` (the step and elapsed seconds the schedule is a function of), ``ema``,
-``rng`` (torch CPU/CUDA states as uint8 tensors, Python's ``random`` state as a tuple),
+``ema``, ``scaler``, ``rng`` (torch CPU/CUDA states as uint8 tensors, Python's ``random``
+state as a tuple),
 ``epoch`` (epochs completed), ``config`` (the resolved TrainConfig as a dict), ``progress``
-(best metric, patience counter), ``history`` (one dict per epoch), ``classes``, ``mean``,
+(steps and elapsed seconds, which the schedule is a function of; best metric, patience
+counter), ``history`` (one dict per epoch), ``classes``, ``mean``,
 ``std``, ``image_shape``. The zoo's ``create_model(name, weights=path)`` reads the ``model`` key.
 Files are written atomically (``cnnkit._io.atomic_torch_save``).
 """

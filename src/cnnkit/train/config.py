@@ -332,6 +332,17 @@ def _keep_model_settings_with_their_model(
 MODEL_SPECIFIC = ("model_kwargs", "whiten_bias_epochs")
 
 
+# A run of the user's own nn.Module (``fit(model=module)``) records ``user:<module>.<class>``:
+# no zoo name has this prefix, and no file can turn it back into code.
+USER_MODEL_PREFIX = "user:"
+
+
+def user_model_name(module: Any) -> str:
+    """The model a run of the user's own ``nn.Module`` records: ``user:<module>.<class>``."""
+    kind = type(module)
+    return f"{USER_MODEL_PREFIX}{kind.__module__}.{kind.__qualname__}"
+
+
 def refuse_recorded_model(model: Any, source: str, error: type[Exception]) -> None:
     """A model read from a file may only be a zoo name: ``module:callable`` is code to run.
 
@@ -339,6 +350,11 @@ def refuse_recorded_model(model: Any, source: str, error: type[Exception]) -> No
     its author chose (Hugging Face's ``trust_remote_code`` rule). The user allows the code by
     naming it themselves, on the command line or in Python.
     """
+    if isinstance(model, str) and model.startswith(USER_MODEL_PREFIX):
+        raise error(
+            f"{source}: the run trained the user's own nn.Module "
+            f"{model[len(USER_MODEL_PREFIX) :]}; give it again in Python (model=<the module>)"
+        )
     if isinstance(model, str) and ":" in model:
         raise error(
             f"{source}: names the model {model!r}, code that cnnkit would import and call; "

@@ -100,6 +100,39 @@ def prepare_data(
     return RunData(train=train, val=val, test=test_set, mean=mean, std=std)
 
 
+def user_data(data: Any) -> tuple[ImageDataset, ImageDataset]:
+    """``fit(data=(train, test))``: each an ``ImageDataset`` or an ``(images, labels)`` pair.
+
+    Tensor pairs become ``ImageDataset("tensors")`` with classes ``"0" .. "k-1"``, ``k`` one
+    more than the largest label of either split (the dataset checks dtypes and shapes).
+    """
+    import torch
+
+    from cnnkit.data import ImageDataset
+
+    def is_pair(part: Any) -> bool:
+        return (
+            isinstance(part, tuple | list)
+            and len(part) == 2
+            and all(isinstance(t, torch.Tensor) for t in part)
+        )
+
+    parts = list(data) if isinstance(data, tuple | list) and len(data) == 2 else None
+    if parts is None or not all(isinstance(p, ImageDataset) or is_pair(p) for p in parts):
+        raise ConfigError(
+            "fit: data must be a (train, test) pair, each an ImageDataset or an "
+            "(images, labels) pair of tensors"
+        )
+    labels = [p[1] for p in parts if is_pair(p) and p[1].numel()]
+    count = max((int(t.max()) + 1 for t in labels), default=0)
+    classes = [str(c) for c in range(count)]
+    train, test = (
+        p if isinstance(p, ImageDataset) else ImageDataset(p[0], p[1], classes, "tensors", split)
+        for p, split in zip(parts, ("train", "test"), strict=True)
+    )
+    return train, test
+
+
 def split_validation(
     train_set: ImageDataset, val_size: int, split_seed: int
 ) -> tuple[ImageDataset, ImageDataset | None]:

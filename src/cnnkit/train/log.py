@@ -69,7 +69,10 @@ def format_epoch(row: dict[str, Any], epochs: int, budget: float | None = None) 
 
 
 class RunLog:
-    """Console, progress bar, metrics.csv and TensorBoard for one run."""
+    """Console, progress bar, metrics.csv and TensorBoard for one run.
+
+    Only the main process of a distributed run (``main``) logs; the others' log is silent.
+    """
 
     def __init__(
         self,
@@ -79,18 +82,20 @@ class RunLog:
         progress: bool,
         tensorboard: bool,
         budget: float | None = None,
+        main: bool = True,
     ) -> None:
         from rich.console import Console
 
+        self.main = main
         self.out_dir = out_dir
         self.epochs = epochs
         self.budget = budget
         self.console = Console(file=sys.stdout, highlight=False, soft_wrap=True)
-        self.show_bar = progress and self.console.is_terminal
+        self.show_bar = main and progress and self.console.is_terminal
         self._bar: Any = None
         self._task: Any = None
         self._writer: Any = None
-        if tensorboard:
+        if tensorboard and main:
             try:
                 from torch.utils.tensorboard import SummaryWriter
             except ImportError:  # tensorboard is an optional extra
@@ -99,7 +104,8 @@ class RunLog:
                 self._writer = SummaryWriter(log_dir=str(out_dir / "tensorboard"))
 
     def print(self, text: str) -> None:
-        self.console.print(text, markup=False)
+        if self.main:
+            self.console.print(text, markup=False)
 
     def start_epoch(self, epoch: int, batches: int) -> None:
         if not self.show_bar:
@@ -130,6 +136,8 @@ class RunLog:
         if self._bar is not None and self._task is not None:
             self._bar.remove_task(self._task)
             self._task = None
+        if not self.main:
+            return
         self.print(format_epoch(row, self.epochs, self.budget))
         atomic_write_text(self.out_dir / "metrics.csv", csv_text(history))
         if self._writer is not None:

@@ -10,19 +10,20 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import math
 import os
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import torch
-from torch.nn import functional as F
 
 from cnnkit import runtime
+from cnnkit._io import atomic_write_text
 from cnnkit.errors import CheckpointError, ConfigError, TrainingError
 from cnnkit.train.checkpoint import (
     load_checkpoint,
@@ -31,70 +32,53 @@ from cnnkit.train.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
-from cnnkit.train.config import TrainConfig, resume_config
-from cnnkit.train.datasets import make_loader, prepare_data
+from cnnkit.train.config import (
+    USER_MODEL_PREFIX,
+    TrainConfig,
+    refuse_recorded_model,
+    resume_config,
+    user_model_name,
+)
+from cnnkit.train.datasets import make_loader, prepare_data, user_data
+from cnnkit.train.distributed import Distributed
 from cnnkit.train.ema import WeightAverage
 from cnnkit.train.evaluation import run_evaluation
 from cnnkit.train.log import RunLog
+from cnnkit.train.objective import Objective, cross_entropy_objective
 from cnnkit.train.optim import make_optimizer, set_learning_rate
 from cnnkit.train.report import finish_run, record_environment, run_header
+from cnnkit.train.run_types import Run, RunResult, RunState
 from cnnkit.train.schedules import learning_rate
 from cnnkit.train.setup import (
-    Run,
     build_model,
     checkpoint_state,
     clean_stale_temporaries,
     freeze_for_epoch,
+    freeze_schedule,
     lock_run_folder,
     make_out_dir,
 )
 
 if TYPE_CHECKING:
     from cnnkit.data import ImageDataset
-    from cnnkit.train.metrics import Metrics
 
 # called as before_training(config, image_shape, num_classes) when a new run is ready to train
 BeforeTraining = Callable[[TrainConfig, tuple[int, ...], int], object]
 
 
-@dataclass
-class RunState:
-    """Everything about a run's progress that a checkpoint must restore."""
-
-    epoch: int = 0  # epochs completed
-    step: int = 0  # optimiser steps taken
-    elapsed: float = 0.0  # seconds of training so far (all sessions)
-    train_seconds: float = 0.0  # seconds inside training steps (throughput)
-    images: int = 0  # training images seen
-    best_top1: float | None = None
-    best_epoch: int | None = None
-    stale_epochs: int = 0
-    stopped: str = "completed"
-    history: list[dict[str, Any]] = field(default_factory=list)
-
-
-@dataclass
-class RunResult:
-    """What :func:`fit` produced: the run folder, the final metrics and the per-epoch history."""
-
-    out_dir: Path
-    config: TrainConfig
-    final: dict[str, Any]
-    history: list[dict[str, Any]]
-    test: Metrics
-
-    @property
-    def test_top1(self) -> float:
-        return self.test.top1
+# The after-backward seam: (model with unscaled gradients, index of the step about to be
+# taken, 1-based epoch).
+AfterBackward: TypeAlias = Callable[[torch.nn.Module, int, int], None]
 
 
 def fit(
     config: TrainConfig | None = None,
     *,
+    model: str | torch.nn.Module | None = None,
+    data: Any = None,
     train_set: ImageDataset | None = None,
     test_set: ImageDataset | None = None,
     resume: str | Path | None = None,
-    model: str | None = None,
     before_training: BeforeTraining | None = None,
 ) -> RunResult:
     """Train ``config`` (E1) and write the run folder; return the test metrics.
@@ -105,35 +89,51 @@ def fit(
     ``images_per_second``, ...) and PNG plots. ``resume`` is a run folder (or a ``last.pt``):
     the run continues from its last completed epoch with model, optimiser, schedule, EMA and
     RNG states restored; with ``deterministic=True`` it ends exactly as an uninterrupted run.
-    ``train_set``/``test_set`` replace the configured dataset (e.g. a subset, or your own data).
-    ``model`` replaces ``config.model``; a run whose model is ``package.module:callable``
-    resumes only when it is named here again (a checkpoint never selects code to run).
+
+    ``model`` replaces ``config.model``: a zoo name, ``package.module:callable``, or your own
+    ``nn.Module`` (a copy of it trains, returned as ``RunResult.model``; the run records
+    ``user:<module>.<class>`` and resumes only when the module is given again). ``data`` is your
+    own ``(train, test)`` pair, each an ``ImageDataset`` or an ``(images, labels)`` pair of
+    tensors (uint8 ``(N, C, H, W)``, int64 ``(N,)``); ``train_set``/``test_set`` do the same
+    one at a time. A checkpoint never selects code: a run whose model is
+    ``package.module:callable`` resumes only when it is named here again.
     A run folder is locked while it trains: a second ``fit`` into it is refused.
     ``before_training(config, image_shape, num_classes)`` is called once a new run is set up
     (settings checked, data and model ready), before its first step; ``cnnkit train`` runs the
     doctor's static and config rules there, so their findings never precede a refusal.
     """
-    _check_arguments(config, train_set, test_set, resume, model)
+    module = model if isinstance(model, torch.nn.Module) else None
+    name = user_model_name(module) if module is not None else model
+    if data is not None:
+        if train_set is not None or test_set is not None:
+            raise ConfigError("fit: give data=(train, test) or train_set=/test_set=, not both")
+        train_set, test_set = user_data(data)
+    _check_arguments(config, train_set, test_set, resume, name)
     saved = None
     if resume is not None:
         saved = load_checkpoint(resume, resumable=True)
+        recorded = saved["model_name"]
+        if module is None and str(recorded).startswith(USER_MODEL_PREFIX):
+            refuse_recorded_model(recorded, str(resume), ConfigError)
         if config is None:
-            config = resume_config(saved, str(resume), {"model": model} if model else None)
+            config = resume_config(saved, str(resume), {"model": name} if name else None)
         else:
-            config = dataclasses.replace(config, model=model) if model else config
-            if config.model != saved["model_name"]:
+            config = dataclasses.replace(config, model=name) if name else config
+            if config.model != recorded:
                 raise ConfigError(
                     f"model {config.model!r}: the run in {resume} trained "
-                    f"{saved['model_name']!r}; a resumed run keeps its model"
+                    f"{recorded!r}; a resumed run keeps its model"
                 )
         _refuse_complete_run(saved, config, resume)
     config = config if config is not None else TrainConfig()
-    if model is not None and saved is None:
-        config = dataclasses.replace(config, model=model)
+    if name is not None and saved is None:
+        config = dataclasses.replace(config, model=name)
     previous = (torch.are_deterministic_algorithms_enabled(), torch.get_num_threads())
     try:
         with contextlib.ExitStack() as cleanup:
-            return _fit(config, train_set, test_set, resume, saved, cleanup, before_training)
+            return _fit(
+                config, train_set, test_set, resume, saved, cleanup, module, before_training
+            )
     finally:
         runtime.set_deterministic(previous[0])
         torch.set_num_threads(previous[1])
@@ -184,9 +184,80 @@ def _fit(
     resume: str | Path | None,
     saved: dict[str, Any] | None,
     cleanup: contextlib.ExitStack,
+    module: torch.nn.Module | None,
     before_training: BeforeTraining | None = None,
 ) -> RunResult:
+    run, training, state = _set_up(
+        config, train_set, test_set, resume, saved, cleanup, module, before_training
+    )
+    try:
+        for epoch in range(state.epoch, run.config.epochs):
+            outcome = _train_epoch(run, training, state, epoch)
+            if _end_epoch(run, training, state, outcome):
+                break
+    finally:
+        run.log.close()
+    return finish_run(run, state)
+
+
+@dataclass
+class Training:
+    """What the epochs use, built once by :func:`_set_up`: the step's parts and its seams.
+
+    The three seams: ``objective`` (``(model, images, targets) -> (loss, logits)``),
+    ``after_backward`` (called at each accumulation boundary with the model, whose gradients
+    are unscaled, the step about to be taken and the 1-based epoch; ``--grad-flow`` plugs in
+    here) and ``distributed`` (rank and world size,
+    which the loader, the log, the checkpoints and the stop decision consult).
+    """
+
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    average: WeightAverage | None
+    stepped: torch.nn.Module  # what the step runs: the model, or its torch.compile wrapper
+    train_loader: Any
+    val_loader: Any
+    total_steps: int  # the schedule's length in optimiser steps
+    objective: Objective
+    after_backward: list[AfterBackward]
+    distributed: Distributed
+    freeze: dict[str, int]  # parameter pattern -> epoch it is frozen from (the model's rules)
+    session_start: float  # perf_counter() when this session's training began
+    elapsed_before: float  # seconds trained by earlier sessions (a resumed run)
+
+    def elapsed(self) -> float:
+        """Seconds of training so far, over all sessions (what a time budget counts)."""
+        return self.elapsed_before + time.perf_counter() - self.session_start
+
+
+@dataclass
+class EpochOutcome:
+    """What one epoch's training measured, for :func:`_end_epoch`."""
+
+    epoch: int  # 0-based
+    seen: int  # training images
+    loss_sum: float  # sum over images of the loss
+    correct: int  # training images whose top logit is their label
+    rate: float  # learning rate of the last step
+    fraction: float  # the share of the epoch's batches that ran (< 1 when a budget ran out)
+    started: float  # perf_counter() at the epoch's start
+    train_seconds: float
+
+
+def _set_up(
+    config: TrainConfig,
+    train_set: ImageDataset | None,
+    test_set: ImageDataset | None,
+    resume: str | Path | None,
+    saved: dict[str, Any] | None,
+    cleanup: contextlib.ExitStack,
+    module: torch.nn.Module | None = None,
+    before_training: BeforeTraining | None = None,
+    distributed: Distributed | None = None,
+) -> tuple[Run, Training, RunState]:
+    """Build the run once: runtime, data, model, folder, optimiser, resumed state, loaders, log."""
     started = time.perf_counter()
+    distributed = distributed or Distributed()
     device = runtime.resolve_device(config.device)
     cores = os.cpu_count() or 1
     if config.threads is not None and config.threads > cores:  # torch crashes on absurd counts
@@ -198,7 +269,7 @@ def _fit(
     out_dir = make_out_dir(config, resume, create=False)  # checked now, created once ready
     data = prepare_data(config, train_set, test_set)
     config = dataclasses.replace(config, mean=list(data.mean), std=list(data.std))
-    model, model_kwargs = build_model(config, data, device, initialise=saved is None)
+    model, model_kwargs = build_model(config, data, device, initialise=saved is None, module=module)
     make_out_dir(dataclasses.replace(config, out_dir=str(out_dir)), resume)
     cleanup.enter_context(lock_run_folder(out_dir))
     clean_stale_temporaries(out_dir)
@@ -214,25 +285,24 @@ def _fit(
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
     if saved is not None:
         _restore_training_state(saved, resume, optimizer, average, scaler)
-    trained = torch.compile(model) if config.compile else model
-    evaluated = average.module if average is not None else model
     class_weights = (
         torch.tensor(config.class_weights, device=device) if config.class_weights else None
     )
-    from cnnkit._io import atomic_write_text
-
-    atomic_write_text(out_dir / "config.json", _json(config.to_dict()))
-    train_loader = make_loader(data.train, data, config, device, train=True)
+    objective = cross_entropy_objective(
+        device, dtype, class_weights=class_weights, label_smoothing=config.label_smoothing
+    )
+    if distributed.is_main:
+        atomic_write_text(out_dir / "config.json", _json(config.to_dict()))
+    train_loader = make_loader(distributed.shard(data.train), data, config, device, train=True)
     val_loader = make_loader(data.val, data, config, device, train=False) if data.val else None
-    batches = len(train_loader)
-    steps_per_epoch = math.ceil(batches / config.accumulation_steps)
-    total_steps = (config.schedule_epochs or config.epochs) * steps_per_epoch
+    steps_per_epoch = math.ceil(len(train_loader) / config.accumulation_steps)
     log = RunLog(
         out_dir,
         config.epochs,
         progress=config.progress,
         tensorboard=config.tensorboard,
         budget=config.time_budget,
+        main=distributed.is_main,
     )
     log.print(run_header(config, data, model, device, dtype))
     log.print(record_environment(out_dir, config, data, device, dtype).line())
@@ -243,141 +313,176 @@ def _fit(
             where = f"{state.epoch} ({state.elapsed:.0f} of {config.time_budget:g} s used)"
         log.print(f"resuming from epoch {where}: {out_dir}")
     warning = warmup_warning(config, steps_per_epoch)
-    if warning:
+    if warning and distributed.is_main:
         print(f"cnnkit: warning: {warning}", file=sys.stderr)
     if before_training is not None and saved is None:
         before_training(config, tuple(data.image_shape), len(data.classes))
-    flow = None
-    if config.grad_flow:
+    after_backward: list[AfterBackward] = []
+    if config.grad_flow and distributed.is_main:
+        # imported only when asked for: the cnnkit.explain package pulls in every CAM method
         from cnnkit.explain.gradient_flow import GradientFlowRecorder
 
         flow = GradientFlowRecorder(out_dir, config.grad_flow, tensorboard=config.tensorboard)
-    session_start, elapsed_before = time.perf_counter(), state.elapsed
-    budget = config.time_budget
-
-    def elapsed() -> float:
-        return elapsed_before + time.perf_counter() - session_start
-
-    try:
-        for epoch in range(state.epoch, config.epochs):
-            # Batches, augmentation (the loader's generators) and dropout (the global RNG) are
-            # seeded per epoch: a run resumed here draws exactly what an uninterrupted one drew.
-            torch.manual_seed(runtime.epoch_seed(config.seed, epoch))
-            train_loader.set_epoch(epoch)
-            freeze_for_epoch(model, config, epoch)
-            model.train()
-            log.start_epoch(epoch + 1, batches)
-            epoch_start, loss_sum, correct, seen = time.perf_counter(), 0.0, 0, 0
-            epoch_progress = epoch / (config.schedule_epochs or config.epochs)
-            if budget is not None:
-                epoch_progress = max(epoch_progress, elapsed() / budget)
-            index = -1
-            for index, (images, targets) in enumerate(train_loader):
-                if config.lr_per_epoch:  # a torch scheduler stepped once per epoch (003)
-                    progress = epoch_progress
-                else:
-                    progress = state.step / total_steps
-                    if budget is not None:
-                        progress = max(progress, elapsed() / budget)
-                rate = learning_rate(
-                    progress,
-                    peak=config.lr,
-                    schedule=config.schedule,
-                    warmup=config.warmup,
-                    final=config.min_lr,
-                )
-                set_learning_rate(optimizer, rate)
-                with runtime.autocast(device, dtype):
-                    logits = trained(images)
-                loss = F.cross_entropy(
-                    logits.float(),
-                    targets,
-                    weight=class_weights,
-                    label_smoothing=config.label_smoothing,
-                )
-                value = loss.item()
-                if not math.isfinite(value):
-                    raise TrainingError(_nan_message(value, state, epoch, index, out_dir))
-                scaler.scale(loss / config.accumulation_steps).backward()
-                if (index + 1) % config.accumulation_steps == 0 or index + 1 == batches:
-                    if flow is not None:  # after backward, before clipping and the step
-                        flow.after_backward(model, state.step, epoch + 1, scaler.get_scale())
-                    if config.grad_clip is not None:
-                        scaler.unscale_(optimizer)  # clip the true gradient, not the scaled one
-                        torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-                    scaler.step(optimizer)
-                    scaler.update()
-                    optimizer.zero_grad(set_to_none=True)
-                    state.step += 1
-                    if average is not None:
-                        average.update(model)
-                count = len(images)
-                seen += count
-                loss_sum += value * count
-                labels = targets if targets.dim() == 1 else targets.argmax(1)
-                correct += int((logits.argmax(1) == labels).sum())
-                log.advance(seen / (time.perf_counter() - epoch_start), value)
-                if budget is not None and elapsed() >= budget:
-                    state.stopped = "time_budget"
-                    break
-            # under a budget the last epoch may stop part-way: record how much of it ran
-            fraction = (index + 1) / batches if batches else 1.0
-            train_seconds = time.perf_counter() - epoch_start
-            val = None
-            if val_loader is not None:
-                val = run_evaluation(
-                    evaluated, val_loader, num_classes=len(data.classes), dtype=dtype
-                )
-            state.epoch = epoch + 1
-            state.train_seconds += train_seconds
-            state.images += seen
-            state.elapsed = elapsed()
-            state.history.append(
-                {
-                    "epoch": epoch + 1,
-                    "steps": state.step,
-                    "lr": rate,
-                    "train_loss": loss_sum / max(seen, 1),
-                    "train_top1": 100.0 * correct / max(seen, 1),
-                    "val_loss": val.loss if val else None,
-                    "val_top1": val.top1 if val else None,
-                    "val_top5": val.top5 if val else None,
-                    "images_per_second": seen / max(train_seconds, 1e-9),
-                    "epoch_seconds": time.perf_counter() - epoch_start,
-                    "elapsed_seconds": state.elapsed,
-                    "epoch_fraction": round(fraction, 4),
-                }
-            )
-            improved = val is not None and (state.best_top1 is None or val.top1 > state.best_top1)
-            if improved:
-                state.best_top1, state.best_epoch, state.stale_epochs = val.top1, epoch + 1, 0
-            elif val is not None:
-                state.stale_epochs += 1
-            if config.patience is not None and state.stale_epochs >= config.patience:
-                state.stopped = "early_stopping"
-            common = checkpoint_state(config, model_kwargs, data, state.epoch)
-            if improved:
-                save_checkpoint(out_dir / "best.pt", {**common, "model": evaluated.state_dict()})
-            resume_state = {
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "ema": average.state_dict() if average is not None else None,
-                "scheduler": {"step": state.step, "total_steps": total_steps},
-                "scaler": scaler.state_dict(),
-                "progress": {k: v for k, v in dataclasses.asdict(state).items() if k != "history"},
-                "history": state.history,
-                "rng": rng_state(),
-            }
-            save_checkpoint(out_dir / "last.pt", {**common, **resume_state})
-            log.end_epoch(state.history)
-            if state.stopped != "completed":
-                break
-    finally:
-        log.close()
-        if flow is not None:
-            flow.close()
+        cleanup.callback(flow.close)
+        # the seam's gradients are already unscaled: the recorder's scale stays 1
+        after_backward.append(flow.after_backward)
+    evaluated = average.module if average is not None else model
     run = Run(config, data, model, model_kwargs, evaluated, out_dir, device, dtype, started, log)
-    return finish_run(run, state)
+    training = Training(
+        optimizer=optimizer,
+        scaler=scaler,
+        average=average,
+        stepped=torch.compile(model) if config.compile else model,
+        train_loader=train_loader,
+        val_loader=val_loader,
+        total_steps=(config.schedule_epochs or config.epochs) * steps_per_epoch,
+        objective=objective,
+        after_backward=after_backward,
+        distributed=distributed,
+        freeze=freeze_schedule(model, config),
+        session_start=time.perf_counter(),
+        elapsed_before=state.elapsed,
+    )
+    return run, training, state
+
+
+def _train_epoch(run: Run, training: Training, state: RunState, epoch: int) -> EpochOutcome:
+    """One epoch of steps: schedule, objective, backward, and at each boundary the update.
+
+    The loss and accuracy sums stay on the device and are read once, at the epoch's end; each
+    step reads only its loss, to stop before a non-finite loss reaches the weights.
+    """
+    config, model, optimizer, scaler = run.config, run.model, training.optimizer, training.scaler
+    # Batches, augmentation (the loader's generators) and dropout (the global RNG) are seeded
+    # per epoch: a run resumed here draws exactly what an uninterrupted one drew.
+    torch.manual_seed(runtime.epoch_seed(config.seed, epoch))
+    training.train_loader.set_epoch(epoch)
+    freeze_for_epoch(model, training.freeze, epoch)
+    model.train()
+    batches = len(training.train_loader)
+    run.log.start_epoch(epoch + 1, batches)
+    started, seen, index, rate = time.perf_counter(), 0, -1, 0.0
+    loss_sum = torch.zeros((), dtype=torch.float64, device=run.device)
+    correct = torch.zeros((), dtype=torch.int64, device=run.device)
+    for index, (images, targets) in enumerate(training.train_loader):
+        rate = _learning_rate(config, training, state, epoch)
+        set_learning_rate(optimizer, rate)
+        loss, logits = training.objective(training.stepped, images, targets)
+        value = loss.item()
+        if not math.isfinite(value):
+            raise TrainingError(_nan_message(value, state, epoch, index, run.out_dir))
+        scaler.scale(loss / config.accumulation_steps).backward()
+        if (index + 1) % config.accumulation_steps == 0 or index + 1 == batches:
+            scaler.unscale_(optimizer)  # the seam and clipping see the true gradient
+            for call in training.after_backward:
+                call(model, state.step, epoch + 1)
+            if config.grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            scaler.step(optimizer)
+            scaler.update()
+            optimizer.zero_grad(set_to_none=True)
+            state.step += 1
+            if training.average is not None:
+                training.average.update(model)
+        seen += len(images)
+        loss_sum += loss.detach().double() * len(images)
+        labels = targets if targets.dim() == 1 else targets.argmax(1)
+        correct += (logits.detach().argmax(1) == labels).sum()
+        run.log.advance(seen / (time.perf_counter() - started), value)
+        budget = config.time_budget
+        if training.distributed.agree_to_stop(budget is not None and training.elapsed() >= budget):
+            state.stopped = "time_budget"
+            break
+    return EpochOutcome(
+        epoch=epoch,
+        seen=seen,
+        loss_sum=float(loss_sum.item()),
+        correct=int(correct.item()),
+        rate=rate,
+        # under a budget the last epoch may stop part-way: record how much of it ran
+        fraction=(index + 1) / batches if batches else 1.0,
+        started=started,
+        train_seconds=time.perf_counter() - started,
+    )
+
+
+def _learning_rate(config: TrainConfig, training: Training, state: RunState, epoch: int) -> float:
+    """The schedule's rate at the run's progress: steps taken, or the clock under a budget."""
+    budget = config.time_budget
+    if config.lr_per_epoch:  # a torch scheduler stepped once per epoch (003)
+        progress = epoch / (config.schedule_epochs or config.epochs)
+    else:
+        progress = state.step / training.total_steps
+    if budget is not None:
+        progress = max(progress, training.elapsed() / budget)
+    return learning_rate(
+        progress,
+        peak=config.lr,
+        schedule=config.schedule,
+        warmup=config.warmup,
+        final=config.min_lr,
+    )
+
+
+def _end_epoch(run: Run, training: Training, state: RunState, outcome: EpochOutcome) -> bool:
+    """Validate, append the history row, decide on stopping, write checkpoints; True: stop."""
+    config, seen = run.config, outcome.seen
+    val = None
+    if training.val_loader is not None:
+        classes = len(run.data.classes)
+        val = run_evaluation(
+            run.evaluated, training.val_loader, num_classes=classes, dtype=run.dtype
+        )
+    state.epoch = outcome.epoch + 1
+    state.train_seconds += outcome.train_seconds
+    state.images += seen
+    state.elapsed = training.elapsed()
+    state.history.append(
+        {
+            "epoch": state.epoch,
+            "steps": state.step,
+            "lr": outcome.rate,
+            "train_loss": outcome.loss_sum / max(seen, 1),
+            "train_top1": 100.0 * outcome.correct / max(seen, 1),
+            "val_loss": val.loss if val else None,
+            "val_top1": val.top1 if val else None,
+            "val_top5": val.top5 if val else None,
+            "images_per_second": seen / max(outcome.train_seconds, 1e-9),
+            "epoch_seconds": time.perf_counter() - outcome.started,
+            "elapsed_seconds": state.elapsed,
+            "epoch_fraction": round(outcome.fraction, 4),
+        }
+    )
+    improved = val is not None and (state.best_top1 is None or val.top1 > state.best_top1)
+    if improved:
+        state.best_top1, state.best_epoch, state.stale_epochs = val.top1, state.epoch, 0
+    elif val is not None:
+        state.stale_epochs += 1
+    stale = config.patience is not None and state.stale_epochs >= config.patience
+    if training.distributed.agree_to_stop(stale):
+        state.stopped = "early_stopping"
+    if training.distributed.is_main:
+        _save_checkpoints(run, training, state, improved)
+    run.log.end_epoch(state.history)
+    return state.stopped != "completed"
+
+
+def _save_checkpoints(run: Run, training: Training, state: RunState, improved: bool) -> None:
+    """``best.pt`` (the evaluated weights) when validation improved; ``last.pt`` always."""
+    common = checkpoint_state(run.config, run.model_kwargs, run.data, state.epoch)
+    if improved:
+        save_checkpoint(run.out_dir / "best.pt", {**common, "model": run.evaluated.state_dict()})
+    average = training.average
+    resume_state = {
+        "model": run.model.state_dict(),
+        "optimizer": training.optimizer.state_dict(),
+        "ema": average.state_dict() if average is not None else None,
+        "scaler": training.scaler.state_dict(),
+        "progress": {k: v for k, v in dataclasses.asdict(state).items() if k != "history"},
+        "history": state.history,
+        "rng": rng_state(),
+    }
+    save_checkpoint(run.out_dir / "last.pt", {**common, **resume_state})
 
 
 def _restore_training_state(
@@ -434,6 +539,4 @@ def _nan_message(value: float, state: RunState, epoch: int, index: int, out_dir:
 
 
 def _json(data: dict[str, Any]) -> str:
-    import json
-
     return json.dumps(data, indent=2, sort_keys=False) + "\n"

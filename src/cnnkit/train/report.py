@@ -11,6 +11,7 @@ import torch
 from cnnkit._io import atomic_write_text
 from cnnkit.train.jsonio import dumps
 from cnnkit.train.provenance import ENVIRONMENT_FILE
+from cnnkit.train.run_types import Run, RunResult, RunState
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -19,9 +20,7 @@ if TYPE_CHECKING:
 
     from cnnkit.train.config import TrainConfig
     from cnnkit.train.datasets import RunData
-    from cnnkit.train.loop import RunResult, RunState
     from cnnkit.train.provenance import Environment
-    from cnnkit.train.setup import Run
 
 
 def run_header(
@@ -79,7 +78,6 @@ def finish_run(run: Run, state: RunState) -> RunResult:
     from cnnkit.train.checkpoint import load_checkpoint, save_checkpoint
     from cnnkit.train.datasets import make_loader
     from cnnkit.train.evaluation import run_evaluation, tta_label
-    from cnnkit.train.loop import RunResult
     from cnnkit.train.setup import checkpoint_state
 
     config, data, model, evaluated, out_dir = (
@@ -167,4 +165,4 @@ def finish_run(run: Run, state: RunState) -> RunResult:
         f"({final['images_per_second']:.0f} train images/s, stopped: {state.stopped}); "
         f"run files: {out_dir}"
     )
-    return RunResult(out_dir, config, final, state.history, test)
+    return RunResult(out_dir, config, final, state.history, test, model=evaluated)

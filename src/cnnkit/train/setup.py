@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,29 +19,16 @@ if TYPE_CHECKING:
 
     from cnnkit.train.config import TrainConfig
     from cnnkit.train.datasets import RunData
-    from cnnkit.train.log import RunLog
 
 # What makes a folder a run that --out must not overwrite: files written once an epoch ends. A
 # folder left by a run that failed before its first epoch (config.json alone) can be reused.
 RUN_FILES = ("last.pt", "best.pt", "final.json", "metrics.csv")
 LOCK_FILE = ".cnnkit-lock"
-WHITENING_IMAGES = 2000  # 1.35 M patches of 28x28 images: plenty for a 9x9 covariance
-
-
-@dataclass
-class Run:
-    """The fixed parts of a run, set up once by ``fit`` (what changes lives in ``RunState``)."""
-
-    config: TrainConfig
-    data: RunData
-    model: nn.Module  # the trained module (not compiled)
-    model_kwargs: dict[str, Any]
-    evaluated: nn.Module  # what validation and test see: the EMA copy, or ``model``
-    out_dir: Path
-    device: torch.device
-    dtype: torch.dtype | None  # autocast dtype, None for fp32
-    started: float  # time.perf_counter() when fit began
-    log: RunLog
+# images for a data-dependent init: 1.35 M patches of 28x28 images, plenty for airnet's 9x9
+# patch covariance
+INIT_IMAGES = 2000
+# TrainConfig fields that hold the epoch some parameters are frozen from (models declare which)
+FREEZE_FIELDS = ("whiten_bias_epochs",)
 
 
 def make_out_dir(config: TrainConfig, resume: str | Path | None, *, create: bool = True) -> Path:
@@ -186,20 +173,27 @@ def _alive(pid: int) -> bool:
 
 
 def build_model(
-    config: TrainConfig, data: RunData, device: torch.device, *, initialise: bool
+    config: TrainConfig,
+    data: RunData,
+    device: torch.device,
+    *,
+    initialise: bool,
+    module: nn.Module | None = None,
 ) -> tuple[nn.Module, dict[str, Any]]:
     """The configured model for the data's channels and classes, on ``device``.
 
     ``num_classes`` and ``in_channels`` come from the data and are passed when the factory
     accepts them (``cnnkit.models.instantiate``); one forward pass on a blank image then checks
     that the model takes the data's images and gives one logit per class, so a mismatch is one
-    line here rather than a failure inside the first step. An
-    :class:`~cnnkit.models.airnet.AirNet` gets its whitening layer from the training images
-    (``initialise``; a resumed run loads it from the checkpoint instead). Returns the model and
-    the keyword arguments it was built with (what a checkpoint records).
+    line here rather than a failure inside the first step. A model with a data-dependent
+    initialisation (``cnnkit_init_from_data(images)``, e.g. airnet's whitening layer) gets it
+    from the first training images, normalised (``initialise``; a resumed run loads it from the
+    checkpoint instead). Returns the model and
+    the keyword arguments it was built with (what a checkpoint records). ``module``, the
+    user's own ``nn.Module``, replaces ``config.model``: a copy of it trains (the user's object
+    is left as found).
     """
     from cnnkit.models import instantiate
-    from cnnkit.models.airnet import AirNet, init_whitening
     from cnnkit.nn.matmul_grad import use_matmul_weight_grad
 
     channels = data.image_shape[0]
@@ -214,17 +208,15 @@ def build_model(
             f"{classes} classes (leave num_classes out: it follows the data)"
         )
     optional = {"num_classes": classes, "in_channels": channels}
-    model, kwargs = instantiate(config.model, explicit, optional=optional)
+    spec = module if module is not None else config.model
+    model, kwargs = instantiate(spec, explicit, optional=optional)
     check_model_fits_data(model, config.model, kwargs, data)
-    if initialise and isinstance(model, AirNet):
+    init_from_data = getattr(model, "cnnkit_init_from_data", None)
+    if initialise and callable(init_from_data):
         mean = torch.tensor(data.mean).view(1, -1, 1, 1)
         std = torch.tensor(data.std).view(1, -1, 1, 1)
-        sample = data.train.images[:WHITENING_IMAGES].float().div(255).sub(mean).div(std)
-        init_whitening(model, sample)
-    if config.whiten_bias_epochs is not None and not isinstance(model, AirNet):
-        raise ConfigError(
-            f"--whiten-bias-epochs: only airnet has a whitening layer, not --model {config.model}"
-        )
+        init_from_data(data.train.images[:INIT_IMAGES].float().div(255).sub(mean).div(std))
+    freeze_schedule(model, config)  # a freeze flag the model does not declare is refused
     model = model.to(device)
     if config.channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -266,19 +258,41 @@ def check_model_fits_data(
         )
 
 
-def freeze_for_epoch(model: nn.Module, config: TrainConfig, epoch: int) -> None:
-    """Freeze airnet's whitening bias from epoch ``whiten_bias_epochs`` on (0-based ``epoch``).
+def freeze_schedule(model: nn.Module, config: TrainConfig) -> dict[str, int]:
+    """Parameter-name pattern -> the 0-based epoch it is frozen from, for this run.
 
-    airbench trains that bias for its first 3 of 10 epochs. Once it is frozen nothing before
-    ``layer1`` needs a gradient, so backward skips the input gradient of ``layer1.conv1``
-    (airnet's steps ran about 15% faster here, docs/benchmarks.md). A function of the epoch, so
-    a resumed run freezes exactly where the uninterrupted one did.
+    A model declares ``cnnkit_freeze_fields``: pattern -> the config field holding that epoch
+    (airnet: ``{"whiten.bias": "whiten_bias_epochs"}``). A freeze field the user set that the
+    model does not declare is a :class:`ConfigError` naming the flag.
     """
-    from cnnkit.models.airnet import AirNet
+    declared: dict[str, str] = dict(getattr(model, "cnnkit_freeze_fields", {}) or {})
+    for name in FREEZE_FIELDS:
+        if getattr(config, name) is not None and name not in declared.values():
+            flag = "--" + name.replace("_", "-")
+            raise ConfigError(
+                f"{flag}: --model {config.model} has no parameters that this flag freezes "
+                "(only a model that declares it, such as airnet, has)"
+            )
+    return {
+        pattern: getattr(config, name)
+        for pattern, name in declared.items()
+        if getattr(config, name) is not None
+    }
 
-    limit = config.whiten_bias_epochs
-    if limit is not None and epoch >= limit and isinstance(model, AirNet):
-        model.whiten.bias.requires_grad_(False)
+
+def freeze_for_epoch(model: nn.Module, schedule: dict[str, int], epoch: int) -> None:
+    """Freeze the parameters ``schedule`` names (fnmatch patterns) from their epoch on.
+
+    airbench trains airnet's whitening bias for its first 3 of 10 epochs. Once it is frozen
+    nothing before ``layer1`` needs a gradient, so backward skips the input gradient of
+    ``layer1.conv1`` (airnet's steps ran about 15% faster here, docs/benchmarks.md). A function
+    of the epoch (0-based), so a resumed run freezes exactly where the uninterrupted one did.
+    """
+    for pattern, first in schedule.items():
+        if epoch >= first:
+            for name, parameter in model.named_parameters():
+                if fnmatch.fnmatchcase(name, pattern):
+                    parameter.requires_grad_(False)
 
 
 def checkpoint_state(
