@@ -28,22 +28,13 @@ import torch
 
 from cnnkit._io import atomic_write_text
 from cnnkit.lab import RESNET18_SHAPES, conv_algorithms
+from cnnkit.runtime import cpu_model
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULT = ROOT / "benchmarks" / "results" / "conv_algorithms.json"
 PAGE = ROOT / "docs" / "benchmarks.md"
 SECTION = "## Convolution algorithms"
 IM2COL_GOAL = 3.0
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def _load() -> list[float] | None:
@@ -67,7 +58,7 @@ def run(threads: int, repeats: int, batch: int, budget: float) -> dict:
     data["environment"] = {
         "torch": torch.__version__,
         "python": platform.python_version(),
-        "cpu": _cpu_model(),
+        "cpu": cpu_model(),
         "cpu_count": os.cpu_count(),
         "threads": threads,
         "batch": batch,

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -36,16 +35,6 @@ RESULT = ROOT / "benchmarks" / "results" / "doctor.json"
 PAGE = ROOT / "docs" / "benchmarks.md"
 SECTION = "## Doctor: static rules vs summary"
 GOAL = 1.25  # "about as long as summary": within 25%
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def _load() -> list[float] | None:
@@ -175,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT / "src"))
     from cnnkit._io import atomic_write_text
+    from cnnkit.runtime import cpu_model
 
     torch.set_num_threads(1)
     warnings.simplefilter("ignore")
@@ -185,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         "probe": probe_cost(args.repeats),
     }
     data["environment"] = {
-        "cpu": _cpu_model(),
+        "cpu": cpu_model(),
         "cores": os.cpu_count(),
         "torch": torch.__version__,
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),

@@ -23,7 +23,6 @@ import argparse
 import dataclasses
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -43,16 +42,6 @@ CONFIGS: dict[str, list[str]] = {
     "resnet18": ["--recipe", "seed003", "--epochs", "10"],
     "resnet18_rotation": ["--recipe", "seed003", "--epochs", "10", "--rotation", "15"],
 }
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def _load() -> list[float] | None:
@@ -136,6 +125,7 @@ def main() -> None:
 
     import torch
 
+    from cnnkit.runtime import cpu_model
     from cnnkit.train.robustness import evaluate_robustness
 
     torch.set_num_threads(1)
@@ -173,7 +163,7 @@ def main() -> None:
     payload = {
         "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
         "machine": {
-            "cpu": _cpu_model(),
+            "cpu": cpu_model(),
             "cores": os.cpu_count(),
             "torch": torch.__version__,
             "threads": 1,

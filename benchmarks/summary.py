@@ -36,6 +36,7 @@ from pathlib import Path
 import torch
 
 from cnnkit._io import atomic_write_text
+from cnnkit.runtime import cpu_model
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULT = ROOT / "benchmarks" / "results" / "summary.json"
@@ -73,16 +74,6 @@ print(json.dumps({"code": code, "inner_seconds": time.perf_counter() - start,
                   "cpu_seconds": usage.ru_utime + usage.ru_stime,
                   "rss_bytes": usage.ru_maxrss * 1024}), file=sys.stderr)
 """
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def _load() -> list[float] | None:
@@ -306,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
         "speed": speed([m for m in args.models.split(",") if m], args.repeats),
     }
     data["environment"] = {
-        "cpu": _cpu_model(),
+        "cpu": cpu_model(),
         "cores": os.cpu_count(),
         "load_before": load_before,
         "load_after": _load(),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import platform
 import random
 from pathlib import Path
 
@@ -115,3 +116,17 @@ def choose_threads(requested: int | None) -> int:
     except OSError:  # not available on this platform
         return cores
     return 1 if load >= cores + 1 else cores
+
+
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo`` on Linux, else ``platform.processor()``).
+
+    The one reader of it: run provenance, the deploy benchmark and benchmarks/ all record it.
+    """
+    try:
+        for line in Path("/proc/cpuinfo").read_text(errors="replace").splitlines():
+            if line.startswith(("model name", "Model", "cpu model")) and ":" in line:
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"

@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import copy
 import os
-import platform
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,7 +22,7 @@ from torch import nn
 
 from cnnkit._registry import Registry
 from cnnkit.errors import ConfigError
-from cnnkit.runtime import cpu_has_bf16
+from cnnkit.runtime import cpu_has_bf16, cpu_model
 
 Call = Callable[[], Any]
 
@@ -395,15 +393,7 @@ def _measurement(
 
 def machine() -> dict[str, Any]:
     """CPU model, core count, bf16 support and library versions."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        text = ""
-    for line in text.splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
+    cpu = cpu_model()
     versions = {"torch": torch.__version__}
     try:
         import onnxruntime
