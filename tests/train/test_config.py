@@ -295,3 +295,15 @@ def test_flatten_keeps_flat_keys_and_unfolds_sections():
     nested = TrainConfig.from_flat(lr=0.2).to_dict()
     assert flatten_settings(nested) == TrainConfig.from_flat(lr=0.2).to_flat()
     assert flatten_settings({"lr": 0.2, "other": 1}) == {"lr": 0.2, "other": 1}
+
+
+def test_a_checkpoints_partial_config_gets_train_configs_defaults():
+    # evaluate/predict/robustness rebuild a TrainConfig: a setting a checkpoint lacks takes the
+    # same default as training (channels_last on, precision auto), not a reader's own fallback
+    from cnnkit.train.config import saved_config
+
+    config = saved_config({"config": {"model": "lenet5", "tta": True}}, "best.pt")
+    assert config.runtime.channels_last is True and config.runtime.precision == "auto"
+    assert config.evaluation.tta == 1 and config.evaluation.hardest == 16
+    with pytest.raises(ConfigError, match="best.pt: unknown setting 'tta_level'"):
+        saved_config({"config": {"tta_level": 1}}, "best.pt")
