@@ -12,7 +12,6 @@ whiten_bias_epochs=0``.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import shutil
@@ -38,8 +37,7 @@ def main() -> None:
         key, _, value = item.partition("=")
         changes[key] = json.loads(value)
     out = Path(tempfile.mkdtemp(prefix="cnnkit-tuning-"))
-    config = dataclasses.replace(
-        RECIPES.get("best"),
+    config = RECIPES.get("best").replace(
         time_budget=None,
         epochs=epochs,
         seed=seed,
@@ -55,13 +53,13 @@ def main() -> None:
         result = fit(config)
         wall = time.perf_counter() - started
         # cnnkit's own evaluation of the checkpoint: the run's model, normalisation and precision
-        views = (("plain", False, 0), ("flip", True, 0), ("flip_shift", True, 1))
+        views = (("plain", 0), ("flip", 1), ("flip_shift", 2))  # TTA levels
         # with --ema the same run also gives the weight average's accuracy: a paired comparison
-        for weights, prefix in (("model", ""), ("ema", "ema_"))[: 2 if config.ema else 1]:
-            for label, tta, shift in views:
-                report = evaluate(
-                    out / "run" / "last.pt", tta=tta, tta_shift=shift, hardest=0, weights=weights
-                )
+        for weights, prefix in (("model", ""), ("ema", "ema_"))[
+            : 2 if config.optimisation.ema else 1
+        ]:
+            for label, tta in views:
+                report = evaluate(out / "run" / "last.pt", tta=tta, hardest=0, weights=weights)
                 accuracy[prefix + label] = report.metrics.top1
     finally:
         shutil.rmtree(out, ignore_errors=True)

@@ -329,7 +329,7 @@ def _full_resnet_note(rows: list[dict]) -> list[str]:
         from cnnkit.train.recipes import RECIPES
 
         r = budgeted[0]
-        epochs = RECIPES.get("seed003").epochs
+        epochs = RECIPES.get("seed003").schedule.epochs
         pace = r.get("seconds_per_full_epoch") or r["wall_seconds"] / r["epochs"]
         hours = pace * epochs / 3600
         note.append(

@@ -109,7 +109,7 @@ def cnnkit_images_per_second(
 ) -> float:
     """``fit()`` with 003's optimiser and augmentation; images/s of its second epoch."""
     out_dir = Path(tempfile.mkdtemp(prefix="cnnkit-throughput-"))
-    config = TrainConfig(
+    config = TrainConfig.from_flat(
         model=name,
         model_kwargs=MODELS[name],
         val_size=0,

@@ -30,7 +30,7 @@ def test_fold_reports_pairs_and_summary_figures(capsys):
 def tiny_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("deploy") / "run"
     train, test = quadrant_dataset(200, seed=1), quadrant_dataset(300, seed=2)
-    config = TrainConfig(
+    config = TrainConfig.from_flat(
         model=TINY, val_size=40, batch_size=32, epochs=2, precision="off",
         channels_last=False, progress=False, tensorboard=False, plots=False, device="cpu",
         out_dir=str(out),

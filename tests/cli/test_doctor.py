@@ -111,7 +111,7 @@ def test_checkpoint_is_examined_with_its_shape(capsys, tmp_path: Path) -> None:
     save_checkpoint(
         path,
         {"model": model.state_dict(), "model_name": "resnet18", "model_kwargs": kwargs,
-         "config": TrainConfig(model="resnet18").to_dict(), "epoch": 1, "mean": [0.286],
+         "config": TrainConfig.from_flat(model="resnet18").to_dict(), "epoch": 1, "mean": [0.286],
          "std": [0.353], "image_shape": [1, 28, 28], "classes": [str(i) for i in range(10)]},
     )  # fmt: skip
     code, out, _ = run(capsys, str(path), "--format", "json")
@@ -187,7 +187,8 @@ def test_dataset_and_checkpoint_statistics(capsys, monkeypatch, tmp_path: Path) 
     save_checkpoint(
         path,
         {"model": create_model("resnet18", **kwargs).state_dict(), "model_name": "resnet18",
-         "model_kwargs": kwargs, "config": TrainConfig(model="resnet18").to_dict(), "epoch": 1,
+         "model_kwargs": kwargs, "config": TrainConfig.from_flat(model="resnet18").to_dict(),
+         "epoch": 1,
          "mean": [0.1], "std": [0.3], "image_shape": [1, 28, 28], "classes": ["a", "b"]},
     )  # fmt: skip
     code, out, _ = run(capsys, str(tmp_path), "--dataset", "toy", "--format", "json")

@@ -39,7 +39,7 @@ def evaluate_json(capsys, *argv: str) -> dict:
 
 def test_eval_json_uses_final_json_s_names_and_reproduces_its_figures(run_dir, final, capsys):
     report = evaluate_json(capsys, str(run_dir))
-    for key in ("test_top1", "test_top5", "test_loss", "test_images", "tta", "tta_shift"):
+    for key in ("test_top1", "test_top5", "test_loss", "test_images", "tta"):
         assert report[key] == final[key], key
     for key in ("per_class_top1", "confusion", "classes", "dataset"):
         assert report[key] == final[key], key

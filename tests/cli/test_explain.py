@@ -73,7 +73,7 @@ def test_checkpoint_brings_its_test_images(capsys, tmp_path):
             "model": model.state_dict(),
             "model_name": "lenet5",
             "model_kwargs": {"num_classes": 10},
-            "config": TrainConfig(model="lenet5", dataset="fashion_mnist").to_dict(),
+            "config": TrainConfig.from_flat(model="lenet5", dataset="fashion_mnist").to_dict(),
             "epoch": 1,
             "classes": [f"c{i}" for i in range(10)],
             "mean": [0.286],

@@ -97,11 +97,23 @@ def test_precision_help_says_what_auto_resolves_to(monkeypatch):
     assert runtime.resolve_precision("off", cpu) is None
 
 
-def test_eval_defaults_come_from_train_config():
-    from cnnkit.train.config import TrainConfig
+def test_eval_flags_come_from_the_evaluation_section():
+    from dataclasses import fields
+
+    from cnnkit.train.config import EvaluationConfig
 
     texts = dict(help_texts(PARSERS["cnnkit eval"]))
-    assert f"{TrainConfig().hardest} unless it was set" in texts["--hardest"]
-    assert f"{TrainConfig().eval_batch_size} unless it was set" in texts["--batch-size"]
+    section = EvaluationConfig()
+    for item in fields(EvaluationConfig):
+        if item.name == "eval_weights":  # eval's --weights picks model or ema instead
+            continue
+        flag = (
+            "--batch-size/--eval-batch-size" if item.name == "eval_batch_size" else "--" + item.name
+        )
+        assert texts[flag].startswith(item.metadata["help"]), flag  # the same help text
+        assert f"{getattr(section, item.name)} unless it was set" in texts[flag], flag
     args = build_parser().parse_args(["eval", "run"])
-    assert args.hardest is None and args.batch_size is None  # the run's own settings
+    # the run's own settings
+    assert args.hardest is None and args.eval_batch_size is None and args.tta is None
+    assert build_parser().parse_args(["eval", "run", "--tta"]).tta == 1
+    assert build_parser().parse_args(["eval", "run", "--no-tta"]).tta == 0

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import dataclasses
+import argparse
 import json
 
 import pytest
 
 from cnnkit.cli.main import build_parser, main
 from cnnkit.train import TrainConfig, fit
+from cnnkit.train.config import SECTIONS, flatten_settings, setting_fields
 from tests.train.tiny import quadrant_dataset
 
 
@@ -19,9 +20,10 @@ def train_parser():
 
 
 def test_every_config_field_has_exactly_one_flag():
-    destinations = [a.dest for a in train_parser()._actions]
-    for item in dataclasses.fields(TrainConfig):
-        assert destinations.count(item.name) == 1, item.name
+    destinations = [a.dest for a in train_parser()._actions if a.help != argparse.SUPPRESS]
+    for item in setting_fields():
+        flags = 1 if item.metadata.get("flag", True) else 0  # budget_changes is a record
+        assert destinations.count(item.name) == flags, item.name
     flags = {s for a in train_parser()._actions for s in a.option_strings}
     for required in (
         "--model",
@@ -41,7 +43,34 @@ def test_every_config_field_has_exactly_one_flag():
 
 def dry_run(capsys, *argv: str) -> dict:
     assert main(["train", "--dry-run", *argv]) == 0
-    return json.loads(capsys.readouterr().out)
+    printed = json.loads(capsys.readouterr().out)
+    assert set(printed) == {*SECTIONS, "budget_changes"}  # the nested config.json
+    return flatten_settings(printed)
+
+
+@pytest.mark.parametrize(
+    ("argv", "level"),
+    [
+        (["--recipe", "lenet5"], 0),
+        (["--recipe", "lenet5", "--tta"], 1),
+        (["--recipe", "lenet5", "--tta", "3"], 3),
+        (["--recipe", "best"], 2),
+        (["--recipe", "best", "--no-tta"], 0),
+        (["--recipe", "best", "--tta-shift", "0"], 1),  # the older flag still works
+        (["--recipe", "fast", "--tta", "--tta-shift", "2"], 3),
+    ],
+)
+def test_tta_is_one_level_flag(capsys, argv, level):
+    assert dry_run(capsys, *argv)["tta"] == level
+
+
+def test_a_nested_config_file_is_read_like_a_flat_one(tmp_path, capsys):
+    nested, flat = tmp_path / "nested.json", tmp_path / "flat.json"
+    nested.write_text(json.dumps({"schedule": {"epochs": 7}, "optimisation": {"batch_size": 64}}))
+    flat.write_text(json.dumps({"epochs": 7, "batch_size": 64}))
+    first = dry_run(capsys, "--recipe", "seed003", "--config", str(nested))
+    assert first == dry_run(capsys, "--recipe", "seed003", "--config", str(flat))
+    assert (first["epochs"], first["batch_size"]) == (7, 64)
 
 
 def test_flags_override_the_config_file_which_overrides_the_recipe(tmp_path, capsys):
@@ -101,7 +130,7 @@ def test_bad_flags_are_one_line_errors_with_exit_2(argv, needle, capsys):
 
 def test_eval_prints_metrics_per_class_accuracy_and_confusion(tmp_path, monkeypatch, capsys):
     train, test = quadrant_dataset(200, seed=1), quadrant_dataset(80, seed=2)
-    config = TrainConfig(
+    config = TrainConfig.from_flat(
         model="tests.train.tiny:tiny_cnn",
         val_size=40,
         batch_size=32,

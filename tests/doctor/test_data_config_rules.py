@@ -29,15 +29,19 @@ def run(rule: str, model: nn.Module | None = None, **options):  # type: ignore[n
 
 def test_bn_small_batch() -> None:
     model = conv_bn(False)
-    found = examine(model, (3, 8, 8), config=TrainConfig(batch_size=4), rules=["bn-small-batch"])
+    found = examine(
+        model, (3, 8, 8), config=TrainConfig.from_flat(batch_size=4), rules=["bn-small-batch"]
+    )
     assert [f.where for f in found.findings] == ["1"]
-    twin = examine(model, (3, 8, 8), config=TrainConfig(batch_size=8), rules=["bn-small-batch"])
+    twin = examine(
+        model, (3, 8, 8), config=TrainConfig.from_flat(batch_size=8), rules=["bn-small-batch"]
+    )
     assert twin.findings == ()
 
 
 def test_no_augmentation() -> None:
-    assert run("no-augmentation", config=TrainConfig(flip=False)) == [("flip", "warning")]
-    assert run("no-augmentation", config=TrainConfig(flip=False, crop_padding=2)) == []
+    assert run("no-augmentation", config=TrainConfig.from_flat(flip=False)) == [("flip", "warning")]
+    assert run("no-augmentation", config=TrainConfig.from_flat(flip=False, crop_padding=2)) == []
 
 
 def test_lr_warmup_missing() -> None:
@@ -45,10 +49,10 @@ def test_lr_warmup_missing() -> None:
     deep = nn.Sequential(
         nn.Flatten(), *[m for _ in range(12) for m in (nn.Linear(64, 64), nn.ReLU())]
     )
-    config = TrainConfig(lr=0.1, warmup=0.0)
+    config = TrainConfig.from_flat(lr=0.1, warmup=0.0)
     assert run("lr-warmup-missing", deep, config=config) == [("warmup", "warning")]
-    assert run("lr-warmup-missing", deep, config=TrainConfig(lr=0.1, warmup=0.05)) == []
-    assert run("lr-warmup-missing", deep, config=TrainConfig(lr=0.01, warmup=0.0)) == []
+    assert run("lr-warmup-missing", deep, config=TrainConfig.from_flat(lr=0.1, warmup=0.05)) == []
+    assert run("lr-warmup-missing", deep, config=TrainConfig.from_flat(lr=0.01, warmup=0.0)) == []
     normed = nn.Sequential(deep, nn.LayerNorm(64))
     assert run("lr-warmup-missing", normed, config=config) == []
 
@@ -64,7 +68,7 @@ def test_normalisation_mismatch() -> None:
 def test_class_imbalance() -> None:
     assert run("class-imbalance", data=dataset([90, 10])) == [("toy", "warning")]
     assert run("class-imbalance", data=dataset([55, 45])) == []
-    weighted = TrainConfig(class_weights=[1.0, 9.0])
+    weighted = TrainConfig.from_flat(class_weights=[1.0, 9.0])
     assert run("class-imbalance", data=dataset([90, 10]), config=weighted) == []
 
 
@@ -115,7 +119,7 @@ def test_training_memory(monkeypatch) -> None:
     params = 4 * (64 * 9 + 64)  # float32 weights and biases
     need = 256 * per_sample + 3 * params  # SGD: weight, gradient, momentum
     monkeypatch.setattr(rules_config, "device_memory_bytes", lambda device: int(need / 0.8) - 1)
-    config = TrainConfig(batch_size=256)
+    config = TrainConfig.from_flat(batch_size=256)
     report = examine(model, (1, 32, 32), config=config, rules=["training-memory"])
     assert [f.where for f in report.findings] == ["batch_size"]
     monkeypatch.setattr(rules_config, "device_memory_bytes", lambda device: int(need / 0.8) + 1)

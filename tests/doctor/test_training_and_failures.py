@@ -17,7 +17,7 @@ from tests.model_guard import model_left_as_found
 
 
 def test_examine_config_runs_static_and_config_rules_only() -> None:
-    config = TrainConfig(model="resnet18", batch_size=4, flip=False)
+    config = TrainConfig.from_flat(model="resnet18", batch_size=4, flip=False)
     report = examine_config(config, (1, 28, 28), 10)
     assert report is not None
     assert {"early-downsampling", "bn-small-batch", "no-augmentation"} <= set(report.rules_fired())
@@ -27,14 +27,16 @@ def test_examine_config_runs_static_and_config_rules_only() -> None:
 
 def test_print_before_training_prints_warnings_and_errors_only() -> None:
     out = io.StringIO()
-    config = TrainConfig(model="simple_cnn", flip=False)  # an info (conv bias) and a warning
+    config = TrainConfig.from_flat(
+        model="simple_cnn", flip=False
+    )  # an info (conv bias) and a warning
     report = print_before_training(config, out, (3, 32, 32), 10)
     assert report is not None and report.count("info") >= 1
     lines = out.getvalue().splitlines()
     assert lines == [line for line in lines if line.startswith("cnnkit doctor: warning: ")]
     assert any("no-augmentation at flip" in line for line in lines)
     quiet = io.StringIO()
-    print_before_training(TrainConfig(model="simple_cnn"), quiet, (3, 32, 32), 10)
+    print_before_training(TrainConfig.from_flat(model="simple_cnn"), quiet, (3, 32, 32), 10)
     assert quiet.getvalue() == ""
 
 

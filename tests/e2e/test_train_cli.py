@@ -63,13 +63,15 @@ def test_train_then_eval_on_real_fashion_mnist(tmp_path):
     assert evaluated.returncode == 0, evaluated.stderr
     report = json.loads(evaluated.stdout)
     assert report["test_top1"] == pytest.approx(final["test_top1"], abs=1e-9)
-    assert report["test_images"] == 10000 and report["tta"] is True and report["tta_shift"] == 0
-    shifted = cnnkit("eval", "run/best.pt", "--tta-shift", "1", "--format", "json", cwd=tmp_path)
+    assert report["test_images"] == 10000 and report["tta"] == 1
+    shifted = cnnkit("eval", "run/best.pt", "--tta", "2", "--format", "json", cwd=tmp_path)
     assert shifted.returncode == 0, shifted.stderr
-    assert json.loads(shifted.stdout)["tta_shift"] == 1
-    too_far = cnnkit("eval", "run/best.pt", "--tta-shift", "28", cwd=tmp_path)
+    assert json.loads(shifted.stdout)["tta"] == 2
+    older = cnnkit("eval", "run/best.pt", "--tta-shift", "1", "--format", "json", cwd=tmp_path)
+    assert json.loads(older.stdout) == json.loads(shifted.stdout)  # the older flag: level 2
+    too_far = cnnkit("eval", "run/best.pt", "--tta", "29", cwd=tmp_path)
     assert too_far.returncode == 2 and too_far.stderr.count("\n") == 1
-    assert "--tta-shift: must be between 1 and 27 for 28x28 images" in too_far.stderr
+    assert "--tta: a shift must be between 1 and 27 pixels for 28x28 images" in too_far.stderr
 
     again = cnnkit("train", "--recipe", "fast", "--out", "run", *common, cwd=tmp_path)
     assert again.returncode == 2

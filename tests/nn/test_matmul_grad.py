@@ -149,7 +149,7 @@ def test_the_trainer_swaps_on_cpu_unless_told_not_to():
         train = quadrant_dataset(16, 0)
 
     for flag, expected in ((True, MatmulGradConv2d), (False, nn.Conv2d)):
-        config = TrainConfig(
+        config = TrainConfig.from_flat(
             model="resnet18", model_kwargs={"small_input": True}, matmul_weight_grad=flag
         )
         model, _ = build_model(config, Data(), CPU, initialise=True)

@@ -21,6 +21,7 @@ from cnnkit.errors import ConfigError, DataError
 from cnnkit.report import Predictions, build_comparison, build_report, load_run, recompute
 from cnnkit.report.page import SECTIONS, _csp_hash
 from cnnkit.report.run import RUN_FILES
+from cnnkit.train.config import flatten_settings
 from tests.report.conftest import CLASSES, XSS
 
 pytestmark = pytest.mark.slow  # the session's two tiny training runs take a few seconds
@@ -148,7 +149,7 @@ def test_the_command_reproduces_the_config(run_dir, second_run):
     from cnnkit.report.command import reproduce_command
     from cnnkit.train.config import TrainConfig
 
-    unusual = TrainConfig(
+    unusual = TrainConfig.from_flat(
         class_weights=[1.0, 0.1 + 0.2, 3e-7],
         model_kwargs={"widths": [8, 16, 16], "depth": 3},
         schedule_epochs=None,
@@ -166,7 +167,8 @@ def test_the_command_reproduces_the_config(run_dir, second_run):
     ):
         command, unknown = reproduce_command(config, "again")
         assert unknown == []
-        assert _parse_command(command) == {**config, "out_dir": "again"}
+        expected = TrainConfig.from_dict(config).replace(out_dir="again").to_dict()
+        assert _parse_command(command) == expected
 
 
 def test_the_page_escapes_names_from_outside_and_loads_nothing(run_dir):
@@ -236,8 +238,8 @@ def test_a_run_without_validation_is_said_and_evaluated_from_best(second_run):
 def test_the_comparison_shows_only_the_settings_that_differ(run_dir, second_run, tmp_path):
     from cnnkit.cli.main import main
 
-    first = json.loads((run_dir / "config.json").read_text())
-    second = json.loads((second_run / "config.json").read_text())
+    first = flatten_settings(json.loads((run_dir / "config.json").read_text()))
+    second = flatten_settings(json.loads((second_run / "config.json").read_text()))
     differing = {k for k in first if k != "out_dir" and first[k] != second.get(k)}
     assert {"lr", "val_size"} <= differing
     html = build_comparison([run_dir, second_run])

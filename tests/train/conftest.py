@@ -15,7 +15,7 @@ def real_run(tmp_path_factory) -> Path:
     from cnnkit.train import TrainConfig, fit
 
     out = tmp_path_factory.mktemp("real") / "run"
-    config = TrainConfig(
+    config = TrainConfig.from_flat(
         model="softmax_regression",
         model_kwargs={"input_size": 12},
         val_size=0,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 
 from cnnkit.data import transforms as T
-from cnnkit.train.config import TrainConfig
+from cnnkit.train.config import AugmentationConfig, TrainConfig
 from cnnkit.train.datasets import RunData, train_transform
 from tests.train.tiny import quadrant_dataset
 
@@ -30,15 +30,19 @@ def kinds(transform) -> list[str]:
     return names
 
 
+def augmentation(**flat) -> AugmentationConfig:
+    return TrainConfig.from_flat(**flat).augmentation
+
+
 def test_no_augmentation_is_no_transform():
-    assert train_transform(TrainConfig(flip=False), run_data()) is None
+    assert train_transform(augmentation(flip=False), run_data()) is None
 
 
 def test_each_setting_adds_its_transform_in_order():
-    config = TrainConfig(
+    config = TrainConfig.from_flat(
         resized_crop=0.5, crop_padding=2, flip=True, rotation=10, color_jitter=0.4, erasing=0.25
     )
-    assert kinds(train_transform(config, run_data())) == [
+    assert kinds(train_transform(config.augmentation, run_data())) == [
         "RandomResizedCrop",
         "RandomCrop",
         "RandomHorizontalFlip",
@@ -51,8 +55,8 @@ def test_each_setting_adds_its_transform_in_order():
 def test_mixup_with_cutmix_gives_each_sample_one_of_them():
     """Both set: every image is mixed once (by one of the two), and its target sums to 1 with at
     most two classes, as one mix of two images gives (MixUp then CutMix could give four)."""
-    config = TrainConfig(flip=False, mixup=0.4, cutmix=1.0)
-    transform = train_transform(config, run_data())
+    config = TrainConfig.from_flat(flip=False, mixup=0.4, cutmix=1.0)
+    transform = train_transform(config.augmentation, run_data())
     assert kinds(transform) == ["RandomChoice[MixUp,CutMix]"]
     data = quadrant_dataset(256, seed=1)
     images = data.images.float() / 255
@@ -66,7 +70,7 @@ def test_mixup_with_cutmix_gives_each_sample_one_of_them():
 def test_grey_images_get_brightness_and_contrast_jitter_only():
     """Saturation needs colour: a 1-channel dataset gets brightness and contrast, and the
     batch stays in [0, 1] with the same shape."""
-    transform = train_transform(TrainConfig(flip=False, color_jitter=0.5), run_data())
+    transform = train_transform(augmentation(flip=False, color_jitter=0.5), run_data())
     assert transform.saturation is None
     assert transform.brightness and transform.contrast
     data = quadrant_dataset(32, seed=2)
@@ -78,7 +82,7 @@ def test_grey_images_get_brightness_and_contrast_jitter_only():
 
 
 def test_resized_crop_keeps_the_image_size():
-    transform = train_transform(TrainConfig(flip=False, resized_crop=0.3), run_data())
+    transform = train_transform(augmentation(flip=False, resized_crop=0.3), run_data())
     data = quadrant_dataset(16, seed=3)
     images = data.images.float() / 255
     out, _ = transform(images, data.labels, torch.Generator().manual_seed(0))

@@ -11,7 +11,7 @@ from cnnkit.errors import ConfigError
 from cnnkit.train.evaluation import run_evaluation, shifted_views, tta_label
 
 
-@pytest.mark.parametrize("tta", [False, True])
+@pytest.mark.parametrize("tta", [0, 1])
 def test_tta_averages_the_logits_of_each_image_and_its_mirror(tta):
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(2 * 5 * 7, 3)).double()
@@ -70,7 +70,7 @@ def test_shift_tta_averages_the_flip_pair_with_the_shifted_flip_pairs():
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(1 * 6 * 6, 4)).double()
     images = torch.randn(10, 1, 6, 6, dtype=torch.float64)
     labels = torch.randint(0, 4, (10,))
-    metrics = run_evaluation(model, [(images, labels)], num_classes=4, tta=True, tta_shift=1)
+    metrics = run_evaluation(model, [(images, labels)], num_classes=4, tta=2)
     padded = torch.nn.functional.pad(images, (1, 1, 1, 1), mode="reflect")
     views = [images, padded[..., 0:6, 0:6], padded[..., 2:8, 2:8]]
     weights = [0.5, 0.25, 0.25]
@@ -81,16 +81,17 @@ def test_shift_tta_averages_the_flip_pair_with_the_shifted_flip_pairs():
         )
     expected = torch.nn.functional.cross_entropy(logits, labels).item()
     assert metrics.loss == pytest.approx(expected, rel=1e-6)
-    plain = run_evaluation(model, [(images, labels)], num_classes=4, tta=True)
+    plain = run_evaluation(model, [(images, labels)], num_classes=4, tta=1)
     assert plain.loss != pytest.approx(metrics.loss, rel=1e-9)  # the shifts did change the mean
 
 
 def test_a_shift_as_large_as_the_image_names_the_flag_and_the_limit():
-    with pytest.raises(ConfigError, match=r"--tta-shift: must be between 1 and 4 for 5x7"):
+    with pytest.raises(ConfigError, match=r"--tta: a shift must be between 1 and 4 pixels for 5x7"):
         shifted_views(torch.zeros(1, 1, 5, 7), 5)
 
 
 def test_tta_label_names_what_was_averaged():
-    assert tta_label(False, 2) == ""
-    assert tta_label(True) == "flip TTA"
-    assert tta_label(True, 1) == "flip + 1 px TTA"
+    assert tta_label(0) == ""
+    assert tta_label(1) == "flip TTA"
+    assert tta_label(2) == "flip + 1 px TTA"
+    assert tta_label(4) == "flip + 3 px TTA"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import dataclasses
 import json
 import math
 
@@ -20,7 +19,7 @@ TEST = quadrant_dataset(96, seed=2)
 
 
 def tiny_config(tmp_path, **changes) -> TrainConfig:
-    base = TrainConfig(
+    base = TrainConfig.from_flat(
         model="tests.train.tiny:tiny_cnn",
         val_size=64,
         batch_size=32,
@@ -38,7 +37,7 @@ def tiny_config(tmp_path, **changes) -> TrainConfig:
         hardest=4,
         out_dir=str(tmp_path / "run"),
     )
-    return dataclasses.replace(base, **changes)
+    return base.replace(**changes)
 
 
 def test_run_folder_holds_the_documented_files(tmp_path):
@@ -56,7 +55,9 @@ def test_run_folder_holds_the_documented_files(tmp_path):
     rows = list(csv.DictReader((run / "metrics.csv").open()))
     assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
     config = json.loads((run / "config.json").read_text())
-    assert config["mean"] is not None and config["std"] is not None  # resolved, not None
+    # written nested, by section; the mean and std resolved, not None
+    assert config["data"]["mean"] is not None and config["data"]["std"] is not None
+    assert TrainConfig.from_dict(config) == result.config
     # the test metrics in final.json are those of best.pt, re-measured independently here
     from cnnkit.train.checkpoint import load_checkpoint
     from cnnkit.train.evaluation import model_from_checkpoint
@@ -116,7 +117,9 @@ def test_interrupted_and_resumed_run_ends_exactly_like_an_uninterrupted_one(
             fit(config, train_set=TRAIN, test_set=TEST)
     torch.manual_seed(1234)  # the resumed run must not depend on the RNG it starts with
     # the run's model is code (module:callable): a resume builds it only when named again
-    resumed = fit(resume=tmp_path / "b" / "run", model=config.model, train_set=TRAIN, test_set=TEST)
+    resumed = fit(
+        resume=tmp_path / "b" / "run", model=config.model.model, train_set=TRAIN, test_set=TEST
+    )
     timings = ("images_per_second", "epoch_seconds", "elapsed_seconds")
     strip = lambda rows: [{k: v for k, v in row.items() if k not in timings} for row in rows]  # noqa: E731
     assert strip(resumed.history) == strip(whole.history)
@@ -151,7 +154,7 @@ def test_time_budget_stops_cleanly_and_ends_annealed(tmp_path):
     assert result.final["stopped"] == "time_budget"
     assert result.history[-1]["elapsed_seconds"] >= 1.5
     # the schedule follows elapsed time: the last step ran at a small fraction of the peak
-    assert result.history[-1]["lr"] < 0.25 * config.lr
+    assert result.history[-1]["lr"] < 0.25 * config.schedule.lr
     assert (tmp_path / "run" / "best.pt").is_file()
 
 
@@ -265,7 +268,7 @@ def test_whitening_bias_epochs_needs_airnet(tmp_path):
 
 
 def test_grad_flow_records_every_n_steps(tmp_path):
-    config = TrainConfig(
+    config = TrainConfig.from_flat(
         model="tests.train.tiny:tiny_cnn",
         val_size=0,
         batch_size=32,

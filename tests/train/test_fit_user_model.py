@@ -7,7 +7,6 @@ with plain PyTorch), and resuming with the module again ends exactly as an unint
 
 from __future__ import annotations
 
-import dataclasses
 import json
 
 import pytest
@@ -25,7 +24,7 @@ TENSORS = ((TRAIN.images, TRAIN.labels), (TEST.images, TEST.labels))
 
 
 def config_for(tmp_path, **changes) -> TrainConfig:
-    base = TrainConfig(
+    base = TrainConfig.from_flat(
         val_size=64,
         batch_size=32,
         epochs=2,
@@ -39,7 +38,7 @@ def config_for(tmp_path, **changes) -> TrainConfig:
         deterministic=True,
         out_dir=str(tmp_path / "run"),
     )
-    return dataclasses.replace(base, **changes)
+    return base.replace(**changes)
 
 
 def test_fit_trains_a_copy_of_the_users_module_on_the_users_tensors(tmp_path):
@@ -48,13 +47,13 @@ def test_fit_trains_a_copy_of_the_users_module_on_the_users_tensors(tmp_path):
     with model_left_as_found(module):
         result = fit(config_for(tmp_path), model=module, data=TENSORS)
     recorded = "user:torch.nn.modules.container.Sequential"
-    assert result.config.model == recorded and result.final["model"] == recorded
-    assert json.loads((tmp_path / "run" / "config.json").read_text())["model"] == recorded
+    assert result.config.model.model == recorded and result.final["model"] == recorded
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["model"]["model"] == recorded
     assert result.model is not module and type(result.model) is type(module)
     # independent re-measurement: best.pt's weights in a fresh module, plain PyTorch
     fresh = tiny_cnn()
     fresh.load_state_dict(torch.load(tmp_path / "run" / "best.pt", weights_only=True)["model"])
-    mean, std = result.config.mean[0], result.config.std[0]
+    mean, std = result.config.data.mean[0], result.config.data.std[0]
     with torch.no_grad():
         logits = fresh.eval()(TEST.images.float().div(255).sub(mean).div(std))
     correct = (logits.argmax(1) == TEST.labels).float().mean().item() * 100

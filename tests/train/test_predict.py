@@ -57,11 +57,12 @@ def _evaluated_folder(run_dir, root, count: int) -> tuple[dict, dict]:
     from cnnkit.data import DeviceLoader, image_folder
     from cnnkit.runtime import resolve_precision
     from cnnkit.train.checkpoint import load_checkpoint
+    from cnnkit.train.config import flatten_settings
     from cnnkit.train.evaluation import model_from_checkpoint, run_evaluation
 
     path = run_dir / "best.pt"
     saved = load_checkpoint(path)
-    config, cpu = saved["config"], torch.device("cpu")
+    config, cpu = flatten_settings(saved["config"]), torch.device("cpu")
     model = model_from_checkpoint(saved, path, "model")
     if config["channels_last"]:
         model = model.to(memory_format=torch.channels_last)
@@ -83,7 +84,6 @@ def _evaluated_folder(run_dir, root, count: int) -> tuple[dict, dict]:
         num_classes=len(saved["classes"]),
         dtype=resolve_precision(config["precision"], cpu),
         tta=config["tta"],
-        tta_shift=config["tta_shift"] if config["tta"] else 0,
         hardest=count,
     )
     return config, {h.index: h for h in metrics.hardest}
@@ -92,7 +92,7 @@ def _evaluated_folder(run_dir, root, count: int) -> tuple[dict, dict]:
 def test_predict_equals_the_evaluation_of_the_same_png_and_jpeg_files(run_dir, image_folder):
     root, files = image_folder
     config, by_index = _evaluated_folder(run_dir, root, len(files))
-    assert config["tta"] is True  # the run's flip TTA, which predict must use as well
+    assert config["tta"] == 1  # the run's flip TTA, which predict must use as well
     predictions = predict(run_dir, files, top_k=3)
     assert [p.image for p in predictions] == [str(f) for f in files]
     for index, prediction in enumerate(predictions):

@@ -57,7 +57,7 @@ HERE = "tests.train.test_user_errors"
 
 
 def config_for(tmp_path: Path, **changes) -> TrainConfig:
-    base = TrainConfig(
+    base = TrainConfig.from_flat(
         model=TINY,
         val_size=32,
         batch_size=32,
@@ -72,7 +72,7 @@ def config_for(tmp_path: Path, **changes) -> TrainConfig:
         hardest=2,
         out_dir=str(tmp_path / "run"),
     )
-    return dataclasses.replace(base, **changes)
+    return base.replace(**changes)
 
 
 def digest(folder: Path) -> dict[str, str]:
@@ -100,12 +100,12 @@ def refused(call, error=CnnkitError, match: str | None = None) -> str:
 
 def test_a_recipe_applies_its_airnet_settings_only_to_airnet():
     fast = resolve_config("fast", overrides={"model": "resnet18"})
-    assert fast.model_kwargs == {} and fast.whiten_bias_epochs is None
-    assert fast.lr == 0.75 and fast.tta  # the rest of the recipe still applies
+    assert fast.model.model_kwargs == {} and fast.model.whiten_bias_epochs is None
+    assert fast.schedule.lr == 0.75 and fast.evaluation.tta  # the rest of the recipe applies
     # settings the user gave are kept (and a mismatch is then refused when the model is built)
     mine = resolve_config("best", overrides={"model": "resnet18", "model_kwargs": {"x": 1}})
-    assert mine.model_kwargs == {"x": 1}
-    assert resolve_config("fast").model_kwargs == {"whitening_components": 8}
+    assert mine.model.model_kwargs == {"x": 1}
+    assert resolve_config("fast").model.model_kwargs == {"whitening_components": 8}
 
 
 def test_a_recipe_trains_another_model(tmp_path):
@@ -258,11 +258,11 @@ def test_out_in_a_folder_that_is_not_writable_is_refused(tmp_path, monkeypatch):
 
 
 def test_a_run_refused_before_training_leaves_nothing(tmp_path):
-    config = config_for(tmp_path, tta=True, tta_shift=12)
+    config = config_for(tmp_path, tta=13)
     refused(
         lambda: fit(config, train_set=TRAIN, test_set=TEST),
         ConfigError,
-        "--tta-shift: must be less than 12 for 12x12 images of bands, got 12",
+        "--tta: level 13 shifts by 12 pixels, which must be less than 12 for 12x12 images of bands",
     )
     assert not (tmp_path / "run").exists()
 
@@ -418,7 +418,7 @@ def test_a_run_longer_than_its_warmup_does_not_warn(tmp_path, capsys):
     ],
 )
 def test_out_of_range_settings_name_the_flag(changes, message):
-    refused(lambda: TrainConfig(**changes), ConfigError, message)
+    refused(lambda: TrainConfig.from_flat(**changes), ConfigError, message)
 
 
 @pytest.mark.parametrize(
@@ -449,7 +449,7 @@ def test_wrong_argument_types_to_fit_name_the_parameter(kwargs, message):
     ],
 )
 def test_wrong_argument_types_to_trainconfig_name_the_parameter(kwargs, message):
-    refused(lambda: TrainConfig(**kwargs), ConfigError, message)
+    refused(lambda: TrainConfig.from_flat(**kwargs), ConfigError, message)
 
 
 def test_a_checkpoint_error_is_a_cnnkit_error():

@@ -37,10 +37,15 @@ def run(args: argparse.Namespace) -> int:
         overrides["time_budget"] = args.time_budget
     config = resolve_config(args.recipe, overrides=overrides)
     print(
-        f"cnnkit demo: train {config.model} on real Fashion-MNIST with the {args.recipe!r} recipe"
-        + (f" ({config.time_budget:g} s of training)" if config.time_budget else "")
+        f"cnnkit demo: train {config.model.model} on real Fashion-MNIST with the "
+        f"{args.recipe!r} recipe"
+        + (
+            f" ({config.schedule.time_budget:g} s of training)"
+            if config.schedule.time_budget
+            else ""
+        )
     )
-    print(describe_model(config.model, config.model_kwargs))
+    print(describe_model(config.model.model, config.model.model_kwargs))
 
     from cnnkit.data import load_dataset
     from cnnkit.train.loop import fit
@@ -59,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         "of training and evaluation.\n"
         f"files in {result.out_dir}/: final.json, metrics.csv, config.json, environment.json, "
         "best.pt, last.pt"
-        f"{', curves.png, confusion.png, hardest.png' if config.plots else ''}\n"
+        f"{', curves.png, confusion.png, hardest.png' if config.output.plots else ''}\n"
         f"next: cnnkit eval {result.out_dir}/best.pt"
     )
     return 0

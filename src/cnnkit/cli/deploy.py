@@ -152,6 +152,7 @@ def _checkpoint_source(
 ) -> Source:
     from cnnkit.errors import ConfigError
     from cnnkit.train.checkpoint import load_checkpoint
+    from cnnkit.train.config import saved_config
     from cnnkit.train.evaluation import model_from_checkpoint
 
     saved = load_checkpoint(path)
@@ -159,7 +160,7 @@ def _checkpoint_source(
     saved_shape = tuple(int(v) for v in saved["image_shape"])
     if shape is not None and tuple(shape) != saved_shape:
         raise ConfigError(f"--input: {shape} differs from the checkpoint's images {saved_shape}")
-    config = saved.get("config", {})
+    config = saved_config(saved, str(path)).data
     return Source(
         model=model,
         name=f"{saved['model_name']} ({path})",
@@ -167,8 +168,8 @@ def _checkpoint_source(
         mean=tuple(saved["mean"]),
         std=tuple(saved["std"]),
         classes=list(saved["classes"]),
-        dataset=config.get("dataset"),
-        data_dir=data_dir or config.get("data_dir"),
+        dataset=config.dataset,
+        data_dir=data_dir or config.data_dir,
     )
 
 

@@ -99,8 +99,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--object-size: must be >= 1, got {args.object_size}")
     kwargs = _model_kwargs(args.model_kwargs)
     config = _config(args)
-    if config is not None and args.model_kwargs is None and args.model == config.model:
-        kwargs = dict(config.model_kwargs)  # the model the config would train
+    if config is not None and args.model_kwargs is None and args.model == config.model.model:
+        kwargs = dict(config.model.model_kwargs)  # the model the config would train
     mean = std = None
     input_shape = parse_ints(args.input, "--input") if args.input else None
     if _is_checkpoint(args.model):
@@ -138,8 +138,8 @@ def run(args: argparse.Namespace) -> int:
 
         train = load_dataset(args.dataset, "train", data_dir=args.data_dir)
         test = load_dataset(args.dataset, "test", data_dir=args.data_dir)
-        if mean is None and config is not None and config.mean is not None:
-            mean, std = config.mean, config.std
+        if mean is None and config is not None and config.data.mean is not None:
+            mean, std = config.data.mean, config.data.std
         data = DataEvidence(
             train,
             test,

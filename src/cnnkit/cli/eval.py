@@ -15,11 +15,10 @@ if TYPE_CHECKING:
     from cnnkit.train.evaluation import EvalResult
 
 
-def _train_default(name: str) -> object:
-    """A TrainConfig field's default: eval's defaults are taken from there, not repeated."""
-    from cnnkit.train.config import TrainConfig
-
-    return TrainConfig.__dataclass_fields__[name].default
+# cnnkit eval's flags of the evaluation section (its eval_weights chooses best.pt or last.pt
+# while training; eval's --weights chooses model or ema in a checkpoint instead)
+EVAL_SETTINGS = ("tta", "eval_batch_size", "hardest")
+EVAL_NAMES = {"eval_batch_size": ("--batch-size", "--eval-batch-size")}
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -41,41 +40,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--data-dir", help="where the dataset files are")
     parser.add_argument(
-        "--tta",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="average with the horizontal flip (default: as the run was trained)",
-    )
-    parser.add_argument(
-        "--tta-shift",
-        type=int,
-        default=None,
-        metavar="PIXELS",
-        help="with --tta, also average over shifts by this many pixels (airbench's TTA level 2; "
-        "0: off; default: as the run was trained)",
-    )
-    parser.add_argument(
         "--weights",
         choices=("model", "ema"),
         default="model",
         help="the checkpoint's model weights or its EMA (last.pt of an --ema run; default: model)",
     )
-    parser.add_argument(
-        "--batch-size",
-        type=int,
-        default=None,
-        metavar="N",
-        help="evaluation batch size (default: the run's --eval-batch-size, "
-        f"{_train_default('eval_batch_size')} unless it was set)",
-    )
-    parser.add_argument(
-        "--hardest",
-        type=int,
-        default=None,
-        metavar="N",
-        help="hardest samples to list (default: the run's --hardest, "
-        f"{_train_default('hardest')} unless it was set)",
-    )
+    _add_evaluation_flags(parser)
     parser.add_argument(
         "--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)"
     )
@@ -97,6 +67,37 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
+def _add_evaluation_flags(parser: argparse.ArgumentParser) -> None:
+    """``--tta``, ``--batch-size`` and ``--hardest``: the evaluation section's settings, with
+    its help texts; each defaults to the run's own value."""
+    from dataclasses import fields
+
+    from cnnkit.cli.train import add_setting_flags
+    from cnnkit.train.config import EvaluationConfig
+
+    chosen = [item for item in fields(EvaluationConfig) if item.name in EVAL_SETTINGS]
+    add_setting_flags(parser, chosen, EVAL_NAMES, "the run's setting, {default} unless it was set")
+    parser.add_argument(
+        "--tta-shift",
+        type=int,
+        default=None,
+        metavar="PIXELS",
+        help="with --tta, also average over shifts by this many pixels: the same as "
+        "--tta 1+PIXELS (kept for older command lines)",
+    )
+
+
+def eval_tta(args: argparse.Namespace) -> int | None:
+    """The TTA level asked for: ``--tta [LEVEL]``, or the older ``--tta --tta-shift N``."""
+    if args.tta_shift is None:
+        return args.tta
+    if args.tta_shift < 0:
+        from cnnkit.errors import ConfigError
+
+        raise ConfigError(f"--tta-shift: must be >= 0, got {args.tta_shift}")
+    return 0 if args.tta == 0 else 1 + args.tta_shift
+
+
 def run(args: argparse.Namespace) -> int:
     from cnnkit.train.evaluation import evaluate
     from cnnkit.train.jsonio import dumps
@@ -111,10 +112,9 @@ def run(args: argparse.Namespace) -> int:
             dataset=args.dataset,
             split=args.split,
             data_dir=args.data_dir,
-            tta=args.tta,
-            tta_shift=args.tta_shift,
+            tta=eval_tta(args),
             weights=args.weights,
-            batch_size=args.batch_size,
+            batch_size=args.eval_batch_size,
             device=args.device,
             hardest=args.hardest,
             progress=progress,
@@ -169,7 +169,7 @@ def render_text(result: EvalResult) -> str:
 
     metrics = result.metrics
     classes = metrics.classes
-    tta = tta_label(result.tta, result.tta_shift)
+    tta = tta_label(result.tta)
     lines = [
         f"{result.checkpoint} on {result.dataset} {result.split} ({metrics.count:,} images, "
         f"{result.weights} weights{', ' + tta if tta else ''})",

@@ -130,8 +130,10 @@ def load_subject(args: argparse.Namespace) -> Subject:
             pictures = torch.stack([_read_image(p, shape) for p in args.image])
             labels = [Path(p).name for p in args.image]
         else:
-            config = saved["config"]
-            test = load_dataset(config["dataset"], "test", data_dir=config.get("data_dir"))
+            from cnnkit.train.config import saved_config
+
+            data = saved_config(saved, str(path)).data
+            test = load_dataset(data.dataset, "test", data_dir=data.data_dir)
             count = min(args.images, len(test))
             pictures = test.images[:count].float() / 255.0
             names = classes or [str(i) for i in range(int(test.labels.max()) + 1)]

@@ -30,12 +30,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default="model",
         help="the checkpoint's model weights or its EMA (default: model)",
     )
-    parser.add_argument(
-        "--tta",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="average with the horizontal flip (default: as the run was trained)",
-    )
+    from dataclasses import fields
+
+    from cnnkit.cli.train import add_setting_flags
+    from cnnkit.train.config import EvaluationConfig
+
+    tta = [item for item in fields(EvaluationConfig) if item.name == "tta"]
+    add_setting_flags(parser, tta, default_text="as the run was trained")
     parser.add_argument(
         "--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)"
     )

@@ -1,7 +1,8 @@
-"""``cnnkit train``: flags generated from TrainConfig's fields, then ``cnnkit.train.fit``.
+"""``cnnkit train``: flags generated from TrainConfig's settings, then ``cnnkit.train.fit``.
 
-Each field becomes one flag (``batch_size`` -> ``--batch-size``; booleans get ``--no-...``; an
-optional field accepts ``none``). A flag that is not given overrides nothing, so the order is
+Each setting of every section becomes one flag named after it (``batch_size`` ->
+``--batch-size``; booleans get ``--no-...``; an optional field accepts ``none``; the TTA level
+is ``--tta [LEVEL]``/``--no-tta``). A flag that is not given overrides nothing, so the order is
 defaults < ``--recipe`` < ``--config FILE`` < flags. ``--resume DIR`` continues a run with the
 config saved in it (flags still override, e.g. a longer ``--epochs``).
 """
@@ -10,7 +11,8 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import MISSING, fields
+from collections.abc import Iterable
+from dataclasses import MISSING, Field
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from cnnkit.errors import ConfigError
@@ -22,7 +24,7 @@ EXTRA_NAMES = {"out_dir": ("--out", "--out-dir")}
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    from cnnkit.train.config import TrainConfig, field_types
+    from cnnkit.train.config import setting_fields
     from cnnkit.train.recipes import RECIPES
 
     parser = subparsers.add_parser(
@@ -56,13 +58,42 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default=True,
         help="write report.html into the run folder at the end (cnnkit report; default: on)",
     )
-    hints = field_types()
-    for item in fields(TrainConfig):
-        names = EXTRA_NAMES.get(item.name, ("--" + item.name.replace("_", "-"),))
-        default = item.default if item.default is not MISSING else item.default_factory()  # type: ignore[misc]
-        help_text = with_default(item.metadata["help"], default)
-        _add_flag(parser, names, item.name, hints[item.name], help_text)
+    add_setting_flags(parser, setting_fields(), EXTRA_NAMES)
+    parser.add_argument(
+        "--tta-shift",
+        type=int,
+        default=None,
+        metavar="PIXELS",
+        help="with --tta, also average over shifts by this many pixels: the same as "
+        "--tta 1+PIXELS (kept for older command lines)",
+    )
     parser.set_defaults(func=run)
+
+
+def add_setting_flags(
+    parser: argparse.ArgumentParser,
+    items: Iterable[Field],
+    names: dict[str, tuple[str, ...]] | None = None,
+    default_text: str | None = None,
+) -> None:
+    """One flag per setting field (its help from the field's metadata); ``names`` replaces a
+    setting's flag names, ``default_text`` replaces the shown default (``cnnkit eval``: as the
+    run was trained; ``{default}`` in it is the field's default). Fields marked ``flag=False``
+    (records) get none."""
+    from cnnkit.train.config import field_types
+
+    hints = field_types()
+    for item in items:
+        if not item.metadata.get("flag", True):
+            continue
+        flags = (names or {}).get(item.name, ("--" + item.name.replace("_", "-"),))
+        default = item.default if item.default is not MISSING else item.default_factory()  # type: ignore[misc]
+        help_text = item.metadata["help"]
+        if default_text is not None:
+            help_text = f"{help_text} (default: {default_text.format(default=_show(default))})"
+        else:
+            help_text = with_default(help_text, default)
+        _add_flag(parser, flags, item, hints[item.name], help_text)
 
 
 def with_default(help_text: str, default: Any) -> str:
@@ -82,8 +113,29 @@ def _show(value: Any) -> str:
 
 
 def _add_flag(
-    parser: argparse.ArgumentParser, names: tuple[str, ...], dest: str, hint: Any, help_text: str
+    parser: argparse.ArgumentParser, names: tuple[str, ...], item: Field, hint: Any, help_text: str
 ) -> None:
+    dest = item.name
+    if "bare" in item.metadata:  # --tta [LEVEL]: alone, the field's "bare" value; --no-tta
+        parser.add_argument(
+            *names,
+            dest=dest,
+            type=_parser_for(hint, names[0], False),
+            nargs="?",
+            const=item.metadata["bare"],
+            default=None,
+            metavar="LEVEL",
+            help=help_text,
+        )
+        negative = ["--no-" + name[2:] for name in names]
+        parser.add_argument(
+            *negative,
+            dest=dest,
+            action="store_const",
+            const=item.metadata["off"],
+            help=argparse.SUPPRESS,
+        )
+        return
     args = get_args(hint)
     optional = type(None) in args
     if optional:
@@ -139,14 +191,15 @@ def _parser_for(hint: Any, flag: str, optional: bool) -> Any:
 
 
 def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
-    """The fields the user set on the command line (``none`` becomes ``None``)."""
-    from cnnkit.train.config import TrainConfig
+    """The flat settings the user set on the command line (``none`` becomes ``None``), with
+    the older ``--tta-shift`` (turned into the TTA level by the config's loading)."""
+    from cnnkit.train.config import setting_fields
 
     result = {}
-    for item in fields(TrainConfig):
-        value = getattr(args, item.name, None)
+    for name in [item.name for item in setting_fields()] + ["tta_shift"]:
+        value = getattr(args, name, None)
         if value is not None:
-            result[item.name] = None if value is NONE else value
+            result[name] = None if value is NONE else value
     return result
 
 

@@ -37,13 +37,14 @@ DEEP = 10
 def bn_small_batch(ctx: Context) -> Iterator[Hit]:
     config = ctx.config
     assert config is not None
-    if config.batch_size >= SMALL_BATCH:
+    if config.optimisation.batch_size >= SMALL_BATCH:
         return
     first = next(ctx.nodes(*BATCH_NORM_OPS), None)
     if first is not None:
         yield Hit(
             ctx.where(first),
-            f"BatchNorm with batch_size {config.batch_size} (< {SMALL_BATCH}): the mean and "
+            f"BatchNorm with batch_size {config.optimisation.batch_size} (< {SMALL_BATCH}): the "
+            "mean and "
             "variance of so few samples are noisy and differ from the running statistics "
             "used at test time",
         )
@@ -60,7 +61,7 @@ def bn_small_batch(ctx: Context) -> Iterator[Hit]:
 def no_augmentation(ctx: Context) -> Iterator[Hit]:
     config = ctx.config
     assert config is not None
-    if all(not getattr(config, name) for name in _AUGMENTATION):
+    if all(not getattr(config.augmentation, name) for name in _AUGMENTATION):
         yield Hit(
             "flip",
             f"no augmentation ({', '.join(_AUGMENTATION)} all off): the network sees the "
@@ -80,9 +81,9 @@ def no_augmentation(ctx: Context) -> Iterator[Hit]:
 def lr_warmup_missing(ctx: Context) -> Iterator[Hit]:
     config = ctx.config
     assert config is not None
-    if config.warmup > 0 or config.schedule == "onecycle":
+    if config.schedule.warmup > 0 or config.schedule.schedule == "onecycle":
         return
-    if config.lr < HIGH_LR.get(config.optimizer, 0.1):
+    if config.schedule.lr < HIGH_LR.get(config.optimisation.optimizer, 0.1):
         return
     if next(ctx.nodes(*NORM_OPS), None) is not None:
         return
@@ -90,7 +91,7 @@ def lr_warmup_missing(ctx: Context) -> Iterator[Hit]:
     if depth >= DEEP:
         yield Hit(
             "warmup",
-            f"lr {config.lr:g} from the first step on {depth} learned layers with no "
+            f"lr {config.schedule.lr:g} from the first step on {depth} learned layers with no "
             "normalisation: early updates can blow up before the weights settle",
         )
 
@@ -130,17 +131,17 @@ def device_memory_bytes(device: str) -> int | None:
 def training_memory(ctx: Context) -> Iterator[Hit]:
     config, summary = ctx.config, ctx.summary
     assert config is not None and summary is not None
-    available = device_memory_bytes(config.device)
+    available = device_memory_bytes(config.runtime.device)
     if not available:
         return
     per_sample = summary.total.training_activation_bytes / summary.input_shape[0]
-    activations = per_sample * config.batch_size
-    states = _STATES.get(config.optimizer, 3) * summary.total.param_bytes
+    activations = per_sample * config.optimisation.batch_size
+    states = _STATES.get(config.optimisation.optimizer, 3) * summary.total.param_bytes
     need = activations + states
     if need > MEMORY_SHARE * available:
         yield Hit(
             "batch_size",
-            f"batch {config.batch_size} needs about {need / 2**30:.1f} GiB "
+            f"batch {config.optimisation.batch_size} needs about {need / 2**30:.1f} GiB "
             f"({activations / 2**30:.1f} GiB of activations x 2, seed 000) and the device "
             f"has {available / 2**30:.1f} GiB",
         )

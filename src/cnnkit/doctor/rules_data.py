@@ -58,7 +58,7 @@ def class_imbalance(ctx: Context) -> Iterator[Hit]:
 
     data = ctx.data
     assert data is not None
-    if ctx.config is not None and ctx.config.class_weights is not None:
+    if ctx.config is not None and ctx.config.optimisation.class_weights is not None:
         return
     counts = torch.bincount(data.train.labels, minlength=len(data.train.classes))
     rare, common = int(counts.argmin()), int(counts.argmax())

@@ -28,22 +28,28 @@ def examine_config(
         from cnnkit.data import load_dataset
 
         try:
-            test = load_dataset(config.dataset, "test", data_dir=config.data_dir, download=False)
+            test = load_dataset(
+                config.data.dataset, "test", data_dir=config.data.data_dir, download=False
+            )
         except DataError:
             return None
         image_shape, num_classes = test.image_shape, len(test.classes)
-    kwargs = {"num_classes": num_classes, "in_channels": image_shape[0], **config.model_kwargs}
+    kwargs = {
+        "num_classes": num_classes,
+        "in_channels": image_shape[0],
+        **config.model.model_kwargs,
+    }
     if isinstance(kwargs.get("widths"), list):  # JSON lists; the zoo takes tuples (train too)
         kwargs["widths"] = tuple(kwargs["widths"])
 
     def factory():  # type: ignore[no-untyped-def]
         from cnnkit.models import resolve_model
 
-        return resolve_model(config.model, **kwargs)
+        return resolve_model(config.model.model, **kwargs)
 
     rules = [str(k) for k, item in CHECKS.items() if "data" not in item.evidence
              and "probe" not in item.evidence]  # fmt: skip
-    return examine(factory, image_shape, config=config, rules=rules, name=config.model)
+    return examine(factory, image_shape, config=config, rules=rules, name=config.model.model)
 
 
 def print_before_training(

@@ -1,7 +1,8 @@
 """The exact ``cnnkit train`` command line that reproduces a run from its config.json.
 
 Every setting that differs from :class:`~cnnkit.train.TrainConfig`'s default becomes its flag
-(the flags are generated from the same fields, cli/train.py): booleans as ``--x``/``--no-x``,
+(the flags are generated from the same fields, cli/train.py; a recorded field such as
+``budget_changes`` has none): booleans as ``--x``/``--no-x``,
 ``None`` as ``none``, lists comma-separated with ``repr`` floats (which parse back exactly),
 dicts as JSON. The output folder is the run's folder with ``-again`` appended, since a folder
 that holds a run is never overwritten.
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import json
 import shlex
-from dataclasses import MISSING, fields
 from typing import Any
 
 FLAG_NAMES = {"out_dir": "--out"}
@@ -19,15 +19,19 @@ FLAG_NAMES = {"out_dir": "--out"}
 
 def reproduce_command(config: dict[str, Any], out_dir: str) -> tuple[str, list[str]]:
     """``(command, unknown)``: the command line and the config keys no flag sets (a run from
-    another cnnkit version); ``unknown`` is empty when the command is exact."""
-    from cnnkit.train.config import TrainConfig
+    another cnnkit version); ``unknown`` is empty when the command is exact. ``config`` is a
+    config.json's content: by section, or flat (a run from before the sections)."""
+    from cnnkit.train.config import TrainConfig, flatten_settings, setting_fields
 
-    known = {item.name: item for item in fields(TrainConfig)}
+    config = flatten_settings(config)
+    defaults = TrainConfig().to_flat()
+    flagged = [item.name for item in setting_fields() if item.metadata.get("flag", True)]
+    records = {item.name for item in setting_fields()} - set(flagged)
     words = ["cnnkit", "train"]
-    for name, item in known.items():
+    for name in flagged:
         if name == "out_dir" or name not in config:
             continue
-        default = item.default if item.default is not MISSING else item.default_factory()  # type: ignore[misc,operator]
+        default = defaults[name]
         value = config[name]
         if value == default and type(value) is type(default):
             continue
@@ -44,6 +48,8 @@ def reproduce_command(config: dict[str, Any], out_dir: str) -> tuple[str, list[s
             words += [flag, repr(value)]
         else:
             words += [flag, str(value)]
+    if config.get("tta_shift"):  # a config.json written before the TTA level
+        words += ["--tta-shift", str(config["tta_shift"])]
     words += ["--out", out_dir]
-    unknown = sorted(set(config) - set(known))
+    unknown = sorted(set(config) - set(flagged) - records - {"tta_shift"})
     return shlex.join(words), unknown

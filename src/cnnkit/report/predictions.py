@@ -168,29 +168,28 @@ def recompute(run: RunSummary, *, batch_size: int = 500) -> TestRun:
     """
     from cnnkit.data import DeviceLoader, load_dataset
     from cnnkit.runtime import resolve_precision
+    from cnnkit.train.config import saved_config
     from cnnkit.train.evaluation import predict_logits, tta_label
 
     model, saved, path, weights = load_evaluated_model(run)
     lacking = [key for key in ("classes", "mean", "std", "image_shape") if key not in saved]
-    if lacking or "dataset" not in saved["config"]:
-        raise CheckpointError(f"{path}: checkpoint lacks {(lacking or ['config.dataset'])[0]!r}")
-    config = saved["config"]
+    if lacking:
+        raise CheckpointError(f"{path}: checkpoint lacks {lacking[0]!r}")
+    config = saved_config(saved, str(path))
+    name = config.data.dataset
     # Never download from a report: a dataset that is not here is said to be missing.
-    dataset = load_dataset(
-        config["dataset"], "test", data_dir=config.get("data_dir"), download=False
-    )
+    dataset = load_dataset(name, "test", data_dir=config.data.data_dir, download=False)
     if tuple(dataset.image_shape) != tuple(saved["image_shape"]):
         raise DataError(
             f"{path}: the model was trained on images {tuple(saved['image_shape'])}, "
-            f"{config['dataset']} test has {tuple(dataset.image_shape)}"
+            f"{name} test has {tuple(dataset.image_shape)}"
         )
     device = torch.device("cpu")
-    dtype = resolve_precision(config.get("precision", "off"), device)
-    channels_last = bool(config.get("channels_last", False))
+    dtype = resolve_precision(config.runtime.precision, device)
+    channels_last = config.runtime.channels_last
     if channels_last:
         model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-    tta = bool(config.get("tta", False))
-    shift = int(config.get("tta_shift", 0)) if tta else 0
+    tta = config.evaluation.tta
     mean, std = tuple(saved["mean"]), tuple(saved["std"])
     loader = DeviceLoader(
         dataset,
@@ -207,7 +206,7 @@ def recompute(run: RunSummary, *, batch_size: int = 500) -> TestRun:
     parts: dict[str, list[torch.Tensor]] = {k: [] for k in ("pred", "conf", "loss", "top5")}
     with torch.inference_mode():
         for images, labels in loader:
-            logits = predict_logits(model, images, dtype, tta, shift)
+            logits = predict_logits(model, images, dtype, tta)
             probabilities = logits.softmax(1)
             confidence, predicted = probabilities.max(1)
             k = min(5, logits.shape[1])
@@ -217,9 +216,7 @@ def recompute(run: RunSummary, *, batch_size: int = 500) -> TestRun:
             parts["top5"].append((logits.topk(k, 1).indices == labels[:, None]).any(1))
     model = model.to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]
     described = ", ".join(
-        part
-        for part in (f"{weights} weights", tta_label(tta, shift), _precision_name(dtype))
-        if part
+        part for part in (f"{weights} weights", tta_label(tta), _precision_name(dtype)) if part
     )
     predictions = Predictions(
         labels=dataset.labels.clone(),

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cnnkit.errors import DataError
+from cnnkit.errors import ConfigError, DataError
 
 RUN_FILES = ("config.json", "metrics.csv", "final.json", "last.pt", "best.pt")
 
@@ -94,6 +94,14 @@ def load_run(path: str | Path) -> RunSummary:
         )
     missing: list[str] = []
     config = _read_json(root / "config.json", missing)
+    if config is not None:  # nested since the config's sections; flat before
+        from cnnkit.train.config import flatten_settings
+
+        try:
+            config = flatten_settings(config, "config.json")
+        except ConfigError as exc:
+            missing.append(f"{exc}: left out")
+            config = None
     final = _read_json(root / "final.json", missing)
     history = _read_metrics(root / "metrics.csv", missing)
     checkpoints = {name: root / name for name in ("best.pt", "last.pt") if (root / name).is_file()}

@@ -200,9 +200,9 @@ def _validate(checkpoint: dict[str, Any], path: Path) -> None:
         config = TrainConfig.from_dict(checkpoint["config"], source="config")
     except ConfigError as exc:
         raise CheckpointError(f"{path}: field {exc}") from None
-    if config.model != name:
+    if config.model.model != name:
         raise CheckpointError(
-            f"{path}: field 'config' names model {config.model!r}, 'model_name' {name!r}"
+            f"{path}: field 'config' names model {config.model.model!r}, 'model_name' {name!r}"
         )
     if (
         "ema" in checkpoint

@@ -1,9 +1,17 @@
-"""The one training configuration: :class:`TrainConfig`, and how it is resolved.
+"""The one training configuration: :class:`TrainConfig`, made of sections, and how it is resolved.
 
-Every knob of a run is a field here with its help text in the field's metadata; the ``cnnkit
-train`` flags are generated from these fields (``cli/train.py``), so nothing is defined twice.
-Resolution order (nanoGPT's and timm's): dataclass defaults < recipe < ``--config`` JSON file <
-flags, where a flag left at ``None`` overrides nothing.
+A run's settings live in eight section dataclasses (``model``, ``data``, ``augmentation``,
+``optimisation``, ``schedule``, ``evaluation``, ``runtime``, ``output``); each helper of the
+trainer takes only its section. A setting's name is unique across the sections, so every
+*flat* name (``lr``, ``batch_size``, ...) maps to one place: :func:`flat_fields` derives that
+map from the dataclasses, and the ``cnnkit train`` flags (``--lr``), recipes, ``--config``
+files (flat, as written before the sections, or nested, as ``config.json`` is now) and
+overrides all go through it, so nothing is defined twice. Every field carries its help text in
+its metadata. Resolution order (nanoGPT's and timm's): dataclass defaults < recipe <
+``--config`` JSON file < flags, where a flag left at ``None`` overrides nothing.
+
+A new setting is one field in the section it belongs to; its flag, its place in config.json and
+its loading follow from that.
 """
 
 from __future__ import annotations
@@ -12,7 +20,9 @@ import dataclasses
 import json
 import math
 from dataclasses import dataclass, field, fields
+from functools import cache
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Literal, get_args, get_type_hints
 
 from cnnkit.errors import ConfigError
@@ -23,16 +33,19 @@ Precision = Literal["auto", "off", "bf16", "fp16"]
 EvalWeights = Literal["best", "last"]
 
 
-def _help(text: str) -> dict[str, str]:
-    """Field metadata: the help text that ``cnnkit train --help`` shows for the flag."""
-    return {"help": text}
+def _help(text: str, **more: Any) -> dict[str, Any]:
+    """Field metadata: the help text that ``cnnkit train --help`` shows for the flag.
+
+    ``more``: ``bare`` (the value of the flag given without one: ``--tta``), ``off`` (the
+    value of ``--no-<flag>``), ``flag=False`` (a record, not a setting: no flag).
+    """
+    return {"help": text, **more}
 
 
-@dataclass
-class TrainConfig:
-    """A complete description of a training run (003's recipe is one instance: ``seed003``)."""
+@dataclass(frozen=True)
+class ModelConfig:
+    """What network trains, and the settings that only its own model understands."""
 
-    # -- model and data -------------------------------------------------------------------------
     model: str = field(
         default="airnet",
         metadata=_help("zoo name, or package.module:callable returning an nn.Module"),
@@ -40,6 +53,19 @@ class TrainConfig:
     model_kwargs: dict[str, Any] = field(
         default_factory=dict, metadata=_help("extra keyword arguments for the model (JSON)")
     )
+    whiten_bias_epochs: int | None = field(
+        default=None,
+        metadata=_help(
+            "airnet: train the whitening conv's bias for this many epochs, then freeze it "
+            "(airbench; later steps skip a gradient; default: always train it)"
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which images, how they are split and normalised."""
+
     dataset: str = field(
         default="fashion_mnist", metadata=_help("dataset name (cnnkit data list) or folder:<path>")
     )
@@ -62,7 +88,12 @@ class TrainConfig:
     std: list[float] | None = field(
         default=None, metadata=_help("per-channel normalisation std (default: computed)")
     )
-    # -- augmentation (batched, on the device) --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AugmentationConfig:
+    """Batched training augmentation, on the device."""
+
     flip: bool = field(default=True, metadata=_help("random horizontal flip"))
     crop_padding: int = field(
         default=0, metadata=_help("random crop after zero padding by this many pixels (0: off)")
@@ -83,17 +114,21 @@ class TrainConfig:
     cutmix: float = field(
         default=0.0, metadata=_help("CutMix alpha (0: off; with MixUp, each sample gets one)")
     )
-    # -- optimisation ---------------------------------------------------------------------------
-    epochs: int = field(
-        default=10, metadata=_help("number of epochs (an upper bound when --time-budget is set)")
-    )
+
+
+@dataclass(frozen=True)
+class OptimisationConfig:
+    """The step: batches, the loss, the optimiser and what acts on the gradients and weights."""
+
     batch_size: int = field(default=128, metadata=_help("training batch size"))
     drop_last: bool = field(
         default=True,
         metadata=_help("drop the last incomplete training batch (the seed003 recipe keeps it)"),
     )
+    accumulation_steps: int = field(
+        default=1, metadata=_help("batches accumulated per optimiser step")
+    )
     optimizer: Optimizer = field(default="sgd", metadata=_help("sgd (momentum, nesterov) or adamw"))
-    lr: float = field(default=0.1, metadata=_help("peak learning rate"))
     momentum: float = field(default=0.9, metadata=_help("SGD momentum, or AdamW beta1"))
     nesterov: bool = field(default=True, metadata=_help("Nesterov momentum (SGD)"))
     weight_decay: float = field(
@@ -106,6 +141,35 @@ class TrainConfig:
         default=1.0,
         metadata=_help("learning-rate multiplier of norm weights and biases (divides their decay)"),
     )
+    label_smoothing: float = field(
+        default=0.0, metadata=_help("label smoothing of the cross-entropy")
+    )
+    class_weights: list[float] | None = field(
+        default=None, metadata=_help("per-class loss weights (one per class)")
+    )
+    grad_clip: float | None = field(
+        default=None, metadata=_help("clip the gradient norm to this value")
+    )
+    ema: float | None = field(
+        default=None, metadata=_help("EMA decay of the weights per step (e.g. 0.999)")
+    )
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    """How long the run is, when it stops, and its learning rate over that time (timm's group)."""
+
+    epochs: int = field(
+        default=10, metadata=_help("number of epochs (an upper bound when --time-budget is set)")
+    )
+    time_budget: float | None = field(
+        default=None,
+        metadata=_help("seconds of training; the schedule follows elapsed time and ends annealed"),
+    )
+    patience: int | None = field(
+        default=None, metadata=_help("stop after this many epochs without a better val top-1")
+    )
+    lr: float = field(default=0.1, metadata=_help("peak learning rate"))
     schedule: Schedule = field(
         default="cosine", metadata=_help("learning-rate schedule after warm-up")
     )
@@ -128,58 +192,38 @@ class TrainConfig:
             "length of the schedule in epochs (seed003 recipe: T_max=50; default: --epochs)"
         ),
     )
-    label_smoothing: float = field(
-        default=0.0, metadata=_help("label smoothing of the cross-entropy")
-    )
-    class_weights: list[float] | None = field(
-        default=None, metadata=_help("per-class loss weights (one per class)")
-    )
-    grad_clip: float | None = field(
-        default=None, metadata=_help("clip the gradient norm to this value")
-    )
-    accumulation_steps: int = field(
-        default=1, metadata=_help("batches accumulated per optimiser step")
-    )
-    ema: float | None = field(
-        default=None, metadata=_help("EMA decay of the weights per step (e.g. 0.999)")
-    )
-    # -- stopping and evaluation ----------------------------------------------------------------
-    whiten_bias_epochs: int | None = field(
-        default=None,
-        metadata=_help(
-            "airnet: train the whitening conv's bias for this many epochs, then freeze it "
-            "(airbench; later steps skip a gradient; default: always train it)"
-        ),
-    )
-    patience: int | None = field(
-        default=None, metadata=_help("stop after this many epochs without a better val top-1")
-    )
-    time_budget: float | None = field(
-        default=None,
-        metadata=_help("seconds of training; the schedule follows elapsed time and ends annealed"),
-    )
+
+
+@dataclass(frozen=True)
+class EvaluationConfig:
+    """How validation and the test are measured (``cnnkit eval`` reads the same fields)."""
+
     eval_weights: EvalWeights = field(
         default="best",
         metadata=_help(
             "test the best (by val top-1) or the last weights; EMA weights when --ema is set"
         ),
     )
-    tta: bool = field(
-        default=False,
-        metadata=_help("test-time augmentation: average the logits of the image and its flip"),
-    )
-    tta_shift: int = field(
+    tta: int = field(
         default=0,
         metadata=_help(
-            "with --tta, also average over the image shifted by this many pixels "
-            "(airbench's TTA level 2; 0: off)"
+            "test-time augmentation level: 0 off (--no-tta); 1 (--tta alone) the mean of the "
+            "logits of the image and its flip; 2 also over the image shifted by 1 pixel "
+            "(airbench's level 2); N > 2: shifted by N-1 pixels",
+            bare=1,
+            off=0,
         ),
     )
     eval_batch_size: int = field(
         default=500, metadata=_help("batch size of evaluation (500: fastest here)")
     )
     hardest: int = field(default=16, metadata=_help("number of hardest test samples reported"))
-    # -- speed ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    """Where and how the arithmetic runs, and its seeds."""
+
     device: str = field(default="auto", metadata=_help("auto, cpu, cuda or cuda:N"))
     precision: Precision = field(
         default="auto",
@@ -206,13 +250,18 @@ class TrainConfig:
         default=None,
         metadata=_help("torch CPU threads (default: all cores; 1 if the machine is crowded)"),
     )
-    # -- reproducibility and output -------------------------------------------------------------
     seed: int = field(
         default=0, metadata=_help("seed of initialisation, shuffling and augmentation")
     )
     deterministic: bool = field(
         default=False, metadata=_help("deterministic algorithms (exact resume, slower)")
     )
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    """What the run writes and shows."""
+
     out_dir: str | None = field(
         default=None, metadata=_help("run directory (default: runs/<model>-<time>)")
     )
@@ -228,40 +277,192 @@ class TrainConfig:
         ),
     )
 
+
+@dataclass
+class TrainConfig:
+    """A complete description of a training run (003's recipe is one instance: ``seed003``).
+
+    Build one from flat settings with :meth:`from_flat` (``TrainConfig.from_flat(lr=0.1)``),
+    or section by section (``TrainConfig(schedule=ScheduleConfig(lr=0.1))``). A field that is
+    not a section (a capability's block added at the end) is a flat setting of its own.
+    """
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    augmentation: AugmentationConfig = field(default_factory=AugmentationConfig)
+    optimisation: OptimisationConfig = field(default_factory=OptimisationConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+    # What a recipe's budget rule changed (flat name, or name.key inside a dict -> new value);
+    # written to config.json and shown in the run header. A record, not a setting: no flag.
+    budget_changes: dict[str, Any] = field(
+        default_factory=dict,
+        metadata=_help("what the recipe's time-budget rule changed", flag=False),
+    )
+
     def __post_init__(self) -> None:
         validate(self)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-able dict (what config.json and checkpoints hold)."""
+        """Plain JSON-able nested dict (what config.json and checkpoints hold)."""
         return dataclasses.asdict(self)
+
+    def to_flat(self) -> dict[str, Any]:
+        """``{flat name: value}`` over every setting (copies of lists and dicts)."""
+        nested = self.to_dict()
+        return {
+            name: nested[section][name] if section else nested[name]
+            for name, section in flat_fields().items()
+        }
+
+    def setting(self, name: str) -> Any:
+        """The value of the flat setting ``name`` (``config.setting("lr")``)."""
+        section = flat_fields()[name]
+        return getattr(getattr(self, section), name) if section else getattr(self, name)
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        """A validated copy with flat settings changed (``config.replace(lr=0.2)``)."""
+        return replace_config(self, changes, "settings")
+
+    @classmethod
+    def from_flat(cls, **settings: Any) -> TrainConfig:
+        """Defaults with flat settings applied: ``TrainConfig.from_flat(lr=0.2, epochs=3)``."""
+        return replace_config(cls(), settings, "settings")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "config") -> TrainConfig:
-        """Build from a dict; an unknown key names the source and the closest field."""
+        """Build from a flat or nested dict; an unknown key names the source and the closest
+        setting. Flat is what config.json held before the sections (still read)."""
         return replace_config(cls(), data, source)
 
 
-def field_help(name: str) -> str:
-    """The help text of a :class:`TrainConfig` field."""
-    return next(f.metadata["help"] for f in fields(TrainConfig) if f.name == name)
+SECTIONS: dict[str, type] = {
+    item.name: item.default_factory  # type: ignore[misc]
+    for item in fields(TrainConfig)
+    if dataclasses.is_dataclass(item.default_factory)
+}
+
+
+@cache
+def flat_fields() -> dict[str, str | None]:
+    """Flat setting name -> the section that holds it (``None``: a field of TrainConfig itself).
+
+    Derived from the dataclasses; a name used twice is a bug caught here (and by a test).
+    """
+    mapping: dict[str, str | None] = {}
+    for item in fields(TrainConfig):
+        inner = (
+            [(f.name, item.name) for f in fields(SECTIONS[item.name])]
+            if (item.name in SECTIONS)
+            else [(item.name, None)]
+        )
+        for name, section in inner:
+            if name in mapping:
+                raise TypeError(f"TrainConfig: setting {name!r} is defined twice")
+            mapping[name] = section
+    return mapping
+
+
+@cache
+def _flat_field_objects() -> dict[str, dataclasses.Field]:
+    found: dict[str, dataclasses.Field] = {}
+    for item in fields(TrainConfig):
+        if item.name in SECTIONS:
+            found.update({f.name: f for f in fields(SECTIONS[item.name])})
+        else:
+            found[item.name] = item
+    return found
+
+
+def setting_fields() -> list[dataclasses.Field]:
+    """The fields of every flat setting, in order (what the CLI makes flags of)."""
+    return list(_flat_field_objects().values())
 
 
 def field_types() -> dict[str, Any]:
-    """Resolved type hints of the fields (for CLI generation and value coercion)."""
-    return get_type_hints(TrainConfig)
+    """Resolved type hints of every flat setting (for CLI generation and value coercion)."""
+    hints: dict[str, Any] = {}
+    for item in fields(TrainConfig):
+        if item.name in SECTIONS:
+            hints.update(get_type_hints(SECTIONS[item.name]))
+        else:
+            hints[item.name] = get_type_hints(TrainConfig)[item.name]
+    return hints
+
+
+def flag_name(name: str) -> str:
+    """The flag of a flat setting: ``batch_size`` -> ``--batch-size``."""
+    return "--" + name.replace("_", "-")
+
+
+def tta_shift_of(level: int) -> int:
+    """The shift in pixels of a TTA level (0 below level 2)."""
+    return max(level - 1, 0)
+
+
+def flatten_settings(data: dict[str, Any], source: str = "config") -> dict[str, Any]:
+    """A flat ``{name: value}`` of a flat or nested dict (sections unfolded; other keys kept).
+
+    A key that names a section and holds a dict is that section (``"model": "airnet"`` is the
+    setting, ``"model": {...}`` the section); a section that is not a dict is refused.
+    """
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        if key in SECTIONS and isinstance(value, dict):
+            for name, inner in value.items():
+                if flat_fields().get(name, key) != key:
+                    raise ConfigError(
+                        f"{source}: setting {name!r} belongs to section "
+                        f"{flat_fields()[name]!r}, not {key!r}"
+                    )
+                flat[name] = inner
+        else:
+            flat[key] = value
+    return flat
 
 
 def replace_config(config: TrainConfig, changes: dict[str, Any], source: str) -> TrainConfig:
-    """A copy of ``config`` with ``changes`` applied (a ``None`` value sets the field to None)."""
-    known = {f.name for f in fields(TrainConfig)}
-    unknown = sorted(set(changes) - known)
+    """A copy of ``config`` with ``changes`` applied: flat names or sections (a ``None`` value
+    sets the field to None). The old ``tta``/``tta_shift`` pair becomes the TTA level."""
+    flat = _modern(config, flatten_settings(changes, source))
+    known = flat_fields()
+    unknown = sorted(set(flat) - set(known))
     if unknown:
         from cnnkit.errors import suggest
 
         close = suggest(unknown[0], known)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise ConfigError(f"{source}: unknown setting {unknown[0]!r}{hint}")
-    return dataclasses.replace(config, **changes)
+    by_section: dict[str, dict[str, Any]] = {}
+    top: dict[str, Any] = {}
+    for name, value in flat.items():
+        section = known[name]
+        if section is None:
+            top[name] = value
+        else:
+            by_section.setdefault(section, {})[name] = value
+    sections = {
+        name: dataclasses.replace(getattr(config, name), **values)
+        for name, values in by_section.items()
+    }
+    return dataclasses.replace(config, **sections, **top)
+
+
+def _modern(config: TrainConfig, flat: dict[str, Any]) -> dict[str, Any]:
+    """Old settings in today's terms: ``tta`` true/false and ``tta_shift`` -> the TTA level."""
+    if "tta_shift" not in flat and not isinstance(flat.get("tta"), bool):
+        return flat
+    flat = dict(flat)
+    shift = flat.pop("tta_shift", None)
+    tta = flat.get("tta", config.evaluation.tta)
+    if shift is not None and (not isinstance(shift, int) or isinstance(shift, bool) or shift < 0):
+        raise ConfigError(f"--tta-shift: must be an integer >= 0, got {shift!r}")
+    if isinstance(tta, bool) or (isinstance(tta, int) and shift is not None):
+        # the pair meant: shifts only with the flip on
+        flat["tta"] = (1 + shift if shift is not None else 1) if tta else 0
+    return flat
 
 
 def load_config_file(path: str | Path) -> dict[str, Any]:
@@ -285,29 +486,53 @@ def resolve_config(
 ) -> TrainConfig:
     """Defaults < recipe < config file < overrides, then the recipe's budget rule, if any.
 
-    ``overrides`` holds only what the user set (the CLI leaves out flags it was not given).
-    A budget rule (``recipes.BUDGET_RULES``) adapts a recipe to its time budget, e.g. ``best``
-    picks a wider, then deeper network for long budgets; it leaves alone the fields the user
-    set.
+    ``overrides`` holds only what the user set (the CLI leaves out flags it was not given);
+    the file may be flat or nested. A budget rule (``recipes.BUDGET_RULES``) adapts a recipe
+    to its time budget, e.g. ``best`` picks a wider, then deeper network for long budgets; it
+    applies only to the recipe's own model, leaves alone the settings the user set, and what
+    it changed is recorded in ``budget_changes`` (config.json, the run header).
     """
-    from cnnkit.train.recipes import RECIPES
+    from cnnkit.train.recipes import BUDGET_RULES, RECIPES
 
     config = TrainConfig.from_dict(RECIPES.get(recipe).to_dict()) if recipe else TrainConfig()
-    explicit: set[str] = set(overrides or ())
+    explicit: set[str] = set(flatten_settings(overrides or {}, "flags"))
     if config_file is not None:
-        from_file = load_config_file(config_file)
-        if "model" not in (overrides or {}):
-            refuse_recorded_model(from_file.get("model"), f"--config {config_file}", ConfigError)
+        source = f"--config {config_file}"
+        from_file = flatten_settings(load_config_file(config_file), source)
+        if "model" not in explicit:
+            refuse_recorded_model(from_file.get("model"), source, ConfigError)
         explicit |= set(from_file)
-        config = replace_config(config, from_file, f"--config {config_file}")
+        config = replace_config(config, from_file, source)
     if overrides:
         config = replace_config(config, overrides, "flags")
-    if recipe:
-        config = _keep_model_settings_with_their_model(config, recipe, explicit)
-    from cnnkit.train.recipes import BUDGET_RULES
+    if "tta_shift" in explicit:
+        explicit.add("tta")
+    config = dataclasses.replace(config, budget_changes={})
+    if not recipe or config.model.model != RECIPES.get(recipe).model.model:
+        # a recipe's model settings and budget rule mean nothing to another model
+        return _keep_model_settings_with_their_model(config, recipe, explicit) if recipe else config
+    rule = BUDGET_RULES.find(recipe)
+    if rule is None:
+        return config
+    adapted = rule(config, frozenset(explicit))
+    return dataclasses.replace(adapted, budget_changes=setting_changes(config, adapted))
 
-    rule = BUDGET_RULES.find(recipe) if recipe else None
-    return rule(config, frozenset(explicit)) if rule is not None else config
+
+def setting_changes(before: TrainConfig, after: TrainConfig) -> dict[str, Any]:
+    """``{flat name: new value}`` of the settings that differ; a dict setting by its keys
+    (``model_kwargs.depth``), so that a rule's record shows only what it added or changed."""
+    old, new = before.to_flat(), after.to_flat()
+    changes: dict[str, Any] = {}
+    for name, value in new.items():
+        if name == "budget_changes" or value == old[name]:
+            continue
+        if isinstance(value, dict) and isinstance(old[name], dict):
+            for key, inner in value.items():
+                if key not in old[name] or old[name][key] != inner:
+                    changes[f"{name}.{key}"] = inner
+        else:
+            changes[name] = value
+    return changes
 
 
 def _keep_model_settings_with_their_model(
@@ -316,20 +541,16 @@ def _keep_model_settings_with_their_model(
     """A recipe's model-specific settings apply only to the recipe's model.
 
     ``--recipe fast --model resnet18``: fast's airnet keyword arguments and whitening schedule
-    mean nothing to resnet18, so the fields in ``MODEL_SPECIFIC`` that the user did not set
-    return to their defaults (what ``--dry-run`` then shows is what runs).
+    mean nothing to resnet18, so the settings of the model section other than ``model`` that
+    the user did not set return to their defaults (what ``--dry-run`` shows is what runs).
     """
-    from cnnkit.train.recipes import RECIPES
-
-    if config.model == RECIPES.get(recipe).model:
-        return config
-    defaults = TrainConfig()
-    reset = {name: getattr(defaults, name) for name in MODEL_SPECIFIC if name not in explicit}
-    return dataclasses.replace(config, **reset)
-
-
-# Fields that only make sense for the model a recipe names (see _keep_model_settings_...).
-MODEL_SPECIFIC = ("model_kwargs", "whiten_bias_epochs")
+    defaults = ModelConfig()
+    reset = {
+        item.name: getattr(defaults, item.name)
+        for item in fields(ModelConfig)
+        if item.name != "model" and item.name not in explicit
+    }
+    return replace_config(config, reset, "recipe")
 
 
 # A run of the user's own nn.Module (``fit(model=module)``) records ``user:<module>.<class>``:
@@ -383,7 +604,25 @@ def resume_config(
             f"--model {named}: the run in {source} trained {recorded}; a resumed run keeps "
             f"its model (train {named} into a new --out)"
         )
-    return replace_config(TrainConfig.from_dict(saved["config"], source=source), changes, "flags")
+    return replace_config(saved_config(saved, source), changes, "flags")
+
+
+def saved_config(saved: dict[str, Any], source: str) -> TrainConfig:
+    """The TrainConfig a checkpoint records (flat before the sections, nested since); the
+    checkpoint's loader has already checked that it builds (``load_checkpoint``)."""
+    return TrainConfig.from_dict(saved["config"], source=source)
+
+
+def is_run_config(data: Any) -> bool:
+    """Whether ``data`` (a config.json's content) is a run's resolved config, flat or nested."""
+    if not isinstance(data, dict):
+        return False
+    try:
+        TrainConfig.from_dict(data)
+    except (ConfigError, TypeError):
+        return False
+    nested = set(TrainConfig().to_dict())
+    return set(data) == nested or set(data) >= {"model", "dataset", "epochs", "seed", "lr"}
 
 
 def plain_json_problem(value: Any, where: str = "") -> str | None:
@@ -412,72 +651,74 @@ def plain_json_problem(value: Any, where: str = "") -> str | None:
 def validate(config: TrainConfig) -> None:
     """Raise :class:`ConfigError` naming the first invalid field (as its flag)."""
     hints = field_types()
-    for item in fields(config):
-        value = getattr(config, item.name)
-        flag = "--" + item.name.replace("_", "-")
-        _check_type(flag, value, hints[item.name])
+    for name, section in flat_fields().items():
+        if section is not None and not isinstance(getattr(config, section), SECTIONS[section]):
+            raise ConfigError(
+                f"section {section!r}: expected a {SECTIONS[section].__name__}, "
+                f"got {type(getattr(config, section)).__name__}"
+            )
+        _check_type(flag_name(name), config.setting(name), hints[name])
+    flat = SimpleNamespace(**config.to_flat())  # the checks below read flat names
     positive_ints = ("epochs", "batch_size", "eval_batch_size", "accumulation_steps")
     for name in positive_ints:
-        if getattr(config, name) < 1:
+        if getattr(flat, name) < 1:
             raise ConfigError(
-                f"--{name.replace('_', '-')}: must be >= 1, got {getattr(config, name)}"
+                f"--{name.replace('_', '-')}: must be >= 1, got {getattr(flat, name)}"
             )
-    _check_range("lr", config.lr, 0.0, math.inf, low_open=True)
-    _check_range("bias_lr_scale", config.bias_lr_scale, 0.0, math.inf, low_open=True)
-    _check_range("momentum", config.momentum, 0.0, 1.0, high_open=True)
-    _check_range("weight_decay", config.weight_decay, 0.0, math.inf)
-    _check_range("warmup", config.warmup, 0.0, 1.0, high_open=True)
-    _check_range("min_lr", config.min_lr, 0.0, config.lr)
-    _check_range("label_smoothing", config.label_smoothing, 0.0, 1.0, high_open=True)
-    _check_range("erasing", config.erasing, 0.0, 1.0)
-    _check_range("resized_crop", config.resized_crop, 0.0, 1.0)
-    _check_range("color_jitter", config.color_jitter, 0.0, 1.0)
-    for name in ("val_size", "crop_padding", "tta_shift", "hardest", "rotation", "mixup", "cutmix"):
-        _check_range(name, getattr(config, name), 0.0, math.inf)
-    if config.ema is not None:
-        _check_range("ema", config.ema, 0.0, 1.0, low_open=True, high_open=True)
-    if config.grad_clip is not None:
-        _check_range("grad_clip", config.grad_clip, 0.0, math.inf, low_open=True)
-    if config.time_budget is not None:
-        _check_range("time_budget", config.time_budget, 0.0, math.inf, low_open=True)
-    if config.whiten_bias_epochs is not None and config.whiten_bias_epochs < 0:
-        raise ConfigError(f"--whiten-bias-epochs: must be >= 0, got {config.whiten_bias_epochs}")
-    if config.grad_flow < 0:
-        raise ConfigError(f"--grad-flow: must be >= 0, got {config.grad_flow}")
-    if config.patience is not None and config.patience < 1:
-        raise ConfigError(f"--patience: must be >= 1, got {config.patience}")
-    if config.schedule_epochs is not None and config.schedule_epochs < 1:
-        raise ConfigError(f"--schedule-epochs: must be >= 1, got {config.schedule_epochs}")
-    if config.train_subset is not None and config.train_subset < 1:
-        raise ConfigError(f"--train-subset: must be >= 1, got {config.train_subset}")
-    if config.threads is not None and config.threads < 1:
-        raise ConfigError(f"--threads: must be >= 1, got {config.threads}")
-    if config.patience is not None and config.val_size == 0:
+    _check_range("lr", flat.lr, 0.0, math.inf, low_open=True)
+    _check_range("bias_lr_scale", flat.bias_lr_scale, 0.0, math.inf, low_open=True)
+    _check_range("momentum", flat.momentum, 0.0, 1.0, high_open=True)
+    _check_range("weight_decay", flat.weight_decay, 0.0, math.inf)
+    _check_range("warmup", flat.warmup, 0.0, 1.0, high_open=True)
+    _check_range("min_lr", flat.min_lr, 0.0, flat.lr)
+    _check_range("label_smoothing", flat.label_smoothing, 0.0, 1.0, high_open=True)
+    _check_range("erasing", flat.erasing, 0.0, 1.0)
+    _check_range("resized_crop", flat.resized_crop, 0.0, 1.0)
+    _check_range("color_jitter", flat.color_jitter, 0.0, 1.0)
+    for name in ("val_size", "crop_padding", "tta", "hardest", "rotation", "mixup", "cutmix"):
+        _check_range(name, getattr(flat, name), 0.0, math.inf)
+    if flat.ema is not None:
+        _check_range("ema", flat.ema, 0.0, 1.0, low_open=True, high_open=True)
+    if flat.grad_clip is not None:
+        _check_range("grad_clip", flat.grad_clip, 0.0, math.inf, low_open=True)
+    if flat.time_budget is not None:
+        _check_range("time_budget", flat.time_budget, 0.0, math.inf, low_open=True)
+    if flat.whiten_bias_epochs is not None and flat.whiten_bias_epochs < 0:
+        raise ConfigError(f"--whiten-bias-epochs: must be >= 0, got {flat.whiten_bias_epochs}")
+    if flat.grad_flow < 0:
+        raise ConfigError(f"--grad-flow: must be >= 0, got {flat.grad_flow}")
+    if flat.patience is not None and flat.patience < 1:
+        raise ConfigError(f"--patience: must be >= 1, got {flat.patience}")
+    if flat.schedule_epochs is not None and flat.schedule_epochs < 1:
+        raise ConfigError(f"--schedule-epochs: must be >= 1, got {flat.schedule_epochs}")
+    if flat.train_subset is not None and flat.train_subset < 1:
+        raise ConfigError(f"--train-subset: must be >= 1, got {flat.train_subset}")
+    if flat.threads is not None and flat.threads < 1:
+        raise ConfigError(f"--threads: must be >= 1, got {flat.threads}")
+    if flat.patience is not None and flat.val_size == 0:
         raise ConfigError("--patience: early stopping needs a validation split (--val-size > 0)")
     for name in ("seed", "split_seed"):  # what torch's generators accept
-        if not -(2**63) <= getattr(config, name) < 2**63:
+        if not -(2**63) <= getattr(flat, name) < 2**63:
             raise ConfigError(
-                f"--{name.replace('_', '-')}: must be in [-2^63, 2^63), got {getattr(config, name)}"
+                f"--{name.replace('_', '-')}: must be in [-2^63, 2^63), got {getattr(flat, name)}"
             )
-    if config.rotation > 180:
-        raise ConfigError(f"--rotation: must be in [0, 180] degrees, got {config.rotation}")
+    if flat.rotation > 180:
+        raise ConfigError(f"--rotation: must be in [0, 180] degrees, got {flat.rotation}")
     for name in ("mean", "std", "class_weights"):
-        values = getattr(config, name)
+        values = getattr(flat, name)
         if values is not None and not all(math.isfinite(v) for v in values):
             flag = "--" + name.replace("_", "-")
             raise ConfigError(f"{flag}: every value must be finite, got {values}")
-    if config.class_weights is not None and (
-        any(w < 0 for w in config.class_weights) or not any(w > 0 for w in config.class_weights)
+    if flat.class_weights is not None and (
+        any(w < 0 for w in flat.class_weights) or not any(w > 0 for w in flat.class_weights)
     ):
+        raise ConfigError(f"--class-weights: must be >= 0 and not all 0, got {flat.class_weights}")
+    if flat.mean is not None and flat.std is not None and len(flat.mean) != len(flat.std):
         raise ConfigError(
-            f"--class-weights: must be >= 0 and not all 0, got {config.class_weights}"
+            f"--mean/--std: {len(flat.mean)} means but {len(flat.std)} standard deviations"
         )
-    if config.mean is not None and config.std is not None and len(config.mean) != len(config.std):
-        raise ConfigError(
-            f"--mean/--std: {len(config.mean)} means but {len(config.std)} standard deviations"
-        )
-    if config.std is not None and any(s <= 0 for s in config.std):
-        raise ConfigError(f"--std: every value must be positive, got {config.std}")
+    if flat.std is not None and any(s <= 0 for s in flat.std):
+        raise ConfigError(f"--std: every value must be positive, got {flat.std}")
 
 
 def _check_range(

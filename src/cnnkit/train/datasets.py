@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     import torch
 
     from cnnkit.data import ImageDataset
-    from cnnkit.train.config import TrainConfig
+    from cnnkit.train.config import AugmentationConfig, DataConfig, TrainConfig
 
 
 @dataclass
@@ -38,7 +38,7 @@ class RunData:
 
 
 def prepare_data(
-    config: TrainConfig,
+    config: DataConfig,
     train_set: ImageDataset | None = None,
     test_set: ImageDataset | None = None,
 ) -> RunData:
@@ -81,23 +81,34 @@ def prepare_data(
         raise ConfigError(
             f"--mean/--std: {len(mean)} values for {channels}-channel images of {train.name}"
         )
-    if config.class_weights is not None and len(config.class_weights) != len(train.classes):
+    return RunData(train=train, val=val, test=test_set, mean=mean, std=std)
+
+
+def check_settings_fit_data(config: TrainConfig, data: RunData) -> None:
+    """Settings outside the data section that must fit the data: one weight per class, and a
+    crop padding and a TTA shift that fit the images."""
+    from cnnkit.train.config import tta_shift_of
+
+    train = data.train
+    weights = config.optimisation.class_weights
+    if weights is not None and len(weights) != len(train.classes):
         raise ConfigError(
-            f"--class-weights: {len(config.class_weights)} weights for "
+            f"--class-weights: {len(weights)} weights for "
             f"{len(train.classes)} classes of {train.name}"
         )
     height, width = train.image_shape[1:]
-    if config.crop_padding > min(height, width):  # more only pads zeros (and costs memory)
+    padding = config.augmentation.crop_padding
+    if padding > min(height, width):  # more only pads zeros (and costs memory)
         raise ConfigError(
             f"--crop-padding: must be at most {min(height, width)} for {height}x{width} images "
-            f"of {train.name}, got {config.crop_padding}"
+            f"of {train.name}, got {padding}"
         )
-    if config.tta and config.tta_shift and not config.tta_shift < min(height, width):
+    shift = tta_shift_of(config.evaluation.tta)
+    if shift and not shift < min(height, width):
         raise ConfigError(
-            f"--tta-shift: must be less than {min(height, width)} for {height}x{width} images "
-            f"of {train.name}, got {config.tta_shift}"
+            f"--tta: level {config.evaluation.tta} shifts by {shift} pixels, which must be less "
+            f"than {min(height, width)} for {height}x{width} images of {train.name}"
         )
-    return RunData(train=train, val=val, test=test_set, mean=mean, std=std)
 
 
 def user_data(data: Any) -> tuple[ImageDataset, ImageDataset]:
@@ -151,7 +162,7 @@ def split_validation(
     return train_val_split(train_set, val_size, seed=split_seed)
 
 
-def train_transform(config: TrainConfig, data: RunData) -> Any:
+def train_transform(config: AugmentationConfig, data: RunData) -> Any:
     """The batched augmentation the config asks for (``None`` when it asks for none)."""
     from cnnkit.data import transforms as T
 
@@ -188,27 +199,61 @@ def train_transform(config: TrainConfig, data: RunData) -> Any:
 def make_loader(
     dataset: ImageDataset,
     data: RunData,
-    config: TrainConfig,
     device: torch.device,
     *,
-    train: bool,
+    batch_size: int,
+    channels_last: bool,
+    shuffle: bool = False,
+    drop_last: bool = False,
+    seed: int = 0,
+    transform: Any = None,
 ) -> Any:
-    """A :class:`cnnkit.data.DeviceLoader` for training (shuffled, augmented) or evaluation.
-
-    The training loader is seeded by ``config.seed``; ``set_epoch(e)`` then fixes epoch e's
-    order and augmentation.
-    """
+    """A :class:`cnnkit.data.DeviceLoader` over ``dataset``, normalised by ``data``'s mean and
+    std; a shuffled loader is seeded by ``seed`` and ``set_epoch(e)`` then fixes epoch e's
+    order and augmentation."""
     from cnnkit.data import DeviceLoader
 
     return DeviceLoader(
         dataset,
-        config.batch_size if train else config.eval_batch_size,
-        shuffle=train,
-        drop_last=train and config.drop_last and len(dataset) >= config.batch_size,
+        batch_size,
+        shuffle=shuffle,
+        drop_last=drop_last,
         device=device,
-        seed=config.seed,
-        transform=train_transform(config, data) if train else None,
-        channels_last=config.channels_last,
+        seed=seed,
+        transform=transform,
+        channels_last=channels_last,
         mean=data.mean,
         std=data.std,
+    )
+
+
+def training_loader(
+    dataset: ImageDataset, data: RunData, config: TrainConfig, device: torch.device
+) -> Any:
+    """The training loader a run's sections ask for: shuffled, augmented, seeded by ``seed``."""
+    batch_size = config.optimisation.batch_size
+    return make_loader(
+        dataset,
+        data,
+        device,
+        batch_size=batch_size,
+        channels_last=config.runtime.channels_last,
+        shuffle=True,
+        drop_last=config.optimisation.drop_last and len(dataset) >= batch_size,
+        seed=config.runtime.seed,
+        transform=train_transform(config.augmentation, data),
+    )
+
+
+def evaluation_loader(
+    dataset: ImageDataset, data: RunData, config: TrainConfig, device: torch.device
+) -> Any:
+    """A loader for validation or the test: in order, ``eval_batch_size`` images a batch."""
+    return make_loader(
+        dataset,
+        data,
+        device,
+        batch_size=config.evaluation.eval_batch_size,
+        channels_last=config.runtime.channels_last,
+        seed=config.runtime.seed,
     )

@@ -1,10 +1,11 @@
 """Evaluation: a model over a loader, and ``evaluate(checkpoint)`` for a saved run (E2).
 
-Test-time flip augmentation averages the logits of each image and its horizontal mirror
-(airbench's ``tta_level=1``); it helps on datasets whose classes are mirror-symmetric, such as
-Fashion-MNIST and CIFAR-10, and should be left off for digits. ``tta_shift`` adds airbench's
-``tta_level=2``: the mean over the image shifted by ``s`` pixels up-left and down-right (reflect
-padding), each with its flip, weighted equally with the unshifted pair.
+Test-time augmentation is one level (``--tta``). Level 1 averages the logits of each image and
+its horizontal mirror (airbench's ``tta_level=1``); it helps on datasets whose classes are
+mirror-symmetric, such as Fashion-MNIST and CIFAR-10, and should be left off for digits. Level
+``1 + s`` adds airbench's ``tta_level=2`` (s = 1): the mean over the image shifted by ``s``
+pixels up-left and down-right (reflect padding), each with its flip, weighted equally with the
+unshifted pair.
 """
 
 from __future__ import annotations
@@ -19,12 +20,14 @@ from torch.nn import functional as F
 
 from cnnkit.errors import CheckpointError, ConfigError
 from cnnkit.runtime import autocast
+from cnnkit.train.config import tta_shift_of
 from cnnkit.train.metrics import MetricAccumulator, Metrics
 
 if TYPE_CHECKING:
     from torch import nn
 
     from cnnkit.data import ImageDataset
+    from cnnkit.train.config import DataConfig
     from cnnkit.train.provenance import Environment
 
 
@@ -37,8 +40,8 @@ def shifted_views(images: torch.Tensor, shift: int) -> tuple[torch.Tensor, torch
     height, width = images.shape[-2:]
     if not 0 < shift < min(height, width):
         raise ConfigError(
-            f"--tta-shift: must be between 1 and {min(height, width) - 1} for "
-            f"{height}x{width} images, got {shift}"
+            f"--tta: a shift must be between 1 and {min(height, width) - 1} pixels for "
+            f"{height}x{width} images, got {shift} (level {shift + 1})"
         )
     padded = F.pad(images, (shift,) * 4, mode="reflect")
     end = 2 * shift
@@ -48,11 +51,12 @@ def shifted_views(images: torch.Tensor, shift: int) -> tuple[torch.Tensor, torch
     )
 
 
-def tta_label(tta: bool, tta_shift: int = 0) -> str:
-    """Reports name the TTA: ``""``, ``"flip TTA"`` or ``"flip + 1 px TTA"``."""
+def tta_label(tta: int) -> str:
+    """Reports name the TTA level: ``""``, ``"flip TTA"`` or ``"flip + 1 px TTA"``."""
     if not tta:
         return ""
-    return f"flip + {tta_shift} px TTA" if tta_shift > 0 else "flip TTA"
+    shift = tta_shift_of(tta)
+    return f"flip + {shift} px TTA" if shift > 0 else "flip TTA"
 
 
 @torch.inference_mode()
@@ -60,14 +64,13 @@ def predict_logits(
     model: nn.Module,
     images: torch.Tensor,
     dtype: torch.dtype | None,
-    tta: bool,
-    tta_shift: int = 0,
+    tta: int = 0,
 ) -> torch.Tensor:
-    """Float32 logits of ``model`` on a batch, with test-time augmentation when asked.
+    """Float32 logits of ``model`` on a batch, with test-time augmentation at level ``tta``.
 
-    ``tta``: ``(f(x) + f(flip x)) / 2``. ``tta_shift`` s > 0 as well: that mean is averaged
-    half and half with the mean of ``f`` over the two views of :func:`shifted_views` and their
-    flips (airbench's ``tta_level=2`` with s = 1).
+    Level 1: ``(f(x) + f(flip x)) / 2``. Level ``1 + s``: that mean is averaged half and half
+    with the mean of ``f`` over the two views of :func:`shifted_views` by ``s`` pixels and their
+    flips (airbench's ``tta_level=2`` is level 2, s = 1).
     """
     with autocast(images.device, dtype):
         if not tta:
@@ -77,8 +80,8 @@ def predict_logits(
             return (model(x).float() + model(x.flip(-1)).float()) / 2
 
         logits = mirrored(images)
-        if tta_shift > 0:
-            first, second = shifted_views(images, tta_shift)
+        if tta_shift_of(tta) > 0:
+            first, second = shifted_views(images, tta_shift_of(tta))
             logits = logits / 2 + (mirrored(first) + mirrored(second)) / 4
     return logits
 
@@ -93,8 +96,7 @@ def run_evaluation(
     num_classes: int,
     classes: list[str] | None = None,
     dtype: torch.dtype | None = None,
-    tta: bool = False,
-    tta_shift: int = 0,
+    tta: int = 0,
     hardest: int = 0,
     on_batch: Callable[[int], None] | None = None,
 ) -> Metrics:
@@ -107,7 +109,7 @@ def run_evaluation(
     accumulator = MetricAccumulator(num_classes, hardest=hardest)
     try:
         for images, labels in batches:
-            accumulator.add(predict_logits(model, images, dtype, tta, tta_shift), labels)
+            accumulator.add(predict_logits(model, images, dtype, tta), labels)
             if on_batch is not None:
                 on_batch(len(labels))
     finally:
@@ -130,9 +132,8 @@ class EvalResult:
     dataset: str
     split: str
     weights: str
-    tta: bool
+    tta: int  # the level (0: off)
     metrics: Metrics
-    tta_shift: int = 0
     run_environment: Environment | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -144,7 +145,6 @@ class EvalResult:
             "split": split,
             "weights": self.weights,
             "tta": self.tta,
-            "tta_shift": self.tta_shift,
             f"{split}_top1": metrics.top1,
             f"{split}_top5": metrics.top5,
             f"{split}_loss": metrics.loss,
@@ -199,8 +199,7 @@ def evaluate(
     dataset: str | None = None,
     split: str = "test",
     data_dir: str | None = None,
-    tta: bool | None = None,
-    tta_shift: int | None = None,
+    tta: int | None = None,
     weights: str = "model",
     batch_size: int | None = None,
     device: str = "auto",
@@ -210,8 +209,9 @@ def evaluate(
 ) -> EvalResult:
     """Evaluate a saved run's checkpoint (``best.pt``, ``last.pt``, or the run folder).
 
-    The model, its normalisation (mean, std) and the dataset come from the checkpoint unless
-    given. Returns top-1/top-5 (percent), mean cross-entropy, the confusion matrix, per-class
+    The model, its normalisation (mean, std), the dataset and the evaluation settings come from
+    the run's own config (rebuilt as a :class:`TrainConfig` from the checkpoint) unless given.
+    Returns top-1/top-5 (percent), mean cross-entropy, the confusion matrix, per-class
     accuracy, precision, recall and F1, and the hardest samples.
 
     Args:
@@ -220,8 +220,7 @@ def evaluate(
         split: ``test``; ``val``, the run's own validation split, rebuilt from the train
             split with the run's ``val_size`` and ``split_seed`` exactly as ``fit`` made it;
             or ``train`` (the whole train split).
-        tta: average with the horizontal flip; default: as the run was configured.
-        tta_shift: with ``tta``, also average over shifts by this many pixels (0: off);
+        tta: test-time augmentation level (0 off, 1 flip, 2 flip and 1-pixel shifts, ...);
             default: as the run was configured.
         weights: ``model`` or ``ema`` (the weight average, when the run kept one).
         batch_size, hardest: default: the run's ``eval_batch_size`` and ``hardest``.
@@ -232,7 +231,7 @@ def evaluate(
     from cnnkit.data import DeviceLoader
     from cnnkit.runtime import resolve_device, resolve_precision
     from cnnkit.train.checkpoint import load_checkpoint
-    from cnnkit.train.config import TrainConfig
+    from cnnkit.train.config import saved_config
     from cnnkit.train.provenance import read_environment
 
     if not isinstance(checkpoint, str | Path):
@@ -246,18 +245,19 @@ def evaluate(
     # the model first: a checkpoint that names code is refused before any data is touched
     target = resolve_device(device)
     network = model_from_checkpoint(saved, path, weights, model).to(target)
-    config = saved["config"]
-    defaults = TrainConfig.__dataclass_fields__
-    if batch_size is None:
-        batch_size = int(config.get("eval_batch_size", defaults["eval_batch_size"].default))
-    if hardest is None:
-        hardest = int(config.get("hardest", defaults["hardest"].default))
+    config = saved_config(saved, str(path))
+    settings = config.evaluation
+    batch_size = settings.eval_batch_size if batch_size is None else batch_size
+    hardest = settings.hardest if hardest is None else hardest
+    level = settings.tta if tta is None else int(tta)  # True/False: the flip on or off
     if batch_size < 1:
         raise ConfigError(f"--batch-size: must be >= 1, got {batch_size}")
     if hardest < 0:
         raise ConfigError(f"--hardest: must be >= 0, got {hardest}")
-    name = dataset or config["dataset"]
-    images = _split_images(path, config, name, split, data_dir or config.get("data_dir"))
+    if level < 0:
+        raise ConfigError(f"--tta: must be >= 0, got {level}")
+    name = dataset or config.data.dataset
+    images = _split_images(path, config.data, name, split, data_dir or config.data.data_dir)
     if tuple(images.image_shape) != tuple(saved["image_shape"]):
         raise CheckpointError(
             f"{path}: the model was trained on images {tuple(saved['image_shape'])}, "
@@ -269,12 +269,8 @@ def evaluate(
             f"({', '.join(saved['classes'][:3])}, ...), {name} {split} has "
             f"{len(images.classes)} ({', '.join(list(images.classes)[:3])}, ...)"
         )
-    use_tta = bool(config.get("tta", False)) if tta is None else tta
-    shift = int(config.get("tta_shift", 0)) if tta_shift is None else tta_shift
-    if shift < 0:
-        raise ConfigError(f"--tta-shift: must be >= 0, got {shift}")
-    shift = shift if use_tta else 0
-    if config.get("channels_last", False):
+    channels_last = config.runtime.channels_last
+    if channels_last:
         network = network.to(memory_format=torch.channels_last)
     loader = DeviceLoader(
         images,
@@ -284,11 +280,11 @@ def evaluate(
         device=target,
         seed=0,
         transform=None,
-        channels_last=bool(config.get("channels_last", False)),
+        channels_last=channels_last,
         mean=tuple(saved["mean"]),
         std=tuple(saved["std"]),
     )
-    dtype = resolve_precision(config.get("precision", "off"), target)
+    dtype = resolve_precision(config.runtime.precision, target)
     done, total = 0, len(images)
 
     def advance(count: int) -> None:
@@ -303,17 +299,16 @@ def evaluate(
         num_classes=len(saved["classes"]),
         classes=list(saved["classes"]),
         dtype=dtype,
-        tta=use_tta,
-        tta_shift=shift,
+        tta=level,
         hardest=hardest,
         on_batch=advance,
     )
     environment = read_environment(path.parent)
-    return EvalResult(str(path), name, split, weights, use_tta, metrics, shift, environment)
+    return EvalResult(str(path), name, split, weights, level, metrics, environment)
 
 
 def _split_images(
-    path: Path, config: dict[str, Any], name: str, split: str, data_dir: str | None
+    path: Path, data: DataConfig, name: str, split: str, data_dir: str | None
 ) -> ImageDataset:
     """The images of ``split``; ``val`` is rebuilt as ``prepare_data`` made it for the run."""
     from cnnkit.data import load_dataset
@@ -321,13 +316,12 @@ def _split_images(
 
     if split != "val":
         return load_dataset(name, split, data_dir=data_dir)
-    val_size = config.get("val_size", 0)
-    if not val_size:
+    if not data.val_size:
         raise ConfigError(
             f"--split val: {path} was trained without a validation split (val_size 0); "
             "use --split test"
         )
     train = load_dataset(name, "train", data_dir=data_dir)
-    _, val = split_validation(train, int(val_size), int(config.get("split_seed", 42)))
+    _, val = split_validation(train, data.val_size, data.split_seed)
     assert val is not None  # val_size > 0
     return val

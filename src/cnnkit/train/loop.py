@@ -12,7 +12,6 @@ import contextlib
 import dataclasses
 import json
 import math
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -34,17 +33,24 @@ from cnnkit.train.checkpoint import (
 )
 from cnnkit.train.config import (
     USER_MODEL_PREFIX,
+    ScheduleConfig,
     TrainConfig,
     refuse_recorded_model,
     resume_config,
     user_model_name,
 )
-from cnnkit.train.datasets import make_loader, prepare_data, user_data
+from cnnkit.train.datasets import (
+    check_settings_fit_data,
+    evaluation_loader,
+    prepare_data,
+    training_loader,
+    user_data,
+)
 from cnnkit.train.distributed import Distributed
 from cnnkit.train.ema import WeightAverage
 from cnnkit.train.evaluation import run_evaluation
 from cnnkit.train.log import RunLog
-from cnnkit.train.objective import Objective, cross_entropy_objective
+from cnnkit.train.objective import Objective, objective_for
 from cnnkit.train.optim import make_optimizer, set_learning_rate
 from cnnkit.train.report import finish_run, record_environment, run_header
 from cnnkit.train.run_types import Run, RunResult, RunState
@@ -57,6 +63,7 @@ from cnnkit.train.setup import (
     freeze_schedule,
     lock_run_folder,
     make_out_dir,
+    set_up_runtime,
 )
 
 if TYPE_CHECKING:
@@ -90,7 +97,7 @@ def fit(
     the run continues from its last completed epoch with model, optimiser, schedule, EMA and
     RNG states restored; with ``deterministic=True`` it ends exactly as an uninterrupted run.
 
-    ``model`` replaces ``config.model``: a zoo name, ``package.module:callable``, or your own
+    ``model`` replaces ``config.model.model``: a zoo name, ``package.module:callable``, or your own
     ``nn.Module`` (a copy of it trains, returned as ``RunResult.model``; the run records
     ``user:<module>.<class>`` and resumes only when the module is given again). ``data`` is your
     own ``(train, test)`` pair, each an ``ImageDataset`` or an ``(images, labels)`` pair of
@@ -118,16 +125,16 @@ def fit(
         if config is None:
             config = resume_config(saved, str(resume), {"model": name} if name else None)
         else:
-            config = dataclasses.replace(config, model=name) if name else config
-            if config.model != recorded:
+            config = config.replace(model=name) if name else config
+            if config.model.model != recorded:
                 raise ConfigError(
-                    f"model {config.model!r}: the run in {resume} trained "
+                    f"model {config.model.model!r}: the run in {resume} trained "
                     f"{recorded!r}; a resumed run keeps its model"
                 )
-        _refuse_complete_run(saved, config, resume)
+        _refuse_complete_run(saved, config.schedule, resume)
     config = config if config is not None else TrainConfig()
     if name is not None and saved is None:
-        config = dataclasses.replace(config, model=name)
+        config = config.replace(model=name)
     previous = (torch.are_deterministic_algorithms_enabled(), torch.get_num_threads())
     try:
         with contextlib.ExitStack() as cleanup:
@@ -155,20 +162,20 @@ def _check_arguments(config: Any, train_set: Any, test_set: Any, resume: Any, mo
             raise ConfigError(f"fit: {name} must be {text}, got {type(value).__name__}")
 
 
-def _refuse_complete_run(saved: dict[str, Any], config: TrainConfig, resume: Any) -> None:
+def _refuse_complete_run(saved: dict[str, Any], schedule: ScheduleConfig, resume: Any) -> None:
     """A resumed run with nothing left to train is refused before anything is written."""
     progress = saved["progress"]
     done = None
-    if progress["epoch"] >= config.epochs:
-        done = f"{progress['epoch']} of {config.epochs} epochs done; a larger --epochs"
-    elif config.time_budget is not None and progress["elapsed"] >= config.time_budget:
-        done = f"its {config.time_budget:g} s time budget is used; a larger --time-budget"
+    if progress["epoch"] >= schedule.epochs:
+        done = f"{progress['epoch']} of {schedule.epochs} epochs done; a larger --epochs"
+    elif schedule.time_budget is not None and progress["elapsed"] >= schedule.time_budget:
+        done = f"its {schedule.time_budget:g} s time budget is used; a larger --time-budget"
     elif (
         progress.get("stopped") == "early_stopping"
-        and config.patience is not None
-        and progress.get("stale_epochs", 0) >= config.patience
+        and schedule.patience is not None
+        and progress.get("stale_epochs", 0) >= schedule.patience
     ):
-        done = f"stopped early after {config.patience} epochs without improvement; --patience"
+        done = f"stopped early after {schedule.patience} epochs without improvement; --patience"
     if done is not None:
         reason, how = done.split("; ")
         raise ConfigError(
@@ -191,7 +198,7 @@ def _fit(
         config, train_set, test_set, resume, saved, cleanup, module, before_training
     )
     try:
-        for epoch in range(state.epoch, run.config.epochs):
+        for epoch in range(state.epoch, run.config.schedule.epochs):
             outcome = _train_epoch(run, training, state, epoch)
             if _end_epoch(run, training, state, outcome):
                 break
@@ -258,71 +265,67 @@ def _set_up(
     """Build the run once: runtime, data, model, folder, optimiser, resumed state, loaders, log."""
     started = time.perf_counter()
     distributed = distributed or Distributed()
-    device = runtime.resolve_device(config.device)
-    cores = os.cpu_count() or 1
-    if config.threads is not None and config.threads > cores:  # torch crashes on absurd counts
-        raise ConfigError(f"--threads: {config.threads} is more than the {cores} CPU cores here")
-    if device.type == "cpu":
-        torch.set_num_threads(runtime.choose_threads(config.threads))
-    runtime.set_deterministic(config.deterministic)
-    runtime.seed_everything(config.seed)
-    out_dir = make_out_dir(config, resume, create=False)  # checked now, created once ready
-    data = prepare_data(config, train_set, test_set)
-    config = dataclasses.replace(config, mean=list(data.mean), std=list(data.std))
-    model, model_kwargs = build_model(config, data, device, initialise=saved is None, module=module)
-    make_out_dir(dataclasses.replace(config, out_dir=str(out_dir)), resume)
+    device = set_up_runtime(config.runtime)
+    name = config.model.model
+    # the folder is checked now and created once the data and the model are ready
+    out_dir = make_out_dir(config.output, name, resume, create=False)
+    data = prepare_data(config.data, train_set, test_set)
+    check_settings_fit_data(config, data)
+    config = config.replace(mean=list(data.mean), std=list(data.std))
+    model, model_kwargs = build_model(
+        config.model, data, device, config.runtime, initialise=saved is None, module=module
+    )
+    make_out_dir(dataclasses.replace(config.output, out_dir=str(out_dir)), name, resume)
     cleanup.enter_context(lock_run_folder(out_dir))
     clean_stale_temporaries(out_dir)
-    optimizer = make_optimizer(model, config)
-    average = WeightAverage(model, config.ema) if config.ema is not None else None
+    optimizer = make_optimizer(model, config.optimisation, lr=config.schedule.lr, name=name)
+    ema = config.optimisation.ema
+    average = WeightAverage(model, ema) if ema is not None else None
     state = RunState()
     if saved is not None:
         load_model_state(model, saved["model"], Path(str(resume)))
         state = RunState(**saved["progress"], history=list(saved["history"]))
         state.stopped = "completed"
-    dtype = runtime.resolve_precision(config.precision, device)
+    dtype = runtime.resolve_precision(config.runtime.precision, device)
     # fp16 needs loss scaling against gradient underflow; for bf16 and fp32 this is a no-op.
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
     if saved is not None:
         _restore_training_state(saved, resume, optimizer, average, scaler)
-    class_weights = (
-        torch.tensor(config.class_weights, device=device) if config.class_weights else None
-    )
-    objective = cross_entropy_objective(
-        device, dtype, class_weights=class_weights, label_smoothing=config.label_smoothing
-    )
+    objective = objective_for(config.optimisation, device, dtype)
     if distributed.is_main:
         atomic_write_text(out_dir / "config.json", _json(config.to_dict()))
-    train_loader = make_loader(distributed.shard(data.train), data, config, device, train=True)
-    val_loader = make_loader(data.val, data, config, device, train=False) if data.val else None
-    steps_per_epoch = math.ceil(len(train_loader) / config.accumulation_steps)
+    train_loader = training_loader(distributed.shard(data.train), data, config, device)
+    val_loader = evaluation_loader(data.val, data, config, device) if data.val else None
+    steps_per_epoch = math.ceil(len(train_loader) / config.optimisation.accumulation_steps)
     log = RunLog(
         out_dir,
-        config.epochs,
-        progress=config.progress,
-        tensorboard=config.tensorboard,
-        budget=config.time_budget,
+        config.schedule.epochs,
+        progress=config.output.progress,
+        tensorboard=config.output.tensorboard,
+        budget=config.schedule.time_budget,
         main=distributed.is_main,
     )
     log.print(run_header(config, data, model, device, dtype))
-    log.print(record_environment(out_dir, config, data, device, dtype).line())
+    log.print(record_environment(out_dir, config.data, data, device, dtype).line())
     if saved is not None:
-        if config.time_budget is None:
-            where = f"{state.epoch} of {config.epochs}"
+        if config.schedule.time_budget is None:
+            where = f"{state.epoch} of {config.schedule.epochs}"
         else:
-            where = f"{state.epoch} ({state.elapsed:.0f} of {config.time_budget:g} s used)"
+            used = f"{state.elapsed:.0f} of {config.schedule.time_budget:g} s used"
+            where = f"{state.epoch} ({used})"
         log.print(f"resuming from epoch {where}: {out_dir}")
-    warning = warmup_warning(config, steps_per_epoch)
+    warning = warmup_warning(config.schedule, steps_per_epoch)
     if warning and distributed.is_main:
         print(f"cnnkit: warning: {warning}", file=sys.stderr)
     if before_training is not None and saved is None:
         before_training(config, tuple(data.image_shape), len(data.classes))
     after_backward: list[AfterBackward] = []
-    if config.grad_flow and distributed.is_main:
+    if config.output.grad_flow and distributed.is_main:
         # imported only when asked for: the cnnkit.explain package pulls in every CAM method
         from cnnkit.explain.gradient_flow import GradientFlowRecorder
 
-        flow = GradientFlowRecorder(out_dir, config.grad_flow, tensorboard=config.tensorboard)
+        output = config.output
+        flow = GradientFlowRecorder(out_dir, output.grad_flow, tensorboard=output.tensorboard)
         cleanup.callback(flow.close)
         # the seam's gradients are already unscaled: the recorder's scale stays 1
         after_backward.append(flow.after_backward)
@@ -332,14 +335,14 @@ def _set_up(
         optimizer=optimizer,
         scaler=scaler,
         average=average,
-        stepped=torch.compile(model) if config.compile else model,
+        stepped=torch.compile(model) if config.runtime.compile else model,
         train_loader=train_loader,
         val_loader=val_loader,
-        total_steps=(config.schedule_epochs or config.epochs) * steps_per_epoch,
+        total_steps=(config.schedule.schedule_epochs or config.schedule.epochs) * steps_per_epoch,
         objective=objective,
         after_backward=after_backward,
         distributed=distributed,
-        freeze=freeze_schedule(model, config),
+        freeze=freeze_schedule(model, config.model),
         session_start=time.perf_counter(),
         elapsed_before=state.elapsed,
     )
@@ -352,10 +355,11 @@ def _train_epoch(run: Run, training: Training, state: RunState, epoch: int) -> E
     The loss and accuracy sums stay on the device and are read once, at the epoch's end; each
     step reads only its loss, to stop before a non-finite loss reaches the weights.
     """
-    config, model, optimizer, scaler = run.config, run.model, training.optimizer, training.scaler
+    model, optimizer, scaler = run.model, training.optimizer, training.scaler
+    steps, clip = run.config.optimisation.accumulation_steps, run.config.optimisation.grad_clip
     # Batches, augmentation (the loader's generators) and dropout (the global RNG) are seeded
     # per epoch: a run resumed here draws exactly what an uninterrupted one drew.
-    torch.manual_seed(runtime.epoch_seed(config.seed, epoch))
+    torch.manual_seed(runtime.epoch_seed(run.config.runtime.seed, epoch))
     training.train_loader.set_epoch(epoch)
     freeze_for_epoch(model, training.freeze, epoch)
     model.train()
@@ -365,19 +369,19 @@ def _train_epoch(run: Run, training: Training, state: RunState, epoch: int) -> E
     loss_sum = torch.zeros((), dtype=torch.float64, device=run.device)
     correct = torch.zeros((), dtype=torch.int64, device=run.device)
     for index, (images, targets) in enumerate(training.train_loader):
-        rate = _learning_rate(config, training, state, epoch)
+        rate = _learning_rate(run.config.schedule, training, state, epoch)
         set_learning_rate(optimizer, rate)
         loss, logits = training.objective(training.stepped, images, targets)
         value = loss.item()
         if not math.isfinite(value):
             raise TrainingError(_nan_message(value, state, epoch, index, run.out_dir))
-        scaler.scale(loss / config.accumulation_steps).backward()
-        if (index + 1) % config.accumulation_steps == 0 or index + 1 == batches:
+        scaler.scale(loss / steps).backward()
+        if (index + 1) % steps == 0 or index + 1 == batches:
             scaler.unscale_(optimizer)  # the seam and clipping see the true gradient
             for call in training.after_backward:
                 call(model, state.step, epoch + 1)
-            if config.grad_clip is not None:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            if clip is not None:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
             scaler.step(optimizer)
             scaler.update()
             optimizer.zero_grad(set_to_none=True)
@@ -389,7 +393,7 @@ def _train_epoch(run: Run, training: Training, state: RunState, epoch: int) -> E
         labels = targets if targets.dim() == 1 else targets.argmax(1)
         correct += (logits.detach().argmax(1) == labels).sum()
         run.log.advance(seen / (time.perf_counter() - started), value)
-        budget = config.time_budget
+        budget = run.config.schedule.time_budget
         if training.distributed.agree_to_stop(budget is not None and training.elapsed() >= budget):
             state.stopped = "time_budget"
             break
@@ -406,27 +410,29 @@ def _train_epoch(run: Run, training: Training, state: RunState, epoch: int) -> E
     )
 
 
-def _learning_rate(config: TrainConfig, training: Training, state: RunState, epoch: int) -> float:
+def _learning_rate(
+    schedule: ScheduleConfig, training: Training, state: RunState, epoch: int
+) -> float:
     """The schedule's rate at the run's progress: steps taken, or the clock under a budget."""
-    budget = config.time_budget
-    if config.lr_per_epoch:  # a torch scheduler stepped once per epoch (003)
-        progress = epoch / (config.schedule_epochs or config.epochs)
+    budget = schedule.time_budget
+    if schedule.lr_per_epoch:  # a torch scheduler stepped once per epoch (003)
+        progress = epoch / (schedule.schedule_epochs or schedule.epochs)
     else:
         progress = state.step / training.total_steps
     if budget is not None:
         progress = max(progress, training.elapsed() / budget)
     return learning_rate(
         progress,
-        peak=config.lr,
-        schedule=config.schedule,
-        warmup=config.warmup,
-        final=config.min_lr,
+        peak=schedule.lr,
+        schedule=schedule.schedule,
+        warmup=schedule.warmup,
+        final=schedule.min_lr,
     )
 
 
 def _end_epoch(run: Run, training: Training, state: RunState, outcome: EpochOutcome) -> bool:
     """Validate, append the history row, decide on stopping, write checkpoints; True: stop."""
-    config, seen = run.config, outcome.seen
+    seen = outcome.seen
     val = None
     if training.val_loader is not None:
         classes = len(run.data.classes)
@@ -458,7 +464,8 @@ def _end_epoch(run: Run, training: Training, state: RunState, outcome: EpochOutc
         state.best_top1, state.best_epoch, state.stale_epochs = val.top1, state.epoch, 0
     elif val is not None:
         state.stale_epochs += 1
-    stale = config.patience is not None and state.stale_epochs >= config.patience
+    patience = run.config.schedule.patience
+    stale = patience is not None and state.stale_epochs >= patience
     if training.distributed.agree_to_stop(stale):
         state.stopped = "early_stopping"
     if training.distributed.is_main:
@@ -508,7 +515,7 @@ def _restore_training_state(
         ) from None
 
 
-def warmup_warning(config: TrainConfig, steps_per_epoch: int) -> str | None:
+def warmup_warning(schedule: ScheduleConfig, steps_per_epoch: int) -> str | None:
     """Why the run's learning rate never leaves its warm-up, if it does not.
 
     Step ``k`` of a schedule of ``T`` steps runs at progress ``k / T``; with a warm-up fraction
@@ -516,16 +523,16 @@ def warmup_warning(config: TrainConfig, steps_per_epoch: int) -> str | None:
     ``n`` steps whose last step ``n - 1`` is still below ``w T`` never reaches ``--lr``. Under a
     time budget progress follows the clock, so nothing is known in advance.
     """
-    if config.warmup <= 0 or config.time_budget is not None or config.schedule == "onecycle":
+    if schedule.warmup <= 0 or schedule.time_budget is not None or schedule.schedule == "onecycle":
         return None
-    total = (config.schedule_epochs or config.epochs) * steps_per_epoch
-    steps = config.epochs * steps_per_epoch
-    if (steps - 1) / total >= config.warmup:
+    total = (schedule.schedule_epochs or schedule.epochs) * steps_per_epoch
+    steps = schedule.epochs * steps_per_epoch
+    if (steps - 1) / total >= schedule.warmup:
         return None
     return (
-        f"--warmup {config.warmup:g}: the run's {steps} optimiser step(s) all fall in the "
-        f"warm-up of {config.warmup * total:g} steps, so the learning rate never reaches "
-        f"--lr {config.lr:g} (the first step's is 0)"
+        f"--warmup {schedule.warmup:g}: the run's {steps} optimiser step(s) all fall in the "
+        f"warm-up of {schedule.warmup * total:g} steps, so the learning rate never reaches "
+        f"--lr {schedule.lr:g} (the first step's is 0)"
     )
 
 

@@ -8,13 +8,16 @@ the objective today; a distillation or contrastive loss is another function of t
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from cnnkit import runtime
+
+if TYPE_CHECKING:
+    from cnnkit.train.config import OptimisationConfig
 
 Objective: TypeAlias = Callable[
     [nn.Module, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]
@@ -46,3 +49,17 @@ def cross_entropy_objective(
         return loss, logits
 
     return objective
+
+
+def objective_for(
+    optimisation: OptimisationConfig, device: torch.device, dtype: torch.dtype | None
+) -> Objective:
+    """The objective a run's optimisation section asks for (cross-entropy, its class weights
+    and label smoothing)."""
+    weights = optimisation.class_weights
+    return cross_entropy_objective(
+        device,
+        dtype,
+        class_weights=torch.tensor(weights, device=device) if weights else None,
+        label_smoothing=optimisation.label_smoothing,
+    )

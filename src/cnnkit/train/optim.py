@@ -17,10 +17,12 @@ from cnnkit.errors import ConfigError
 if TYPE_CHECKING:
     from torch import nn
 
-    from cnnkit.train.config import TrainConfig
+    from cnnkit.train.config import OptimisationConfig
 
 
-def parameter_groups(model: nn.Module, config: TrainConfig) -> list[dict]:
+def parameter_groups(
+    model: nn.Module, config: OptimisationConfig, name: str = "the model"
+) -> list[dict]:
     """``[{weights}, {biases and norm weights}]`` with their weight decay and lr multiplier.
 
     Each group carries ``lr_scale``: the step's rate is ``schedule(progress) * lr_scale``.
@@ -31,7 +33,7 @@ def parameter_groups(model: nn.Module, config: TrainConfig) -> list[dict]:
             continue
         (weights if parameter.dim() >= 2 else small).append(parameter)
     if not weights and not small:
-        raise ConfigError(f"--model {config.model}: the model has no trainable parameters")
+        raise ConfigError(f"--model {name}: the model has no trainable parameters")
     # A larger rate for the small parameters keeps their per-step decay lr * wd unchanged
     # (airbench's bias_scaler), so the rate multiplier divides their weight decay.
     small_decay = 0.0 if not config.decay_norm_bias else config.weight_decay / config.bias_lr_scale
@@ -42,22 +44,24 @@ def parameter_groups(model: nn.Module, config: TrainConfig) -> list[dict]:
     return [g for g in groups if g["params"]]
 
 
-def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+def make_optimizer(
+    model: nn.Module, config: OptimisationConfig, *, lr: float, name: str = "the model"
+) -> torch.optim.Optimizer:
     """SGD (momentum, Nesterov, L2 weight decay) or AdamW (decoupled decay) over the groups.
 
     With SGD and weight decay ``wd`` each step is ``v = momentum * v + g + wd * w``,
     ``w -= lr * (g + momentum * v)`` for Nesterov (torch.optim.SGD); AdamW decays
     ``w -= lr * wd * w`` apart from the adaptive step (Loshchilov and Hutter, 2019).
     """
-    groups = parameter_groups(model, config)
+    groups = parameter_groups(model, config, name)
     if config.optimizer == "sgd":
         return torch.optim.SGD(
             groups,
-            lr=config.lr,
+            lr=lr,
             momentum=config.momentum,
             nesterov=config.nesterov and config.momentum > 0,
         )
-    return torch.optim.AdamW(groups, lr=config.lr, betas=(config.momentum, 0.999))
+    return torch.optim.AdamW(groups, lr=lr, betas=(config.momentum, 0.999))
 
 
 def set_learning_rate(optimizer: torch.optim.Optimizer, rate: float) -> None:

@@ -125,14 +125,13 @@ def predict(
     *,
     weights: str = "model",
     device: str = "auto",
-    tta: bool | None = None,
-    tta_shift: int | None = None,
+    tta: int | None = None,
     batch_size: int | None = None,
 ) -> list[Prediction]:
     """The ``top_k`` most probable classes of each image file for a saved run's model.
 
     Probabilities are ``softmax(logits)`` of the logits :func:`predict_logits` gives (the
-    run's test-time augmentation and precision unless ``tta``/``tta_shift`` say otherwise).
+    run's test-time augmentation level and precision unless ``tta`` says otherwise).
 
     Args:
         checkpoint: a checkpoint file, or a run folder (its ``best.pt``).
@@ -143,6 +142,7 @@ def predict(
     """
     from cnnkit.runtime import resolve_device, resolve_precision
     from cnnkit.train.checkpoint import load_checkpoint
+    from cnnkit.train.config import saved_config
     from cnnkit.train.evaluation import model_from_checkpoint, predict_logits
 
     if isinstance(images, str | Path):  # one file, not a sequence of characters
@@ -155,24 +155,22 @@ def predict(
     if path.is_dir():
         path = path / "best.pt"
     saved = load_checkpoint(path)
-    config = saved["config"]
+    config = saved_config(saved, str(path))
     channels, height, width = (int(v) for v in saved["image_shape"])
     classes = [str(name) for name in saved["classes"]]
     pixels = np.stack([read_image(image, channels, (height, width)) for image in images])
-    size = int(batch_size if batch_size is not None else config.get("eval_batch_size", 500))
+    size = int(batch_size if batch_size is not None else config.evaluation.eval_batch_size)
     if size < 1:
         raise ConfigError(f"--batch-size: must be >= 1, got {size}")
-    use_tta = bool(config.get("tta", False)) if tta is None else tta
-    shift = int(config.get("tta_shift", 0)) if tta_shift is None else tta_shift
-    if shift < 0:
-        raise ConfigError(f"--tta-shift: must be >= 0, got {shift}")
-    shift = shift if use_tta else 0
+    level = config.evaluation.tta if tta is None else int(tta)  # True/False: the flip on or off
+    if level < 0:
+        raise ConfigError(f"--tta: must be >= 0, got {level}")
     target = resolve_device(device)
-    channels_last = bool(config.get("channels_last", False))
+    channels_last = config.runtime.channels_last
     model = model_from_checkpoint(saved, path, weights).to(target).eval()
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
-    dtype = resolve_precision(config.get("precision", "off"), target)
+    dtype = resolve_precision(config.runtime.precision, target)
     mean = torch.tensor(saved["mean"], dtype=torch.float32).view(1, -1, 1, 1).to(target)
     std = torch.tensor(saved["std"], dtype=torch.float32).view(1, -1, 1, 1).to(target)
     k = min(top_k, len(classes))
@@ -183,7 +181,7 @@ def predict(
         batch = (batch.to(torch.float32).div_(255.0) - mean) / std
         if channels_last:
             batch = batch.contiguous(memory_format=torch.channels_last)
-        probabilities = predict_logits(model, batch, dtype, use_tta, shift).softmax(1).cpu()
+        probabilities = predict_logits(model, batch, dtype, level).softmax(1).cpu()
         values, indices = probabilities.topk(k, dim=1)
         for offset, (row_values, row_indices) in enumerate(zip(values, indices, strict=True)):
             top = [

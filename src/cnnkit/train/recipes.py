@@ -7,13 +7,12 @@
 - ``seed003``: seed 003's ResNet-18 recipe, exactly (section 10 of 003).
 - ``softmax``, ``mlp``, ``lenet5``, ``alexnet_small``: the other rows of 003's comparison table.
 
-Recipes hold only numbers; a user's own recipe is ``RECIPES.add("name", TrainConfig(...))`` or a
-``--config`` JSON file.
+Recipes hold only numbers; a user's own recipe is
+``RECIPES.add("name", TrainConfig.from_flat(...))`` or a ``--config`` JSON file.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 
 from cnnkit._registry import Registry
@@ -52,7 +51,7 @@ _AIRNET = dict(
     warmup=0.2,
     min_lr=0.0,
     label_smoothing=0.2,
-    tta=True,
+    tta=1,  # the flip
     epochs=1000,
 )
 # best also averages over +-1 px shifts at test time (airbench's TTA level 2): +0.15% over flip
@@ -61,11 +60,13 @@ _AIRNET = dict(
 
 # fast trains about 2.5 epochs: the lighter +-1 px translation is the better choice there
 # (92.41% vs 92.06% after 2 epochs); best, longer, keeps +-2 px.
-RECIPES.add("fast", TrainConfig(**{**_AIRNET, "crop_padding": 1}, time_budget=42.0))
-RECIPES.add("best", TrainConfig(**_AIRNET, tta_shift=1, time_budget=225.0))
+RECIPES.add("fast", TrainConfig.from_flat(**{**_AIRNET, "crop_padding": 1}, time_budget=42.0))
+RECIPES.add("best", TrainConfig.from_flat(**{**_AIRNET, "tta": 2}, time_budget=225.0))
 
 # A recipe may adapt to the time budget it is given: resolve_config applies its rule last, with
-# the names of the fields the user set (flags or a config file), which the rule leaves alone.
+# the names of the settings the user set (flags or a config file), which the rule leaves alone,
+# and only while the model is the recipe's own (the rule knows that model's keyword arguments);
+# what it changed is recorded in the config's budget_changes and printed in the run header.
 BUDGET_RULES: Registry[Callable[[TrainConfig, frozenset[str]], TrainConfig]] = Registry(
     "budget rule"
 )
@@ -102,29 +103,30 @@ def best_for_budget(config: TrainConfig, explicit: frozenset[str] = frozenset())
       Between 300 s and 1,200 s (the deep wide net without erasing) one budget was measured:
       94.50% at 590 s (13 epochs, seed 0).
     """
-    if config.model != "airnet" or config.time_budget is None:
+    budget = config.schedule.time_budget
+    if budget is None:
         return config
-    if "model_kwargs" in explicit and "widths" in config.model_kwargs:
+    if "model_kwargs" in explicit and "widths" in config.model.model_kwargs:
         return config  # the user chose the network
-    kwargs = dict(config.model_kwargs)
+    kwargs = dict(config.model.model_kwargs)
     changes: dict = {}
-    if config.time_budget >= WIDE_FROM_SECONDS:
+    if budget >= WIDE_FROM_SECONDS:
         kwargs.setdefault("widths", WIDE_WIDTHS)
-    if config.time_budget >= DEEP_FROM_SECONDS:
+    if budget >= DEEP_FROM_SECONDS:
         kwargs.setdefault("depth", DEEP_DEPTH)
         # ERASING_FROM_SECONDS > DEEP_FROM_SECONDS, so the depth is set here; a user's depth 2
         # gets no erasing
-        long = config.time_budget >= ERASING_FROM_SECONDS
+        long = budget >= ERASING_FROM_SECONDS
         if long and kwargs["depth"] >= DEEP_DEPTH and "erasing" not in explicit:
             changes["erasing"] = DEEP_ERASING  # the deep net's regulariser on long runs
-    return dataclasses.replace(config, model_kwargs=kwargs, **changes)
+    return config.replace(model_kwargs=kwargs, **changes)
 
 
 BUDGET_RULES.add("best", best_for_budget)
 
 RECIPES.add(
     "seed003",
-    TrainConfig(
+    TrainConfig.from_flat(
         model="resnet18",
         model_kwargs={"small_input": True},
         val_size=6000,
@@ -171,10 +173,14 @@ _TABLE = dict(
     batch_size=256,
 )
 _AUGMENTED = dict(flip=True, crop_padding=2, label_smoothing=0.1)
-RECIPES.add("softmax", TrainConfig(**{**_TABLE, "model": "softmax_regression", "epochs": 10}))
-RECIPES.add("mlp", TrainConfig(**{**_TABLE, "model": "mlp", "epochs": 20}))
-RECIPES.add("lenet5", TrainConfig(**{**_TABLE, **_AUGMENTED, "model": "lenet5", "epochs": 20}))
+RECIPES.add(
+    "softmax", TrainConfig.from_flat(**{**_TABLE, "model": "softmax_regression", "epochs": 10})
+)
+RECIPES.add("mlp", TrainConfig.from_flat(**{**_TABLE, "model": "mlp", "epochs": 20}))
+RECIPES.add(
+    "lenet5", TrainConfig.from_flat(**{**_TABLE, **_AUGMENTED, "model": "lenet5", "epochs": 20})
+)
 RECIPES.add(
     "alexnet_small",
-    TrainConfig(**{**_TABLE, **_AUGMENTED, "model": "alexnet_small", "epochs": 20}),
+    TrainConfig.from_flat(**{**_TABLE, **_AUGMENTED, "model": "alexnet_small", "epochs": 20}),
 )

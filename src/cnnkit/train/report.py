@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import platform
 import time
 from typing import TYPE_CHECKING, Any
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
 
     from torch import nn
 
-    from cnnkit.train.config import TrainConfig
+    from cnnkit.train.config import DataConfig, TrainConfig
     from cnnkit.train.datasets import RunData
     from cnnkit.train.provenance import Environment
 
@@ -26,7 +27,8 @@ if TYPE_CHECKING:
 def run_header(
     config: TrainConfig, data: RunData, model: nn.Module, device: torch.device, dtype: Any
 ) -> str:
-    """Two lines: what trains on what, and how (parameters, device, precision, schedule)."""
+    """Two lines: what trains on what, and how (parameters, device, precision, schedule); a
+    third when a recipe's budget rule changed settings, naming them."""
     channels, height, width = data.image_shape
     val = f" / {len(data.val):,} val" if data.val is not None else ""
     params = sum(p.numel() for p in model.parameters())
@@ -37,19 +39,29 @@ def run_header(
         if device.type == "cpu"
         else str(device)
     )
-    if config.time_budget is None:
-        length = f"up to {config.epochs} epochs"
+    schedule, optimisation = config.schedule, config.optimisation
+    if schedule.time_budget is None:
+        length = f"up to {schedule.epochs} epochs"
     else:  # the epoch bound of a budgeted recipe (1000) says nothing; a real bound is shown
-        bound = f", at most {config.epochs} epochs" if config.epochs < 1000 else ""
-        length = f"time budget {config.time_budget:g} s{bound}"
+        bound = f", at most {schedule.epochs} epochs" if schedule.epochs < 1000 else ""
+        length = f"time budget {schedule.time_budget:g} s{bound}"
     return (
-        f"{config.model} on {data.train.name}: {len(data.train):,} train{val} / "
+        f"{config.model.model} on {data.train.name}: {len(data.train):,} train{val} / "
         f"{len(data.test):,} test images {channels}x{height}x{width}, {len(data.classes)} classes\n"
         f"{params:,} parameters, {where}, {precision}"
-        f"{', channels_last' if config.channels_last else ''}, batch {config.batch_size}, "
-        f"{config.optimizer} lr {config.lr:g} {config.schedule}, "
-        f"{length}"
+        f"{', channels_last' if config.runtime.channels_last else ''}, "
+        f"batch {optimisation.batch_size}, "
+        f"{optimisation.optimizer} lr {schedule.lr:g} {schedule.schedule}, "
+        f"{length}" + budget_line(config.budget_changes, schedule.time_budget)
     )
+
+
+def budget_line(changes: dict[str, Any], budget: float | None) -> str:
+    """``\nbudget rule for 225 s: model_kwargs.depth 3`` (empty when the rule changed nothing)."""
+    if not changes:
+        return ""
+    shown = ", ".join(f"{name} {json.dumps(value)}" for name, value in changes.items())
+    return f"\nbudget rule for {budget:g} s: {shown}"
 
 
 def precision_name(dtype: torch.dtype | None) -> str:
@@ -58,7 +70,7 @@ def precision_name(dtype: torch.dtype | None) -> str:
 
 
 def record_environment(
-    out_dir: Path, config: TrainConfig, data: RunData, device: torch.device, dtype: Any
+    out_dir: Path, config: DataConfig, data: RunData, device: torch.device, dtype: Any
 ) -> Environment:
     """Collect the run's :class:`~cnnkit.train.provenance.Environment`; write environment.json."""
     from cnnkit.train.provenance import collect_environment, write_environment
@@ -76,7 +88,7 @@ def record_environment(
 def finish_run(run: Run, state: RunState) -> RunResult:
     """Evaluate the chosen weights on the test set once; write final.json and the plots."""
     from cnnkit.train.checkpoint import load_checkpoint, save_checkpoint
-    from cnnkit.train.datasets import make_loader
+    from cnnkit.train.datasets import evaluation_loader
     from cnnkit.train.evaluation import run_evaluation, tta_label
     from cnnkit.train.setup import checkpoint_state
 
@@ -89,7 +101,8 @@ def finish_run(run: Run, state: RunState) -> RunResult:
     )
     best_path = out_dir / "best.pt"
     weights = "last"
-    if config.eval_weights == "best" and state.best_epoch is not None and best_path.exists():
+    settings = config.evaluation
+    if settings.eval_weights == "best" and state.best_epoch is not None and best_path.exists():
         evaluated.load_state_dict(load_checkpoint(best_path)["model"])
         weights = f"best (epoch {state.best_epoch})"
     elif not best_path.exists():
@@ -98,16 +111,15 @@ def finish_run(run: Run, state: RunState) -> RunResult:
         save_checkpoint(best_path, {**common, "model": evaluated.state_dict()})
     if evaluated is not model:
         weights += " EMA"
-    test_loader = make_loader(data.test, data, config, run.device, train=False)
+    test_loader = evaluation_loader(data.test, data, config, run.device)
     test = run_evaluation(
         evaluated,
         test_loader,
         num_classes=len(data.classes),
         classes=data.classes,
         dtype=run.dtype,
-        tta=config.tta,
-        tta_shift=config.tta_shift,
-        hardest=config.hardest,
+        tta=settings.tta,
+        hardest=settings.hardest,
     )
     final: dict[str, Any] = {
         "test_top1": test.top1,
@@ -124,11 +136,10 @@ def finish_run(run: Run, state: RunState) -> RunResult:
         "steps": state.step,
         "stopped": state.stopped,
         "evaluated_weights": weights,
-        "tta": config.tta,
-        "tta_shift": config.tta_shift if config.tta else 0,
+        "tta": settings.tta,
         "best_val_top1": state.best_top1,
         "best_epoch": state.best_epoch,
-        "model": config.model,
+        "model": config.model.model,
         "parameters": sum(p.numel() for p in model.parameters()),
         "dataset": data.train.name,
         "train_images": len(data.train),
@@ -146,13 +157,13 @@ def finish_run(run: Run, state: RunState) -> RunResult:
         "hardest": [vars(h) for h in test.hardest],
     }
     atomic_write_text(out_dir / "final.json", dumps(final) + "\n")
-    if config.plots:
+    if config.output.plots:
         from cnnkit.train.plots import plot_confusion, plot_curves, plot_hardest
 
         plot_curves(state.history, out_dir / "curves.png")
         plot_confusion(test.confusion, test.classes, out_dir / "confusion.png")
         plot_hardest(data.test.images, test.hardest, test.classes, out_dir / "hardest.png")
-    tta = tta_label(config.tta, config.tta_shift)
+    tta = tta_label(settings.tta)
     tta = f", {tta}" if tta else ""
     run.log.print(
         f"test: top-1 {test.top1:.2f}%  top-5 {test.top5:.2f}%  loss {test.loss:.4f}  "

@@ -26,6 +26,7 @@ import torch
 from torch.nn import functional as F
 
 from cnnkit.errors import CheckpointError, ConfigError, ShapeError
+from cnnkit.train.config import flatten_settings
 
 if TYPE_CHECKING:
     from torch import nn
@@ -68,7 +69,7 @@ class RobustnessResult:
     checkpoint: str
     dataset: str
     images: int
-    tta: bool
+    tta: int  # the run's test-time augmentation level (0: off)
     seed: int
     severities: tuple[int, ...]
     clean_top1: float
@@ -180,8 +181,7 @@ class _Setup:
     dataset: ImageDataset
     device: torch.device
     dtype: torch.dtype | None
-    tta: bool
-    tta_shift: int
+    tta: int
     channels_last: bool
     mean: torch.Tensor
     std: torch.Tensor
@@ -194,29 +194,30 @@ def _setup(
     from cnnkit.data import load_dataset
     from cnnkit.runtime import resolve_device, resolve_precision
     from cnnkit.train.checkpoint import load_checkpoint
+    from cnnkit.train.config import saved_config
     from cnnkit.train.evaluation import model_from_checkpoint
 
     path = Path(checkpoint)
     if path.is_dir():
         path = path / "best.pt"
     saved = load_checkpoint(path)
-    config = saved["config"]
-    dataset = load_dataset(config["dataset"], "test", data_dir=data_dir or config.get("data_dir"))
+    config = saved_config(saved, str(path))
+    name = config.data.dataset
+    dataset = load_dataset(name, "test", data_dir=data_dir or config.data.data_dir)
     if tuple(dataset.image_shape) != tuple(saved["image_shape"]):
         raise CheckpointError(
             f"{path}: the model was trained on images {tuple(saved['image_shape'])}, "
-            f"{config['dataset']} test has {dataset.image_shape}"
+            f"{name} test has {dataset.image_shape}"
         )
     if limit is not None:
         if limit < 1:
             raise ConfigError(f"--limit: must be >= 1, got {limit}")
         dataset = dataset.subset(torch.arange(min(limit, len(dataset))))
     target = resolve_device(device)
-    channels_last = bool(config.get("channels_last", False))
+    channels_last = config.runtime.channels_last
     model = model_from_checkpoint(saved, path, weights).to(target)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
-    tta = bool(config.get("tta", False))
     shape = (1, len(saved["mean"]), 1, 1)
     return _Setup(
         path=path,
@@ -224,9 +225,8 @@ def _setup(
         model=model,
         dataset=dataset,
         device=target,
-        dtype=resolve_precision(config.get("precision", "off"), target),
-        tta=tta,
-        tta_shift=int(config.get("tta_shift", 0)) if tta else 0,
+        dtype=resolve_precision(config.runtime.precision, target),
+        tta=config.evaluation.tta,
         channels_last=channels_last,
         mean=torch.tensor(saved["mean"], dtype=torch.float32).view(shape).to(target),
         std=torch.tensor(saved["std"], dtype=torch.float32).view(shape).to(target),
@@ -270,7 +270,6 @@ def _top1(setup: _Setup, batches: Iterator[tuple[torch.Tensor, torch.Tensor]]) -
         classes=list(setup.saved["classes"]),
         dtype=setup.dtype,
         tta=setup.tta,
-        tta_shift=setup.tta_shift,
         hardest=0,
     )
     return float(metrics.top1)
@@ -406,7 +405,7 @@ def evaluate_robustness(
         grid_path = str(grid)
     return RobustnessResult(
         checkpoint=str(setup.path),
-        dataset=str(setup.saved["config"]["dataset"]),
+        dataset=str(flatten_settings(setup.saved["config"])["dataset"]),
         images=len(setup.dataset),
         tta=setup.tta,
         seed=seed,

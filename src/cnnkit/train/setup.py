@@ -17,7 +17,7 @@ from cnnkit.errors import ConfigError
 if TYPE_CHECKING:
     from torch import nn
 
-    from cnnkit.train.config import TrainConfig
+    from cnnkit.train.config import ModelConfig, OutputConfig, RuntimeConfig, TrainConfig
     from cnnkit.train.datasets import RunData
 
 # What makes a folder a run that --out must not overwrite: files written once an epoch ends. A
@@ -27,11 +27,30 @@ LOCK_FILE = ".cnnkit-lock"
 # images for a data-dependent init: 1.35 M patches of 28x28 images, plenty for airnet's 9x9
 # patch covariance
 INIT_IMAGES = 2000
-# TrainConfig fields that hold the epoch some parameters are frozen from (models declare which)
+# Settings of the model section that hold the epoch some parameters are frozen from (models
+# declare which)
 FREEZE_FIELDS = ("whiten_bias_epochs",)
 
 
-def make_out_dir(config: TrainConfig, resume: str | Path | None, *, create: bool = True) -> Path:
+def set_up_runtime(settings: RuntimeConfig) -> torch.device:
+    """The run's device, with torch's threads, deterministic algorithms and seeds set."""
+    from cnnkit import runtime
+
+    device = runtime.resolve_device(settings.device)
+    cores = os.cpu_count() or 1
+    threads = settings.threads
+    if threads is not None and threads > cores:  # torch crashes on absurd counts
+        raise ConfigError(f"--threads: {threads} is more than the {cores} CPU cores here")
+    if device.type == "cpu":
+        torch.set_num_threads(runtime.choose_threads(threads))
+    runtime.set_deterministic(settings.deterministic)
+    runtime.seed_everything(settings.seed)
+    return device
+
+
+def make_out_dir(
+    output: OutputConfig, model: str, resume: str | Path | None, *, create: bool = True
+) -> Path:
     """The run folder: ``resume``'s folder, ``--out``, or ``runs/<model>-<YYYYmmdd-HHMMSS>``.
 
     A folder that already holds a run is never overwritten: it must be resumed instead. A path
@@ -42,8 +61,8 @@ def make_out_dir(config: TrainConfig, resume: str | Path | None, *, create: bool
     if resume is not None:
         path = Path(resume)
         return path.parent if path.is_file() else path
-    if config.out_dir is not None:
-        path = Path(config.out_dir)
+    if output.out_dir is not None:
+        path = Path(output.out_dir)
         if path.exists() and not path.is_dir():
             raise ConfigError(f"--out {path}: is a file, not a folder")
         existing = [name for name in RUN_FILES if (path / name).exists()]
@@ -59,7 +78,7 @@ def make_out_dir(config: TrainConfig, resume: str | Path | None, *, create: bool
             )
     else:
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        base = Path("runs") / f"{config.model.replace(':', '-').replace('.', '-')}-{stamp}"
+        base = Path("runs") / f"{model.replace(':', '-').replace('.', '-')}-{stamp}"
         path, suffix = base, 1
         while path.exists():
             suffix += 1
@@ -83,15 +102,14 @@ def make_out_dir(config: TrainConfig, resume: str | Path | None, *, create: bool
 def _left_by_a_run(config_json: Path) -> bool:
     """Whether ``config_json`` is a run's resolved config (so the folder may be reused)."""
     import json
-    from dataclasses import fields
 
-    from cnnkit.train.config import TrainConfig
+    from cnnkit.train.config import is_run_config
 
     try:
         data = json.loads(config_json.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    return isinstance(data, dict) and set(data) == {f.name for f in fields(TrainConfig)}
+    return is_run_config(data)
 
 
 def lock_run_folder(path: Path) -> contextlib.AbstractContextManager[None]:
@@ -173,9 +191,10 @@ def _alive(pid: int) -> bool:
 
 
 def build_model(
-    config: TrainConfig,
+    config: ModelConfig,
     data: RunData,
     device: torch.device,
+    runtime: RuntimeConfig,
     *,
     initialise: bool,
     module: nn.Module | None = None,
@@ -218,9 +237,9 @@ def build_model(
         init_from_data(data.train.images[:INIT_IMAGES].float().div(255).sub(mean).div(std))
     freeze_schedule(model, config)  # a freeze flag the model does not declare is refused
     model = model.to(device)
-    if config.channels_last:
+    if runtime.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    if config.matmul_weight_grad and device.type == "cpu":
+    if runtime.matmul_weight_grad and device.type == "cpu":
         use_matmul_weight_grad(model)
     return model, kwargs
 
@@ -258,10 +277,10 @@ def check_model_fits_data(
         )
 
 
-def freeze_schedule(model: nn.Module, config: TrainConfig) -> dict[str, int]:
+def freeze_schedule(model: nn.Module, config: ModelConfig) -> dict[str, int]:
     """Parameter-name pattern -> the 0-based epoch it is frozen from, for this run.
 
-    A model declares ``cnnkit_freeze_fields``: pattern -> the config field holding that epoch
+    A model declares ``cnnkit_freeze_fields``: pattern -> the model setting holding that epoch
     (airnet: ``{"whiten.bias": "whiten_bias_epochs"}``). A freeze field the user set that the
     model does not declare is a :class:`ConfigError` naming the flag.
     """
@@ -301,7 +320,7 @@ def checkpoint_state(
     """The entries every checkpoint of a run shares (what is needed to rebuild and evaluate)."""
     kwargs = {k: list(v) if isinstance(v, tuple) else v for k, v in model_kwargs.items()}
     return {
-        "model_name": config.model,
+        "model_name": config.model.model,
         "model_kwargs": kwargs,
         "config": config.to_dict(),
         "epoch": epoch,
