@@ -46,7 +46,7 @@ from cnnkit.train.evaluation import run_evaluation
 from cnnkit.train.log import RunLog
 from cnnkit.train.objective import Objective, cross_entropy_objective
 from cnnkit.train.optim import make_optimizer, set_learning_rate
-from cnnkit.train.report import finish_run, record_environment, run_header
+from cnnkit.train.run_ends import finish_run, record_environment, run_header
 from cnnkit.train.run_types import Run, RunResult, RunState
 from cnnkit.train.schedules import learning_rate
 from cnnkit.train.setup import (
