@@ -25,9 +25,9 @@ import torch
 from cnnkit import runtime
 from cnnkit._io import atomic_write_text
 from cnnkit.errors import CheckpointError, ConfigError, TrainingError
+from cnnkit.models.weights import load_state_strict
 from cnnkit.train.checkpoint import (
     load_checkpoint,
-    load_model_state,
     rng_state,
     save_checkpoint,
     set_rng_state,
@@ -277,7 +277,7 @@ def _set_up(
     average = WeightAverage(model, config.ema) if config.ema is not None else None
     state = RunState()
     if saved is not None:
-        load_model_state(model, saved["model"], Path(str(resume)))
+        load_state_strict(model, saved["model"], Path(str(resume)), saved["model_name"])
         state = RunState(**saved["progress"], history=list(saved["history"]))
         state.stopped = "completed"
     dtype = runtime.resolve_precision(config.precision, device)
