@@ -11,7 +11,8 @@ from torch import nn
 
 from cnnkit.errors import CheckpointError
 from cnnkit.models import create_model
-from cnnkit.models.weights import load_weights, read_state_dict
+from cnnkit.models.weights import load_state_strict, load_weights, read_state_dict
+from tests.model_guard import model_left_as_found
 from tests.oracles import torchvision_models
 
 
@@ -157,3 +158,22 @@ def test_create_model_errors_name_the_registered_model(tmp_path):
     torch.save(create_model("lenet5").state_dict(), path)
     with pytest.raises(CheckpointError, match=r"does not fit lenet5: 'classifier.5.weight'"):
         create_model("lenet5", num_classes=3, weights=str(path))
+
+
+def test_strict_loading_of_a_training_checkpoints_state_names_model_and_key(tmp_path):
+    """The trainer's resume and ``cnnkit eval`` load through the same strict check."""
+    model = nn.Linear(2, 2)
+    with (
+        model_left_as_found(model),
+        pytest.raises(
+            CheckpointError,
+            match=r"c.pt does not fit lenet5: 'weight' has shape \(2, 3\) in the checkpoint "
+            r"and \(2, 2\) in the model",
+        ),
+    ):
+        load_state_strict(model, nn.Linear(3, 2).state_dict(), tmp_path / "c.pt", "lenet5")
+    with model_left_as_found(model), pytest.raises(CheckpointError, match="unexpected key 'extra'"):
+        load_state_strict(model, {**model.state_dict(), "extra": torch.ones(1)}, "c.pt", "m")
+    source = nn.Linear(2, 2)
+    load_state_strict(model, source.state_dict(), "c.pt", "m")
+    torch.testing.assert_close(model.weight, source.weight)

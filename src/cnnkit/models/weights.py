@@ -44,9 +44,22 @@ def load_weights(
     """
     state = read_state_dict(path)
     state = adapt_state_dict(model, state)
-    _check_match(model, state, Path(path), name or type(model).__name__)
-    model.load_state_dict(state, strict=True)
+    load_state_strict(model, state, Path(path), name or type(model).__name__)
     return model
+
+
+def load_state_strict(
+    model: nn.Module, state: Mapping[str, Any], path: str | os.PathLike[str], model_name: str
+) -> None:
+    """``model.load_state_dict(state, strict=True)``, checked first: the one strict loader.
+
+    Raises :class:`CheckpointError` naming ``path`` and ``model_name`` with the first missing
+    and first unexpected key (and their counts), or the first key whose shape differs (both
+    shapes), before anything is copied into the model. The zoo's ``--weights`` and the trainer's
+    resume and evaluation all load through it.
+    """
+    _check_match(model, state, Path(path), model_name)
+    model.load_state_dict(state, strict=True)
 
 
 def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:

@@ -270,20 +270,3 @@ def _tensor_dict(value: Any) -> bool:
     return isinstance(value, dict) and all(
         isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in value.items()
     )
-
-
-def load_model_state(model: torch.nn.Module, state: dict[str, torch.Tensor], path: Path) -> None:
-    """``load_state_dict(strict=True)``, naming the first missing, unexpected or mis-shaped key."""
-    own = model.state_dict()
-    for key, value in state.items():
-        if key not in own:
-            raise CheckpointError(f"{path}: unexpected key {key!r} for the model")
-        if own[key].shape != value.shape:
-            raise CheckpointError(
-                f"{path}: {key} has shape {tuple(value.shape)}, the model expects "
-                f"{tuple(own[key].shape)}"
-            )
-    for key in own:
-        if key not in state:
-            raise CheckpointError(f"{path}: missing key {key!r} for the model")
-    model.load_state_dict(state)

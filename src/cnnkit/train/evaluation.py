@@ -174,7 +174,7 @@ def model_from_checkpoint(
     (a spec, a factory, or a module), which is then built with the recorded keyword arguments.
     """
     from cnnkit.models import instantiate
-    from cnnkit.train.checkpoint import load_model_state
+    from cnnkit.models.weights import load_state_strict
     from cnnkit.train.config import refuse_recorded_model
 
     if weights not in ("model", "ema"):
@@ -189,7 +189,8 @@ def model_from_checkpoint(
     if isinstance(kwargs.get("widths"), list):  # JSON keeps airnet's tuple as a list
         kwargs["widths"] = tuple(kwargs["widths"])
     built, _ = instantiate(model, kwargs if not isinstance(model, torch.nn.Module) else {})
-    load_model_state(built, state, path)
+    name = model if isinstance(model, str) else type(built).__name__
+    load_state_strict(built, state, path, name)
     return built
 
 

@@ -24,9 +24,9 @@ import torch
 from cnnkit import runtime
 from cnnkit._io import atomic_write_text
 from cnnkit.errors import CheckpointError, ConfigError, TrainingError
+from cnnkit.models.weights import load_state_strict
 from cnnkit.train.checkpoint import (
     load_checkpoint,
-    load_model_state,
     rng_state,
     save_checkpoint,
     set_rng_state,
@@ -52,7 +52,7 @@ from cnnkit.train.evaluation import run_evaluation
 from cnnkit.train.log import RunLog
 from cnnkit.train.objective import Objective, objective_for
 from cnnkit.train.optim import make_optimizer, set_learning_rate
-from cnnkit.train.report import finish_run, record_environment, run_header
+from cnnkit.train.run_ends import finish_run, record_environment, run_header
 from cnnkit.train.run_types import Run, RunResult, RunState
 from cnnkit.train.schedules import learning_rate
 from cnnkit.train.setup import (
@@ -283,7 +283,7 @@ def _set_up(
     average = WeightAverage(model, ema) if ema is not None else None
     state = RunState()
     if saved is not None:
-        load_model_state(model, saved["model"], Path(str(resume)))
+        load_state_strict(model, saved["model"], Path(str(resume)), saved["model_name"])
         state = RunState(**saved["progress"], history=list(saved["history"]))
         state.stopped = "completed"
     dtype = runtime.resolve_precision(config.runtime.precision, device)

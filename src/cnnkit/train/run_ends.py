@@ -1,4 +1,5 @@
-"""The ends of a run's report: the header line; the test evaluation with final.json."""
+"""The ends of a run: the header line and environment.json at its start; the test evaluation with
+final.json at its end (named apart from the `report/` package, the run report)."""
 
 from __future__ import annotations
 
