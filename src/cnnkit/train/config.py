@@ -21,6 +21,7 @@ Optimizer = Literal["sgd", "adamw"]
 Schedule = Literal["cosine", "onecycle", "linear", "constant"]
 Precision = Literal["auto", "off", "bf16", "fp16"]
 EvalWeights = Literal["best", "last"]
+DistBackend = Literal["auto", "gloo", "nccl"]
 
 
 def _help(text: str) -> dict[str, str]:
@@ -226,6 +227,29 @@ class TrainConfig:
         metadata=_help(
             "every N steps, per-layer gradient norms into grad_flow.csv/.png, TensorBoard (0: off)"
         ),
+    )
+    # -- E7 data-parallel training (train/distributed.py, train/launch.py) --------------------
+    nproc: int = field(
+        default=1,
+        metadata=_help(
+            "processes that train together on this machine (torch's elastic launcher; one per "
+            "GPU on CUDA); under torchrun, torchrun's --nproc-per-node decides"
+        ),
+    )
+    dist_backend: DistBackend = field(
+        default="auto",
+        metadata=_help("torch.distributed backend: auto (gloo on CPU, nccl on CUDA), gloo, nccl"),
+    )
+    sync_bn: bool = field(
+        default=False,
+        metadata=_help(
+            "SyncBatchNorm across processes (CUDA only; on CPU BatchNorm running statistics "
+            "are averaged across processes at each epoch end)"
+        ),
+    )
+    dist_timeout: float = field(
+        default=300.0,
+        metadata=_help("seconds a process waits for the others (rendezvous, each collective)"),
     )
 
     def __post_init__(self) -> None:
@@ -452,6 +476,9 @@ def validate(config: TrainConfig) -> None:
         raise ConfigError(f"--train-subset: must be >= 1, got {config.train_subset}")
     if config.threads is not None and config.threads < 1:
         raise ConfigError(f"--threads: must be >= 1, got {config.threads}")
+    if config.nproc < 1:
+        raise ConfigError(f"--nproc: must be >= 1, got {config.nproc}")
+    _check_range("dist_timeout", config.dist_timeout, 0.0, math.inf, low_open=True)
     if config.patience is not None and config.val_size == 0:
         raise ConfigError("--patience: early stopping needs a validation split (--val-size > 0)")
     for name in ("seed", "split_seed"):  # what torch's generators accept
