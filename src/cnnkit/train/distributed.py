@@ -25,6 +25,8 @@ import datetime
 import math
 import os
 import re
+import socket
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -137,8 +139,9 @@ def join_process_group(settings: DistributedSettings, device: torch.device) -> D
     """This process's :class:`Distributed` context: rank 0 of 1 without a launcher, else the
     rank the launcher gave, after joining the process group at its rendezvous.
 
-    A process group the caller initialised already (its own script under torchrun) is used as
-    it is and left open; one opened here is closed by :meth:`Distributed.close`.
+    A process group initialised already (by the caller's script, or by an earlier run of this
+    process) is used as it is; one opened here stays open for the process's later runs (a
+    second ``init_process_group`` on the same rendezvous port waits for a store that is gone).
     """
     import torch.distributed as dist
 
@@ -152,8 +155,11 @@ def join_process_group(settings: DistributedSettings, device: torch.device) -> D
     if owned:
         if device.type == "cuda":
             torch.cuda.set_device(local_rank)
-        where = f"{os.environ.get('MASTER_ADDR', '?')}:{os.environ.get('MASTER_PORT', '?')}"
+        address, port = os.environ.get("MASTER_ADDR", "?"), os.environ.get("MASTER_PORT", "?")
+        where = f"{address}:{port}"
         try:
+            if launched_rank() != 0:  # rank 0 serves the rendezvous store; the others reach it
+                _wait_for_rendezvous(address, int(port), settings.timeout)
             dist.init_process_group(backend, timeout=datetime.timedelta(seconds=settings.timeout))
         except (RuntimeError, ValueError, TimeoutError) as exc:  # DistError is a RuntimeError
             raise PeerLostError(
@@ -173,6 +179,22 @@ def join_process_group(settings: DistributedSettings, device: torch.device) -> D
     )
 
 
+def _wait_for_rendezvous(address: str, port: int, timeout: float) -> None:
+    """Return once ``address:port`` accepts a TCP connection; ``TimeoutError`` after ``timeout``.
+
+    Tried here first so that an unreachable rendezvous is this one line, not c10d's C++ log.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection((address, port), timeout=min(2.0, timeout)):
+                return
+        except OSError as exc:
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"no answer from {address}:{port}: {exc}") from None
+            time.sleep(0.2)
+
+
 @dataclass
 class Distributed:
     """Rank ``rank`` of ``world_size`` processes training one model together."""
@@ -183,7 +205,7 @@ class Distributed:
     local_world_size: int = 1
     backend: str | None = None  # None: one process, no process group
     sync_bn: bool = False
-    owns_group: bool = False  # opened by join_process_group, closed by close()
+    owns_group: bool = False  # opened by join_process_group (it stays open: see there)
     _trainable: frozenset[str] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -399,16 +421,6 @@ class Distributed:
             f"data-parallel: {self.world_size} processes{each} ({self.backend}), global batch "
             f"{batch_size} = {per_rank} per process; {bn}"
         )
-
-    def close(self) -> None:
-        """Leave the process group this context opened (a no-op otherwise)."""
-        if self.owns_group:
-            import torch.distributed as dist
-
-            if dist.is_initialized():
-                with contextlib.suppress(RuntimeError):
-                    dist.destroy_process_group()
-            self.owns_group = False
 
 
 @contextlib.contextmanager

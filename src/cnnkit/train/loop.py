@@ -203,7 +203,9 @@ def _fit(
                     break
         finally:
             run.log.close()
-        return finish_run(run, state)
+        result = finish_run(run, state)
+        training.distributed.barrier()  # the ranks leave together, rank 0's files written
+        return result
 
 
 @dataclass
@@ -268,7 +270,6 @@ def _set_up(
     device = runtime.resolve_device(config.device)
     if distributed is None:  # under torchrun / --nproc: join the other processes (E7)
         distributed = join_process_group(distributed_settings(config), device)
-        cleanup.callback(distributed.close)
     device = distributed.device(device)
     if config.nproc > 1 and distributed.world_size == 1:
         raise ConfigError(
