@@ -58,11 +58,13 @@ def run_variant(model: str, procs: int, threads: int, args: argparse.Namespace) 
         final = json.loads((out / "final.json").read_text())
         with open(out / "metrics.csv", encoding="utf-8") as handle:
             rows = list(csv.DictReader(handle))
-    reached = [float(r["elapsed_seconds"]) for r in rows if float(r["val_top1"]) >= args.target]
+    curve = [(float(r["elapsed_seconds"]), float(r["val_top1"])) for r in rows]
+    reached = [seconds for seconds, top1 in curve if top1 >= args.target]
     return {
         "images_per_second": final["images_per_second"],
         "wall_seconds": wall,
         "seconds_to_target": reached[0] if reached else None,
+        "curve": curve,  # (training seconds, val top-1) per epoch: other targets afterwards
         "test_top1": final["test_top1"],
         "train_images": images,
     }
@@ -78,7 +80,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=2, help="threads of the 1-process run")
     parser.add_argument("--procs", type=int, nargs="+", default=[1, 2], help="process counts")
-    parser.add_argument("--target", type=float, default=70.0, help="val top-1 %% to reach")
+    parser.add_argument("--target", type=float, default=55.0, help="val top-1 %% to reach")
     parser.add_argument("--rounds", type=int, default=1, help="interleaved repetitions")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "distributed.json"))
     args = parser.parse_args()

@@ -175,10 +175,31 @@ class Dying(nn.Module):
         return self.fc(x.flatten(1))
 
 
+class NanOnRank1(nn.Module):
+    """A linear classifier whose rank-1 copy gives NaN logits from its 3rd training step."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(144, 4)
+        self.calls = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits = self.fc(x.flatten(1))
+        if self.training:
+            self.calls += 1
+            if os.environ.get("RANK") == "1" and self.calls >= 3:
+                logits = logits * float("nan")
+        return logits
+
+
 def _killed_peer(rank: int, out: Path) -> None:
-    from cnnkit.errors import CnnkitError
+    from cnnkit.errors import CnnkitError, TrainingError
     from cnnkit.train import fit
 
+    try:  # first a NaN on rank 1: every rank stops at once, naming rank 1
+        fit(config(out / "nan", epochs=5), model=NanOnRank1(), data=data())
+    except TrainingError as exc:
+        (out / f"nan{rank}.txt").write_text(str(exc))
     try:
         fit(config(out / "run", epochs=50, dist_timeout=60), model=Dying(), data=data())
     except CnnkitError as exc:
@@ -253,8 +274,11 @@ def test_two_processes_train_the_one_process_model(tmp_path):
         assert torch.allclose(distributed[name], torch.load(tmp_path / "bn1.pt")[name])
 
 
-def test_a_killed_rank_makes_the_other_stop_with_a_message(tmp_path):
+def test_a_nan_or_a_killed_rank_makes_the_other_stop_with_a_message(tmp_path):
     codes = run_two("killed_peer", tmp_path)
+    for rank in range(2):
+        nan = (tmp_path / f"nan{rank}.txt").read_text()
+        assert nan.startswith("loss is nan at step 3 (epoch 1, batch 3) on rank 1 of 2; ")
     assert codes[1] == -signal.SIGKILL
     assert codes[0] == 0  # it returned (with the message) instead of hanging until TIMEOUT
     message = (tmp_path / "message0.txt").read_text()
