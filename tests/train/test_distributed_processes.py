@@ -192,11 +192,30 @@ class NanOnRank1(nn.Module):
         return logits
 
 
+class SlowOnRank1(nn.Module):
+    """A linear classifier whose rank-1 copy sleeps 30 ms per training step (a slower clock)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(144, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training and os.environ.get("RANK") == "1":
+            time.sleep(0.03)
+        return self.fc(x.flatten(1))
+
+
 def _killed_peer(rank: int, out: Path) -> None:
     from cnnkit.errors import CnnkitError, TrainingError
     from cnnkit.train import fit
 
-    try:  # first a NaN on rank 1: every rank stops at once, naming rank 1
+    # a time budget: the ranks' clocks differ, they stop at one step with one schedule
+    budget = config(out / "budget", epochs=1000, time_budget=1.5, val_size=0)
+    result = fit(budget, model=SlowOnRank1(), data=data())
+    last = result.history[-1]
+    summary = [result.final["steps"], result.final["stopped"], last["lr"], last["epoch_fraction"]]
+    (out / f"budget{rank}.json").write_text(json.dumps(summary))
+    try:  # then a NaN on rank 1: every rank stops at once, naming rank 1
         fit(config(out / "nan", epochs=5), model=NanOnRank1(), data=data())
     except TrainingError as exc:
         (out / f"nan{rank}.txt").write_text(str(exc))
@@ -274,8 +293,10 @@ def test_two_processes_train_the_one_process_model(tmp_path):
         assert torch.allclose(distributed[name], torch.load(tmp_path / "bn1.pt")[name])
 
 
-def test_a_nan_or_a_killed_rank_makes_the_other_stop_with_a_message(tmp_path):
+def test_a_budget_a_nan_or_a_killed_rank_stop_every_rank_together(tmp_path):
     codes = run_two("killed_peer", tmp_path)
+    budget = [json.loads((tmp_path / f"budget{rank}.json").read_text()) for rank in range(2)]
+    assert budget[0] == budget[1] and budget[0][1] == "time_budget" and budget[0][0] > 2
     for rank in range(2):
         nan = (tmp_path / f"nan{rank}.txt").read_text()
         assert nan.startswith("loss is nan at step 3 (epoch 1, batch 3) on rank 1 of 2; ")
