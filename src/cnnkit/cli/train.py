@@ -220,15 +220,40 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(json.dumps(config.to_dict(), indent=2))
         return 0
-    from cnnkit.train.loop import fit
+    from cnnkit.train.distributed import launched_world_size
 
     # warnings and errors of `cnnkit doctor` on stderr, once the new run is set up
-    result = fit(config, resume=args.resume, before_training=_doctor if args.doctor else None)
+    before = _doctor if args.doctor else None
+    if config.runtime.nproc > 1 and launched_world_size() == 1:  # E7: start the processes here
+        from cnnkit.train.launch import launch
+
+        out_dir = launch(config, resume=args.resume, before_training=before)
+    else:  # one process, or one of torchrun's
+        out_dir = _fit_this_process(config, args.resume, before)
+        if out_dir is None:  # rank > 0 of torchrun's: rank 0 writes the report
+            return 0
     if args.report:
         from cnnkit.report import write_report
 
-        print(f"report: {write_report(result.out_dir)}")
+        print(f"report: {write_report(out_dir)}")
     return 0
+
+
+def _fit_this_process(config: TrainConfig, resume: str | None, before: Any) -> Any:
+    """``fit`` in this process; under torchrun only rank 0 reports (and prints a cnnkit error,
+    which every rank raises alike; a lost contact names its rank, so every rank prints it).
+    Returns the run folder, or ``None`` on a rank other than 0 (it has nothing to report)."""
+    from cnnkit.errors import CnnkitError
+    from cnnkit.train.distributed import PeerLostError, launched_rank
+    from cnnkit.train.loop import fit
+
+    try:
+        result = fit(config, resume=resume, before_training=before)
+    except CnnkitError as exc:
+        if launched_rank() != 0 and not isinstance(exc, PeerLostError):
+            raise SystemExit(2) from None
+        raise
+    return result.out_dir if launched_rank() == 0 else None
 
 
 def _doctor(config: TrainConfig, image_shape: tuple[int, ...], num_classes: int) -> None:

@@ -15,6 +15,7 @@ _EXPORTS: dict[str, str] = {
     "resolve_config": "cnnkit.train.config",
     "RECIPES": "cnnkit.train.recipes",
     "fit": "cnnkit.train.loop",
+    "launch": "cnnkit.train.launch",
     "RunResult": "cnnkit.train.run_types",
     "evaluate": "cnnkit.train.evaluation",
     "EvalResult": "cnnkit.train.evaluation",

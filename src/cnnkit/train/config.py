@@ -31,6 +31,7 @@ Optimizer = Literal["sgd", "adamw"]
 Schedule = Literal["cosine", "onecycle", "linear", "constant"]
 Precision = Literal["auto", "off", "bf16", "fp16"]
 EvalWeights = Literal["best", "last"]
+DistBackend = Literal["auto", "gloo", "nccl"]
 
 
 def _help(text: str, **more: Any) -> dict[str, Any]:
@@ -255,6 +256,29 @@ class RuntimeConfig:
     )
     deterministic: bool = field(
         default=False, metadata=_help("deterministic algorithms (exact resume, slower)")
+    )
+    # -- E7 data-parallel training (train/distributed.py, train/launch.py) --------------------
+    nproc: int = field(
+        default=1,
+        metadata=_help(
+            "processes that train together on this machine (torch's elastic launcher; one per "
+            "GPU on CUDA); under torchrun, torchrun's --nproc-per-node decides"
+        ),
+    )
+    dist_backend: DistBackend = field(
+        default="auto",
+        metadata=_help("torch.distributed backend: auto (gloo on CPU, nccl on CUDA), gloo, nccl"),
+    )
+    sync_bn: bool = field(
+        default=False,
+        metadata=_help(
+            "SyncBatchNorm across processes (CUDA only; on CPU BatchNorm running statistics "
+            "are averaged across processes at each epoch end)"
+        ),
+    )
+    dist_timeout: float = field(
+        default=300.0,
+        metadata=_help("seconds a process waits for the others (rendezvous, each collective)"),
     )
 
 
@@ -695,6 +719,9 @@ def validate(config: TrainConfig) -> None:
         raise ConfigError(f"--train-subset: must be >= 1, got {flat.train_subset}")
     if flat.threads is not None and flat.threads < 1:
         raise ConfigError(f"--threads: must be >= 1, got {flat.threads}")
+    if flat.nproc < 1:
+        raise ConfigError(f"--nproc: must be >= 1, got {flat.nproc}")
+    _check_range("dist_timeout", flat.dist_timeout, 0.0, math.inf, low_open=True)
     if flat.patience is not None and flat.val_size == 0:
         raise ConfigError("--patience: early stopping needs a validation split (--val-size > 0)")
     for name in ("seed", "split_seed"):  # what torch's generators accept

@@ -99,10 +99,13 @@ def run_evaluation(
     tta: int = 0,
     hardest: int = 0,
     on_batch: Callable[[int], None] | None = None,
+    reduce: Callable[[MetricAccumulator], MetricAccumulator] | None = None,
 ) -> Metrics:
     """Metrics of ``model`` (put in eval mode, restored afterwards) over ``batches``.
 
     ``on_batch(n)`` is called after each batch with its number of images (a progress bar).
+    ``reduce`` combines the accumulator with those of the other processes of a distributed run
+    (each evaluated its own shard; ``Distributed.reduce_metrics``).
     """
     was_training = model.training
     model.eval()
@@ -114,6 +117,8 @@ def run_evaluation(
                 on_batch(len(labels))
     finally:
         model.train(was_training)
+    if reduce is not None:
+        accumulator = reduce(accumulator)
     return accumulator.result(classes)
 
 

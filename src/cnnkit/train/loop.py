@@ -46,7 +46,12 @@ from cnnkit.train.datasets import (
     training_loader,
     user_data,
 )
-from cnnkit.train.distributed import Distributed
+from cnnkit.train.distributed import (
+    Distributed,
+    distributed_settings,
+    join_process_group,
+    reporting_lost_peers,
+)
 from cnnkit.train.ema import WeightAverage
 from cnnkit.train.evaluation import run_evaluation
 from cnnkit.train.log import RunLog
@@ -137,7 +142,7 @@ def fit(
         config = config.replace(model=name)
     previous = (torch.are_deterministic_algorithms_enabled(), torch.get_num_threads())
     try:
-        with contextlib.ExitStack() as cleanup:
+        with contextlib.ExitStack() as cleanup, reporting_lost_peers():
             return _fit(
                 config, train_set, test_set, resume, saved, cleanup, module, before_training
             )
@@ -197,14 +202,17 @@ def _fit(
     run, training, state = _set_up(
         config, train_set, test_set, resume, saved, cleanup, module, before_training
     )
-    try:
-        for epoch in range(state.epoch, run.config.schedule.epochs):
-            outcome = _train_epoch(run, training, state, epoch)
-            if _end_epoch(run, training, state, outcome):
-                break
-    finally:
-        run.log.close()
-    return finish_run(run, state)
+    with reporting_lost_peers(lambda: state.step):
+        try:
+            for epoch in range(state.epoch, run.config.schedule.epochs):
+                outcome = _train_epoch(run, training, state, epoch)
+                if _end_epoch(run, training, state, outcome):
+                    break
+        finally:
+            run.log.close()
+        result = finish_run(run, state)
+        training.distributed.barrier()  # the ranks leave together, rank 0's files written
+        return result
 
 
 @dataclass
@@ -233,8 +241,10 @@ class Training:
     elapsed_before: float  # seconds trained by earlier sessions (a resumed run)
 
     def elapsed(self) -> float:
-        """Seconds of training so far, over all sessions (what a time budget counts)."""
-        return self.elapsed_before + time.perf_counter() - self.session_start
+        """Seconds of training so far, over all sessions (what a time budget counts); in a
+        distributed run the slowest rank's, so that every rank follows one clock."""
+        seconds = self.elapsed_before + time.perf_counter() - self.session_start
+        return self.distributed.agree_on_clock(seconds)
 
 
 @dataclass
@@ -264,20 +274,29 @@ def _set_up(
 ) -> tuple[Run, Training, RunState]:
     """Build the run once: runtime, data, model, folder, optimiser, resumed state, loaders, log."""
     started = time.perf_counter()
-    distributed = distributed or Distributed()
-    device = set_up_runtime(config.runtime)
+    if distributed is None:  # under torchrun / --nproc: join the other processes (E7)
+        device = runtime.resolve_device(config.runtime.device)
+        distributed = join_process_group(distributed_settings(config.runtime), device)
+    device = set_up_runtime(config.runtime, distributed)
     name = config.model.model
-    # the folder is checked now and created once the data and the model are ready
-    out_dir = make_out_dir(config.output, name, resume, create=False)
+    # checked now, created once the data and the model are ready; rank 0 names it for every rank
+    out_dir = distributed.decide_on_main(
+        lambda: make_out_dir(config.output, name, resume, create=False)
+    )
     data = prepare_data(config.data, train_set, test_set)
     check_settings_fit_data(config, data)
     config = config.replace(mean=list(data.mean), std=list(data.std))
     model, model_kwargs = build_model(
         config.model, data, device, config.runtime, initialise=saved is None, module=module
     )
-    make_out_dir(dataclasses.replace(config.output, out_dir=str(out_dir)), name, resume)
-    cleanup.enter_context(lock_run_folder(out_dir))
-    clean_stale_temporaries(out_dir)
+    model = distributed.prepare(model)
+
+    def claim_run_folder() -> None:
+        make_out_dir(dataclasses.replace(config.output, out_dir=str(out_dir)), name, resume)
+        cleanup.enter_context(lock_run_folder(out_dir))
+        clean_stale_temporaries(out_dir)
+
+    distributed.decide_on_main(claim_run_folder)  # only rank 0 writes the run folder
     optimizer = make_optimizer(model, config.optimisation, lr=config.schedule.lr, name=name)
     ema = config.optimisation.ema
     average = WeightAverage(model, ema) if ema is not None else None
@@ -294,8 +313,12 @@ def _set_up(
     objective = objective_for(config.optimisation, device, dtype)
     if distributed.is_main:
         atomic_write_text(out_dir / "config.json", _json(config.to_dict()))
-    train_loader = training_loader(distributed.shard(data.train), data, config, device)
-    val_loader = evaluation_loader(data.val, data, config, device) if data.val else None
+    train_loader = distributed.shard(training_loader(data.train, data, config, device))
+    val_loader = (
+        evaluation_loader(distributed.eval_shard(data.val), data, config, device)
+        if data.val
+        else None
+    )
     steps_per_epoch = math.ceil(len(train_loader) / config.optimisation.accumulation_steps)
     log = RunLog(
         out_dir,
@@ -306,7 +329,12 @@ def _set_up(
         main=distributed.is_main,
     )
     log.print(run_header(config, data, model, device, dtype))
-    log.print(record_environment(out_dir, config.data, data, device, dtype).line())
+    threads = torch.get_num_threads() if device.type == "cpu" else None
+    parallel = distributed.describe(config.optimisation.batch_size, threads)
+    if parallel is not None:
+        log.print(parallel)
+    if distributed.is_main:
+        log.print(record_environment(out_dir, config.data, data, device, dtype).line())
     if saved is not None:
         if config.schedule.time_budget is None:
             where = f"{state.epoch} of {config.schedule.epochs}"
@@ -317,7 +345,7 @@ def _set_up(
     warning = warmup_warning(config.schedule, steps_per_epoch)
     if warning and distributed.is_main:
         print(f"cnnkit: warning: {warning}", file=sys.stderr)
-    if before_training is not None and saved is None:
+    if before_training is not None and saved is None and distributed.is_main:
         before_training(config, tuple(data.image_shape), len(data.classes))
     after_backward: list[AfterBackward] = []
     if config.output.grad_flow and distributed.is_main:
@@ -330,12 +358,15 @@ def _set_up(
         # the seam's gradients are already unscaled: the recorder's scale stays 1
         after_backward.append(flow.after_backward)
     evaluated = average.module if average is not None else model
-    run = Run(config, data, model, model_kwargs, evaluated, out_dir, device, dtype, started, log)
+    run = Run(
+        config, data, model, model_kwargs, evaluated, out_dir, device, dtype, started, log,
+        distributed,
+    )  # fmt: skip
     training = Training(
         optimizer=optimizer,
         scaler=scaler,
         average=average,
-        stepped=torch.compile(model) if config.runtime.compile else model,
+        stepped=distributed.wrap(model, None, config.runtime.compile),
         train_loader=train_loader,
         val_loader=val_loader,
         total_steps=(config.schedule.schedule_epochs or config.schedule.epochs) * steps_per_epoch,
@@ -359,9 +390,15 @@ def _train_epoch(run: Run, training: Training, state: RunState, epoch: int) -> E
     steps, clip = run.config.optimisation.accumulation_steps, run.config.optimisation.grad_clip
     # Batches, augmentation (the loader's generators) and dropout (the global RNG) are seeded
     # per epoch: a run resumed here draws exactly what an uninterrupted one drew.
-    torch.manual_seed(runtime.epoch_seed(run.config.runtime.seed, epoch))
+    # (dropout differs per rank, as it differs per image in one process)
+    torch.manual_seed(
+        runtime.epoch_seed(run.config.runtime.seed, epoch) + training.distributed.rank
+    )
     training.train_loader.set_epoch(epoch)
     freeze_for_epoch(model, training.freeze, epoch)
+    training.stepped = training.distributed.wrap(
+        model, training.stepped, run.config.runtime.compile
+    )
     model.train()
     batches = len(training.train_loader)
     run.log.start_epoch(epoch + 1, batches)
@@ -373,9 +410,14 @@ def _train_epoch(run: Run, training: Training, state: RunState, epoch: int) -> E
         set_learning_rate(optimizer, rate)
         loss, logits = training.objective(training.stepped, images, targets)
         value = loss.item()
-        if not math.isfinite(value):
-            raise TrainingError(_nan_message(value, state, epoch, index, run.out_dir))
-        scaler.scale(loss / steps).backward()
+        bad = training.distributed.first_nonfinite(value)  # every rank stops, naming the rank
+        if bad is not None:
+            raise TrainingError(
+                _nan_message(bad[1], state, epoch, index, run.out_dir, bad[0], training.distributed)
+            )
+        # a rank's slice of an unevenly split global batch weighs by its size (DDP averages)
+        share = getattr(training.train_loader, "share", 1.0)
+        scaler.scale((loss * share if share != 1.0 else loss) / steps).backward()
         if (index + 1) % steps == 0 or index + 1 == batches:
             scaler.unscale_(optimizer)  # the seam and clipping see the true gradient
             for call in training.after_backward:
@@ -394,14 +436,16 @@ def _train_epoch(run: Run, training: Training, state: RunState, epoch: int) -> E
         correct += (logits.detach().argmax(1) == labels).sum()
         run.log.advance(seen / (time.perf_counter() - started), value)
         budget = run.config.schedule.time_budget
-        if training.distributed.agree_to_stop(budget is not None and training.elapsed() >= budget):
+        if budget is not None and training.distributed.agree_to_stop(training.elapsed() >= budget):
             state.stopped = "time_budget"
             break
+    # the whole global batch's figures: every rank's summed (one process: its own)
+    total = training.distributed.sum(seen, float(loss_sum.item()), int(correct.item()))
     return EpochOutcome(
         epoch=epoch,
-        seen=seen,
-        loss_sum=float(loss_sum.item()),
-        correct=int(correct.item()),
+        seen=int(total[0]),
+        loss_sum=total[1],
+        correct=int(total[2]),
         rate=rate,
         # under a budget the last epoch may stop part-way: record how much of it ran
         fraction=(index + 1) / batches if batches else 1.0,
@@ -433,11 +477,16 @@ def _learning_rate(
 def _end_epoch(run: Run, training: Training, state: RunState, outcome: EpochOutcome) -> bool:
     """Validate, append the history row, decide on stopping, write checkpoints; True: stop."""
     seen = outcome.seen
+    training.distributed.average_buffers(run.model, run.evaluated)  # BN statistics, E7
     val = None
     if training.val_loader is not None:
         classes = len(run.data.classes)
         val = run_evaluation(
-            run.evaluated, training.val_loader, num_classes=classes, dtype=run.dtype
+            run.evaluated,
+            training.val_loader,
+            num_classes=classes,
+            dtype=run.dtype,
+            reduce=training.distributed.reduce_metrics,
         )
     state.epoch = outcome.epoch + 1
     state.train_seconds += outcome.train_seconds
@@ -536,8 +585,18 @@ def warmup_warning(schedule: ScheduleConfig, steps_per_epoch: int) -> str | None
     )
 
 
-def _nan_message(value: float, state: RunState, epoch: int, index: int, out_dir: Path) -> str:
+def _nan_message(
+    value: float,
+    state: RunState,
+    epoch: int,
+    index: int,
+    out_dir: Path,
+    rank: int = 0,
+    distributed: Distributed | None = None,
+) -> str:
     where = f"step {state.step + 1} (epoch {epoch + 1}, batch {index + 1})"
+    if distributed is not None and distributed.world_size > 1:
+        where += f" on rank {rank} of {distributed.world_size}"
     if state.epoch:
         kept = f"last good checkpoint: {out_dir / 'last.pt'} (epoch {state.epoch})"
     else:

@@ -150,6 +150,22 @@ class MetricAccumulator:
             self._confidence.append(logits.softmax(1).gather(1, predicted[:, None])[:, 0])
             self._labels.append(labels)
 
+    def merge(self, other: MetricAccumulator) -> None:
+        """Add ``other``'s images after this one's (a distributed evaluation's shards, in rank
+        order: the hardest samples' indices then count through both)."""
+        self.count += other.count
+        self.loss_sum += other.loss_sum
+        self.correct1 += other.correct1
+        self.correct5 += other.correct5
+        self.confusion += other.confusion
+        for mine, theirs in (
+            (self._losses, other._losses),
+            (self._predicted, other._predicted),
+            (self._confidence, other._confidence),
+            (self._labels, other._labels),
+        ):
+            mine.extend(theirs)
+
     def result(self, classes: list[str] | None = None) -> Metrics:
         count = max(self.count, 1)
         hardest: list[HardSample] = []

@@ -100,19 +100,22 @@ def finish_run(run: Run, state: RunState) -> RunResult:
         run.evaluated,
         run.out_dir,
     )
+    distributed = run.distributed
+    distributed.barrier()  # every rank reads the best.pt that rank 0 has finished writing
     best_path = out_dir / "best.pt"
     weights = "last"
     settings = config.evaluation
     if settings.eval_weights == "best" and state.best_epoch is not None and best_path.exists():
         evaluated.load_state_dict(load_checkpoint(best_path)["model"])
         weights = f"best (epoch {state.best_epoch})"
-    elif not best_path.exists():
+    elif not best_path.exists() and distributed.is_main:
         # No validation split: the final weights are the best we know of.
         common = checkpoint_state(config, run.model_kwargs, data, state.epoch)
         save_checkpoint(best_path, {**common, "model": evaluated.state_dict()})
     if evaluated is not model:
         weights += " EMA"
-    test_loader = evaluation_loader(data.test, data, config, run.device)
+    # each rank evaluates its shard of the test set; the metrics are merged (E7)
+    test_loader = evaluation_loader(distributed.eval_shard(data.test), data, config, run.device)
     test = run_evaluation(
         evaluated,
         test_loader,
@@ -121,6 +124,7 @@ def finish_run(run: Run, state: RunState) -> RunResult:
         dtype=run.dtype,
         tta=settings.tta,
         hardest=settings.hardest,
+        reduce=distributed.reduce_metrics,
     )
     final: dict[str, Any] = {
         "test_top1": test.top1,
@@ -148,6 +152,7 @@ def finish_run(run: Run, state: RunState) -> RunResult:
         "test_images": len(data.test),
         "device": str(run.device),
         "threads": torch.get_num_threads(),
+        "processes": distributed.world_size,
         "precision": precision_name(run.dtype),
         "torch": torch.__version__,
         "python": platform.python_version(),
@@ -157,8 +162,9 @@ def finish_run(run: Run, state: RunState) -> RunResult:
         "classes": test.classes,
         "hardest": [vars(h) for h in test.hardest],
     }
-    atomic_write_text(out_dir / "final.json", dumps(final) + "\n")
-    if config.output.plots:
+    if distributed.is_main:
+        atomic_write_text(out_dir / "final.json", dumps(final) + "\n")
+    if config.output.plots and distributed.is_main:
         from cnnkit.train.plots import plot_confusion, plot_curves, plot_hardest
 
         plot_curves(state.history, out_dir / "curves.png")

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from cnnkit.train.distributed import Distributed
+
 if TYPE_CHECKING:
     from torch import nn
 
@@ -35,6 +37,7 @@ class Run:
     dtype: torch.dtype | None  # autocast dtype, None for fp32
     started: float  # time.perf_counter() when fit began
     log: RunLog
+    distributed: Distributed = field(default_factory=Distributed)  # E7: rank, world size
 
 
 @dataclass

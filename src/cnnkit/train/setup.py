@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
     from cnnkit.train.config import ModelConfig, OutputConfig, RuntimeConfig, TrainConfig
     from cnnkit.train.datasets import RunData
+    from cnnkit.train.distributed import Distributed
 
 # What makes a folder a run that --out must not overwrite: files written once an epoch ends. A
 # folder left by a run that failed before its first epoch (config.json alone) can be reused.
@@ -32,17 +33,24 @@ INIT_IMAGES = 2000
 FREEZE_FIELDS = ("whiten_bias_epochs",)
 
 
-def set_up_runtime(settings: RuntimeConfig) -> torch.device:
-    """The run's device, with torch's threads, deterministic algorithms and seeds set."""
+def set_up_runtime(settings: RuntimeConfig, distributed: Distributed) -> torch.device:
+    """The run's device (this rank's GPU in a distributed run), with torch's threads (cores / N
+    per process by default), deterministic algorithms and seeds set."""
     from cnnkit import runtime
 
-    device = runtime.resolve_device(settings.device)
+    device = distributed.device(runtime.resolve_device(settings.device))
+    if settings.nproc > 1 and distributed.world_size == 1:
+        raise ConfigError(
+            f"--nproc {settings.nproc}: fit trains in the process that calls it; start the "
+            f"processes with `cnnkit train --nproc {settings.nproc}`, "
+            f"cnnkit.train.launch(config) or torchrun"
+        )
     cores = os.cpu_count() or 1
     threads = settings.threads
     if threads is not None and threads > cores:  # torch crashes on absurd counts
         raise ConfigError(f"--threads: {threads} is more than the {cores} CPU cores here")
     if device.type == "cpu":
-        torch.set_num_threads(runtime.choose_threads(threads))
+        torch.set_num_threads(distributed.threads(threads, runtime.choose_threads))
     runtime.set_deterministic(settings.deterministic)
     runtime.seed_everything(settings.seed)
     return device
