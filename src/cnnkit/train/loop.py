@@ -391,14 +391,11 @@ def _train_epoch(run: Run, training: Training, state: RunState, epoch: int) -> E
     # Batches, augmentation (the loader's generators) and dropout (the global RNG) are seeded
     # per epoch: a run resumed here draws exactly what an uninterrupted one drew.
     # (dropout differs per rank, as it differs per image in one process)
-    torch.manual_seed(
-        runtime.epoch_seed(run.config.runtime.seed, epoch) + training.distributed.rank
-    )
+    settings, distributed = run.config.runtime, training.distributed
+    torch.manual_seed(runtime.epoch_seed(settings.seed, epoch) + distributed.rank)
     training.train_loader.set_epoch(epoch)
     freeze_for_epoch(model, training.freeze, epoch)
-    training.stepped = training.distributed.wrap(
-        model, training.stepped, run.config.runtime.compile
-    )
+    training.stepped = distributed.wrap(model, training.stepped, settings.compile)
     model.train()
     batches = len(training.train_loader)
     run.log.start_epoch(epoch + 1, batches)
