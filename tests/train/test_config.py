@@ -276,7 +276,7 @@ def test_budget_rule_applies_only_to_the_recipes_own_model():
 
 
 def test_budget_changes_are_in_config_json_and_the_run_header():
-    from cnnkit.train.report import budget_line
+    from cnnkit.train.run_ends import budget_line
 
     config = resolve_config("best", overrides={"time_budget": 300.0})
     assert config.to_dict()["budget_changes"] == {
