@@ -227,6 +227,28 @@ class TrainConfig:
             "every N steps, per-layer gradient norms into grad_flow.csv/.png, TensorBoard (0: off)"
         ),
     )
+    # -- E6 distillation (Hinton et al. 2015; train/distill.py) ----------------------------------
+    teacher: str | None = field(
+        default=None,
+        metadata=_help(
+            "knowledge distillation from this teacher: a cnnkit run's checkpoint (its best.pt "
+            "or run folder; default: no teacher)"
+        ),
+    )
+    teacher_model: str | None = field(
+        default=None,
+        metadata=_help(
+            "the teacher's code when its checkpoint records a package.module:callable model "
+            "(a file never selects code; default: the zoo name the checkpoint records)"
+        ),
+    )
+    distill_alpha: float = field(
+        default=0.5,
+        metadata=_help("weight A of the teacher: loss = (1 - A) CE + A T^2 KL(teacher || student)"),
+    )
+    distill_temperature: float = field(
+        default=4.0, metadata=_help("temperature T that softens both softmaxes of the KL term")
+    )
 
     def __post_init__(self) -> None:
         validate(self)
@@ -298,6 +320,12 @@ def resolve_config(
         from_file = load_config_file(config_file)
         if "model" not in (overrides or {}):
             refuse_recorded_model(from_file.get("model"), f"--config {config_file}", ConfigError)
+        if "teacher_model" not in (overrides or {}):  # E6: nor the teacher's code
+            from cnnkit.train.distill_settings import refuse_recorded_teacher
+
+            refuse_recorded_teacher(
+                from_file.get("teacher_model"), f"--config {config_file}", ConfigError
+            )
         explicit |= set(from_file)
         config = replace_config(config, from_file, f"--config {config_file}")
     if overrides:
@@ -383,6 +411,10 @@ def resume_config(
             f"--model {named}: the run in {source} trained {recorded}; a resumed run keeps "
             f"its model (train {named} into a new --out)"
         )
+    if changes.get("teacher_model") is None:  # E6: nor the teacher's code
+        from cnnkit.train.distill_settings import refuse_recorded_teacher
+
+        refuse_recorded_teacher(saved["config"].get("teacher_model"), source, CheckpointError)
     return replace_config(TrainConfig.from_dict(saved["config"], source=source), changes, "flags")
 
 
@@ -442,6 +474,8 @@ def validate(config: TrainConfig) -> None:
         _check_range("time_budget", config.time_budget, 0.0, math.inf, low_open=True)
     if config.whiten_bias_epochs is not None and config.whiten_bias_epochs < 0:
         raise ConfigError(f"--whiten-bias-epochs: must be >= 0, got {config.whiten_bias_epochs}")
+    _check_range("distill_alpha", config.distill_alpha, 0.0, 1.0)
+    _check_range("distill_temperature", config.distill_temperature, 0.0, math.inf, low_open=True)
     if config.grad_flow < 0:
         raise ConfigError(f"--grad-flow: must be >= 0, got {config.grad_flow}")
     if config.patience is not None and config.patience < 1:

@@ -40,6 +40,14 @@ from cnnkit.train.config import (
     user_model_name,
 )
 from cnnkit.train.datasets import make_loader, prepare_data, user_data
+from cnnkit.train.distill import (
+    TEACHER_KEY,
+    Teacher,
+    check_resumed_teacher,
+    distillation_objective,
+    load_teacher,
+)
+from cnnkit.train.distill_settings import distill_settings
 from cnnkit.train.distributed import Distributed
 from cnnkit.train.ema import WeightAverage
 from cnnkit.train.evaluation import run_evaluation
@@ -80,6 +88,7 @@ def fit(
     test_set: ImageDataset | None = None,
     resume: str | Path | None = None,
     before_training: BeforeTraining | None = None,
+    teacher: str | Path | torch.nn.Module | None = None,
 ) -> RunResult:
     """Train ``config`` (E1) and write the run folder; return the test metrics.
 
@@ -101,7 +110,15 @@ def fit(
     ``before_training(config, image_shape, num_classes)`` is called once a new run is set up
     (settings checked, data and model ready), before its first step; ``cnnkit train`` runs the
     doctor's static and config rules there, so their findings never precede a refusal.
+    ``teacher`` (E6, knowledge distillation; docs/distillation.md) replaces
+    ``config.teacher``: a cnnkit checkpoint, or your own trained ``nn.Module`` (left as found;
+    with ``config.teacher`` set, its code gets that checkpoint's weights). A resumed run needs
+    the same teacher (its sha256 is checked).
     """
+    from cnnkit.train.distill_settings import teacher_changes
+
+    teaching = teacher_changes(teacher)
+    teacher_module = teacher if isinstance(teacher, torch.nn.Module) else None
     module = model if isinstance(model, torch.nn.Module) else None
     name = user_model_name(module) if module is not None else model
     if data is not None:
@@ -116,9 +133,11 @@ def fit(
         if module is None and str(recorded).startswith(USER_MODEL_PREFIX):
             refuse_recorded_model(recorded, str(resume), ConfigError)
         if config is None:
-            config = resume_config(saved, str(resume), {"model": name} if name else None)
+            changes = {"model": name} if name else {}
+            config = resume_config(saved, str(resume), {**changes, **teaching})
         else:
             config = dataclasses.replace(config, model=name) if name else config
+            config = dataclasses.replace(config, **teaching)
             if config.model != recorded:
                 raise ConfigError(
                     f"model {config.model!r}: the run in {resume} trained "
@@ -128,11 +147,21 @@ def fit(
     config = config if config is not None else TrainConfig()
     if name is not None and saved is None:
         config = dataclasses.replace(config, model=name)
+    if saved is None:
+        config = dataclasses.replace(config, **teaching)
     previous = (torch.are_deterministic_algorithms_enabled(), torch.get_num_threads())
     try:
         with contextlib.ExitStack() as cleanup:
             return _fit(
-                config, train_set, test_set, resume, saved, cleanup, module, before_training
+                config,
+                train_set,
+                test_set,
+                resume,
+                saved,
+                cleanup,
+                module,
+                before_training,
+                teacher_module,
             )
     finally:
         runtime.set_deterministic(previous[0])
@@ -186,9 +215,18 @@ def _fit(
     cleanup: contextlib.ExitStack,
     module: torch.nn.Module | None,
     before_training: BeforeTraining | None = None,
+    teacher_module: torch.nn.Module | None = None,
 ) -> RunResult:
     run, training, state = _set_up(
-        config, train_set, test_set, resume, saved, cleanup, module, before_training
+        config,
+        train_set,
+        test_set,
+        resume,
+        saved,
+        cleanup,
+        module,
+        before_training,
+        teacher_module=teacher_module,
     )
     try:
         for epoch in range(state.epoch, run.config.epochs):
@@ -224,6 +262,7 @@ class Training:
     freeze: dict[str, int]  # parameter pattern -> epoch it is frozen from (the model's rules)
     session_start: float  # perf_counter() when this session's training began
     elapsed_before: float  # seconds trained by earlier sessions (a resumed run)
+    teacher: Teacher | None = None  # E6: the frozen teacher the objective consults
 
     def elapsed(self) -> float:
         """Seconds of training so far, over all sessions (what a time budget counts)."""
@@ -254,6 +293,7 @@ def _set_up(
     module: torch.nn.Module | None = None,
     before_training: BeforeTraining | None = None,
     distributed: Distributed | None = None,
+    teacher_module: torch.nn.Module | None = None,
 ) -> tuple[Run, Training, RunState]:
     """Build the run once: runtime, data, model, folder, optimiser, resumed state, loaders, log."""
     started = time.perf_counter()
@@ -270,6 +310,14 @@ def _set_up(
     data = prepare_data(config, train_set, test_set)
     config = dataclasses.replace(config, mean=list(data.mean), std=list(data.std))
     model, model_kwargs = build_model(config, data, device, initialise=saved is None, module=module)
+    distill = distill_settings(config)
+    teacher = None
+    if distill is not None:  # checked before anything is written into the run folder
+        teacher = load_teacher(
+            distill, data, device, channels_last=config.channels_last, module=teacher_module
+        )
+    if saved is not None:
+        check_resumed_teacher(saved.get(TEACHER_KEY), teacher, resume)
     make_out_dir(dataclasses.replace(config, out_dir=str(out_dir)), resume)
     cleanup.enter_context(lock_run_folder(out_dir))
     clean_stale_temporaries(out_dir)
@@ -291,6 +339,15 @@ def _set_up(
     objective = cross_entropy_objective(
         device, dtype, class_weights=class_weights, label_smoothing=config.label_smoothing
     )
+    if teacher is not None and distill is not None:
+        objective = distillation_objective(
+            device,
+            dtype,
+            teacher,
+            distill,
+            class_weights=class_weights,
+            label_smoothing=config.label_smoothing,
+        )
     if distributed.is_main:
         atomic_write_text(out_dir / "config.json", _json(config.to_dict()))
     train_loader = make_loader(distributed.shard(data.train), data, config, device, train=True)
@@ -306,6 +363,8 @@ def _set_up(
     )
     log.print(run_header(config, data, model, device, dtype))
     log.print(record_environment(out_dir, config, data, device, dtype).line())
+    if teacher is not None and distill is not None:
+        log.print(teacher.describe(distill))
     if saved is not None:
         if config.time_budget is None:
             where = f"{state.epoch} of {config.epochs}"
@@ -342,6 +401,7 @@ def _set_up(
         freeze=freeze_schedule(model, config),
         session_start=time.perf_counter(),
         elapsed_before=state.elapsed,
+        teacher=teacher,
     )
     return run, training, state
 
@@ -470,6 +530,8 @@ def _end_epoch(run: Run, training: Training, state: RunState, outcome: EpochOutc
 def _save_checkpoints(run: Run, training: Training, state: RunState, improved: bool) -> None:
     """``best.pt`` (the evaluated weights) when validation improved; ``last.pt`` always."""
     common = checkpoint_state(run.config, run.model_kwargs, run.data, state.epoch)
+    if training.teacher is not None:  # a resumed run checks that its teacher is the same
+        common[TEACHER_KEY] = training.teacher.sha256
     if improved:
         save_checkpoint(run.out_dir / "best.pt", {**common, "model": run.evaluated.state_dict()})
     average = training.average
