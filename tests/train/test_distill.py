@@ -439,3 +439,47 @@ def test_the_cli_refuses_bad_distillation_flags_in_one_line(tmp_path, capsys):
         assert code == 2 and err.startswith("cnnkit: error: ") and err.count("\n") == 1, err
         assert flags[0].split("-")[-1] in err or "--teacher" in err
         assert not out.exists()
+
+
+# -- every recipe, a time budget ------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("recipe", ["fast", "best", "seed003", "lenet5", "alexnet_small", "mlp"])
+def test_every_recipe_distils(tmp_path, recipe):
+    """Each recipe's own precision, memory format, augmentation, EMA/TTA and schedule, one
+    epoch of 64 images, taught by a module of another kind (BatchNorm, adaptive pooling)."""
+    from cnnkit.train import resolve_config
+
+    size = 12 if recipe == "seed003" else 28  # ResNet-18's full-size maps take 20 s at 28x28
+    overrides = {
+        "epochs": 1,
+        "val_size": 32,
+        "mean": None,
+        "std": None,
+        "device": "cpu",
+        "threads": 1,
+        "progress": False,
+        "tensorboard": False,
+        "plots": False,
+        "distill_alpha": 0.9,
+        "out_dir": str(tmp_path / "run"),
+    }
+    config = resolve_config(recipe, overrides=overrides)
+    result = fit(
+        config,
+        train_set=quadrant_dataset(96, 1, size),
+        test_set=quadrant_dataset(32, 2, size),
+        teacher=tiny_cnn(),
+    )
+    assert result.final["epochs"] == 1 and result.config.teacher_model is not None
+    saved = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
+    assert len(saved["teacher_sha256"]) == 64
+    assert torch.isfinite(torch.tensor(result.history[-1]["train_loss"]))
+
+
+def test_a_time_budget_counts_the_teachers_time(tmp_path, zoo_teacher):
+    config = config_for(tmp_path / "run", teacher=str(zoo_teacher), epochs=1000, time_budget=0.3)
+    result = fit(config, train_set=TRAIN, test_set=TEST)
+    assert result.final["stopped"] == "time_budget"
+    assert result.history[-1]["elapsed_seconds"] >= 0.3
