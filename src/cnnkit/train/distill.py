@@ -95,8 +95,9 @@ class Teacher:
         """The run header's line about the teacher."""
         params = sum(p.numel() for p in self.module.parameters())
         rescaled = ", its own normalisation" if self.scale is not None else ""
+        model = f"{self.model}, " if self.model != self.source else ""
         return (
-            f"teacher: {self.source} ({self.model}, {params:,} parameters, sha256 "
+            f"teacher: {self.source} ({model}{params:,} parameters, sha256 "
             f"{self.sha256[:12]}{rescaled}); loss (1 - {settings.alpha:g}) CE + "
             f"{settings.alpha:g} * {settings.temperature:g}^2 KL"
         )
