@@ -375,6 +375,9 @@ def test_a_teacher_for_other_classes_or_images_is_refused(tmp_path, zoo_teacher)
 
 
 def test_a_teacher_that_is_not_a_checkpoint_is_refused(tmp_path):
+    refused(
+        tmp_path, ConfigError, "fit: teacher must be a checkpoint path or an nn.Module", teacher=42
+    )
     notes = tmp_path / "notes.txt"
     notes.write_text("not a checkpoint")
     refused(tmp_path, CheckpointError, "--teacher: ", changes={"teacher": str(notes)})

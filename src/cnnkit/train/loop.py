@@ -117,6 +117,10 @@ def fit(
     """
     from cnnkit.train.distill_settings import teacher_changes
 
+    if teacher is not None and not isinstance(teacher, str | Path | torch.nn.Module):
+        raise ConfigError(
+            f"fit: teacher must be a checkpoint path or an nn.Module, got {type(teacher).__name__}"
+        )
     teaching = teacher_changes(teacher)
     teacher_module = teacher if isinstance(teacher, torch.nn.Module) else None
     module = model if isinstance(model, torch.nn.Module) else None
