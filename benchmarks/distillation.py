@@ -125,6 +125,45 @@ def table(result: dict) -> str:
     return "\n".join(lines)
 
 
+def plot(result: dict, path: Path) -> None:
+    """One panel per student: each seed's test top-1 without and with each teacher, joined by a
+    line (a rising line is a gain for that seed), the mean as a bar."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    students = list(dict.fromkeys(r["student"] for r in result["runs"]))
+    labels = [None, *(t["label"] for t in result["teachers"])]
+    figure = Figure(figsize=(3.2 * len(students), 3.2), layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(1, len(students), squeeze=False)[0]
+    for ax, student in zip(axes, students, strict=True):
+        runs = [r for r in result["runs"] if r["student"] == student]
+        seeds = sorted({r["seed"] for r in runs})
+        scores = {
+            label: [
+                next(r["test_top1"] for r in runs if r["teacher"] == label and r["seed"] == s)
+                for s in seeds
+            ]
+            for label in labels
+        }
+        for position, label in enumerate(labels):
+            ax.bar(position, sum(scores[label]) / len(seeds), color="#d0d7e2", width=0.6)
+        for index in range(len(seeds)):
+            ax.plot(
+                range(len(labels)),
+                [scores[label][index] for label in labels],
+                "o-",
+                color="#2b5d9b",
+                alpha=0.7,
+            )
+        values = [v for label in labels for v in scores[label]]
+        ax.set_ylim(min(values) - 0.5, max(values) + 0.5)
+        ax.set_xticks(range(len(labels)), ["no teacher", *(f"{t} teacher" for t in labels[1:])])
+        ax.set_title(student)
+        ax.set_ylabel("test top-1 (%)")
+    figure.savefig(path, dpi=110)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one teacher, fixed short epochs")
@@ -134,7 +173,14 @@ def main() -> None:
     parser.add_argument("--students", default=",".join(STUDENTS))
     parser.add_argument("--teachers", default=None, help="default: all (quick: best)")
     parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "bench-distillation")
+    parser.add_argument("--plot", type=Path, default=ROOT / "docs" / "images" / "distillation.png")
+    parser.add_argument(
+        "--redraw", type=Path, metavar="JSON", help="only redraw the plot from a results file"
+    )
     args = parser.parse_args()
+    if args.redraw is not None:
+        plot(json.loads(args.redraw.read_text()), args.plot)
+        return
     mode = 1 if args.quick else 0
     runs = args.runs / ("quick" if args.quick else "full")
     wanted = args.teachers.split(",") if args.teachers else list(TEACHERS)
@@ -214,6 +260,7 @@ def main() -> None:
     name = "distillation_quick.json" if args.quick else "distillation.json"
     RESULTS.mkdir(parents=True, exist_ok=True)
     atomic_write_text(RESULTS / name, json.dumps(result, indent=2) + "\n")
+    plot(result, args.plot)
     print(table(result))
 
 
