@@ -486,3 +486,29 @@ def test_a_time_budget_counts_the_teachers_time(tmp_path, zoo_teacher):
     result = fit(config, train_set=TRAIN, test_set=TEST)
     assert result.final["stopped"] == "time_budget"
     assert result.history[-1]["elapsed_seconds"] >= 0.3
+
+
+def test_the_teacher_runs_with_the_students_precision_and_memory_format():
+    from cnnkit.train.datasets import RunData
+    from cnnkit.train.distill import distillation_objective, load_teacher
+    from cnnkit.train.distill_settings import DistillSettings
+
+    data = RunData(TRAIN, None, TEST, mean=(0.4,), std=(0.3,))
+    settings = DistillSettings(checkpoint=None, code="user:x", alpha=0.5, temperature=2.0)
+    module = tiny_cnn()
+    with model_left_as_found(module):
+        teacher = load_teacher(
+            settings, data, torch.device("cpu"), channels_last=True, module=module
+        )
+    conv = teacher.module[0]
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    images = torch.randn(8, 1, 12, 12).contiguous(memory_format=torch.channels_last)
+    assert teacher.logits(images, torch.bfloat16).dtype == torch.bfloat16  # autocast, as the
+    assert teacher.logits(images, None).dtype == torch.float32  # student's forward runs
+    objective = distillation_objective(torch.device("cpu"), torch.bfloat16, teacher, settings)
+    student = tiny_cnn().to(memory_format=torch.channels_last)
+    loss, logits = objective(student, images, torch.randint(0, 4, (8,)))
+    assert logits.dtype == torch.bfloat16 and loss.dtype == torch.float32
+    loss.backward()
+    assert all(p.grad is None for p in teacher.module.parameters())
+    assert all(p.grad is not None for p in student.parameters())
