@@ -127,7 +127,7 @@ def table(result: dict) -> str:
 
 def plot(result: dict, path: Path) -> None:
     """One panel per student: each seed's test top-1 without and with each teacher, joined by a
-    line (a rising line is a gain for that seed), the mean as a bar."""
+    line (a rising line is a gain for that seed), the mean as a red mark."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -147,7 +147,8 @@ def plot(result: dict, path: Path) -> None:
             for label in labels
         }
         for position, label in enumerate(labels):
-            ax.bar(position, sum(scores[label]) / len(seeds), color="#d0d7e2", width=0.6)
+            mean = sum(scores[label]) / len(seeds)  # a mark, not a bar: the axis is cut
+            ax.hlines(mean, position - 0.2, position + 0.2, color="#c0392b", linewidth=2.5)
         for index in range(len(seeds)):
             ax.plot(
                 range(len(labels)),
