@@ -389,9 +389,15 @@ def test_a_teacher_that_is_not_a_checkpoint_is_refused(tmp_path):
         "not a cnnkit training checkpoint",
         changes={"teacher": str(state)},
     )
-    refused(
+    refused(  # a folder without best.pt
         tmp_path, CheckpointError, "no such checkpoint file", changes={"teacher": str(tmp_path)}
-    )  # a folder without best.pt
+    )
+    refused(
+        tmp_path,
+        ConfigError,
+        "its weights come from a checkpoint: give --teacher CHECKPOINT",
+        changes={"teacher_model": TINY},
+    )
 
 
 def test_a_teacher_checkpoint_never_selects_code(tmp_path):

@@ -162,7 +162,7 @@ def load_teacher(
     """
     with torch.random.fork_rng(devices=[]):  # a model's constructor draws initial weights
         if settings.checkpoint is None:
-            teacher = _module_teacher(settings, data, module)
+            teacher = _module_teacher(settings, module)
         else:
             teacher = _checkpoint_teacher(settings, data, module)
     _check_forward(teacher.module, settings.source, data)
@@ -177,7 +177,7 @@ def load_teacher(
     return teacher
 
 
-def _module_teacher(settings: DistillSettings, data: RunData, module: nn.Module | None) -> Teacher:
+def _module_teacher(settings: DistillSettings, module: nn.Module | None) -> Teacher:
     code = settings.code
     if module is None:
         if code is not None and code.startswith(USER_MODEL_PREFIX):
@@ -276,9 +276,10 @@ def _check_forward(network: nn.Module, source: str, data: RunData) -> None:
     channels, height, width = data.image_shape
     classes = len(data.classes)
     network.eval()
+    where = next(network.parameters(), torch.empty(0)).device  # a user's module may be on a GPU
     try:
         with torch.no_grad():
-            logits = network(torch.zeros(1, channels, height, width))
+            logits = network(torch.zeros(1, channels, height, width, device=where))
     except Exception as exc:  # the teacher cannot take the student's images: one line, why
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise ConfigError(
