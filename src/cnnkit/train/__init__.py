@@ -20,6 +20,7 @@ _EXPORTS: dict[str, str] = {
     "evaluate": "cnnkit.train.evaluation",
     "EvalResult": "cnnkit.train.evaluation",
     "Metrics": "cnnkit.train.metrics",
+    "distillation_loss": "cnnkit.train.distill",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -302,6 +302,33 @@ class OutputConfig:
     )
 
 
+@dataclass(frozen=True)
+class DistillationConfig:
+    """Knowledge distillation from a teacher (E6; Hinton et al. 2015; train/distill.py)."""
+
+    teacher: str | None = field(
+        default=None,
+        metadata=_help(
+            "knowledge distillation from this teacher: a cnnkit run's checkpoint (its best.pt "
+            "or run folder; default: no teacher)"
+        ),
+    )
+    teacher_model: str | None = field(
+        default=None,
+        metadata=_help(
+            "the teacher's code when its checkpoint records a package.module:callable model "
+            "(a file never selects code; default: the zoo name the checkpoint records)"
+        ),
+    )
+    distill_alpha: float = field(
+        default=0.5,
+        metadata=_help("weight A of the teacher: loss = (1 - A) CE + A T^2 KL(teacher || student)"),
+    )
+    distill_temperature: float = field(
+        default=4.0, metadata=_help("temperature T that softens both softmaxes of the KL term")
+    )
+
+
 @dataclass
 class TrainConfig:
     """A complete description of a training run (003's recipe is one instance: ``seed003``).
@@ -319,6 +346,7 @@ class TrainConfig:
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+    distillation: DistillationConfig = field(default_factory=DistillationConfig)
     # What a recipe's budget rule changed (flat name, or name.key inside a dict -> new value);
     # written to config.json and shown in the run header. A record, not a setting: no flag.
     budget_changes: dict[str, Any] = field(
@@ -525,6 +553,10 @@ def resolve_config(
         from_file = flatten_settings(load_config_file(config_file), source)
         if "model" not in explicit:
             refuse_recorded_model(from_file.get("model"), source, ConfigError)
+        if "teacher_model" not in explicit:  # E6: nor the teacher's code
+            from cnnkit.train.distill_settings import refuse_recorded_teacher
+
+            refuse_recorded_teacher(from_file.get("teacher_model"), source, ConfigError)
         explicit |= set(from_file)
         config = replace_config(config, from_file, source)
     if overrides:
@@ -628,6 +660,11 @@ def resume_config(
             f"--model {named}: the run in {source} trained {recorded}; a resumed run keeps "
             f"its model (train {named} into a new --out)"
         )
+    if changes.get("teacher_model") is None:  # E6: nor the teacher's code
+        from cnnkit.train.distill_settings import refuse_recorded_teacher
+
+        recorded_teacher = flatten_settings(saved["config"], source).get("teacher_model")
+        refuse_recorded_teacher(recorded_teacher, source, CheckpointError)
     return replace_config(saved_config(saved, source), changes, "flags")
 
 
@@ -709,6 +746,8 @@ def validate(config: TrainConfig) -> None:
         _check_range("time_budget", flat.time_budget, 0.0, math.inf, low_open=True)
     if flat.whiten_bias_epochs is not None and flat.whiten_bias_epochs < 0:
         raise ConfigError(f"--whiten-bias-epochs: must be >= 0, got {flat.whiten_bias_epochs}")
+    _check_range("distill_alpha", flat.distill_alpha, 0.0, 1.0)
+    _check_range("distill_temperature", flat.distill_temperature, 0.0, math.inf, low_open=True)
     if flat.grad_flow < 0:
         raise ConfigError(f"--grad-flow: must be >= 0, got {flat.grad_flow}")
     if flat.patience is not None and flat.patience < 1:

@@ -46,6 +46,14 @@ from cnnkit.train.datasets import (
     training_loader,
     user_data,
 )
+from cnnkit.train.distill import (
+    TEACHER_KEY,
+    Teacher,
+    check_resumed_teacher,
+    distillation_objective,
+    load_teacher,
+)
+from cnnkit.train.distill_settings import distill_settings, teacher_changes
 from cnnkit.train.distributed import (
     Distributed,
     distributed_settings,
@@ -92,6 +100,7 @@ def fit(
     test_set: ImageDataset | None = None,
     resume: str | Path | None = None,
     before_training: BeforeTraining | None = None,
+    teacher: str | Path | torch.nn.Module | None = None,
 ) -> RunResult:
     """Train ``config`` (E1) and write the run folder; return the test metrics.
 
@@ -113,7 +122,17 @@ def fit(
     ``before_training(config, image_shape, num_classes)`` is called once a new run is set up
     (settings checked, data and model ready), before its first step; ``cnnkit train`` runs the
     doctor's static and config rules there, so their findings never precede a refusal.
+    ``teacher`` (E6, knowledge distillation; docs/distillation.md) replaces
+    ``config.distillation.teacher``: a cnnkit checkpoint, or your own trained ``nn.Module``
+    (left as found; with a teacher checkpoint set, its code gets that checkpoint's weights).
+    A resumed run needs the same teacher (its sha256 is checked).
     """
+    if teacher is not None and not isinstance(teacher, str | Path | torch.nn.Module):
+        raise ConfigError(
+            f"fit: teacher must be a checkpoint path or an nn.Module, got {type(teacher).__name__}"
+        )
+    teaching = teacher_changes(teacher)
+    teacher_module = teacher if isinstance(teacher, torch.nn.Module) else None
     module = model if isinstance(model, torch.nn.Module) else None
     name = user_model_name(module) if module is not None else model
     if data is not None:
@@ -128,9 +147,11 @@ def fit(
         if module is None and str(recorded).startswith(USER_MODEL_PREFIX):
             refuse_recorded_model(recorded, str(resume), ConfigError)
         if config is None:
-            config = resume_config(saved, str(resume), {"model": name} if name else None)
+            changes = {"model": name} if name else {}
+            config = resume_config(saved, str(resume), {**changes, **teaching})
         else:
             config = config.replace(model=name) if name else config
+            config = config.replace(**teaching)
             if config.model.model != recorded:
                 raise ConfigError(
                     f"model {config.model.model!r}: the run in {resume} trained "
@@ -140,12 +161,15 @@ def fit(
     config = config if config is not None else TrainConfig()
     if name is not None and saved is None:
         config = config.replace(model=name)
+    if saved is None:
+        config = config.replace(**teaching)
     previous = (torch.are_deterministic_algorithms_enabled(), torch.get_num_threads())
     try:
         with contextlib.ExitStack() as cleanup, reporting_lost_peers():
             return _fit(
-                config, train_set, test_set, resume, saved, cleanup, module, before_training
-            )
+                config, train_set, test_set, resume, saved, cleanup, module, before_training,
+                teacher_module,
+            )  # fmt: skip
     finally:
         runtime.set_deterministic(previous[0])
         torch.set_num_threads(previous[1])
@@ -198,10 +222,12 @@ def _fit(
     cleanup: contextlib.ExitStack,
     module: torch.nn.Module | None,
     before_training: BeforeTraining | None = None,
+    teacher_module: torch.nn.Module | None = None,
 ) -> RunResult:
     run, training, state = _set_up(
-        config, train_set, test_set, resume, saved, cleanup, module, before_training
-    )
+        config, train_set, test_set, resume, saved, cleanup, module, before_training,
+        teacher_module=teacher_module,
+    )  # fmt: skip
     with reporting_lost_peers(lambda: state.step):
         try:
             for epoch in range(state.epoch, run.config.schedule.epochs):
@@ -239,6 +265,7 @@ class Training:
     freeze: dict[str, int]  # parameter pattern -> epoch it is frozen from (the model's rules)
     session_start: float  # perf_counter() when this session's training began
     elapsed_before: float  # seconds trained by earlier sessions (a resumed run)
+    teacher: Teacher | None = None  # E6: the frozen teacher the objective consults
 
     def elapsed(self) -> float:
         """Seconds of training so far, over all sessions (what a time budget counts); in a
@@ -271,6 +298,7 @@ def _set_up(
     module: torch.nn.Module | None = None,
     before_training: BeforeTraining | None = None,
     distributed: Distributed | None = None,
+    teacher_module: torch.nn.Module | None = None,
 ) -> tuple[Run, Training, RunState]:
     """Build the run once: runtime, data, model, folder, optimiser, resumed state, loaders, log."""
     started = time.perf_counter()
@@ -289,6 +317,14 @@ def _set_up(
     model, model_kwargs = build_model(
         config.model, data, device, config.runtime, initialise=saved is None, module=module
     )
+    distill = distill_settings(config.distillation)
+    teacher = None
+    if distill is not None:  # checked before anything is written into the run folder
+        teacher = load_teacher(
+            distill, data, device, channels_last=config.runtime.channels_last, module=teacher_module
+        )
+    if saved is not None:
+        check_resumed_teacher(saved.get(TEACHER_KEY), teacher, resume)
     model = distributed.prepare(model)
 
     def claim_run_folder() -> None:
@@ -311,6 +347,16 @@ def _set_up(
     if saved is not None:
         _restore_training_state(saved, resume, optimizer, average, scaler)
     objective = objective_for(config.optimisation, device, dtype)
+    if teacher is not None and distill is not None:
+        weights = config.optimisation.class_weights
+        objective = distillation_objective(
+            device,
+            dtype,
+            teacher,
+            distill,
+            class_weights=torch.tensor(weights, device=device) if weights else None,
+            label_smoothing=config.optimisation.label_smoothing,
+        )
     if distributed.is_main:
         atomic_write_text(out_dir / "config.json", _json(config.to_dict()))
     train_loader = distributed.shard(training_loader(data.train, data, config, device))
@@ -335,6 +381,8 @@ def _set_up(
         log.print(parallel)
     if distributed.is_main:
         log.print(record_environment(out_dir, config.data, data, device, dtype).line())
+    if teacher is not None and distill is not None:
+        log.print(teacher.describe(distill))
     if saved is not None:
         if config.schedule.time_budget is None:
             where = f"{state.epoch} of {config.schedule.epochs}"
@@ -376,6 +424,7 @@ def _set_up(
         freeze=freeze_schedule(model, config.model),
         session_start=time.perf_counter(),
         elapsed_before=state.elapsed,
+        teacher=teacher,
     )
     return run, training, state
 
@@ -523,6 +572,8 @@ def _end_epoch(run: Run, training: Training, state: RunState, outcome: EpochOutc
 def _save_checkpoints(run: Run, training: Training, state: RunState, improved: bool) -> None:
     """``best.pt`` (the evaluated weights) when validation improved; ``last.pt`` always."""
     common = checkpoint_state(run.config, run.model_kwargs, run.data, state.epoch)
+    if training.teacher is not None:  # a resumed run checks that its teacher is the same
+        common[TEACHER_KEY] = training.teacher.sha256
     if improved:
         save_checkpoint(run.out_dir / "best.pt", {**common, "model": run.evaluated.state_dict()})
     average = training.average
