@@ -182,7 +182,7 @@ def test_alpha_zero_trains_bit_identically_to_no_teacher(tmp_path, zoo_teacher):
     )
     assert not same_states(states, figures(tmp_path / "half")[1])
     saved = torch.load(tmp_path / "half" / "last.pt", weights_only=True)
-    assert saved["config"]["teacher"] == str(zoo_teacher)
+    assert saved["config"]["distillation"]["teacher"] == str(zoo_teacher)
     assert "teacher_sha256" not in torch.load(tmp_path / "plain" / "last.pt", weights_only=True)
 
 
