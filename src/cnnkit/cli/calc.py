@@ -12,6 +12,7 @@ import argparse
 import json
 import re
 from collections.abc import Callable
+from typing import Any
 
 from cnnkit.cli._common import add_format
 from cnnkit.errors import CnnkitError, ConfigError, ShapeError
@@ -70,7 +71,7 @@ def _per_axis(text: str, flag: str, minimum: int) -> tuple[object, ...]:
     return tuple(values)
 
 
-def _spatial(args: argparse.Namespace) -> dict[str, object]:
+def _spatial(args: argparse.Namespace) -> dict[str, Any]:
     """Per-axis flags as values with one entry per axis (ints repeated), plus the counts."""
     parsed = {
         name: _per_axis(getattr(args, name), _flag(name), minimum)
@@ -96,7 +97,7 @@ def _spatial(args: argparse.Namespace) -> dict[str, object]:
     return values
 
 
-def _pick(values: dict[str, object], *names: str) -> dict[str, object]:
+def _pick(values: dict[str, Any], *names: str) -> dict[str, Any]:
     return {name: values[name] for name in names if name in values}
 
 

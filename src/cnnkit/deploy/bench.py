@@ -142,7 +142,7 @@ def _eager(model: nn.Module, shape: tuple[int, ...], context: dict[str, Any]) ->
 def _channels_last(model: nn.Module, shape: tuple[int, ...], context: dict[str, Any]) -> Prepared:
     if len(shape) != 3:
         raise SkipVariant("channels_last needs a 4-D (N, C, H, W) input")
-    moved = copy.deepcopy(model).to(memory_format=torch.channels_last)
+    moved = copy.deepcopy(model).to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # documented keyword, missing from torch's overloads
     return Prepared("fp32", _torch_call(moved, shape, memory_format=torch.channels_last))
 
 

@@ -8,6 +8,7 @@ measured by :func:`cnnkit.deploy.accuracy.onnx_top1` on the test set, not assume
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 import tempfile
 from dataclasses import asdict, dataclass
@@ -38,7 +39,7 @@ def quantize_int8(model_bytes: bytes, calibration: torch.Tensor, *, batch_size: 
         {input_name: chunk.float().contiguous().numpy()} for chunk in calibration.split(batch_size)
     ]
 
-    class Reader(quantization.CalibrationDataReader):
+    class Reader(quantization.CalibrationDataReader):  # type: ignore[name-defined]  # runtime import
         def __init__(self) -> None:
             self._items = iter(batches)
 
@@ -130,7 +131,7 @@ def quantize_report(
     for data in (fp32, int8):
         runner = session(data, threads=1)
         feed = {runner.get_inputs()[0].name: test_images[:1].float().numpy()}
-        times, _ = time_call(lambda runner=runner, feed=feed: runner.run(None, feed), 5, 50)
+        times, _ = time_call(functools.partial(runner.run, None, feed), 5, 50)
         latency.append(float(np.percentile(times, 50)))
     report = QuantizeReport(
         path=target,

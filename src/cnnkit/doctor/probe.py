@@ -238,11 +238,13 @@ def _run(
     return result
 
 
-def _outputs(model: nn.Module, input_shape: tuple[int, ...], device: object, dtype: object) -> int:
+def _outputs(
+    model: nn.Module, input_shape: tuple[int, ...], device: torch.device, dtype: torch.dtype
+) -> int:
     """Number of classes (the output's last size) from one pass on two zero images."""
     import torch
 
-    out = model(torch.zeros((2, *input_shape[1:]), device=device, dtype=dtype))  # type: ignore[arg-type]
+    out = model(torch.zeros((2, *input_shape[1:]), device=device, dtype=dtype))
     return int(out.shape[-1]) if out.dim() == 2 else 1
 
 

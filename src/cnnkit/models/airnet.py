@@ -100,7 +100,7 @@ class AirNet(nn.Module):
         depth: int = 2,
     ) -> None:
         super().__init__()
-        widths = tuple(int(w) for w in widths)
+        widths = tuple(int(w) for w in widths)  # type: ignore[assignment]  # checked next line
         if len(widths) != 3 or any(w < 1 for w in widths):
             raise ConfigError(f"airnet: widths must be three positive integers, got {widths!r}")
         if whitening_kernel_size < 1:
@@ -196,7 +196,8 @@ def init_whitening(model: AirNet, images: torch.Tensor, eps: float = 5e-4) -> No
     weight = torch.cat([filters, -filters]).reshape_as(conv.weight)
     conv.weight.copy_(weight.to(conv.weight))
     bias = -(filters @ mean)
-    conv.bias.copy_(torch.cat([bias, -bias]).to(conv.bias))
+    if conv.bias is not None:  # the whitening conv has a bias (AirNet.__init__)
+        conv.bias.copy_(torch.cat([bias, -bias]).to(conv.bias))
 
 
 _INFO = ModelInfo(

@@ -146,7 +146,7 @@ class ReLUFunction(torch.autograd.Function):
         return relu(x)
 
     @staticmethod
-    def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[torch.Tensor | None, ...]:  # type: ignore[override]
+    def backward(ctx: Any, grad_out: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         (x,) = ctx.saved_tensors
         return relu_backward(grad_out, x)
 
