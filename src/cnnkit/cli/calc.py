@@ -101,7 +101,7 @@ def _pick(values: dict[str, Any], *names: str) -> dict[str, Any]:
     return {name: values[name] for name in names if name in values}
 
 
-def _problem(args: argparse.Namespace) -> object:
+def _problem(args: argparse.Namespace) -> Any:  # a worked problem, or a list of them
     from cnnkit.arith import worked, worked_compare
     from cnnkit.arith.layer_spec import parse_layers
 

@@ -98,7 +98,7 @@ def _read_image(path: str, shape: tuple[int, ...]) -> Any:  # torch.Tensor (C, H
     return torch.from_numpy(array.copy()).permute(2, 0, 1) / 255.0
 
 
-def _normalise(pictures, mean, std):  # type: ignore[no-untyped-def]
+def _normalise(pictures, mean, std):
     import torch
 
     mean_t = torch.tensor(mean, dtype=torch.float32).view(-1, 1, 1)

@@ -95,7 +95,7 @@ class ScoreCAM(CamMethod):
 
     def weights(self, run: LayerRun) -> torch.Tensor:
         batch, channels = run.activations.shape[:2]
-        masks = _unit_masks(run.activations, tuple(run.images.shape[-2:]))
+        masks = _unit_masks(run.activations, (run.images.shape[-2], run.images.shape[-1]))
         rows = []
         for i in range(batch):
             masked = run.images[i : i + 1] * masks[i][:, None]  # (K, C, H, W)

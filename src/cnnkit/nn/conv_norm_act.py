@@ -92,7 +92,7 @@ def _pair(value: IntOrPair | Sequence[int], name: str) -> tuple[int, int]:
         raise ConfigError(
             f"ConvNormActivation: {name} must be an int >= 1 or a pair, got {value!r}"
         )
-    return pair  # type: ignore[return-value]
+    return pair
 
 
 def _check_channels(in_channels: int, out_channels: int, groups: int) -> None:

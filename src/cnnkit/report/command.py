@@ -27,7 +27,7 @@ def reproduce_command(config: dict[str, Any], out_dir: str) -> tuple[str, list[s
     for name, item in known.items():
         if name == "out_dir" or name not in config:
             continue
-        default = item.default if item.default is not MISSING else item.default_factory()  # type: ignore[misc,operator]
+        default = item.default if item.default is not MISSING else item.default_factory()
         value = config[name]
         if value == default and type(value) is type(default):
             continue
