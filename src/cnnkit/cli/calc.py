@@ -146,20 +146,20 @@ def _problem(args: argparse.Namespace) -> Any:  # a worked problem, or a list of
     return builders[args.problem]()
 
 
-def _compare(module: object, v: dict[str, object], bias: bool) -> object:
+def _compare(module: Any, v: dict[str, Any], bias: bool) -> list[Any]:
     problems = [
-        module.worked_compare_conv_types(  # type: ignore[attr-defined]
+        module.worked_compare_conv_types(
             **_pick(v, "in_channels", "out_channels", "kernel_size", "groups", "output_size"),
             bias=bias,
         )
     ]
     if "depth" in v:
         problems.append(
-            module.worked_stacked_kernels(  # type: ignore[attr-defined]
+            module.worked_stacked_kernels(
                 depth=v["depth"],
                 kernel_size=v["kernel_size"],
                 channels=v["in_channels"],
-                output_size=v.get("output_size", (1,) * len(v["kernel_size"])),  # type: ignore[arg-type]
+                output_size=v.get("output_size", (1,) * len(v["kernel_size"])),
             )
         )
     return problems

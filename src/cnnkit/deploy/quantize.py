@@ -59,14 +59,14 @@ def quantize_int8(model_bytes: bytes, calibration: torch.Tensor, *, batch_size: 
 
 
 def _quantize(quantization: object, source: Path, target: Path, reader: object) -> None:
-    quantization.quantize_static(  # type: ignore[attr-defined]
+    quantization.quantize_static(  # type: ignore[attr-defined]  # onnxruntime.quantization ships no type stubs for these names
         str(source),
         str(target),
         reader,
-        quant_format=quantization.QuantFormat.QDQ,  # type: ignore[attr-defined]
+        quant_format=quantization.QuantFormat.QDQ,  # type: ignore[attr-defined]  # onnxruntime.quantization ships no type stubs for these names
         per_channel=True,
-        activation_type=quantization.QuantType.QUInt8,  # type: ignore[attr-defined]
-        weight_type=quantization.QuantType.QInt8,  # type: ignore[attr-defined]
+        activation_type=quantization.QuantType.QUInt8,  # type: ignore[attr-defined]  # onnxruntime.quantization ships no type stubs for these names
+        weight_type=quantization.QuantType.QInt8,  # type: ignore[attr-defined]  # onnxruntime.quantization ships no type stubs for these names
     )
 
 

@@ -155,11 +155,11 @@ def inplace_changes_output(model: nn.Module, input_shape: tuple[int, ...]) -> bo
         written = model(x.clone())
         try:
             for module in flagged:
-                module.inplace = False  # type: ignore[assignment]
+                module.inplace = False  # type: ignore[assignment]  # only modules that have an inplace flag reach this line
             rewritten = model(x.clone())
         finally:
             for module in flagged:
-                module.inplace = True  # type: ignore[assignment]
+                module.inplace = True  # type: ignore[assignment]  # only modules that have an inplace flag reach this line
     if not isinstance(written, torch.Tensor) or not isinstance(rewritten, torch.Tensor):
         return None
     return not torch.allclose(written, rewritten, rtol=1e-4, atol=1e-5)

@@ -224,4 +224,4 @@ def airnet(
     ``batchnorm_momentum``, ``depth``) go to :class:`AirNet`. Call :func:`init_whitening` with
     training images before training.
     """
-    return AirNet(num_classes=num_classes, in_channels=in_channels, widths=widths, **kwargs)  # type: ignore[arg-type]
+    return AirNet(num_classes=num_classes, in_channels=in_channels, widths=widths, **kwargs)  # type: ignore[arg-type]  # widths are checked inside AirNet.__init__

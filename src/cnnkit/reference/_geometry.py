@@ -47,12 +47,12 @@ class ConvGeometry:
     @property
     def effective_kernel(self) -> Pair:
         """``d (k - 1) + 1`` per axis (002): the span of a dilated kernel."""
-        return tuple(d * (k - 1) + 1 for k, d in zip(self.kernel_size, self.dilation, strict=True))  # type: ignore[return-value]
+        return tuple(d * (k - 1) + 1 for k, d in zip(self.kernel_size, self.dilation, strict=True))  # type: ignore[return-value]  # one entry per spatial axis: the tuple length of the fields
 
     @property
     def padded_size(self) -> Pair:
         """``H + 2p`` per axis: the input after symmetric zero padding."""
-        return tuple(n + 2 * p for n, p in zip(self.input_size, self.padding, strict=True))  # type: ignore[return-value]
+        return tuple(n + 2 * p for n, p in zip(self.input_size, self.padding, strict=True))  # type: ignore[return-value]  # one entry per spatial axis: the tuple length of the fields
 
     @property
     def output_shape(self) -> tuple[int, int, int, int]:
@@ -173,7 +173,7 @@ class PoolGeometry:
 
     @property
     def effective_kernel(self) -> Pair:
-        return tuple(d * (k - 1) + 1 for k, d in zip(self.kernel_size, self.dilation, strict=True))  # type: ignore[return-value]
+        return tuple(d * (k - 1) + 1 for k, d in zip(self.kernel_size, self.dilation, strict=True))  # type: ignore[return-value]  # one entry per spatial axis: the tuple length of the fields
 
     @property
     def span(self) -> Pair:
@@ -184,7 +184,7 @@ class PoolGeometry:
         return tuple(
             (o - 1) * s + k
             for o, s, k in zip(self.output_size, self.stride, self.effective_kernel, strict=True)
-        )  # type: ignore[return-value]
+        )  # type: ignore[return-value]  # one entry per spatial axis: the tuple length of the fields
 
 
 def pool_geometry(

@@ -188,7 +188,7 @@ def recompute(run: RunSummary, *, batch_size: int = 500) -> TestRun:
     dtype = resolve_precision(config.get("precision", "off"), device)
     channels_last = bool(config.get("channels_last", False))
     if channels_last:
-        model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # documented keyword, missing from torch's overloads
     tta = bool(config.get("tta", False))
     shift = int(config.get("tta_shift", 0)) if tta else 0
     mean, std = tuple(saved["mean"]), tuple(saved["std"])
@@ -215,7 +215,7 @@ def recompute(run: RunSummary, *, batch_size: int = 500) -> TestRun:
             parts["conf"].append(confidence)
             parts["loss"].append(F.cross_entropy(logits, labels, reduction="none"))
             parts["top5"].append((logits.topk(k, 1).indices == labels[:, None]).any(1))
-    model = model.to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]
+    model = model.to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]  # documented keyword, missing from torch's overloads
     described = ", ".join(
         part
         for part in (f"{weights} weights", tta_label(tta, shift), _precision_name(dtype))
