@@ -32,7 +32,7 @@ def is_sequence(value: object) -> bool:
 
 def spatial_ndim(*values: object) -> int:
     """The length of the longest sequence among ``values``; 1 when all are scalars."""
-    lengths = [len(v) for v in values if is_sequence(v)]  # type: ignore[arg-type]
+    lengths = [len(v) for v in values if is_sequence(v)]  # type: ignore[arg-type]  # is_sequence / the caller narrowed the value; the checker cannot follow it
     return max(lengths, default=1)
 
 
@@ -41,7 +41,7 @@ def as_int(value: object, name: str) -> int:
     if isinstance(value, bool):
         raise ConfigError(f"{name} must be an integer, got {value!r}")
     try:
-        return operator.index(value)  # type: ignore[arg-type]
+        return operator.index(value)  # type: ignore[arg-type]  # is_sequence / the caller narrowed the value; the checker cannot follow it
     except TypeError:
         raise ConfigError(f"{name} must be an integer, got {value!r}") from None
 
@@ -52,7 +52,7 @@ def as_tuple(value: IntOrSequence, ndim: int, name: str) -> tuple[int, ...]:
     Raises ConfigError naming ``name`` when the value is not an int or has the wrong length.
     """
     if is_sequence(value):
-        values = tuple(as_int(v, name) for v in value)  # type: ignore[union-attr]
+        values = tuple(as_int(v, name) for v in value)  # type: ignore[union-attr]  # is_sequence / the caller narrowed the value; the checker cannot follow it
         if len(values) != ndim:
             raise ConfigError(
                 f"{name} has {len(values)} values {values}, expected {ndim} (one per spatial axis)"

@@ -95,7 +95,7 @@ def padding_pairs(
 
 
 def _explicit_pairs(padding: int | Sequence[int | Sequence[int]], ndim: int) -> PaddingPairs:
-    items = list(padding) if is_sequence(padding) else [padding] * ndim  # type: ignore[arg-type]
+    items = list(padding) if is_sequence(padding) else [padding] * ndim  # type: ignore[arg-type]  # padding entries are validated as pairs on these lines
     if len(items) != ndim:
         raise ConfigError(
             f"padding has {len(items)} entries {tuple(items)}, expected {ndim} (one per axis)"
@@ -103,9 +103,9 @@ def _explicit_pairs(padding: int | Sequence[int | Sequence[int]], ndim: int) -> 
     pairs = []
     for axis, item in enumerate(items):
         if is_sequence(item):
-            if len(item) != 2:  # type: ignore[arg-type]
-                raise ConfigError(f"padding entry {tuple(item)} is not a (before, after) pair")  # type: ignore[arg-type]
-            before, after = (as_int(v, "padding") for v in item)  # type: ignore[union-attr]
+            if len(item) != 2:  # type: ignore[arg-type]  # padding entries are validated as pairs on these lines
+                raise ConfigError(f"padding entry {tuple(item)} is not a (before, after) pair")  # type: ignore[arg-type]  # padding entries are validated as pairs on these lines
+            before, after = (as_int(v, "padding") for v in item)  # type: ignore[union-attr]  # padding entries are validated as pairs on these lines
         else:
             before = after = as_int(item, "padding")
         if before < 0 or after < 0:

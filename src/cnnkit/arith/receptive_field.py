@@ -274,7 +274,7 @@ def receptive_field_table(
         if kind not in _LAYER_KINDS:
             raise ConfigError(f"layer {index}: kind must be one of {_LAYER_KINDS}, got {kind!r}")
         if kind == "upsample":
-            field = upsample_step(field, layer.get("scale_factor", 2))  # type: ignore[arg-type]
+            field = upsample_step(field, layer.get("scale_factor", 2))  # type: ignore[arg-type]  # layer specs are validated by parse_layers before this point
             table.append(field)
             continue
         if "kernel_size" not in layer:
@@ -288,6 +288,6 @@ def receptive_field_table(
             "dilation": layer.get("dilation", 1),
         }
         stepper = transpose_step if kind == "transpose" else step
-        field = stepper(field, **arguments)  # type: ignore[arg-type]
+        field = stepper(field, **arguments)  # type: ignore[arg-type]  # layer specs are validated by parse_layers before this point
         table.append(field)
     return table

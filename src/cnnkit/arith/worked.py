@@ -66,8 +66,8 @@ def _conv_size_steps(
     symmetric = all(before == after for before, after in pairs)
     padded = "2p" if symmetric else "p_before + p_after"
     steps.append(f"n_out = floor((n + {padded} - k_eff)/s) + 1")
-    rows = [(n, b, a, e, s) for n, (b, a), e, s in zip(sizes, pairs, k_eff, strides, strict=True)]
-    for names, (n, before, after, e, s) in group_axes(rows):
+    axes = [(n, b, a, e, s) for n, (b, a), e, s in zip(sizes, pairs, k_eff, strides, strict=True)]
+    for names, (n, before, after, e, s) in group_axes(axes):
         pad = f"2*{before}" if symmetric else f"{before} + {after}"
         span = n + before + after - e
         out = span // s + 1

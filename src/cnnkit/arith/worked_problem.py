@@ -10,8 +10,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
+from typing import TypeVar
 
 from cnnkit.arith._axes import axis_name
+
+# One axis's numbers: a tuple, grouped by equality (hashable).
+RowT = TypeVar("RowT", bound=tuple[object, ...])
 
 __all__ = ["WorkedProblem", "format_value", "group_axes", "number", "times"]
 
@@ -88,10 +92,10 @@ def format_value(value: object) -> str:
     return number(value)
 
 
-def group_axes(rows: Sequence[tuple[object, ...]]) -> list[tuple[str, tuple[object, ...]]]:
+def group_axes(rows: Sequence[RowT]) -> list[tuple[str, RowT]]:
     """Axes with identical numbers, together: [("H, W", numbers)] (order of first appearance)."""
     ndim = len(rows)
-    grouped: dict[tuple[object, ...], list[str]] = {}
+    grouped: dict[RowT, list[str]] = {}
     for axis, row in enumerate(rows):
         grouped.setdefault(row, []).append(axis_name(axis, ndim))
     return [(", ".join(names), row) for row, names in grouped.items()]

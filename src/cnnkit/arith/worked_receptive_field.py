@@ -28,17 +28,17 @@ def _layer_numbers(
     """(kind, k_eff, stride, padding before) per axis, defaults as in receptive_field_table."""
     kind = str(layer.get("kind", "conv"))
     if kind == "upsample":
-        factors = as_tuple(layer.get("scale_factor", 2), ndim, "scale_factor")  # type: ignore[arg-type]
+        factors = as_tuple(layer.get("scale_factor", 2), ndim, "scale_factor")  # type: ignore[arg-type]  # layer specs are validated by parse_layers before this point
         return "transpose", factors, factors, (0,) * ndim
-    kernel = as_tuple(layer["kernel_size"], ndim, "kernel_size")  # type: ignore[arg-type]
-    stride = as_tuple(layer.get("stride", kernel if kind == "pool" else 1), ndim, "stride")  # type: ignore[arg-type]
-    dilation = as_tuple(layer.get("dilation", 1), ndim, "dilation")  # type: ignore[arg-type]
+    kernel = as_tuple(layer["kernel_size"], ndim, "kernel_size")  # type: ignore[arg-type]  # layer specs are validated by parse_layers before this point
+    stride = as_tuple(layer.get("stride", kernel if kind == "pool" else 1), ndim, "stride")  # type: ignore[arg-type]  # layer specs are validated by parse_layers before this point
+    dilation = as_tuple(layer.get("dilation", 1), ndim, "dilation")  # type: ignore[arg-type]  # layer specs are validated by parse_layers before this point
     k_eff = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation, strict=True))
     padding = layer.get("padding", 0)
     if kind == "transpose":
-        before = as_tuple(padding, ndim, "padding")  # type: ignore[arg-type]
+        before = as_tuple(padding, ndim, "padding")  # type: ignore[arg-type]  # layer specs are validated by parse_layers before this point
     else:
-        pairs = padding_pairs(padding, kernel, stride, dilation)  # type: ignore[arg-type]
+        pairs = padding_pairs(padding, kernel, stride, dilation)  # type: ignore[arg-type]  # layer specs are validated by parse_layers before this point
         before = tuple(b for b, _ in pairs)
     return kind, k_eff, stride, before
 

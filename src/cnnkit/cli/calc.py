@@ -12,6 +12,7 @@ import argparse
 import json
 import re
 from collections.abc import Callable
+from typing import Any
 
 from cnnkit.cli._common import add_format
 from cnnkit.errors import CnnkitError, ConfigError, ShapeError
@@ -70,7 +71,7 @@ def _per_axis(text: str, flag: str, minimum: int) -> tuple[object, ...]:
     return tuple(values)
 
 
-def _spatial(args: argparse.Namespace) -> dict[str, object]:
+def _spatial(args: argparse.Namespace) -> dict[str, Any]:
     """Per-axis flags as values with one entry per axis (ints repeated), plus the counts."""
     parsed = {
         name: _per_axis(getattr(args, name), _flag(name), minimum)
@@ -96,11 +97,11 @@ def _spatial(args: argparse.Namespace) -> dict[str, object]:
     return values
 
 
-def _pick(values: dict[str, object], *names: str) -> dict[str, object]:
+def _pick(values: dict[str, Any], *names: str) -> dict[str, Any]:
     return {name: values[name] for name in names if name in values}
 
 
-def _problem(args: argparse.Namespace) -> object:
+def _problem(args: argparse.Namespace) -> Any:  # a worked problem, or a list of them
     from cnnkit.arith import worked, worked_compare
     from cnnkit.arith.layer_spec import parse_layers
 
@@ -145,20 +146,20 @@ def _problem(args: argparse.Namespace) -> object:
     return builders[args.problem]()
 
 
-def _compare(module: object, v: dict[str, object], bias: bool) -> object:
+def _compare(module: Any, v: dict[str, Any], bias: bool) -> list[Any]:
     problems = [
-        module.worked_compare_conv_types(  # type: ignore[attr-defined]
+        module.worked_compare_conv_types(
             **_pick(v, "in_channels", "out_channels", "kernel_size", "groups", "output_size"),
             bias=bias,
         )
     ]
     if "depth" in v:
         problems.append(
-            module.worked_stacked_kernels(  # type: ignore[attr-defined]
+            module.worked_stacked_kernels(
                 depth=v["depth"],
                 kernel_size=v["kernel_size"],
                 channels=v["in_channels"],
-                output_size=v.get("output_size", (1,) * len(v["kernel_size"])),  # type: ignore[arg-type]
+                output_size=v.get("output_size", (1,) * len(v["kernel_size"])),
             )
         )
     return problems

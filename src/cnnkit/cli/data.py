@@ -7,8 +7,12 @@ import json
 import sys
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cnnkit.cli._common import add_format
+
+if TYPE_CHECKING:
+    from cnnkit.data.info import DatasetInfo
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -70,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def render_info(info: object) -> str:
+def render_info(info: DatasetInfo) -> str:
     """Plain-text rendering of a :class:`cnnkit.data.DatasetInfo` (computes nothing)."""
     lines = [f"{info.title} ({info.name})", f"found in: {info.location}"]
     for file in info.files:

@@ -73,7 +73,7 @@ class Subject:
     from_checkpoint: bool = False
 
 
-def _read_image(path: str, shape: tuple[int, int, int]):  # -> torch.Tensor (C, H, W) in [0, 1]
+def _read_image(path: str, shape: tuple[int, ...]) -> Any:  # torch.Tensor (C, H, W) in [0, 1]
     import numpy as np
     import torch
     from PIL import Image, UnidentifiedImageError
@@ -81,7 +81,7 @@ def _read_image(path: str, shape: tuple[int, int, int]):  # -> torch.Tensor (C, 
     try:
         with Image.open(path) as opened:
             opened.load()
-            image = opened
+            image: Image.Image = opened
     except FileNotFoundError:
         raise DataError(f"{path}: no such image file") from None
     except (UnidentifiedImageError, OSError) as exc:
@@ -98,7 +98,7 @@ def _read_image(path: str, shape: tuple[int, int, int]):  # -> torch.Tensor (C, 
     return torch.from_numpy(array.copy()).permute(2, 0, 1) / 255.0
 
 
-def _normalise(pictures, mean, std):  # type: ignore[no-untyped-def]
+def _normalise(pictures, mean, std):
     import torch
 
     mean_t = torch.tensor(mean, dtype=torch.float32).view(-1, 1, 1)
@@ -284,7 +284,11 @@ def _cam(args: argparse.Namespace, subject: Subject) -> int:
         width = result.maps.shape[2]
         for i, target in enumerate(result.targets):
             peak = int(result.maps[i].flatten().argmax())
-            name = subject.classes[target] if subject.classes else str(target)
+            name = (
+                subject.classes[target]
+                if subject.classes and isinstance(target, int)
+                else str(target)
+            )
             rows.append(
                 [
                     result.method,

@@ -13,6 +13,7 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from cnnkit.errors import CnnkitError
 
@@ -39,7 +40,7 @@ COMMANDS: tuple[str, ...] = (
 class OneLineParser(argparse.ArgumentParser):
     """argparse, but a usage error is one line naming the flag (and exit code 2)."""
 
-    def error(self, message: str) -> None:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 

@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
 
     kwargs = parse_model_kwargs(args.model_kwargs)
     try:
-        rows = zoo_table(args.family, args.pattern, shape, args.num_classes, kwargs)  # type: ignore[arg-type]
+        rows = zoo_table(args.family, args.pattern, shape, args.num_classes, kwargs)  # type: ignore[arg-type]  # the shape is parsed and checked by _shape before this call
     except (TypeError, ConfigError) as error:  # the zoo says "no keyword argument ..."
         if not kwargs or "keyword argument" not in str(error):
             raise

@@ -44,10 +44,10 @@ def require_int(function: str, parameter: str, value: object) -> int:
 
 def require_seed(function: str, parameter: str, value: object) -> int:
     """An int that ``torch.Generator.manual_seed`` accepts (-2^63 .. 2^64 - 1)."""
-    require_int(function, parameter, value)
-    if not -(2**63) <= value < 2**64:
+    seed = require_int(function, parameter, value)
+    if not -(2**63) <= seed < 2**64:
         raise ConfigError(f"{function}: {parameter} must be in -2^63..2^64-1, got {value}")
-    return value
+    return seed
 
 
 def require_dataset(function: str, parameter: str, value: object) -> None:

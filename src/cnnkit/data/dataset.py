@@ -78,11 +78,12 @@ class ImageDataset:
         """The images at ``indices`` (in that order), as a new dataset sharing classes and name."""
         import torch
 
+        index: torch.Tensor | None
         try:
             index = torch.as_tensor(indices)
         except (TypeError, ValueError, RuntimeError) as exc:
             index, reason = None, " ".join(str(exc).split())
-        else:
+        if index is not None:
             reason = f"got {index.dtype}"
             if index.numel() == 0:  # torch.as_tensor([]) is float32
                 index = index.to(torch.int64)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 from types import ModuleType
+from typing import Any
 
 from cnnkit.errors import UnsupportedError
 
@@ -20,7 +21,7 @@ def require(name: str) -> ModuleType:
         ) from None
 
 
-def session(model_bytes: bytes, threads: int | None = None) -> object:
+def session(model_bytes: bytes, threads: int | None = None) -> Any:
     """An onnxruntime CPU session of a serialised model (``threads``: intra-op threads)."""
     ort = require("onnxruntime")
     options = ort.SessionOptions()

@@ -142,7 +142,7 @@ def _eager(model: nn.Module, shape: tuple[int, ...], context: dict[str, Any]) ->
 def _channels_last(model: nn.Module, shape: tuple[int, ...], context: dict[str, Any]) -> Prepared:
     if len(shape) != 3:
         raise SkipVariant("channels_last needs a 4-D (N, C, H, W) input")
-    moved = copy.deepcopy(model).to(memory_format=torch.channels_last)
+    moved = copy.deepcopy(model).to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # documented keyword, missing from torch's overloads
     return Prepared("fp32", _torch_call(moved, shape, memory_format=torch.channels_last))
 
 
@@ -188,7 +188,7 @@ def _compile(model: nn.Module, shape: tuple[int, ...], context: dict[str, Any]) 
 
     prepared = Prepared("fp32", make)
     prepared.note = "compile time per batch size is in setup_seconds"
-    prepared.compile_times = compile_time  # type: ignore[attr-defined]
+    prepared.compile_times = compile_time  # type: ignore[attr-defined]  # an attribute the benchmark adds to its own Prepared record
     return prepared
 
 

@@ -221,7 +221,7 @@ class _Planner:
         A max pool between them is looked through when every BN scale is positive: for
         ``s > 0``, ``max(s·a + t) = s·max(a) + t``, so the BN commutes with the pool.
         """
-        bn = node.module
+        bn = _norm_of(node)
         producer = self._single_data_input(node)
         pool = None
         if producer is not None and producer.module is None and _is_max_pool(producer):
@@ -254,7 +254,7 @@ class _Planner:
 
     def _fold_after(self, node: Node) -> str | None:
         """Fold into the one layer that reads the BN's output; ``None`` when done."""
-        bn = node.module
+        bn = _norm_of(node)
         readers = self.readers.get(node.index, [])
         if len(readers) != 1 or readers[0] == MODEL_OUTPUT:
             names = ", ".join(describe(self.graph, r) for r in readers[:3]) or "nothing"
@@ -310,13 +310,20 @@ def _has_hooks(module: nn.Module) -> bool:
     return bool(module._forward_hooks or module._forward_pre_hooks)
 
 
+def _norm_of(node: Node) -> nn.modules.batchnorm._BatchNorm:
+    """The BatchNorm module of a node that _plan_norm was called for (planned BN nodes only)."""
+    if not isinstance(node.module, nn.modules.batchnorm._BatchNorm):
+        raise TypeError(f"fold: node {node.index} is not a BatchNorm module")
+    return node.module
+
+
 def _channels_match(layer: nn.Module, bn_node: Node, bn: nn.Module) -> bool:
     shape = bn_node.output_shape
     if len(shape) < 2 or shape[1] != bn.num_features:
         return False
     if isinstance(layer, nn.Linear):  # BN1d on (N, L, F) normalises L, not the features
         return len(shape) == 2 and layer.out_features == bn.num_features
-    return layer.out_channels == bn.num_features
+    return bool(layer.out_channels == bn.num_features)
 
 
 def _zero_padding(layer: nn.Module) -> tuple[int, ...] | str | None:
@@ -330,7 +337,7 @@ def _zero_padding(layer: nn.Module) -> tuple[int, ...] | str | None:
     if padding == "same":
         needs = any((k - 1) * d for k, d in zip(layer.kernel_size, layer.dilation, strict=True))
         return "same" if needs else None
-    return tuple(padding) if any(padding) else None
+    return tuple(padding) if any(padding) else None  # type: ignore[arg-type]  # a str is handled above
 
 
 def _replace(root: nn.Module, path: str, new: nn.Module) -> None:

@@ -11,6 +11,8 @@ have shifted).
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import nn
 
@@ -34,16 +36,22 @@ def bn_affine(bn: nn.modules.batchnorm._BatchNorm) -> tuple[torch.Tensor, torch.
 
 def _set(layer: nn.Module, weight: torch.Tensor, bias: torch.Tensor) -> None:
     """Write float64 results back in the layer's own dtype, device and requires_grad."""
-    old = layer.weight
+    old = _weight(layer)
     with torch.no_grad():
         layer.weight = nn.Parameter(weight.to(old.dtype), requires_grad=old.requires_grad)
         layer.bias = nn.Parameter(bias.to(old.dtype), requires_grad=old.requires_grad)
 
 
+def _weight(layer: nn.Module) -> torch.Tensor:
+    # nn.Module's attribute access is typed Tensor | Module; conv and linear weights are tensors
+    return cast(torch.Tensor, layer.weight)
+
+
 def _bias(layer: nn.Module, channels: int, like: torch.Tensor) -> torch.Tensor:
-    if layer.bias is None:
+    bias = cast(torch.Tensor | None, layer.bias)
+    if bias is None:
         return torch.zeros(channels, dtype=torch.float64, device=like.device)
-    return layer.bias.detach().double()
+    return bias.detach().double()
 
 
 def fold_bn_into_output(layer: nn.Module, bn: nn.modules.batchnorm._BatchNorm) -> None:
@@ -54,7 +62,7 @@ def fold_bn_into_output(layer: nn.Module, bn: nn.modules.batchnorm._BatchNorm) -
     is column ``j`` of group ``g``'s rows, so the scale goes on dim 1, per group.
     """
     scale, shift = bn_affine(bn)
-    weight = layer.weight.detach().double()
+    weight = _weight(layer).detach().double()
     out_channels = scale.numel()
     bias = _bias(layer, out_channels, weight)
     if isinstance(layer, TransposedModule):
@@ -77,7 +85,7 @@ def fold_bn_into_input(bn: nn.modules.batchnorm._BatchNorm, layer: nn.Module) ->
     padding is read, which the caller checks).
     """
     scale, shift = bn_affine(bn)
-    weight = layer.weight.detach().double()
+    weight = _weight(layer).detach().double()
     out_channels = weight.shape[0]
     bias = _bias(layer, out_channels, weight)
     groups = getattr(layer, "groups", 1)

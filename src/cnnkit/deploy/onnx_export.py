@@ -135,7 +135,7 @@ def export_onnx(
             f"the exported model fails onnx.checker: {_first_line(error)}"
         ) from None
     batches = [2, 3] if dynamic_batch else [1]
-    error = compare_with_torch(work, data, shape, batches, seed)
+    max_error = compare_with_torch(work, data, shape, batches, seed)
     opset_used = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 0)
     sidecar = target.with_suffix(".json")
     description = {
@@ -158,7 +158,7 @@ def export_onnx(
         opset=opset_used,
         input_shape=shape,
         dynamic_batch=dynamic_batch,
-        max_error=error,
+        max_error=max_error,
         checked_batches=batches,
         file_bytes=len(data),
         folded=folded,
@@ -249,7 +249,7 @@ def _export_legacy(
         torch.onnx.export(
             model,
             example,
-            buffer,
+            buffer,  # type: ignore[arg-type]  # torch.onnx.export writes to a file-like too (documented)
             dynamo=False,
             input_names=[INPUT_NAME],
             dynamic_axes=axes,

@@ -8,6 +8,7 @@ measured by :func:`cnnkit.deploy.accuracy.onnx_top1` on the test set, not assume
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 import tempfile
 from dataclasses import asdict, dataclass
@@ -38,7 +39,7 @@ def quantize_int8(model_bytes: bytes, calibration: torch.Tensor, *, batch_size: 
         {input_name: chunk.float().contiguous().numpy()} for chunk in calibration.split(batch_size)
     ]
 
-    class Reader(quantization.CalibrationDataReader):
+    class Reader(quantization.CalibrationDataReader):  # type: ignore[name-defined]  # runtime import
         def __init__(self) -> None:
             self._items = iter(batches)
 
@@ -58,14 +59,14 @@ def quantize_int8(model_bytes: bytes, calibration: torch.Tensor, *, batch_size: 
 
 
 def _quantize(quantization: object, source: Path, target: Path, reader: object) -> None:
-    quantization.quantize_static(  # type: ignore[attr-defined]
+    quantization.quantize_static(  # type: ignore[attr-defined]  # onnxruntime.quantization ships no type stubs for these names
         str(source),
         str(target),
         reader,
-        quant_format=quantization.QuantFormat.QDQ,  # type: ignore[attr-defined]
+        quant_format=quantization.QuantFormat.QDQ,  # type: ignore[attr-defined]  # onnxruntime.quantization ships no type stubs for these names
         per_channel=True,
-        activation_type=quantization.QuantType.QUInt8,  # type: ignore[attr-defined]
-        weight_type=quantization.QuantType.QInt8,  # type: ignore[attr-defined]
+        activation_type=quantization.QuantType.QUInt8,  # type: ignore[attr-defined]  # onnxruntime.quantization ships no type stubs for these names
+        weight_type=quantization.QuantType.QInt8,  # type: ignore[attr-defined]  # onnxruntime.quantization ships no type stubs for these names
     )
 
 
@@ -130,7 +131,7 @@ def quantize_report(
     for data in (fp32, int8):
         runner = session(data, threads=1)
         feed = {runner.get_inputs()[0].name: test_images[:1].float().numpy()}
-        times, _ = time_call(lambda runner=runner, feed=feed: runner.run(None, feed), 5, 50)
+        times, _ = time_call(functools.partial(runner.run, None, feed), 5, 50)
         latency.append(float(np.percentile(times, 50)))
     report = QuantizeReport(
         path=target,

@@ -155,11 +155,11 @@ def inplace_changes_output(model: nn.Module, input_shape: tuple[int, ...]) -> bo
         written = model(x.clone())
         try:
             for module in flagged:
-                module.inplace = False  # type: ignore[assignment]
+                module.inplace = False  # type: ignore[assignment]  # only modules that have an inplace flag reach this line
             rewritten = model(x.clone())
         finally:
             for module in flagged:
-                module.inplace = True  # type: ignore[assignment]
+                module.inplace = True  # type: ignore[assignment]  # only modules that have an inplace flag reach this line
     if not isinstance(written, torch.Tensor) or not isinstance(rewritten, torch.Tensor):
         return None
     return not torch.allclose(written, rewritten, rtol=1e-4, atol=1e-5)
@@ -238,11 +238,13 @@ def _run(
     return result
 
 
-def _outputs(model: nn.Module, input_shape: tuple[int, ...], device: object, dtype: object) -> int:
+def _outputs(
+    model: nn.Module, input_shape: tuple[int, ...], device: torch.device, dtype: torch.dtype
+) -> int:
     """Number of classes (the output's last size) from one pass on two zero images."""
     import torch
 
-    out = model(torch.zeros((2, *input_shape[1:]), device=device, dtype=dtype))  # type: ignore[arg-type]
+    out = model(torch.zeros((2, *input_shape[1:]), device=device, dtype=dtype))
     return int(out.shape[-1]) if out.dim() == 2 else 1
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from cnnkit.doctor.findings import Report
 
@@ -42,8 +43,8 @@ def render_sarif(report: Report) -> str:
     source file, a physical location on it, so code-scanning tools can show it."""
     from cnnkit.doctor.checks import CHECKS
 
-    rules = []
-    index = {}
+    rules: list[dict[str, Any]] = []
+    index: dict[str, int] = {}
     for rule_id in report.checked:
         item = CHECKS.get(rule_id)
         index[rule_id] = len(rules)
@@ -65,7 +66,7 @@ def render_sarif(report: Report) -> str:
             location["physicalLocation"] = {
                 "artifactLocation": {"uri": Path(report.model_file).resolve().as_uri()}
             }
-        result = {
+        result: dict[str, Any] = {
             "ruleId": finding.rule,
             "level": _SARIF_LEVEL[finding.severity],
             "message": {"text": f"{finding.where}: {finding.message} Fix: {finding.fix}"},

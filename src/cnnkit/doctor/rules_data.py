@@ -116,8 +116,8 @@ def overlap(
     import torch
     from torch.nn import functional as F
 
-    train_images: torch.Tensor = train  # type: ignore[assignment]
-    test_images: torch.Tensor = test  # type: ignore[assignment]
+    train_images: torch.Tensor = train  # type: ignore[assignment]  # the data check ran first: both are tensors here
+    test_images: torch.Tensor = test  # type: ignore[assignment]  # the data check ran first: both are tensors here
     hashes: dict[bytes, int] = {}
     for i, image in enumerate(train_images):
         hashes.setdefault(hashlib.sha1(image.numpy().tobytes()).digest(), i)

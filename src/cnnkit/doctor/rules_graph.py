@@ -151,6 +151,7 @@ def rf_smaller_than_input(ctx: Context) -> Iterator[Hit]:
     for axis, rf in enumerate(total.rf):
         if rf is None or (total.rf_global and total.rf_global[axis]) or axis >= len(extent):
             continue
+        target: float
         if ctx.object_size is not None:
             target, what = ctx.object_size, f"the object size {ctx.object_size}"
         else:

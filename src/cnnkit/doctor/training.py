@@ -42,7 +42,7 @@ def examine_config(
     if isinstance(kwargs.get("widths"), list):  # JSON lists; the zoo takes tuples (train too)
         kwargs["widths"] = tuple(kwargs["widths"])
 
-    def factory():  # type: ignore[no-untyped-def]
+    def factory():
         from cnnkit.models import resolve_model
 
         return resolve_model(config.model.model, **kwargs)

@@ -96,6 +96,13 @@ class LayerRun:
     def __post_init__(self) -> None:
         self.scores = target_scores(self.logits, self.targets)
 
+    @property
+    def grads(self) -> torch.Tensor:
+        """``gradients`` for the methods that declare they need them (never ``None`` there)."""
+        if self.gradients is None:
+            raise RuntimeError("a gradient-based CAM method ran without gradients")
+        return self.gradients
+
     @torch.no_grad()
     def logits_for(self, images: torch.Tensor) -> torch.Tensor:
         """Class scores of ``images`` in chunks of :data:`CHUNK` (no hooks, no gradients)."""

@@ -21,7 +21,7 @@ class GradCAM(CamMethod):
     name = "gradcam"
 
     def weights(self, run: LayerRun) -> torch.Tensor:
-        return run.gradients.mean(dim=(2, 3))
+        return run.grads.mean(dim=(2, 3))
 
 
 @CAM_METHODS.register("gradcam++")
@@ -33,7 +33,7 @@ class GradCAMPlusPlus(CamMethod):
     name = "gradcam++"
 
     def weights(self, run: LayerRun) -> torch.Tensor:
-        g = run.gradients
+        g = run.grads
         total = run.activations.sum(dim=(2, 3), keepdim=True)
         denominator = 2 * g**2 + total * g**3
         alpha = torch.where(
@@ -49,7 +49,7 @@ class HiResCAM(CamMethod):
     name = "hirescam"
 
     def combine(self, run: LayerRun) -> torch.Tensor:
-        return (run.gradients * run.activations).sum(dim=1).clamp_min(0)
+        return (run.grads * run.activations).sum(dim=1).clamp_min(0)
 
 
 @CAM_METHODS.register("xgradcam")
@@ -63,7 +63,7 @@ class XGradCAM(CamMethod):
         a = run.activations
         total = a.sum(dim=(2, 3), keepdim=True)
         share = torch.where(total != 0, a / torch.where(total != 0, total, 1), 0)
-        return (share * run.gradients).sum(dim=(2, 3))
+        return (share * run.grads).sum(dim=(2, 3))
 
 
 @CAM_METHODS.register("layercam")
@@ -73,7 +73,7 @@ class LayerCAM(CamMethod):
     name = "layercam"
 
     def combine(self, run: LayerRun) -> torch.Tensor:
-        return (run.gradients.clamp_min(0) * run.activations).sum(dim=1).clamp_min(0)
+        return (run.grads.clamp_min(0) * run.activations).sum(dim=1).clamp_min(0)
 
 
 def _unit_masks(activations: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -95,7 +95,7 @@ class ScoreCAM(CamMethod):
 
     def weights(self, run: LayerRun) -> torch.Tensor:
         batch, channels = run.activations.shape[:2]
-        masks = _unit_masks(run.activations, tuple(run.images.shape[-2:]))
+        masks = _unit_masks(run.activations, (run.images.shape[-2], run.images.shape[-1]))
         rows = []
         for i in range(batch):
             masked = run.images[i : i + 1] * masks[i][:, None]  # (K, C, H, W)

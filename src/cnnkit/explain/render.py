@@ -150,8 +150,8 @@ def erf_png(results: Mapping[str, ErfResult], path: str | Path) -> Path:
             radius = result.radii[level]
             axes.add_patch(Circle((col, row), radius, fill=False, color="cyan", ls=style, lw=1))
         rf = result.theoretical_rf
-        if rf is not None and all(v is not None for v in rf):
-            height, width = rf
+        if rf is not None and rf[0] is not None and rf[1] is not None:
+            height, width = rf[0], rf[1]
             axes.add_patch(
                 Rectangle(
                     (col - width / 2, row - height / 2),

@@ -120,8 +120,8 @@ def _measure(experiment: str, residual: bool, blocks: int, seed: int) -> Gradien
     return GradientCurve(
         experiment=experiment,
         residual=residual,
-        input_gradient_norms=tuple(float(t.grad.norm()) for t in inputs),
-        weight_gradient_norms=tuple(float(w.grad.norm()) for w in first_weights),
+        input_gradient_norms=tuple(_grad_norm(t) for t in inputs),
+        weight_gradient_norms=tuple(_grad_norm(w) for w in first_weights),
     )
 
 
@@ -157,3 +157,10 @@ def gradient_flow(
         write_plot(result, image_path)
         result = GradientFlowResult(blocks, seed, curves, str(image_path))
     return result
+
+
+def _grad_norm(tensor: torch.Tensor) -> float:
+    """The L2 norm of a gradient the backward pass above has filled in."""
+    if tensor.grad is None:  # every input and first weight is on the path to the sum
+        raise RuntimeError("gradient_flow: a tensor received no gradient")
+    return float(tensor.grad.norm())

@@ -100,7 +100,7 @@ class AirNet(nn.Module):
         depth: int = 2,
     ) -> None:
         super().__init__()
-        widths = tuple(int(w) for w in widths)
+        widths = tuple(int(w) for w in widths)  # type: ignore[assignment]  # checked next line
         if len(widths) != 3 or any(w < 1 for w in widths):
             raise ConfigError(f"airnet: widths must be three positive integers, got {widths!r}")
         if whitening_kernel_size < 1:
@@ -196,7 +196,8 @@ def init_whitening(model: AirNet, images: torch.Tensor, eps: float = 5e-4) -> No
     weight = torch.cat([filters, -filters]).reshape_as(conv.weight)
     conv.weight.copy_(weight.to(conv.weight))
     bias = -(filters @ mean)
-    conv.bias.copy_(torch.cat([bias, -bias]).to(conv.bias))
+    if conv.bias is not None:  # the whitening conv has a bias (AirNet.__init__)
+        conv.bias.copy_(torch.cat([bias, -bias]).to(conv.bias))
 
 
 _INFO = ModelInfo(
@@ -223,4 +224,4 @@ def airnet(
     ``batchnorm_momentum``, ``depth``) go to :class:`AirNet`. Call :func:`init_whitening` with
     training images before training.
     """
-    return AirNet(num_classes=num_classes, in_channels=in_channels, widths=widths, **kwargs)  # type: ignore[arg-type]
+    return AirNet(num_classes=num_classes, in_channels=in_channels, widths=widths, **kwargs)  # type: ignore[arg-type]  # widths are checked inside AirNet.__init__

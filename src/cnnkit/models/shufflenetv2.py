@@ -89,6 +89,11 @@ class ShuffleNetV2(nn.Module):
     conv5) widths (Table 5). Initialisation is PyTorch's default, as torchvision's.
     """
 
+    # Set by name in __init__'s loop (torchvision's attribute names), declared for the checker.
+    stage2: nn.Sequential
+    stage3: nn.Sequential
+    stage4: nn.Sequential
+
     def __init__(
         self,
         stages_repeats: Sequence[int],

@@ -88,7 +88,8 @@ class SqueezeNet(nn.Module):
                     module.weight.normal_(0.0, 0.01)
                 else:
                     kaiming_uniform_(module.weight, mode="fan_in", nonlinearity="relu")
-                module.bias.zero_()
+                if module.bias is not None:  # every conv here has one
+                    module.bias.zero_()
 
     @checked_forward
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -26,7 +26,7 @@ def same_padding_for(kernel_size: IntOrPair, dilation: IntOrPair = 1) -> tuple[i
     """
     kernels = _pair(kernel_size, "kernel_size")
     dilations = _pair(dilation, "dilation")
-    return tuple((k - 1) // 2 * d for k, d in zip(kernels, dilations, strict=True))  # type: ignore[return-value]
+    return tuple((k - 1) // 2 * d for k, d in zip(kernels, dilations, strict=True))  # type: ignore[return-value]  # one entry per kernel axis, the length the caller asked for
 
 
 class ConvNormActivation(nn.Sequential):
@@ -92,7 +92,7 @@ def _pair(value: IntOrPair | Sequence[int], name: str) -> tuple[int, int]:
         raise ConfigError(
             f"ConvNormActivation: {name} must be an int >= 1 or a pair, got {value!r}"
         )
-    return pair  # type: ignore[return-value]
+    return pair
 
 
 def _check_channels(in_channels: int, out_channels: int, groups: int) -> None:

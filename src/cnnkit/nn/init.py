@@ -49,7 +49,7 @@ def kaiming_std(
     if mode not in ("fan_in", "fan_out"):
         raise ConfigError(f"kaiming: mode must be 'fan_in' or 'fan_out', got {mode!r}")
     fan_in, fan_out = conv_fans(weight, groups)
-    gain = nn.init.calculate_gain(nonlinearity, negative_slope)
+    gain = nn.init.calculate_gain(nonlinearity, negative_slope)  # type: ignore[arg-type]  # torch checks the name
     return gain / math.sqrt(fan_in if mode == "fan_in" else fan_out)
 
 

@@ -47,7 +47,7 @@ class ConvGeometry:
     @property
     def effective_kernel(self) -> Pair:
         """``d (k - 1) + 1`` per axis (002): the span of a dilated kernel."""
-        return tuple(d * (k - 1) + 1 for k, d in zip(self.kernel_size, self.dilation, strict=True))  # type: ignore[return-value]
+        return tuple(d * (k - 1) + 1 for k, d in zip(self.kernel_size, self.dilation, strict=True))  # type: ignore[return-value]  # one entry per spatial axis: the tuple length of the fields
 
     @property
     def output_shape(self) -> tuple[int, int, int, int]:
@@ -168,7 +168,7 @@ class PoolGeometry:
 
     @property
     def effective_kernel(self) -> Pair:
-        return tuple(d * (k - 1) + 1 for k, d in zip(self.kernel_size, self.dilation, strict=True))  # type: ignore[return-value]
+        return tuple(d * (k - 1) + 1 for k, d in zip(self.kernel_size, self.dilation, strict=True))  # type: ignore[return-value]  # one entry per spatial axis: the tuple length of the fields
 
     @property
     def span(self) -> Pair:
@@ -179,7 +179,7 @@ class PoolGeometry:
         return tuple(
             (o - 1) * s + k
             for o, s, k in zip(self.output_size, self.stride, self.effective_kernel, strict=True)
-        )  # type: ignore[return-value]
+        )  # type: ignore[return-value]  # one entry per spatial axis: the tuple length of the fields
 
 
 def pool_geometry(

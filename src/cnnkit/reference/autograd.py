@@ -24,7 +24,7 @@ class Conv2dFunction(torch.autograd.Function):
     """``apply(x, weight, bias, stride, padding, dilation, groups, method)``."""
 
     @staticmethod
-    def forward(  # type: ignore[override]
+    def forward(
         ctx: Any,
         x: torch.Tensor,
         weight: torch.Tensor,
@@ -41,7 +41,7 @@ class Conv2dFunction(torch.autograd.Function):
         return conv2d(x, weight, bias, stride, padding, dilation, groups, method)
 
     @staticmethod
-    def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[torch.Tensor | None, ...]:  # type: ignore[override]
+    def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         x, weight = ctx.saved_tensors
         grad_x, grad_w, grad_b = conv2d_backward(grad_out, x, weight, *ctx.arguments)
         return grad_x, grad_w, grad_b if ctx.has_bias else None, None, None, None, None, None
@@ -51,7 +51,7 @@ class ConvTranspose2dFunction(torch.autograd.Function):
     """``apply(x, weight, bias, stride, padding, output_padding, dilation, groups)``."""
 
     @staticmethod
-    def forward(  # type: ignore[override]
+    def forward(
         ctx: Any,
         x: torch.Tensor,
         weight: torch.Tensor,
@@ -68,7 +68,7 @@ class ConvTranspose2dFunction(torch.autograd.Function):
         return conv_transpose2d(x, weight, bias, *ctx.arguments)
 
     @staticmethod
-    def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[torch.Tensor | None, ...]:  # type: ignore[override]
+    def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         x, weight = ctx.saved_tensors
         grad_x, grad_w, grad_b = conv_transpose2d_backward(grad_out, x, weight, *ctx.arguments)
         return grad_x, grad_w, grad_b if ctx.has_bias else None, None, None, None, None, None
@@ -78,7 +78,7 @@ class MaxPool2dFunction(torch.autograd.Function):
     """``apply(x, kernel_size, stride, padding, dilation, ceil_mode)``."""
 
     @staticmethod
-    def forward(  # type: ignore[override]
+    def forward(
         ctx: Any,
         x: torch.Tensor,
         kernel_size: IntOrPair,
@@ -92,7 +92,7 @@ class MaxPool2dFunction(torch.autograd.Function):
         return max_pool2d(x, *ctx.arguments)
 
     @staticmethod
-    def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[torch.Tensor | None, ...]:  # type: ignore[override]
+    def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         (x,) = ctx.saved_tensors
         return max_pool2d_backward(grad_out, x, *ctx.arguments), None, None, None, None, None
 
@@ -101,7 +101,7 @@ class AvgPool2dFunction(torch.autograd.Function):
     """``apply(x, kernel_size, stride, padding, ceil_mode, count_include_pad)``."""
 
     @staticmethod
-    def forward(  # type: ignore[override]
+    def forward(
         ctx: Any,
         x: torch.Tensor,
         kernel_size: IntOrPair,
@@ -115,7 +115,7 @@ class AvgPool2dFunction(torch.autograd.Function):
         return avg_pool2d(x, *ctx.arguments)
 
     @staticmethod
-    def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[torch.Tensor | None, ...]:  # type: ignore[override]
+    def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         (x,) = ctx.saved_tensors
         return avg_pool2d_backward(grad_out, x, *ctx.arguments), None, None, None, None, None
 
@@ -126,13 +126,13 @@ class BatchNorm2dFunction(torch.autograd.Function):
     @staticmethod
     def forward(
         ctx: Any, x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor, eps: float
-    ) -> torch.Tensor:  # type: ignore[override]
+    ) -> torch.Tensor:
         ctx.save_for_backward(x, gamma)
         ctx.eps = eps
         return batch_norm2d(x, gamma, beta, eps)
 
     @staticmethod
-    def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[torch.Tensor | None, ...]:  # type: ignore[override]
+    def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         x, gamma = ctx.saved_tensors
         return (*batch_norm2d_backward(grad_out, x, gamma, ctx.eps), None)
 
@@ -141,12 +141,12 @@ class ReLUFunction(torch.autograd.Function):
     """``apply(x)``."""
 
     @staticmethod
-    def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
         ctx.save_for_backward(x)
         return relu(x)
 
     @staticmethod
-    def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[torch.Tensor | None, ...]:  # type: ignore[override]
+    def backward(ctx: Any, grad_out: torch.Tensor) -> torch.Tensor:
         (x,) = ctx.saved_tensors
         return relu_backward(grad_out, x)
 
@@ -155,11 +155,11 @@ class SoftmaxCrossEntropyFunction(torch.autograd.Function):
     """``apply(logits, target)``: mean loss; ``target`` gets no gradient."""
 
     @staticmethod
-    def forward(ctx: Any, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def forward(ctx: Any, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         ctx.save_for_backward(logits, target)
         return softmax_cross_entropy(logits, target)
 
     @staticmethod
-    def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[torch.Tensor | None, ...]:  # type: ignore[override]
+    def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         logits, target = ctx.saved_tensors
         return softmax_cross_entropy_backward(logits, target, grad_out), None

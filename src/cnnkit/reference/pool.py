@@ -107,7 +107,7 @@ def _divisor(x: torch.Tensor, geometry: PoolGeometry, count_include_pad: bool) -
     if count_include_pad:
         ones = F.pad(ones, (geometry.padding[1],) * 2 + (geometry.padding[0],) * 2, value=1.0)
         region = PoolGeometry(geometry.kernel_size, geometry.stride, (0, 0), geometry.dilation,
-                              ones.shape[-2:], geometry.output_size)  # fmt: skip
+                              (ones.shape[-2], ones.shape[-1]), geometry.output_size)  # fmt: skip
         counted = _windows(_pad_to_span(ones, region, 0.0), region)
     else:
         counted = _windows(_pad_to_span(ones, geometry, 0.0), geometry)

@@ -133,11 +133,13 @@ def _combine(t: torch.Tensor, matrix: tuple[tuple[float, ...], ...], dim: int) -
     parts = t.unbind(dim)
     rows = []
     for coefficients in matrix:
-        total = None
+        total: torch.Tensor | None = None
         for coefficient, part in zip(coefficients, parts, strict=True):
             if coefficient == 0:
                 continue
             term = part if coefficient == 1 else -part if coefficient == -1 else part * coefficient
             total = term if total is None else total + term
+        if total is None:  # the Winograd matrices have no all-zero row
+            raise ValueError("winograd: a transform row has no non-zero coefficient")
         rows.append(total)
     return torch.stack(rows, dim)

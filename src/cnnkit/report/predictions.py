@@ -214,7 +214,7 @@ def recompute(run: RunSummary, *, batch_size: int = 500) -> TestRun:
             parts["conf"].append(confidence)
             parts["loss"].append(F.cross_entropy(logits, labels, reduction="none"))
             parts["top5"].append((logits.topk(k, 1).indices == labels[:, None]).any(1))
-    model = model.to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]
+    model = model.to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]  # documented keyword, missing from torch's overloads
     described = ", ".join(
         part for part in (f"{weights} weights", tta_label(tta), _precision_name(dtype)) if part
     )

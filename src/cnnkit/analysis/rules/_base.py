@@ -45,7 +45,7 @@ Rule = Callable[[Node], OpFigures]
 RULES: Registry[Rule] = Registry("analysis rule")
 
 
-def rule_key(key: Any) -> Hashable:
+def rule_key(key: Any) -> Any:
     """The registry key for an aten op (packet, overload or ``"aten.name"``) or a module class."""
     if isinstance(key, type):
         if not issubclass(key, nn.Module):

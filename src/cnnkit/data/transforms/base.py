@@ -101,17 +101,19 @@ class RandomChoice(Transform):
         self.transforms = list(transforms)
         self.p = [w / sum(weights) for w in weights]
         self.mixes_labels = any(getattr(t, "mixes_labels", False) for t in self.transforms)
-        classes = {getattr(t, "num_classes", None) for t in self.transforms} - {None}
+        declared = (getattr(t, "num_classes", None) for t in self.transforms)
+        classes = {n for n in declared if isinstance(n, int) and n > 0}  # 0: a choice, no mix
         if self.mixes_labels and len(classes) != 1:
             raise ConfigError("RandomChoice: the mixing transforms must agree on num_classes")
-        self.num_classes = classes.pop() if classes else None
+        # 0 when no choice mixes labels: targets then pass through as they came.
+        self.num_classes: int = classes.pop() if classes else 0
 
     def __call__(
         self, images: torch.Tensor, targets: torch.Tensor, generator: torch.Generator | None = None
     ) -> Batch:
         check_images(images, "RandomChoice")
         if self.mixes_labels:
-            targets = as_probabilities(targets, int(self.num_classes), "RandomChoice")
+            targets = as_probabilities(targets, self.num_classes, "RandomChoice")
         cumulative = torch.tensor(self.p, device=images.device).cumsum(0)
         draws = uniform((images.shape[0],), 0.0, 1.0, generator, images.device)
         choice = torch.searchsorted(cumulative, draws, right=True).clamp_max(len(self.p) - 1)
@@ -124,7 +126,7 @@ class RandomChoice(Transform):
             if part_images.shape[1:] != images.shape[1:]:
                 raise ShapeError(f"RandomChoice: {type(transform).__name__} changed the image size")
             if self.mixes_labels:
-                part_targets = as_probabilities(part_targets, int(self.num_classes), "RandomChoice")
+                part_targets = as_probabilities(part_targets, self.num_classes, "RandomChoice")
             out_images[chosen] = part_images
             out_targets[chosen] = part_targets.to(out_targets.dtype)
         return out_images, out_targets

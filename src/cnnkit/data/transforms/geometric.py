@@ -38,7 +38,7 @@ def _padding(padding: int | Sequence[int] | None) -> tuple[int, int, int, int]:
         values = [values[0], values[1], values[0], values[1]]
     if len(values) != 4 or any(v < 0 for v in values):
         raise ConfigError(f"RandomCrop: padding must be 1, 2 or 4 non-negative ints, got {padding}")
-    return tuple(int(v) for v in values)  # type: ignore[return-value]
+    return tuple(int(v) for v in values)  # type: ignore[return-value]  # the caller checked the number of values
 
 
 def crop_batch(
