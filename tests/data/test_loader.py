@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import math
 
 import pytest
@@ -78,29 +77,6 @@ def test_epochs_differ_and_are_reproducible():
     assert not torch.equal(next(iter(other_seed))[1], first)
 
 
-def test_state_dict_resumes_mid_epoch_exactly():
-    transform = T.Compose([T.RandomCrop(4, padding=1), T.MixUp(0.4, num_classes=50)])
-    reference = DeviceLoader(dataset(), 8, seed=7, transform=transform)
-    reference.set_epoch(2)
-    expected = list(reference)
-    interrupted = DeviceLoader(dataset(), 8, seed=7, transform=transform)
-    interrupted.set_epoch(2)
-    iterator = iter(interrupted)
-    for _ in range(3):
-        next(iterator)
-    state = interrupted.state_dict()
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    buffer.seek(0)
-    resumed = DeviceLoader(dataset(), 8, seed=0, transform=transform)
-    resumed.load_state_dict(torch.load(buffer, weights_only=True))
-    rest = list(resumed)
-    assert len(rest) == len(expected) - 3
-    for (images, targets), (want_images, want_targets) in zip(rest, expected[3:], strict=True):
-        assert torch.equal(images, want_images) and torch.equal(targets, want_targets)
-    assert resumed.epoch == 3
-
-
 def test_mixing_transform_gives_probabilities_and_channels_last():
     loader = DeviceLoader(
         dataset(20, channels=3), 5, transform=T.CutMix(1.0, num_classes=20), channels_last=True
@@ -130,8 +106,3 @@ def test_the_dataset_lives_on_the_device_as_uint8():
 def test_bad_arguments_name_the_cause(kwargs, match):
     with pytest.raises(ConfigError, match=match):
         DeviceLoader(dataset(), **kwargs)
-
-
-def test_load_state_dict_rejects_garbage():
-    with pytest.raises(ConfigError, match="DeviceLoader state"):
-        DeviceLoader(dataset(), 4).load_state_dict({"seed": 1})

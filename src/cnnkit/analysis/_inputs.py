@@ -58,10 +58,6 @@ class ModelInputs:
     def shapes(self) -> tuple[tuple[int, ...], ...]:
         return tuple(spec.shape for spec in self.specs)
 
-    @property
-    def from_example(self) -> bool:
-        return any(spec.example is not None for spec in self.specs)
-
     def make(
         self, meta: bool, device: torch.device, dtype: torch.dtype
     ) -> tuple[tuple[Any, ...], dict[str, Any], list[torch.Tensor]]:

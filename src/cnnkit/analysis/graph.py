@@ -108,10 +108,6 @@ class Node:
         return [ref.shape for ref in self.inputs]
 
     @property
-    def output_shapes(self) -> list[tuple[int, ...]]:
-        return [ref.shape for ref in self.outputs]
-
-    @property
     def output_shape(self) -> tuple[int, ...]:
         """Shape of the first output (``()`` when the op returns no tensor)."""
         return self.outputs[0].shape if self.outputs else ()
@@ -221,21 +217,3 @@ class Graph:
         return [n.index for n in self.nodes[1:] if any(
             ref.producer is not None and ref.producer[0] == node for ref in n.inputs
         )]  # fmt: skip
-
-    def call_consumers(self, call: int) -> list[int]:
-        """Indices of the row calls that read an output of call ``call`` (``INPUT_CALL``: the
-        model input), in execution order: the summary's row edges (``LayerRow.inputs``) read
-        the other way."""
-        found = []
-        for other in self.calls:
-            if not other.is_row or other.index == call:
-                continue
-            own = set(other.nodes)
-            reads = any(ref.is_data and ref.source_call == call for ref in other.inputs) or any(
-                ref.source_call == call and ref.producer is not None and ref.producer[0] not in own
-                for index in other.nodes
-                for ref in self.nodes[index].data_inputs
-            )
-            if reads:
-                found.append(other.index)
-        return found

@@ -135,10 +135,6 @@ class StackedKernelComparison:
         """1 - stacked/single parameters (seed 003: 1 - 18/25 = 28% for two 3x3 vs one 5x5)."""
         return 1 - self.stacked_params / self.single_params
 
-    @property
-    def macs_saving(self) -> float:
-        return 1 - self.stacked_macs / self.single_macs
-
 
 def compare_stacked_kernels(
     depth: int = 2,

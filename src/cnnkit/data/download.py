@@ -36,9 +36,6 @@ class Digest:
     algorithm: str
     value: str
 
-    def of_bytes(self, data: bytes) -> str:
-        return hashlib.new(self.algorithm, data).hexdigest()
-
     def of_file(self, path: str | os.PathLike[str]) -> str:
         digest = hashlib.new(self.algorithm)
         with open(path, "rb") as handle:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
-from typing import Any
 
 import torch
 
@@ -97,9 +96,6 @@ class DeviceLoader:
         self.seed, self.transform, self.channels_last = seed, transform, channels_last
         self.mean, self.std = self._statistics(mean, std, dataset.image_shape[0])
         self.epoch = 0
-        self._batches_done = 0  # of the current epoch, for state_dict
-        self._augment_state: torch.Tensor | None = None
-        self._resume: tuple[int, torch.Tensor | None] | None = None  # set by load_state_dict
 
     def _statistics(
         self, mean: Sequence[float] | None, std: Sequence[float] | None, channels: int
@@ -132,8 +128,7 @@ class DeviceLoader:
 
     def set_epoch(self, epoch: int) -> None:
         """Select the epoch whose order and augmentation the next iteration produces."""
-        self.epoch, self._batches_done, self._augment_state = int(epoch), 0, None
-        self._resume = None
+        self.epoch = int(epoch)
 
     def order(self, epoch: int) -> torch.Tensor:
         """The sample order of ``epoch``: ``randperm`` from a generator seeded by (seed, epoch)."""
@@ -144,17 +139,13 @@ class DeviceLoader:
         return torch.randperm(count, generator=generator).to(self.device)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """One pass over the current epoch, from its start, or from where
-        :meth:`load_state_dict` left off; a completed pass moves to the next epoch."""
-        epoch, (start, augment_state) = self.epoch, self._resume or (0, None)
-        self._resume = None
-        self._batches_done, self._augment_state = start, augment_state
+        """One pass over the current epoch from its start; a completed pass moves to the next
+        epoch (a run resumes at an epoch boundary, so nothing mid-epoch is recorded)."""
+        epoch = self.epoch
         order = self.order(epoch)
         generator = torch.Generator(device=self.device)
         generator.manual_seed(_stream_seed(self.seed, epoch, _AUGMENT_STREAM))
-        if augment_state is not None:
-            generator.set_state(augment_state)
-        for batch in range(start, len(self)):
+        for batch in range(len(self)):
             index = order[batch * self.batch_size : (batch + 1) * self.batch_size]
             images = self.images[index].to(torch.float32).div_(255.0)
             targets = self.labels[index]
@@ -164,31 +155,5 @@ class DeviceLoader:
                 images = (images - self.mean) / self.std
             if self.channels_last:
                 images = images.contiguous(memory_format=torch.channels_last)
-            self._batches_done = batch + 1
-            self._augment_state = generator.get_state()
             yield images, targets
         self.set_epoch(epoch + 1)
-
-    def state_dict(self) -> dict[str, Any]:
-        """Position for an exact resume: seed, epoch, batches already yielded, augmentation RNG.
-
-        Plain ints and a uint8 tensor: safe for ``torch.load(weights_only=True)``.
-        """
-        state: dict[str, Any] = {
-            "seed": self.seed,
-            "epoch": self.epoch,
-            "batches_done": self._batches_done,
-        }
-        if self._augment_state is not None:
-            state["augment_state"] = self._augment_state.clone()
-        return state
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Continue from :meth:`state_dict`: the next batch is the one after the last yielded."""
-        try:
-            self.seed, self.epoch = int(state["seed"]), int(state["epoch"])
-            self._batches_done = int(state["batches_done"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ConfigError(f"DeviceLoader state: missing or invalid entry ({exc})") from None
-        self._augment_state = state.get("augment_state")
-        self._resume = (self._batches_done, self._augment_state)

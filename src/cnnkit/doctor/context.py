@@ -132,10 +132,6 @@ class Context:
     def call_of(self, node: Node) -> Call:
         return self.graph.calls[node.call]
 
-    def module_of(self, node: Node) -> nn.Module | None:
-        call = self.call_of(node)
-        return call.module if call.kind == "module" else None
-
     def ancestors(self, call: Call) -> Iterator[Call]:
         """The call and its enclosing calls, innermost first."""
         current: Call | None = call

@@ -50,11 +50,6 @@ class ConvGeometry:
         return tuple(d * (k - 1) + 1 for k, d in zip(self.kernel_size, self.dilation, strict=True))  # type: ignore[return-value]
 
     @property
-    def padded_size(self) -> Pair:
-        """``H + 2p`` per axis: the input after symmetric zero padding."""
-        return tuple(n + 2 * p for n, p in zip(self.input_size, self.padding, strict=True))  # type: ignore[return-value]
-
-    @property
     def output_shape(self) -> tuple[int, int, int, int]:
         return (self.batch, self.out_channels, *self.output_size)
 

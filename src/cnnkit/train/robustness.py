@@ -80,11 +80,6 @@ class RobustnessResult:
     grid_path: str | None = None
     parameters: dict[str, list[float]] = field(default_factory=dict)
 
-    def corruption_error(self, name: str) -> float:
-        """Mean top-1 error (percent) of ``name`` over the severities."""
-        values = self.top1[name]
-        return sum(100.0 - v for v in values) / len(values)
-
     @property
     def mean_accuracy(self) -> float:
         """Top-1 averaged over every corruption and severity."""
