@@ -11,6 +11,7 @@ from cnnkit.arith.memory import im2col_bytes
 from cnnkit.errors import ConfigError
 from cnnkit.lab import ConvShape, conv_algorithms
 from cnnkit.lab._memory import peak_allocated_bytes
+from cnnkit.lab.render import render_text
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +73,7 @@ def test_json_and_text(result):
     # 9x8 output: 9 * 8 outputs x 9 taps direct, 5 x 4 tiles x 16 products
     assert data["figures"][0]["winograd"]["ratio"] == pytest.approx(9 * 8 * 9 / (5 * 4 * 16))
     assert data["figures"][1]["winograd"] is None
-    text = result.to_text()
+    text = render_text(result)
     assert "Winograd F(2x2,3x3)" in text and "(2.02x fewer)" in text
 
 

@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from cnnkit.lab import edges
+from cnnkit.lab.render import render_text
 
 # 004 section 2.2 prints this 6x7 output for its 6x8 image and the kernel [1, -1].
 SEED004_PRINTED = [[0.0, 1.0, 0.0, 0.0, 0.0, -1.0, 0.0]] * 6
@@ -36,7 +37,7 @@ def test_seed004_vertical_edges_match_the_printed_output():
 
 
 def test_text_prints_tensors_as_the_seeds_do():
-    text = edges().to_text()
+    text = render_text(edges())
     assert "tensor([[ 0.,  1.,  0.,  0.,  0., -1.,  0.]," in text
     assert "[-3., -3., -3., -3.]," in text
     assert "-0." not in text

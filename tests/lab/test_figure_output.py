@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from cnnkit.cli.main import main
-from cnnkit.lab.gradient_flow import gradient_flow, plot_figure
+from cnnkit.lab.gradient_flow import gradient_flow
+from cnnkit.lab.gradient_flow_plot import plot_figure
 
 
 def test_gradient_flow_out_svg_writes_svg(tmp_path, capsys):

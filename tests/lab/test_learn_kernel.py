@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from cnnkit.errors import ConfigError
 from cnnkit.lab import learn_kernel
+from cnnkit.lab.render import render_text
 
 
 def _seed_image() -> torch.Tensor:
@@ -73,7 +74,7 @@ def test_bad_arguments():
 
 
 def test_text_prints_the_loss_every_two_iterations_like_the_seed():
-    lines = learn_kernel().to_text().splitlines()
+    lines = render_text(learn_kernel()).splitlines()
     assert [line.split(",")[0] for line in lines if line.startswith("epoch")] == [
         "epoch 2", "epoch 4", "epoch 6", "epoch 8", "epoch 10"
     ]  # fmt: skip

@@ -4,15 +4,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import math
 import sys
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
 
 from cnnkit.cli._common import add_format
-
-if TYPE_CHECKING:
-    from cnnkit.train.evaluation import EvalResult
 
 
 def _train_default(name: str) -> object:
@@ -99,6 +94,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from cnnkit.train.evaluation import evaluate
+    from cnnkit.train.evaluation_render import render_text
     from cnnkit.train.jsonio import dumps
 
     if args.out is not None:
@@ -161,50 +157,3 @@ def _progress_bar(enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
 
     with bar:
         yield update
-
-
-def render_text(result: EvalResult) -> str:
-    """Metrics, per-class precision/recall/F1 and the confusion matrix as aligned text."""
-    from cnnkit.train.evaluation import tta_label
-
-    metrics = result.metrics
-    classes = metrics.classes
-    tta = tta_label(result.tta, result.tta_shift)
-    lines = [
-        f"{result.checkpoint} on {result.dataset} {result.split} ({metrics.count:,} images, "
-        f"{result.weights} weights{', ' + tta if tta else ''})",
-        f"top-1 {metrics.top1:.2f}%  top-5 {metrics.top5:.2f}%  loss {metrics.loss:.4f}",
-    ]
-    if result.run_environment is not None:
-        lines.append(f"trained with {result.run_environment.line()}")
-    lines += [
-        "",
-        "per class (recall = the class's accuracy):",
-    ]
-    width = max(len(name) for name in classes)
-    lines.append(f"  {'':<{width}}  {'precision':>9}  {'recall':>7}  {'F1':>7}  {'images':>7}")
-    for score in metrics.class_scores:
-        lines.append(
-            f"  {score.name:<{width}}  {_percent(score.precision):>9}  "
-            f"{_percent(score.recall):>7}  {_percent(score.f1):>7}  {score.support:>7,}"
-        )
-    lines += ["", "confusion matrix (rows: true class, columns: predicted):"]
-    cell = max(4, max(len(str(v)) for row in metrics.confusion for v in row) + 1)
-    label_width = width + len(str(len(classes) - 1)) + 1
-    lines.append(" " * label_width + "".join(f"{i:>{cell}}" for i in range(len(classes))))
-    for index, (name, row) in enumerate(zip(classes, metrics.confusion, strict=True)):
-        label = f"{index} {name}"
-        lines.append(f"{label:<{label_width}}" + "".join(f"{v:>{cell}}" for v in row))
-    if metrics.hardest:
-        lines += ["", "hardest samples (highest loss):"]
-        for sample in metrics.hardest:
-            lines.append(
-                f"  #{sample.index:<6} {classes[sample.label]} -> {classes[sample.predicted]} "
-                f"({sample.confidence:.0%}), loss {sample.loss:.2f}"
-            )
-    return "\n".join(lines)
-
-
-def _percent(value: float) -> str:
-    """``85.00%``, or ``-`` where the figure is undefined (no image of, or predicted as, it)."""
-    return f"{value:.2f}%" if math.isfinite(value) else "-"

@@ -166,9 +166,11 @@ def run(args: argparse.Namespace) -> int:
         if args.threads >= 2**31:  # torch stores the count in an int32
             raise ConfigError(f"--threads must be below 2^31, got {args.threads}")
         torch.set_num_threads(args.threads)
+    from cnnkit.lab.render import render_text
+
     result = _result(args)
     if args.format == "json":
         print(json.dumps(result.to_dict(), indent=2))
     else:
-        print(result.to_text())
+        print(render_text(result))
     return 0

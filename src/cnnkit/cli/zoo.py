@@ -3,28 +3,19 @@
 One row per registered model: parameters, MACs and the receptive field of the last feature map at
 the model's default input (or ``--input``), and the published ImageNet top-1 where a source gives
 one (``--format json`` carries the source). The rows come from
-:func:`cnnkit.analysis.model_table.zoo_table`; this module parses, calls and renders.
+:func:`cnnkit.analysis.model_table.zoo_table` and are rendered by
+:mod:`cnnkit.analysis.model_table_render`; this module parses the flags and calls them.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
-import io
-import json
-from dataclasses import asdict
-from typing import TYPE_CHECKING
 
 from cnnkit.cli._common import add_format, parse_ints
 from cnnkit.cli.summary import add_model_kwargs, parse_model_kwargs, write_output
 from cnnkit.errors import ConfigError, ShapeError
 
-if TYPE_CHECKING:
-    from cnnkit.analysis.model_table import ZooRow
-
 FORMATS = ("table", "json", "csv", "md")
-WIDE = 400  # wider than any row: rich would truncate cells to fit a narrower console
-COLUMNS = ("Model", "Family", "Input", "Params", "MACs", "RF", "Top-1 %")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -66,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
     if args.weights is not None:
         return _check_weights(args.pattern, args.weights, shape, args.num_classes)
     from cnnkit.analysis.model_table import zoo_table
+    from cnnkit.analysis.model_table_render import RENDERERS
 
     kwargs = parse_model_kwargs(args.model_kwargs)
     try:
@@ -88,109 +80,8 @@ def _check_weights(
 
     if name is None or any(char in name for char in "*?["):
         raise ConfigError(f"--weights needs one model name as PATTERN, got {name!r}")
+    from cnnkit.analysis.model_table_render import render_weights_fit
+
     fit = check_weights(name, path, shape, num_classes)
-    print(f"{path} fits {name}: {fit.tensors} tensors, {fit.params:,} parameters (strict)")
+    print(render_weights_fit(fit))
     return 0
-
-
-def _rf_text(row: ZooRow) -> str:
-    """The local field per axis (``global`` where even it covers the input), then
-    ``(global)`` where the exact field is global but the local one is not."""
-    if row.local_rf is None or row.local_rf_global is None:
-        return "-"
-    axes = [
-        "global" if whole else "?" if value is None else str(value)
-        for value, whole in zip(row.local_rf, row.local_rf_global, strict=True)
-    ]
-    text = axes[0] if len(set(axes)) == 1 else "x".join(axes)
-    if row.rf_global and any(row.rf_global) and not all(row.local_rf_global):
-        text += " (global)"
-    return text
-
-
-def _cells(row: ZooRow) -> list[str]:
-    return [
-        row.name,
-        row.family,
-        "x".join(str(v) for v in row.input_shape),
-        f"{row.params:,}",
-        "-" if row.macs is None else f"{row.macs:,}",
-        _rf_text(row),
-        "-" if row.top1 is None else f"{row.top1:.1f}",
-    ]
-
-
-def _footer(rows: list[ZooRow]) -> str:
-    lines = [
-        "MACs: multiply-accumulates of convs, linears and matmuls (torch.utils.flop_counter / 2)",
-        "RF: receptive field of the last feature map before global pooling, in input pixels,",
-        "    through its convolutions (inputs broadcast over the map, such as SE gates, left out);",
-        "    (global): an SE gate or other global branch also lets that map see the whole input;",
-        "    global: even the convolutions see all of it; ?: no single field (uneven pooling)",
-        "Top-1: published ImageNet-1k accuracy (sources: --format json)",
-    ]
-    lines += [f"{row.name}: {row.note}" for row in rows if row.note]
-    return "\n".join(lines) + "\n"
-
-
-def render_table(rows: list[ZooRow]) -> str:
-    """The human table (rich), then what the columns mean. Every cell is printed whole: the
-    table is as wide as its widest cells, whatever the terminal (a table never pads itself)."""
-    from rich import box
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
-    for column in COLUMNS:
-        right = column in ("Params", "MACs", "RF", "Top-1 %")
-        table.add_column(column, justify="right" if right else "left", no_wrap=True)
-    for row in rows:
-        table.add_row(*_cells(row))
-    buffer = io.StringIO()
-    Console(file=buffer, width=WIDE, color_system=None, highlight=False).print(table)
-    return buffer.getvalue() + _footer(rows)
-
-
-def render_json(rows: list[ZooRow]) -> str:
-    return json.dumps([asdict(row) for row in rows], indent=2) + "\n"
-
-
-def render_csv(rows: list[ZooRow]) -> str:
-    from cnnkit.analysis.model_table import ZooRow
-
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    fields = list(ZooRow.__dataclass_fields__)
-    writer.writerow(fields)
-    for row in rows:
-        values = asdict(row)
-        for key in ("input_shape", "rf", "local_rf"):
-            if values[key] is not None:
-                values[key] = "x".join(_csv_value(v) for v in values[key])
-        for key in ("rf_global", "local_rf_global"):  # flags: one word, or one per axis
-            if values[key] is not None:
-                words = [_csv_value(v) for v in values[key]]
-                values[key] = words[0] if len(set(words)) == 1 else ";".join(words)
-        writer.writerow(["" if values[f] is None else values[f] for f in fields])
-    return buffer.getvalue()
-
-
-def _csv_value(value: object) -> str:
-    """One axis of a per-axis field: ``?`` unknown, ``true``/``false`` for flags."""
-    if value is None:
-        return "?"
-    return str(value).lower() if isinstance(value, bool) else str(value)
-
-
-def render_markdown(rows: list[ZooRow]) -> str:
-    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * 2 + "---|" + "---:|" * 4]
-    lines += ["| " + " | ".join(_cells(row)) + " |" for row in rows]
-    return "\n".join(lines) + "\n\n" + _footer(rows)
-
-
-RENDERERS = {
-    "table": render_table,
-    "json": render_json,
-    "csv": render_csv,
-    "md": render_markdown,
-}

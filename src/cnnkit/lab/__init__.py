@@ -1,7 +1,7 @@
 """The seeds' experiments as functions returning dataclasses (B4-B7).
 
-Each function returns a result with ``to_text()`` (what ``cnnkit lab NAME`` prints) and
-``to_dict()`` (``--format json``).
+Each function returns a result dataclass with ``to_dict()`` (``--format json``); its text (what
+``cnnkit lab NAME`` prints) is :func:`cnnkit.lab.render.render_text`.
 """
 
 from __future__ import annotations

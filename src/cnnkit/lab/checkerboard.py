@@ -19,7 +19,6 @@ import torch
 from cnnkit.arith.conv import conv_transpose_output_size
 from cnnkit.errors import ConfigError
 from cnnkit.lab._checks import require_memory
-from cnnkit.lab._table import format_table
 from cnnkit.reference import conv2d, conv_transpose2d, pixel_shuffle
 
 
@@ -60,31 +59,6 @@ class CheckerboardResult:
             entry.update(max_over_min=ratio if math.isfinite(ratio) else None,
                          uniform=upsampler.uniform)  # fmt: skip
         return data
-
-    def to_text(self) -> str:
-        def numbers(values) -> str:
-            return " ".join(f"{v:g}" for v in values)
-
-        rows = [
-            [u.method, ", ".join(f"{v:g}" for v in u.interior_values), f"{u.max_over_min:.2f}",
-             "yes" if u.uniform else "no"]
-            for u in self.upsamplers
-        ]  # fmt: skip
-        width = max(len(f"{v}") for row in self.coverage_map for v in row)
-        grid = "\n".join("  " + " ".join(f"{v:>{width}}" for v in row) for row in self.coverage_map)
-        return "\n".join(
-            [
-                f"transposed conv, kernel_size {self.kernel_size}, stride {self.stride}, "
-                f"input of {self.size} ones",
-                f"coverage (measured): {numbers(self.measured)}",
-                f"coverage (formula):  {numbers(self.formula)}",
-                f"interior pattern:    {', '.join(str(v) for v in self.interior)}",
-                f"2-D coverage of a {self.size}x{self.size} input:",
-                grid,
-                "upsampling by the stride, all-ones input and weights, output interior:",
-                format_table(["method", "interior values", "max/min", "uniform"], rows),
-            ]
-        )
 
 
 def transposed_coverage(

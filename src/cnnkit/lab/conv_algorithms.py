@@ -28,7 +28,6 @@ from cnnkit.arith.limits import check_fits_in_memory
 from cnnkit.arith.memory import im2col_bytes
 from cnnkit.errors import ConfigError, ShapeError, UnsupportedError
 from cnnkit.lab._memory import peak_allocated_bytes, tensor_bytes
-from cnnkit.lab._table import format_table
 from cnnkit.reference import METHODS, conv2d, winograd_multiply_count
 from cnnkit.reference.winograd import MultiplyCount
 
@@ -125,44 +124,6 @@ class ConvAlgorithmsResult:
             if figures.winograd is not None:
                 entry["winograd"]["ratio"] = figures.winograd.ratio
         return data
-
-    def to_text(self) -> str:
-        rows = [
-            [m.shape, m.method, _number(m.max_error, "{:.1e}"), _number(m.seconds, "{:.2f}", 1e3),
-             _number(m.cpu_seconds, "{:.2f}", 1e3), _number(m.time_vs_torch, "{:.2f}x"),
-             _megabytes(m.peak_extra_bytes), m.note]
-            for m in self.measurements
-        ]  # fmt: skip
-        headers = ["shape", "method", "max error", "wall ms", "cpu ms", "vs torch", "peak extra"]
-        table = format_table([*headers, "note"], rows)
-        notes = []
-        for figures in self.figures:
-            line = (
-                f"{figures.shape.label}: {figures.macs:,} MACs; im2col bill (002) "
-                f"{_megabytes(figures.im2col_bytes)}"
-            )
-            if figures.winograd is not None:
-                count = figures.winograd
-                line += (
-                    f"; Winograd F(2x2,3x3) {count.winograd:,} multiplies vs {count.direct:,} "
-                    f"direct ({count.ratio:.2f}x fewer)"
-                )
-            notes.append(line)
-        header = (
-            f"conv2d methods, {self.dtype}, {self.threads} thread(s), median of up to "
-            f"{self.repeats} interleaved runs\nmax error: largest |y - F.conv2d(x, w)| with "
-            "F.conv2d in float64; vs torch: ratio of CPU times; peak extra: bytes live beyond "
-            "the output (torch.profiler)"
-        )
-        return "\n".join([header, table, *notes])
-
-
-def _number(value: float | None, pattern: str, scale: float = 1.0) -> str:
-    return "-" if value is None else pattern.format(value * scale)
-
-
-def _megabytes(value: int | None) -> str:
-    return "-" if value is None else f"{value / 1e6:.2f} MB"
 
 
 def _figures(shape: ConvShape, element_bytes: int) -> ShapeFigures:

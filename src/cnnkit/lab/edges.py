@@ -60,35 +60,6 @@ class EdgesResult:
     def to_dict(self) -> dict:
         return {"examples": [{**asdict(e), "finding": e.finding} for e in self.examples]}
 
-    def to_text(self) -> str:
-        blocks = []
-        for example in self.examples:
-            output = torch.tensor(example.output)
-            blocks.append(
-                "\n".join(
-                    [
-                        f"{example.seed}: {example.title}",
-                        "input:",
-                        _tensor_text(torch.tensor(example.image)),
-                        "kernel:",
-                        _tensor_text(torch.tensor(example.kernel)),
-                        f"output ({output.shape[0]}x{output.shape[1]}):",
-                        _tensor_text(output),
-                        f"seed says: {example.seed_claim}",
-                        f"computed:  {example.finding}",
-                        *([f"note:      {example.note}"] if example.note else []),
-                        "same as torch.nn.functional.conv2d: "
-                        + ("yes" if example.max_difference_from_torch == 0 else "no"),
-                    ]
-                )
-            )
-        return "\n\n".join(blocks)
-
-
-def _tensor_text(t: torch.Tensor) -> str:
-    """``repr`` of a float tensor as the seeds print it, without a negative zero."""
-    return repr(t + 0.0)
-
 
 def describe_response(output: torch.Tensor) -> str:
     """Name the rows (or columns) where a 2-D response is non-zero and the values there.

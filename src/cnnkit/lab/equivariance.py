@@ -18,7 +18,6 @@ import torch.nn.functional as F
 
 from cnnkit.errors import ConfigError
 from cnnkit.lab._checks import require_memory, require_seed
-from cnnkit.lab._table import format_error, format_table
 from cnnkit.reference import conv2d, max_pool2d
 
 DEFAULT_SHIFTS: tuple[tuple[int, int], ...] = ((1, 0), (2, 0), (2, 2), (3, 1))
@@ -56,32 +55,6 @@ class EquivarianceResult:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-    def to_text(self) -> str:
-        table = format_table(
-            ["operation", "shift", "output shift", "max error", "pixels differing",
-             "error off border", "equivariant"],
-            [
-                [
-                    row.operation,
-                    _shift_text(row.shift),
-                    _shift_text(row.output_shift) + ("" if row.exact_shift else " (best)"),
-                    format_error(row.max_error),
-                    f"{100 * row.differing:.1f}%",
-                    format_error(row.error_away_from_border),
-                    "yes" if row.equivariant else "no",
-                ]
-                for row in self.rows
-            ],
-        )  # fmt: skip
-        return (
-            f"F(T x) vs T' F(x): {self.size}x{self.size} random image, {self.channels} channels, "
-            f"seed {self.seed}\nT = circular shift; errors relative to max |F(x)|\n{table}"
-        )
-
-
-def _shift_text(shift: tuple[int, int]) -> str:
-    return f"({shift[0]}, {shift[1]})"
 
 
 def _translate(x: torch.Tensor, shift: Sequence[int]) -> torch.Tensor:

@@ -17,18 +17,16 @@ experiment is exactly theirs (torchvision's BasicBlock has no conv bias).
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import nn
 
-from cnnkit._io import atomic_save_figure, figure_format
+from cnnkit._io import figure_format
 from cnnkit.errors import ConfigError
 from cnnkit.lab._checks import require_memory, require_seed
-from cnnkit.lab._table import format_table
+from cnnkit.lab.gradient_flow_plot import write_plot
 
 EXPERIMENTS = ("conv", "linear")
 
@@ -104,33 +102,6 @@ class GradientFlowResult:
     def to_dict(self) -> dict:
         return asdict(self)
 
-    def to_text(self) -> str:
-        depths = sorted({1, *range(10, self.blocks, 10), self.blocks})
-        headers = ["block"] + [
-            f"{c.experiment} {'residual' if c.residual else 'plain'}" for c in self.curves
-        ]
-        rows = [
-            [str(d)] + [f"{c.input_gradient_norms[d - 1]:.3e}" for c in self.curves] for d in depths
-        ]
-        lines = [
-            f"gradient norm ||dL/dx|| at the input of each block, {self.blocks} blocks, "
-            f"seed {self.seed}, loss = output.sum()",
-            format_table(headers, rows),
-        ]
-        for experiment in sorted({c.experiment for c in self.curves}):
-            ratio = _ratio(self.curve(experiment, True), self.curve(experiment, False))
-            lines.append(f"{experiment}, block 1: {ratio}")
-        if self.image:
-            lines.append(f"wrote {self.image}")
-        return "\n".join(lines)
-
-
-def _ratio(residual: GradientCurve, plain: GradientCurve) -> str:
-    top, bottom = residual.input_gradient_norms[0], plain.input_gradient_norms[0]
-    if bottom == 0:
-        return "the plain gradient is exactly 0 in float32"
-    return f"the residual gradient is {top / bottom:.3g} times the plain one"
-
 
 def _measure(experiment: str, residual: bool, blocks: int, seed: int) -> GradientCurve:
     # fork_rng: the experiment seeds its own draws without changing the caller's RNG state.
@@ -186,39 +157,3 @@ def gradient_flow(
         write_plot(result, image_path)
         result = GradientFlowResult(blocks, seed, curves, str(image_path))
     return result
-
-
-def write_plot(result: GradientFlowResult, path: str | Path) -> None:
-    """:func:`plot_figure` written atomically, as PNG, SVG or PDF by ``path``'s suffix."""
-    figure_format(path)  # refuse a suffix that is no figure format before drawing
-    atomic_save_figure(plot_figure(result), path, dpi=100)
-
-
-def plot_figure(result: GradientFlowResult) -> Any:
-    """Gradient norm per block, one panel per experiment, log scale (a matplotlib Figure)."""
-    from matplotlib.figure import Figure
-
-    experiments = sorted({c.experiment for c in result.curves})
-    figure = Figure(figsize=(5 * len(experiments), 3.6))
-    axes = list(figure.subplots(1, len(experiments), squeeze=False)[0])
-    for axis, experiment in zip(axes, experiments, strict=True):
-        curves = [result.curve(experiment, residual) for residual in (True, False)]
-        nonzero = [v for c in curves for v in c.input_gradient_norms if v > 0]
-        floor = min(nonzero) / 10 if nonzero else 1.0
-        for curve in curves:
-            norms = curve.input_gradient_norms
-            blocks = range(1, len(norms) + 1)
-            label = "with residual" if curve.residual else "without residual"
-            # a log scale cannot show 0: draw the non-zero norms, and mark exact zeros below them
-            shown = [v if v > 0 else math.nan for v in norms]
-            (line,) = axis.semilogy(blocks, shown, marker=".", label=label)
-            zeros = [b for b, v in zip(blocks, norms, strict=True) if v == 0]
-            if zeros:
-                axis.scatter(zeros, [floor] * len(zeros), marker="v", color=line.get_color(),
-                             label=f"{label}: exactly 0")  # fmt: skip
-        axis.set_title(f"{experiment} blocks")
-        axis.set_xlabel("block (1 = nearest the input)")
-        axis.set_ylabel("||dL/d input||")
-        axis.legend()
-    figure.tight_layout()
-    return figure

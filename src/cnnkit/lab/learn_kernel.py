@@ -36,28 +36,6 @@ class LearnKernelResult:
     def to_dict(self) -> dict:
         return asdict(self)
 
-    def to_text(self) -> str:
-        lines = [
-            f"learning the kernel of 004: {self.iterations} iterations, lr {self.learning_rate:g},"
-            f" seed {self.seed}",
-            f"initial kernel: {_kernel_text(self.initial_kernel)}",
-        ]
-        # 004 prints the loss every 2 iterations (the loss computed before that update)
-        lines += [
-            f"epoch {i + 1}, loss {loss:.3f}"
-            for i, loss in enumerate(self.losses)
-            if (i + 1) % 2 == 0
-        ]
-        lines += [
-            f"loss after the last update: {self.final_loss:.3f}",
-            f"learned kernel: {_kernel_text(self.kernel)}   (target [1, -1])",
-        ]
-        return "\n".join(lines)
-
-
-def _kernel_text(kernel: tuple[float, float]) -> str:
-    return repr(torch.tensor([kernel]) + 0.0)
-
 
 def learn_kernel(
     iterations: int = 10, learning_rate: float = 3e-2, seed: int = 0
