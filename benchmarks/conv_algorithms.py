@@ -31,20 +31,19 @@ from cnnkit.lab import RESNET18_SHAPES, conv_algorithms
 from cnnkit.runtime import cpu_model
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from recording import load_average, write_markdown_section  # noqa: E402
+
 RESULT = ROOT / "benchmarks" / "results" / "conv_algorithms.json"
 PAGE = ROOT / "docs" / "benchmarks.md"
 SECTION = "## Convolution algorithms"
 IM2COL_GOAL = 3.0
 
 
-def _load() -> list[float] | None:
-    return [round(v, 2) for v in os.getloadavg()] if hasattr(os, "getloadavg") else None
-
-
 def run(threads: int, repeats: int, batch: int, budget: float) -> dict:
     torch.set_num_threads(threads)
     shapes = [dataclasses.replace(shape, batch=batch) for shape in RESNET18_SHAPES]
-    load_before, start = _load(), time.time()
+    load_before, start = load_average(), time.time()
     result = conv_algorithms(shapes, repeats=repeats, budget_seconds=budget)
     data = result.to_dict()
     im2col = [m for m in result.measurements if m.method == "im2col"]
@@ -63,7 +62,7 @@ def run(threads: int, repeats: int, batch: int, budget: float) -> dict:
         "threads": threads,
         "batch": batch,
         "load_average_before": load_before,
-        "load_average_after": _load(),
+        "load_average_after": load_average(),
         "wall_seconds": round(time.time() - start, 1),
         "date": time.strftime("%Y-%m-%d"),
     }
@@ -140,19 +139,6 @@ def markdown(data: dict) -> str:
     return "\n".join(lines)
 
 
-def replace_section(page: str, section: str) -> str:
-    """``page`` with the section starting at ``SECTION`` (up to the next ``## `` heading)
-    replaced by ``section``; appended when absent."""
-    lines = page.splitlines(keepends=True)
-    starts = [i for i, line in enumerate(lines) if line.rstrip("\n") == SECTION]
-    if not starts:
-        return page.rstrip("\n") + "\n\n" + section
-    start = starts[0]
-    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-    tail = "".join(lines[end:])
-    return "".join(lines[:start]) + section + ("\n" + tail if tail else "")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default: 1)")
@@ -162,8 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     data = run(args.threads, args.repeats, args.batch, args.budget)
     atomic_write_text(RESULT, json.dumps(data, indent=2) + "\n")
-    page = PAGE.read_text(encoding="utf-8") if PAGE.exists() else "# Benchmarks\n"
-    atomic_write_text(PAGE, replace_section(page, markdown(data)))
+    write_markdown_section(markdown(data), PAGE)
     print(markdown(data))
     return 0
 

@@ -34,8 +34,8 @@ from fashion_table import (  # noqa: E402
     machine_info,
     machine_label,
     write_result,
-    write_section,
 )
+from recording import write_section  # noqa: E402
 
 # (network, in channels, out channels, map side, batch): the stride-1 3x3 convs of each net
 SHAPES = [

@@ -31,14 +31,13 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from recording import load_average, write_markdown_section  # noqa: E402
+
 RESULT = ROOT / "benchmarks" / "results" / "doctor.json"
 PAGE = ROOT / "docs" / "benchmarks.md"
 SECTION = "## Doctor: static rules vs summary"
 GOAL = 1.25  # "about as long as summary": within 25%
-
-
-def _load() -> list[float] | None:
-    return [round(v, 2) for v in os.getloadavg()] if hasattr(os, "getloadavg") else None
 
 
 def interleaved(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, dict]:
@@ -145,18 +144,6 @@ def markdown(data: dict) -> str:
     return "\n".join(lines)
 
 
-def replace_section(page: str, section: str) -> str:
-    """``page`` with this section replaced (up to the next ``## `` heading), or appended."""
-    lines = page.splitlines(keepends=True)
-    starts = [i for i, line in enumerate(lines) if line.rstrip("\n") == SECTION]
-    if not starts:
-        return page.rstrip("\n") + "\n\n" + section
-    start = starts[0]
-    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), None)
-    tail = "".join(lines[end:]) if end is not None else ""
-    return "".join(lines[:start]) + section + ("\n" + tail if tail else "")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=5)
@@ -168,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(1)
     warnings.simplefilter("ignore")
-    load_before = _load()
+    load_before = load_average()
     data = {
         "repeats": args.repeats,
         "speed": speed(args.models.split(","), args.repeats),
@@ -180,11 +167,10 @@ def main(argv: list[str] | None = None) -> int:
         "torch": torch.__version__,
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "load_before": load_before,
-        "load_after": _load(),
+        "load_after": load_average(),
     }
     atomic_write_text(RESULT, json.dumps(data, indent=2) + "\n")
-    page = PAGE.read_text(encoding="utf-8") if PAGE.exists() else "# Benchmarks\n"
-    atomic_write_text(PAGE, replace_section(page, markdown(data)))
+    write_markdown_section(markdown(data), PAGE)
     print(markdown(data))
     return 0
 

@@ -49,7 +49,8 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from fashion_table import machine_info, machine_label, write_result, write_section  # noqa: E402
+from fashion_table import machine_info, machine_label, write_result  # noqa: E402
+from recording import write_section  # noqa: E402
 
 # Fashion-MNIST's training-set mean and std (cnnkit.data.channel_stats)
 FASHION_MEAN, FASHION_STD = 0.2860, 0.3530

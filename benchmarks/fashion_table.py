@@ -29,7 +29,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DOC = ROOT / "docs" / "benchmarks.md"
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from recording import write_section  # noqa: E402
 
 # (row, recipe, seed 003's claim in percent, time budget in seconds, extra flags)
 # The first four budgets are upper bounds (their recipes end by epochs on an idle machine); 003's
@@ -89,27 +90,6 @@ def measured_on() -> str:
     """Date and machine of a row, kept with the row: rows of earlier runs stay in the results."""
     info = machine_info()
     return f"{info['date']}, {machine_label(info)}"
-
-
-def write_section(title: str, body: str) -> None:
-    """Replace (or append) the ``## {title}`` section of docs/benchmarks.md, leaving the rest."""
-    text = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Benchmarks\n"
-    heading = f"## {title}"
-    lines = text.splitlines()
-    try:
-        start = lines.index(heading)
-    except ValueError:
-        new = text.rstrip("\n") + f"\n\n{heading}\n\n{body}\n"
-    else:
-        end = next(
-            (i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines)
-        )
-        block = [heading, "", *body.splitlines(), ""]
-        new = "\n".join(lines[:start] + block + lines[end:]).rstrip("\n") + "\n"
-    sys.path.insert(0, str(ROOT / "src"))
-    from cnnkit._io import atomic_write_text
-
-    atomic_write_text(DOC, new)
 
 
 def train(recipe: str, budget: float | None, extra: tuple[str, ...], out: Path) -> dict:

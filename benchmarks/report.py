@@ -30,7 +30,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 sys.path.insert(0, str(ROOT / "src"))
 
-from fashion_table import machine_info, machine_label, write_result, write_section  # noqa: E402
+from fashion_table import machine_info, machine_label, write_result  # noqa: E402
+from recording import write_section  # noqa: E402
 
 SIZE_GOAL_BYTES = 5_000_000
 RENDER_GOAL_SECONDS = 2.0

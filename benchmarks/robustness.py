@@ -29,6 +29,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from recording import load_average  # noqa: E402
+
 RESULT = ROOT / "benchmarks" / "results" / "robustness.json"
 
 # label -> `cnnkit train` arguments; the augmented twins add what targets one shift each
@@ -42,10 +45,6 @@ CONFIGS: dict[str, list[str]] = {
     "resnet18": ["--recipe", "seed003", "--epochs", "10"],
     "resnet18_rotation": ["--recipe", "seed003", "--epochs", "10", "--rotation", "15"],
 }
-
-
-def _load() -> list[float] | None:
-    return [round(v, 2) for v in os.getloadavg()] if hasattr(os, "getloadavg") else None
 
 
 def train(label: str, runs: Path, epochs: int | None) -> Path:
@@ -139,7 +138,7 @@ def main() -> None:
             if label not in checkpoints:
                 checkpoints[label] = train(label, Path(args.runs), args.fixed_epochs)
     corruptions = args.corruptions.split(",") if args.corruptions else None
-    load_before = _load()
+    load_before = load_average()
     results: dict[str, dict] = {}
     first = None
     for label, path in checkpoints.items():
@@ -169,7 +168,7 @@ def main() -> None:
             "threads": 1,
         },
         "load_average_before": load_before,
-        "load_average_after": _load(),
+        "load_average_after": load_average(),
         "limit": args.limit,
         "checkpoints": {k: str(v) for k, v in checkpoints.items()},
         "results": results,
@@ -177,7 +176,7 @@ def main() -> None:
     RESULT.parent.mkdir(parents=True, exist_ok=True)
     RESULT.write_text(json.dumps(payload, indent=2) + "\n")
     print(markdown(results))
-    print(f"load average {load_before} -> {_load()}; wrote {RESULT}")
+    print(f"load average {load_before} -> {load_average()}; wrote {RESULT}")
 
 
 if __name__ == "__main__":

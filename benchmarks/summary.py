@@ -39,6 +39,9 @@ from cnnkit._io import atomic_write_text
 from cnnkit.runtime import cpu_model
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from recording import load_average, write_markdown_section  # noqa: E402
+
 RESULT = ROOT / "benchmarks" / "results" / "summary.json"
 PAGE = ROOT / "docs" / "benchmarks.md"
 SECTION = "## Analysis: summary speed and scale"
@@ -74,10 +77,6 @@ print(json.dumps({"code": code, "inner_seconds": time.perf_counter() - start,
                   "cpu_seconds": usage.ru_utime + usage.ru_stime,
                   "rss_bytes": usage.ru_maxrss * 1024}), file=sys.stderr)
 """
-
-
-def _load() -> list[float] | None:
-    return [round(v, 2) for v in os.getloadavg()] if hasattr(os, "getloadavg") else None
 
 
 def _tools(shape: tuple[int, ...]) -> dict[str, Callable[[torch.nn.Module], int]]:
@@ -266,19 +265,6 @@ def markdown(data: dict) -> str:
     return "\n".join(lines)
 
 
-def replace_section(page: str, section: str) -> str:
-    """``page`` with this benchmark's section replaced (up to the next ``## `` heading), or
-    appended when absent; other sections are left as they are."""
-    lines = page.splitlines(keepends=True)
-    starts = [i for i, line in enumerate(lines) if line.rstrip("\n") == SECTION]
-    if not starts:
-        return page.rstrip("\n") + "\n\n" + section
-    start = starts[0]
-    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-    tail = "".join(lines[end:])
-    return "".join(lines[:start]) + section + ("\n" + tail if tail else "")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per tool (default 3)")
@@ -290,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.getLogger("fvcore").setLevel(logging.ERROR)
     torch.set_num_threads(1)
-    load_before = _load()
+    load_before = load_average()
     data = {
         "repeats": args.repeats,
         "scale": scale(),
@@ -300,15 +286,14 @@ def main(argv: list[str] | None = None) -> int:
         "cpu": cpu_model(),
         "cores": os.cpu_count(),
         "load_before": load_before,
-        "load_after": _load(),
+        "load_after": load_average(),
         "torch": torch.__version__,
         "python": platform.python_version(),
         "date": time.strftime("%Y-%m-%d"),
         "threads": 1,
     }
     atomic_write_text(RESULT, json.dumps(data, indent=2) + "\n")
-    page = PAGE.read_text(encoding="utf-8") if PAGE.exists() else "# Benchmarks\n"
-    atomic_write_text(PAGE, replace_section(page, markdown(data)))
+    write_markdown_section(markdown(data), PAGE)
     print(markdown(data))
     return 0
 

@@ -39,8 +39,8 @@ from fashion_table import (  # noqa: E402
     machine_info,
     machine_label,
     write_result,
-    write_section,
 )
+from recording import write_section  # noqa: E402
 
 DEFAULT_ROUNDS = 3
 

@@ -1,4 +1,5 @@
-"""benchmarks/doctor.py: its section renders from a result and replaces only itself."""
+"""benchmarks/doctor.py: its section renders from a result and replaces only itself
+(benchmarks/recording.py replaces it)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,6 @@ def test_markdown_and_section_replacement() -> None:
     assert "| m | doctor | 1.000 | 0.500 | 0.600 | 1.50x |" in text
     assert "met on 0 of 1 models" in text
     page = "# B\n\n## A\n\nold\n\n" + script.SECTION + "\n\nold\n\n## Z\n\nz\n"
-    replaced = script.replace_section(page, text)
+    replaced = load_script("recording").replace_section(page, text)
     assert replaced.count(script.SECTION) == 1 and "## Z\n\nz\n" in replaced
     assert "## A\n\nold" in replaced and "\nold\n\n## Z" not in replaced
