@@ -87,7 +87,7 @@ def test_broken_model_fails_ci(capsys) -> None:
     ("argv", "message"),
     [
         (("resnet18", "--model-kwargs", "{bad"), "--model-kwargs: not valid JSON"),
-        (("resnet18", "--model-kwargs", "[1]"), "--model-kwargs: expected a JSON object"),
+        (("resnet18", "--model-kwargs", "[1]"), "--model-kwargs must be a JSON object"),
         (("resnet18", "--probe-steps", "-1"), "--probe-steps: must be >= 0"),
         (("resnet18", "--input", "3,0,4"), "--input: every value must be positive"),
         (("no_such_model",), "unknown model 'no_such_model'"),

@@ -11,12 +11,12 @@ found, 1 otherwise (for CI).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
 from cnnkit.cli._common import add_format, add_trust_code, parse_ints
+from cnnkit.cli.summary import parse_model_kwargs
 from cnnkit.errors import ConfigError
 
 FORMATS = ("table", "json", "sarif")
@@ -72,18 +72,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _model_kwargs(text: str | None) -> dict[str, Any]:
-    if text is None:
-        return {}
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"--model-kwargs: not valid JSON ({exc.msg})") from None
-    if not isinstance(value, dict):
-        raise ConfigError("--model-kwargs: expected a JSON object, e.g. '{\"in_channels\": 1}'")
-    return value
-
-
 def _is_checkpoint(spec: str) -> bool:
     path = Path(spec)
     return path.suffix in (".pt", ".pth") or path.is_dir() or (path.is_file() and ":" not in spec)
@@ -97,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--probe-steps: must be >= 0, got {args.probe_steps}")
     if args.object_size is not None and args.object_size < 1:
         raise ConfigError(f"--object-size: must be >= 1, got {args.object_size}")
-    kwargs = _model_kwargs(args.model_kwargs)
+    kwargs = parse_model_kwargs(args.model_kwargs)
     config = _config(args)
     if config is not None and args.model_kwargs is None and args.model == config.model:
         kwargs = dict(config.model_kwargs)  # the model the config would train

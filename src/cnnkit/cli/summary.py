@@ -53,7 +53,8 @@ def add_model_kwargs(parser: argparse.ArgumentParser) -> None:
 
 
 def parse_model_kwargs(text: str | None) -> dict[str, Any]:
-    """``--model-kwargs`` as a dict (a JSON object), or ``{}``."""
+    """``--model-kwargs`` as a dict (a JSON object), or ``{}``: the one parser of the flag
+    (summary, diagram, zoo, doctor)."""
     if text is None:
         return {}
     try:
@@ -61,7 +62,9 @@ def parse_model_kwargs(text: str | None) -> dict[str, Any]:
     except json.JSONDecodeError as error:
         raise ConfigError(f"--model-kwargs: not valid JSON ({error.msg}): {text!r}") from None
     if not isinstance(value, dict):
-        raise ConfigError(f"--model-kwargs must be a JSON object, got {text!r}")
+        raise ConfigError(
+            f"--model-kwargs must be a JSON object such as '{{\"in_channels\": 1}}', got {text!r}"
+        )
     return value
 
 

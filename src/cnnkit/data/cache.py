@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cnnkit._io import atomic_torch_save, atomic_write_text
+from cnnkit.data.download import file_hexdigest
 from cnnkit.data.sources import user_cache_dir
 
 if TYPE_CHECKING:
@@ -64,11 +65,7 @@ def cache_folder() -> Path:
 
 def file_sha256(path: Path) -> str:
     """SHA-256 of the bytes of ``path``, read in chunks (hex)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return file_hexdigest(path, "sha256")
 
 
 def _identity(path: Path) -> list:

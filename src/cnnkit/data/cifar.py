@@ -32,6 +32,7 @@ import numpy as np
 
 from cnnkit.data import cache
 from cnnkit.data.dataset import ImageDataset
+from cnnkit.data.download import file_hexdigest
 from cnnkit.data.idx import read_bytes
 from cnnkit.data.sources import DATASETS, DatasetSource, Found, RemoteFile
 from cnnkit.errors import ChecksumError, DataError
@@ -156,7 +157,7 @@ class CifarSource(DatasetSource):
 
     def _read_archive(self, archive: Path, split: str) -> tuple[dict[str, bytes], dict[str, str]]:
         remote = self.splits[split][0]
-        got = _md5_of_file(archive)
+        got = file_hexdigest(archive, "md5")
         if got != remote.md5:
             raise ChecksumError(f"{archive}: md5 is {got}, expected the published {remote.md5}")
         wanted = {f"{self.base_folder}/{name}": name for name, _ in self._needed(split)}
@@ -230,14 +231,6 @@ def _check_member(archive: Path, member: tarfile.TarInfo) -> None:
         raise DataError(f"{archive}: refused: member {member.name!r} escapes the archive")
     if not (member.isfile() or member.isdir()):
         raise DataError(f"{archive}: refused: member {member.name!r} is a link or special file")
-
-
-def _md5_of_file(path: Path) -> str:
-    digest = hashlib.md5()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 _CIFAR10_BATCHES = {

@@ -37,11 +37,17 @@ class Digest:
     value: str
 
     def of_file(self, path: str | os.PathLike[str]) -> str:
-        digest = hashlib.new(self.algorithm)
-        with open(path, "rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
-        return digest.hexdigest()
+        return file_hexdigest(path, self.algorithm)
+
+
+def file_hexdigest(path: str | os.PathLike[str], algorithm: str = "sha256") -> str:
+    """The :mod:`hashlib` ``algorithm`` digest of the bytes of ``path``, read in 1 MiB chunks
+    (hex): the one file hasher of the data folder (downloads, archives, the cache)."""
+    digest = hashlib.new(algorithm)
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 class _Failure(Exception):
