@@ -152,3 +152,36 @@ def test_a_fold_onto_another_grid_is_unknown_not_guessed():
 
     out = summarize(Regridded(), (1, 8, 8)).layers[-1]
     assert out.output_shape == (1, 4, 2, 8) and out.rf == (None, None)
+
+
+class OneHaloWindow(nn.Module):
+    """Halo attention's keys on a map no larger than its block: one window over all of it."""
+
+    def __init__(self, halo: int, size: int) -> None:
+        super().__init__()
+        self.halo, self.window = halo, size + 2 * halo
+        self.mix = nn.Conv2d(self.window * self.window, 2, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.halo
+        blocks = F.pad(x, [h, h, h, h]).unfold(2, self.window, 4).unfold(3, self.window, 4)
+        return self.mix(blocks.flatten(4).permute(0, 1, 4, 2, 3).flatten(1, 2))  # (N, w w, 1, 1)
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.integers(0, 3), st.integers(2, 9))
+def test_one_window_over_the_whole_map_sees_every_pixel(halo, size):
+    model = _positive(OneHaloWindow(halo, size))
+    with model_left_as_found(model):
+        out = summarize(model, (1, size, size)).layers[-1]
+    assert out.rf_global == (True, True)
+    assert _support(model, (1, size, size), (0, 0)) == [(0, size - 1)] * 2
+
+
+def test_a_window_of_one_position_on_a_one_pixel_axis_is_not_global():
+    class Single(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x.unfold(2, 1, 1)
+
+    out = summarize(Single(), (2, 1, 5)).layers[-1]
+    assert out.rf == (1, 1) and out.rf_global == (False, False)

@@ -101,7 +101,7 @@ def _one_window_over_all(kind: sp.Unfold, i: int, size: int) -> bool:
     """One window that holds every position of the dim (halo attention on a map no larger than
     its block): each element of it sees the whole axis, as after a global pool."""
     k, p, d = kind.kernel_size[i], kind.padding[i], kind.dilation[i]
-    return (d == 1 or k == 1) and k >= size + p
+    return size > 1 and d == 1 and k >= size + p
 
 
 def _windows(size: int, kind: sp.Unfold, i: int) -> int:
