@@ -70,3 +70,17 @@ class TrainingError(CnnkitError):
 def suggest(name: str, known: Iterable[str]) -> list[str]:
     """Close matches of ``name`` among ``known`` (difflib ratio >= 0.5), best first."""
     return difflib.get_close_matches(name, sorted(known), n=5, cutoff=0.5)
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of ``error``'s message (its type's name when it has none): how a one-line
+    error quotes PyTorch's reason (the zoo's checks, registry and weights, the analysis capture)."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def layer_label(name: str, type_name: str) -> str:
+    """How an error names the layer an input fails at: ``features.3 (Conv2d)``, or the type
+    alone for the model itself (no name). The zoo's ``locate_failure`` finds the layer by
+    replaying a plain ``model(x)`` on meta; the analysis capture, from its own recording."""
+    return f"{name} ({type_name})" if name else type_name

@@ -100,5 +100,21 @@ def data_dependent() -> DataDependent:
     return DataDependent()
 
 
+class ImageAndTokens(nn.Module):
+    """Two inputs: an image and token ids (an integer dtype)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.embed = nn.Embedding(100, 8)
+
+    def forward(self, image: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        return self.conv(image).mean((2, 3)) + self.embed(tokens).mean(1)
+
+
+def image_and_tokens() -> ImageAndTokens:
+    return ImageAndTokens()
+
+
 def not_a_module() -> int:
     return 3

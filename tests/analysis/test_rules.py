@@ -62,6 +62,12 @@ class Sample:
     mode: str = "eval"
 
 
+def _fold_additions(ones: torch.Tensor) -> int:
+    """Additions of F.fold((8, 8), 3, dilation 2, padding 1): F.fold of ones counts the windows
+    over each position, which sums them with one addition fewer."""
+    return int((F.fold(ones, (8, 8), 3, 2, 1) - 1).clamp(min=0).sum())
+
+
 def _n(shape: tuple[int, ...]) -> int:
     return math.prod(shape)
 
@@ -119,6 +125,13 @@ SAMPLES = [
     Sample("flatten", lambda m, x: x.flatten(1), lambda i, o: 0),
     Sample("clone", lambda m, x: x.clone(), lambda i, o: 0),
     Sample("unfold", lambda m, x: x.unfold(2, 3, 1), lambda i, o: 0),
+    Sample("im2col", lambda m, x: F.unfold(x, 3, padding=1, stride=2), lambda i, o: 0),
+    Sample(
+        "col2im",  # F.fold sums the windows over each position: (cover - 1) additions; batch 2
+        lambda m, x: F.fold(F.unfold(x, 3, padding=1, dilation=2), (8, 8), 3, 2, 1),
+        lambda i, o: 2 * int(_fold_additions(torch.ones(1, 27, 36))),
+    ),
+    Sample("diagonal", lambda m, x: x.diagonal(0, 2, 3), lambda i, o: 0),
     Sample("permute", lambda m, x: x.permute(0, 2, 3, 1), lambda i, o: 0),
     Sample("transpose", lambda m, x: x.transpose(1, 2), lambda i, o: 0),
     Sample("slice", lambda m, x: x[:, :, 1:], lambda i, o: 0),

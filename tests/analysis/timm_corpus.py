@@ -134,6 +134,6 @@ RF_SAMPLE = {
         "mobilenetv3_small_050 efficientnet_b0 lcnet_050 regnetx_002 dla46_c mixnet_s "
         "ghostnet_050 hardcorenas_a repvgg_a0 cs3darknet_s ese_vovnet19b_slim_dw convnext_atto "
         "poolformer_s12 edgenext_xx_small mobilevit_xxs efficientvit_b0 lambda_resnet26t "
-        "starnet_s050 fasternet_t0 hgnetv2_b0"
+        "starnet_s050 fasternet_t0 hgnetv2_b0 halonet26t"
     )
 }

@@ -14,6 +14,7 @@ from cnnkit.cli.main import main
 from tests.analysis.models import TinyResNet
 
 SPEC = "tests.analysis.models:tiny_resnet"
+TOKENS = "tests.analysis.models:image_and_tokens"
 
 
 def _run(capsys, *argv: str) -> tuple[int, str, str]:
@@ -139,9 +140,52 @@ def test_names_are_never_cut_in_a_narrow_terminal(monkeypatch, capsys):
         (["lenet5", "--columns", "params", "--format", "json"], "--columns applies to"),
         (["lenet5", "--model-kwargs", "{bad"], "--model-kwargs: not valid JSON"),
         (["lenet5", "--model-kwargs", '{"bad": 1}'], "--model-kwargs: lenet5 does not accept"),
+        (["lenet5", "--dtypes", "flaot32"], "--dtypes: 'flaot32' is not a torch dtype"),
+        (["lenet5", "--dtypes", "__class__"], "--dtypes: '__class__' is not a torch dtype"),
+        (["lenet5", "--dtypes", "float32,long"], "--dtypes gives 2 dtype(s) for 1 input(s)"),
+        ([TOKENS, "--input", "3,8,8", "--input", "5,x"], "--input: expected comma-separated"),
+        ([TOKENS, "--input", "3,8,8", "--input", "0"], "--input: every value must be positive"),
+        ([TOKENS, "--input", "3,8,8"], "ImageAndTokens cannot take the input"),
+        ([TOKENS, "--input", "3,8,8", "--input", "5", "--dtypes", "float32"], "1 dtype(s) for 2"),
     ],
 )
 def test_sizes_and_flags_are_refused_before_allocating(argv, message, capsys):
     assert main(["summary", *argv]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err
+
+
+def test_several_inputs_and_their_dtypes(capsys):
+    """``--input`` repeated and ``--dtypes``: the shapes, params and MACs of a real forward on
+    inputs of those dtypes (token ids are long)."""
+    from tests.analysis.models import ImageAndTokens
+
+    argv = ["summary", TOKENS, "--input", "3,16,16", "--input", "5", "--dtypes", "float32,long",
+            "--batch", "2", "--format", "json"]  # fmt: skip
+    code, out, _ = _run(capsys, *argv)
+    data = json.loads(out)
+    model = ImageAndTokens().eval()
+    with FlopCounterMode(display=False) as counter:
+        model(torch.randn(2, 3, 16, 16), torch.randint(0, 100, (2, 5)))
+    assert code == 0 and data["input_shapes"] == [[2, 3, 16, 16], [2, 5]]
+    assert data["total"]["params"] == sum(p.numel() for p in model.parameters())
+    assert 2 * data["total"]["macs"] == counter.get_total_flops()
+    # without --dtypes the tokens would be floats, which an embedding refuses
+    assert main([*argv[:6], "--batch", "2"]) == 2
+    assert "embed (Embedding) cannot take the input" in capsys.readouterr().err
+
+
+def test_the_documented_attention_with_three_inputs_matches_flop_counter(capsys):
+    """docs/analysis.md's example: query, key and value as three --input."""
+    kwargs = {"embed_dim": 16, "num_heads": 2, "batch_first": True}
+    shapes = ["--input", "5,16", "--input", "7,16", "--input", "7,16"]
+    argv = ["summary", "torch.nn:MultiheadAttention", "--model-kwargs", json.dumps(kwargs),
+            "--format", "json", *shapes]  # fmt: skip
+    code, out, _ = _run(capsys, *argv)
+    data = json.loads(out)
+    model = torch.nn.MultiheadAttention(**kwargs).eval()
+    q, kv = torch.randn(1, 5, 16), torch.randn(1, 7, 16)
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(q, kv, kv)
+    assert code == 0 and data["input_shapes"] == [[1, 5, 16], [1, 7, 16], [1, 7, 16]]
+    assert 2 * data["total"]["macs"] == counter.get_total_flops()

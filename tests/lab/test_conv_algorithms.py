@@ -7,10 +7,10 @@ import json
 import pytest
 import torch
 
+from cnnkit.analysis.memory import peak_allocated_bytes
 from cnnkit.arith.memory import im2col_bytes
 from cnnkit.errors import ConfigError
 from cnnkit.lab import ConvShape, conv_algorithms
-from cnnkit.lab._memory import peak_allocated_bytes
 from cnnkit.lab.render import render_text
 
 

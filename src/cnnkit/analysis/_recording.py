@@ -32,6 +32,7 @@ from cnnkit.analysis._tensors import (
     tensors_in,
 )
 from cnnkit.analysis.graph import INPUT_CALL, INPUT_NODE, Call, Node, TensorRef
+from cnnkit.errors import layer_label
 
 ModuleRuleLookup = Callable[[nn.Module], Any]
 
@@ -191,11 +192,11 @@ class Recorder:
             return "the model"
         call = self.calls[call_index]
         if call.kind == "module":
-            return f"{call.name} ({call.type})" if call.depth > 0 else call.type
+            return layer_label(call.name if call.depth > 0 else "", call.type)
         parent = self.calls[call.parent] if call.parent is not None else None
         if parent is None:
             return call.type
-        where = parent.type if parent.depth == 0 else f"{parent.name} ({parent.type})"
+        where = layer_label(parent.name if parent.depth > 0 else "", parent.type)
         return f"{call.type} in {where}.forward"
 
     def innermost(self) -> str:

@@ -32,7 +32,7 @@ from cnnkit.analysis._recording import (
 from cnnkit.analysis._swap import swapped
 from cnnkit.analysis._tensors import tensors_in
 from cnnkit.analysis.graph import Graph
-from cnnkit.errors import CnnkitError, ConfigError, ShapeError, UnsupportedError
+from cnnkit.errors import CnnkitError, ConfigError, ShapeError, UnsupportedError, first_line
 
 Mode = Literal["eval", "train", "same"]
 
@@ -216,8 +216,7 @@ def _classify(
     first_empty: tuple[str, tuple[int, ...]] | None = None,
 ) -> Exception:
     """A failed forward: retry for real (meta limitation) or a one-line ShapeError."""
-    lines = str(error).strip().splitlines()
-    message = lines[0] if lines else type(error).__name__
+    message = first_line(error)
     if meta and (isinstance(error, NotImplementedError) or _NEEDS_REAL.search(str(error))):
         return _NeedsRealForward(f"{layer} cannot run on the meta device ({message})")
     if isinstance(error, CnnkitError) and not isinstance(error, ShapeError):

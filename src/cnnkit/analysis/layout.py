@@ -178,8 +178,9 @@ def global_on_grid(size: int, grid: Field | None) -> AxisField:
 
 def merge_fields(all_fields: Iterable[Fields], sizes: Sequence[int]) -> Fields:
     """The union of several inputs' fields, per axis: broadcast-only inputs (local fields)
-    contribute nothing unless all are; then global wins, then unknown, else arith's ``merge``
-    (inputs whose jumps differ have no single field: unknown)."""
+    contribute nothing unless all are; then global wins (on the one grid its inputs know, if
+    they know one), then unknown, else arith's ``merge`` (inputs whose jumps differ have no
+    single field: unknown)."""
     unique = list(dict.fromkeys(all_fields))  # a concatenation often repeats the same fields
     if len(unique) == 1:
         return unique[0]
@@ -190,8 +191,10 @@ def merge_fields(all_fields: Iterable[Fields], sizes: Sequence[int]) -> Fields:
         if not reaching:
             merged.append(BROADCAST_ONLY)
         elif any(v is not None and v.is_global for v in reaching):  # type: ignore[union-attr]
-            grids = {_grid_key(grid_of(v)) for v in reaching}
-            grid = grid_of(reaching[0]) if len(grids) == 1 else None
+            # a global input whose grid is not known (one position spread: a gate, halo
+            # attention's one window) takes the grid of the positions it is joined with
+            known = {_grid_key(g): g for g in map(grid_of, reaching) if g is not None}
+            grid = next(iter(known.values())) if len(known) == 1 else None
             merged.append(global_on_grid(size, grid))
         elif any(v is None for v in reaching):
             merged.append(None)

@@ -20,8 +20,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from cnnkit.analysis import spatial as sp
-from cnnkit.analysis._axis_steps import NodeLayouts, pad, resample, slice_, split, window
+from cnnkit.analysis._axis_steps import (
+    NodeLayouts,
+    pad,
+    resample,
+    slice_,
+    split,
+    window,
+)
 from cnnkit.analysis._regrid import regrid
+from cnnkit.analysis._unfold import unfold
 from cnnkit.analysis.graph import Graph, Node, TensorRef
 from cnnkit.analysis.layout import (
     BROADCAST_ONLY,
@@ -140,6 +148,8 @@ def _apply(
     first = data[0][1]
     if isinstance(kind, sp.Window):
         return window(kind, first, data[0][0].shape, out, sizes)
+    if isinstance(kind, sp.Unfold):
+        return unfold(kind, first, data[0][0].shape, out, sizes)
     if isinstance(kind, sp.Resample):
         return resample(kind, first, data[0][0].shape, out)
     if isinstance(kind, sp.Pointwise):

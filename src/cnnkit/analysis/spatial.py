@@ -37,6 +37,27 @@ class Window:
 
 
 @dataclass(frozen=True)
+class Unfold:
+    """Windows cut along ``dims``: one every ``stride`` positions, each of ``kernel_size``
+    positions ``dilation`` apart, after ``padding`` zeros on both sides.
+
+    ``Tensor.unfold(dim, size, step)``: one dim, which keeps one position per window, and the
+    offsets inside a window in a new last dim. ``flat`` (``F.unfold``, im2col): the last two
+    dims, (C, H, W) -> (C kh kw, Lh Lw), the windows' grid flattened into the last dim.
+    ``fold`` (``F.fold``, col2im): the reverse, (C kh kw, Lh Lw) -> (C, H, W), every output
+    position the sum of the windows that cover it: a transposed window.
+    """
+
+    dims: tuple[int, ...]
+    kernel_size: tuple[int, ...]
+    stride: tuple[int, ...]
+    padding: tuple[int, ...] = (0, 0)
+    dilation: tuple[int, ...] = (1, 1)
+    flat: bool = False
+    fold: bool = False
+
+
+@dataclass(frozen=True)
 class Resample:
     """Upsampling of the last ``len(output_size)`` dims to ``output_size``.
 
@@ -146,6 +167,7 @@ class Unknown:
 Spatial = (
     Pointwise
     | Window
+    | Unfold
     | Resample
     | Mix
     | MatMul

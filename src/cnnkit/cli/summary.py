@@ -29,7 +29,14 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--input",
         metavar="C,H,W",
-        help="one sample's shape, without the batch (default: a zoo model's default input)",
+        action="append",
+        help="one sample's shape, without the batch (default: a zoo model's default input); "
+        "repeat it for a model with several inputs: --input 3,224,224 --input 10",
+    )
+    parser.add_argument(
+        "--dtypes",
+        metavar="LIST",
+        help="one torch dtype per --input, e.g. float32,long (default: the model's float dtype)",
     )
     parser.add_argument("--batch", type=int, default=1, metavar="N", help="batch size (default 1)")
     parser.add_argument(
@@ -134,21 +141,24 @@ def summarize_arguments(args: argparse.Namespace, **options: object):  # type: i
     if args.depth is not None and args.depth < 0:
         raise ConfigError(f"--depth must be >= 0, got {args.depth}")
     kwargs = parse_model_kwargs(args.model_kwargs)
-    if args.input is not None:
-        input_shape = parse_ints(args.input, "--input")
+    if args.input:
+        shapes = [parse_ints(text, "--input") for text in args.input]
     elif ":" not in args.model:
-        input_shape = model_info(args.model).default_input  # also: unknown names fail here
+        shapes = [model_info(args.model).default_input]  # also: unknown names fail here
     else:
         raise ConfigError(f"--input is required for {args.model!r} (e.g. --input 3,224,224)")
-    elements = math.prod((args.batch, *input_shape))
-    if elements > _INT64:
-        raise ConfigError(
-            f"--batch {args.batch} x --input {'x'.join(map(str, input_shape))} is {elements:.3g} "
-            "elements, more than a tensor can index (int64)"
-        )
+    dtypes = parse_dtypes(args.dtypes, len(shapes))
+    for shape in shapes:
+        elements = math.prod((args.batch, *shape))
+        if elements > _INT64:
+            raise ConfigError(
+                f"--batch {args.batch} x --input {'x'.join(map(str, shape))} is {elements:.3g} "
+                "elements, more than a tensor can index (int64)"
+            )
     summary = summarize(
         model_factory(args.model, kwargs),
-        input_shape,
+        shapes[0] if len(shapes) == 1 else shapes,
+        dtypes=dtypes,
         batch_size=args.batch,
         depth=args.depth,
         **options,  # type: ignore[arg-type]
@@ -157,6 +167,29 @@ def summarize_arguments(args: argparse.Namespace, **options: object):  # type: i
 
 
 _INT64 = 2**63 - 1
+
+
+def parse_dtypes(text: str | None, count: int) -> list[Any] | None:
+    """``--dtypes float32,long`` as torch dtypes, one per ``--input`` (``None``: not given)."""
+    if text is None:
+        return None
+    import torch
+
+    names = [part.strip() for part in text.split(",")]
+    dtypes = []
+    for name in names:
+        dtype = getattr(torch, name, None) if name.isidentifier() else None
+        if not isinstance(dtype, torch.dtype):
+            raise ConfigError(
+                f"--dtypes: {name!r} is not a torch dtype "
+                "(e.g. float32, float16, long, int32, bool)"
+            )
+        dtypes.append(dtype)
+    if len(dtypes) != count:
+        raise ConfigError(
+            f"--dtypes gives {len(dtypes)} dtype(s) for {count} input(s): one per --input"
+        )
+    return dtypes
 
 
 def parse_columns(text: str | None) -> tuple[str, ...]:

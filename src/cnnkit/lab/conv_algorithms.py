@@ -9,7 +9,7 @@ winograd) runs next to ``torch.nn.functional.conv2d`` (the anchor). Reported per
   which other jobs on the machine do not inflate (with one thread it is the wall time of an idle
   machine, with several it sums the threads);
 - the peak of extra memory: bytes live at once during the call beyond the output, measured with
-  ``torch.profiler`` (:mod:`cnnkit.lab._memory`); for im2col it is 002's "memory bill",
+  ``torch.profiler`` (:mod:`cnnkit.analysis.memory`); for im2col it is 002's "memory bill",
   ``N C_in kH kW H_out W_out`` elements, next to which the formula's figure is printed.
 """
 
@@ -23,11 +23,11 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn.functional as F
 
+from cnnkit.analysis.memory import peak_allocated_bytes, tensor_bytes
 from cnnkit.arith.conv import conv_macs, conv_output_size
 from cnnkit.arith.limits import check_fits_in_memory
 from cnnkit.arith.memory import im2col_bytes
 from cnnkit.errors import ConfigError, ShapeError, UnsupportedError
-from cnnkit.lab._memory import peak_allocated_bytes, tensor_bytes
 from cnnkit.reference import METHODS, conv2d, winograd_multiply_count
 from cnnkit.reference.winograd import MultiplyCount
 

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 import torch
 from torch import nn
 
-from cnnkit.errors import ConfigError, ShapeError
+from cnnkit.errors import ConfigError, ShapeError, first_line, layer_label
 
 Forward = TypeVar("Forward", bound=Callable[..., Any])
 
@@ -40,7 +40,7 @@ def checked_forward(forward: Forward) -> Forward:
         try:
             return forward(self, x, *args, **kwargs)
         except RuntimeError as error:
-            failure = locate_failure(self, x, args, kwargs, reason=_first_line(error))
+            failure = locate_failure(self, x, args, kwargs, reason=first_line(error))
             if failure is None:
                 raise
             raise failure from error
@@ -89,7 +89,7 @@ def locate_failure(
     try:
         torch.func.functional_call(model, meta, (meta_x, *args), kwargs or {}, strict=False)
     except (RuntimeError, NotImplementedError) as error:
-        replay_reason = _first_line(error)
+        replay_reason = first_line(error)
     else:
         return None
     finally:
@@ -101,7 +101,7 @@ def locate_failure(
     reason = reason or replay_reason
     culprit = stack[-1] if stack else model
     where = (prefix + names[culprit]).rstrip(".") if culprit in names else ""
-    label = f"{where} ({type(culprit).__name__})" if where else type(culprit).__name__
+    label = layer_label(where, type(culprit).__name__)
     owner = owner or type(model).__name__
     return ShapeError(f"{owner}: input {tuple(x.shape)} fails at {label}: {reason}")
 
@@ -137,11 +137,6 @@ def flat_features(
         failure = locate_failure(features, x, owner=owner, prefix=prefix)
         raise (failure or ShapeError(f"{owner}: {error}".splitlines()[0])) from None
     return out[0].numel()
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 def _meta_state(model: nn.Module) -> dict[str, torch.Tensor]:

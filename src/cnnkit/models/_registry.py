@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from cnnkit._registry import Registry
-from cnnkit.errors import CnnkitError, ConfigError, UnknownNameError
+from cnnkit.errors import CnnkitError, ConfigError, UnknownNameError, first_line
 
 if TYPE_CHECKING:
     from torch import nn
@@ -113,7 +113,7 @@ def create_model(name: str, weights: str | None = None, **kwargs: Any) -> nn.Mod
     except (TypeError, ValueError) as exc:  # a keyword the family lacks, a value it refuses
         if isinstance(exc, CnnkitError):
             raise
-        raise ConfigError(f"model {name!r}: {_first_line(exc)}") from None
+        raise ConfigError(f"model {name!r}: {first_line(exc)}") from None
     if weights is not None:
         from cnnkit.models.weights import load_weights
 
@@ -144,7 +144,7 @@ def load_factory(spec: str) -> Callable[..., nn.Module] | nn.Module:
     except Exception as exc:  # the user's module failed to import: say how, in one line
         raise ConfigError(
             f"model {spec!r}: cannot import module {module_name!r} ({type(exc).__name__}: "
-            f"{_first_line(exc)})"
+            f"{first_line(exc)})"
         ) from None
     target: Any = module
     for part in attr.split("."):
@@ -202,7 +202,7 @@ def instantiate(
         model = target(**passed)
     except Exception as exc:  # the user's code: any exception is theirs to fix, in one line
         raise ConfigError(
-            f"model {label!r} raised {type(exc).__name__}: {_first_line(exc)}"
+            f"model {label!r} raised {type(exc).__name__}: {first_line(exc)}"
         ) from None
     if not isinstance(model, nn.Module):
         raise ConfigError(f"model {label!r}: returned {type(model).__name__}, not an nn.Module")
@@ -230,11 +230,6 @@ def _label(obj: Any) -> str:
 
 def _names(names: set[str]) -> str:
     return ", ".join(sorted(names)) or "no keyword arguments"
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _import_families() -> None:

@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from cnnkit.errors import CheckpointError
+from cnnkit.errors import CheckpointError, first_line
 
 _LEGACY_DENSENET = re.compile(
     r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var))$"
@@ -70,8 +70,7 @@ def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # pickle, zip and torch errors all mean "not a checkpoint"
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        reason = reason or type(error).__name__
+        reason = first_line(error)
         raise CheckpointError(
             f"{path}: not a loadable PyTorch checkpoint ({reason[:200]})"
         ) from None

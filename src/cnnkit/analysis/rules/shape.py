@@ -8,6 +8,9 @@ pads.
 
 from __future__ import annotations
 
+import math
+from collections import Counter
+
 from torch import ops
 
 from cnnkit.analysis.graph import Node
@@ -29,6 +32,7 @@ from cnnkit.analysis.spatial import (
     Select,
     Slice,
     Split,
+    Unfold,
 )
 
 aten = ops.aten
@@ -64,8 +68,7 @@ _register(
 _register(
     ("index", "_unsafe_index", "index_put", "index_put_", "scatter", "scatter_", "scatter_add",
      "scatter_add_", "masked_scatter", "index_copy", "take", "masked_select", "nonzero",
-     "as_strided", "as_strided_", "unfold", "im2col", "col2im", "diagonal", "embedding",
-     "one_hot"),
+     "as_strided", "as_strided_", "diagonal", "embedding", "one_hot"),
     OpFigures(spatial=UNKNOWN),
 )  # fmt: skip
 
@@ -178,3 +181,46 @@ def gather(node: Node) -> OpFigures:
     dim = node.arg("dim")
     dims = tuple(range(rank)) if dim is None else (normalize_dim(int(dim), rank),)
     return OpFigures(spatial=Mix(dims, exact=False))
+
+
+@register_rule(aten.unfold)
+def unfold(node: Node) -> OpFigures:
+    """``Tensor.unfold(dim, size, step)``: windows of ``size`` every ``step`` along ``dim``
+    (overlapping where step < size, halo attention's key blocks), the offsets a new last dim."""
+    dim = normalize_dim(int(node.arg("dimension")), _rank(node))
+    return OpFigures(spatial=Unfold((dim,), (int(node.arg("size")),), (int(node.arg("step")),)))
+
+
+@register_rule(aten.im2col, aten.col2im)
+def im2col(node: Node) -> OpFigures:
+    """``F.unfold`` (im2col): (C, H, W) -> (C kh kw, L), a window per position of the flattened
+    grid L, copies: 0 FLOPs. ``F.fold`` (col2im) puts them back, summing where windows overlap:
+    an output element that n windows cover costs n - 1 additions."""
+    pairs = [node.arg(name) for name in ("kernel_size", "stride", "padding", "dilation")]
+    kernel, stride, padding, dilation = (tuple(int(v) for v in value) for value in pairs)
+    fold = node.name == "col2im"
+    spatial = Unfold((-2, -1), kernel, stride, padding, dilation, flat=True, fold=fold)
+    if not fold:
+        return OpFigures(spatial=spatial)
+    out = node.output_shape
+    per_axis = [
+        Counter(_covers(n, *args))
+        for n, *args in zip(out[-2:], kernel, stride, padding, dilation, strict=True)
+    ]
+    additions = sum(
+        count_h * count_w * max(h * w - 1, 0)
+        for h, count_h in per_axis[0].items()
+        for w, count_w in per_axis[1].items()
+    )
+    return OpFigures(other_flops=math.prod(out[:-2]) * additions, spatial=spatial)
+
+
+def _covers(size: int, kernel: int, stride: int, padding: int, dilation: int) -> list[int]:
+    """How many windows cover each position of an axis of ``size`` (F.fold's sums)."""
+    covers = [0] * size
+    windows = (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+    for start in range(0, windows * stride, stride):
+        for tap in range(start - padding, start - padding + dilation * kernel, dilation):
+            if 0 <= tap < size:
+                covers[tap] += 1
+    return covers
