@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -148,6 +149,7 @@ def test_train_runs_the_doctor_first_unless_told_not_to(capsys, monkeypatch) -> 
         calls.append(1)
         if before_training is not None:
             before_training(config, (3, 32, 32), 2)
+        return SimpleNamespace(out_dir=None)  # fit's RunResult, as far as the CLI reads it
 
     monkeypatch.setattr(cnnkit.train.loop, "fit", fake_fit)
     argv = ["train", "--model", "simple_cnn", "--no-flip", "--batch-size", "4", "--no-report"]
