@@ -75,6 +75,14 @@ def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.Abst
     return torch.autocast(device.type, dtype=dtype)
 
 
+def to_memory_format(model: torch.nn.Module, channels_last: bool) -> torch.nn.Module:
+    """``model`` with its 4-D parameters and buffers in NHWC (``channels_last``) or NCHW order,
+    in place (``nn.Module.to``), so that convolutions take the NHWC kernels on CPU."""
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    # a documented keyword of Module.to that torch's typed overloads leave out
+    return model.to(memory_format=layout)  # type: ignore[call-overload]
+
+
 def seed_everything(seed: int) -> None:
     """Seed torch (CPU and CUDA) and Python's ``random``."""
     random.seed(seed)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 
 from cnnkit.cli._common import add_format
 from cnnkit.errors import ConfigError
@@ -102,13 +103,13 @@ def _integers(text: str, flag: str, lengths: tuple[int, ...]) -> tuple[int, ...]
     return values
 
 
-def _shape(text: str):
+def _shape(text: str) -> Any:  # a ConvShape
     from cnnkit.lab import ConvShape
 
     values = _integers(text, "--shape", (6, 7, 8))
     if any(v < 1 for v in values[:6]) or (len(values) > 6 and values[6] < 1):
         raise ConfigError(f"--shape: sizes, channels, kernel and stride must be >= 1, got {text!r}")
-    return ConvShape(*values)
+    return ConvShape(*values)  # type: ignore[arg-type]  # 6 to 8 ints: the int fields, in order
 
 
 def _check_out_file(text: str) -> None:

@@ -131,7 +131,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def summarize_arguments(args: argparse.Namespace, **options: object):  # type: ignore[no-untyped-def]
+def summarize_arguments(args: argparse.Namespace, **options: Any) -> Any:  # a Summary
     """Parse MODEL/--input/--batch/--depth and call ``summarize`` (shared with diagram)."""
     from cnnkit.analysis import summarize
     from cnnkit.models import model_info
@@ -161,7 +161,7 @@ def summarize_arguments(args: argparse.Namespace, **options: object):  # type: i
         dtypes=dtypes,
         batch_size=args.batch,
         depth=args.depth,
-        **options,  # type: ignore[arg-type]
+        **options,
     )
     return dataclasses.replace(summary, model=args.model)
 

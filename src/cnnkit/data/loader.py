@@ -151,7 +151,7 @@ class DeviceLoader:
             targets = self.labels[index]
             if self.transform is not None:
                 images, targets = self.transform(images, targets, generator)
-            if self.mean is not None:
+            if self.mean is not None and self.std is not None:  # both set, or neither
                 images = (images - self.mean) / self.std
             if self.channels_last:
                 images = images.contiguous(memory_format=torch.channels_last)

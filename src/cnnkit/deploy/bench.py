@@ -22,7 +22,7 @@ from torch import nn
 
 from cnnkit._registry import Registry
 from cnnkit.errors import ConfigError
-from cnnkit.runtime import cpu_has_bf16, cpu_model
+from cnnkit.runtime import cpu_has_bf16, cpu_model, to_memory_format
 
 Call = Callable[[], Any]
 
@@ -142,7 +142,7 @@ def _eager(model: nn.Module, shape: tuple[int, ...], context: dict[str, Any]) ->
 def _channels_last(model: nn.Module, shape: tuple[int, ...], context: dict[str, Any]) -> Prepared:
     if len(shape) != 3:
         raise SkipVariant("channels_last needs a 4-D (N, C, H, W) input")
-    moved = copy.deepcopy(model).to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # documented keyword, missing from torch's overloads
+    moved = to_memory_format(copy.deepcopy(model), channels_last=True)
     return Prepared("fp32", _torch_call(moved, shape, memory_format=torch.channels_last))
 
 

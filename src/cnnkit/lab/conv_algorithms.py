@@ -160,10 +160,11 @@ def _bytes_needed(
 
 
 def _callable(method: str, x: torch.Tensor, weight: torch.Tensor, shape: ConvShape) -> Callable:
-    arguments = dict(stride=shape.stride, padding=shape.padding)
+    stride, padding = shape.stride, shape.padding
     if method == ANCHOR:
-        return lambda: F.conv2d(x, weight, **arguments)
-    return lambda: conv2d(x, weight, **arguments, method=method)
+        return lambda: F.conv2d(x, weight, stride=stride, padding=padding)
+    # the method names come from METHODS, the reference conv's own registry
+    return lambda: conv2d(x, weight, stride=stride, padding=padding, method=method)  # type: ignore[arg-type]
 
 
 def _measure_shape(
@@ -204,7 +205,9 @@ def _measure_shape(
     rows = []
     for method in methods:
         if method in refused:
-            rows.append(Measurement(shape.label, method, *[None] * 5, 0, refused[method]))
+            rows.append(
+                Measurement(shape.label, method, None, None, None, None, None, 0, refused[method])
+            )
             continue
         ratio = cpus[method] / anchor if anchor else None
         runs = len(times[method])

@@ -140,7 +140,7 @@ def equivariance(
     require_seed(seed)
     # the image, four output maps, their shifted copies and differences, in float64
     require_memory((channels + 4 * 4) * size * size, f"size {size} with {channels} channels")
-    shifts = [tuple(s) for s in shifts]
+    shifts = [tuple(s) for s in shifts]  # type: ignore[misc]  # pairs: checked on the next lines
     for shift in shifts:
         if len(shift) != 2 or not all(isinstance(v, int) and 0 <= v < size for v in shift):
             raise ConfigError(f"a shift must be two integers in [0, {size}), got {shift!r}")

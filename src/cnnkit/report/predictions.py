@@ -167,7 +167,7 @@ def recompute(run: RunSummary, *, batch_size: int = 500) -> TestRun:
     naming what is missing (no checkpoint, a model outside the zoo, the dataset not found).
     """
     from cnnkit.data import DeviceLoader, load_dataset
-    from cnnkit.runtime import resolve_precision
+    from cnnkit.runtime import resolve_precision, to_memory_format
     from cnnkit.train.config import saved_config
     from cnnkit.train.evaluation import predict_logits, tta_label
 
@@ -188,7 +188,7 @@ def recompute(run: RunSummary, *, batch_size: int = 500) -> TestRun:
     dtype = resolve_precision(config.runtime.precision, device)
     channels_last = config.runtime.channels_last
     if channels_last:
-        model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        model = to_memory_format(model, channels_last=True)
     tta = config.evaluation.tta
     mean, std = tuple(saved["mean"]), tuple(saved["std"])
     loader = DeviceLoader(
@@ -214,7 +214,7 @@ def recompute(run: RunSummary, *, batch_size: int = 500) -> TestRun:
             parts["conf"].append(confidence)
             parts["loss"].append(F.cross_entropy(logits, labels, reduction="none"))
             parts["top5"].append((logits.topk(k, 1).indices == labels[:, None]).any(1))
-    model = model.to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]  # documented keyword, missing from torch's overloads
+    model = to_memory_format(model, channels_last=False)
     described = ", ".join(
         part for part in (f"{weights} weights", tta_label(tta), _precision_name(dtype)) if part
     )

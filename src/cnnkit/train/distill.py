@@ -171,7 +171,7 @@ def load_teacher(
     network.requires_grad_(False)
     network.to(device)
     if channels_last:
-        network.to(memory_format=torch.channels_last)
+        runtime.to_memory_format(network, channels_last=True)
     if teacher.scale is not None and teacher.offset is not None:
         teacher.scale, teacher.offset = teacher.scale.to(device), teacher.offset.to(device)
     return teacher

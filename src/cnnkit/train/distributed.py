@@ -283,7 +283,7 @@ class Distributed:
         if not self.active:
             if stepped is not None:
                 return stepped
-            return torch.compile(model) if compile else model
+            return _compiled(model) if compile else model
         trainable = frozenset(n for n, p in model.named_parameters() if p.requires_grad)
         if stepped is not None and trainable == self._trainable:
             return stepped
@@ -292,9 +292,11 @@ class Distributed:
 
         on_cuda = next(model.parameters()).device.type == "cuda"
         wrapped = DistributedDataParallel(
-            model, device_ids=[self.local_rank] if on_cuda else None, **no_buffer_broadcast()
+            model,
+            device_ids=[self.local_rank] if on_cuda else None,
+            **no_buffer_broadcast(),  # type: ignore[arg-type]  # one bool keyword, by torch version
         )
-        return torch.compile(wrapped) if compile else wrapped
+        return _compiled(wrapped) if compile else wrapped
 
     # -- data ----------------------------------------------------------------------------------
 
@@ -541,3 +543,8 @@ def _first_line(exc: BaseException) -> str:
     line = text.splitlines()[0] if text else type(exc).__name__
     line = re.sub(r"^\[[^\]]*\]\s*", "", line)  # gloo's "[/path/pair.cc:553] " source prefix
     return line if len(line) <= 300 else line[:297] + "..."
+
+
+def _compiled(model: nn.Module) -> nn.Module:
+    """``torch.compile(model)``: an OptimizedModule, which is an nn.Module (typed as a callable)."""
+    return torch.compile(model)  # type: ignore[return-value]

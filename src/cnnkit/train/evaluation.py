@@ -235,7 +235,7 @@ def evaluate(
             never selects code itself): the same spec, or the factory or module.
     """
     from cnnkit.data import DeviceLoader
-    from cnnkit.runtime import resolve_device, resolve_precision
+    from cnnkit.runtime import resolve_device, resolve_precision, to_memory_format
     from cnnkit.train.checkpoint import load_checkpoint
     from cnnkit.train.config import saved_config
     from cnnkit.train.provenance import read_environment
@@ -277,7 +277,7 @@ def evaluate(
         )
     channels_last = config.runtime.channels_last
     if channels_last:
-        network = network.to(memory_format=torch.channels_last)
+        network = to_memory_format(network, channels_last=True)
     loader = DeviceLoader(
         images,
         batch_size,

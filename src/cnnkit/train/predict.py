@@ -140,7 +140,7 @@ def predict(
         weights: ``model`` or ``ema``.
         batch_size: images per forward pass; default: the run's ``eval_batch_size``.
     """
-    from cnnkit.runtime import resolve_device, resolve_precision
+    from cnnkit.runtime import resolve_device, resolve_precision, to_memory_format
     from cnnkit.train.checkpoint import load_checkpoint
     from cnnkit.train.config import saved_config
     from cnnkit.train.evaluation import model_from_checkpoint, predict_logits
@@ -169,7 +169,7 @@ def predict(
     channels_last = config.runtime.channels_last
     model = model_from_checkpoint(saved, path, weights).to(target).eval()
     if channels_last:
-        model = model.to(memory_format=torch.channels_last)
+        model = to_memory_format(model, channels_last=True)
     dtype = resolve_precision(config.runtime.precision, target)
     mean = torch.tensor(saved["mean"], dtype=torch.float32).view(1, -1, 1, 1).to(target)
     std = torch.tensor(saved["std"], dtype=torch.float32).view(1, -1, 1, 1).to(target)

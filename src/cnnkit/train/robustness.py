@@ -187,7 +187,7 @@ def _setup(
 ) -> _Setup:
     """The model, test split and evaluation settings exactly as :func:`evaluate` builds them."""
     from cnnkit.data import load_dataset
-    from cnnkit.runtime import resolve_device, resolve_precision
+    from cnnkit.runtime import resolve_device, resolve_precision, to_memory_format
     from cnnkit.train.checkpoint import load_checkpoint
     from cnnkit.train.config import saved_config
     from cnnkit.train.evaluation import model_from_checkpoint
@@ -212,7 +212,7 @@ def _setup(
     channels_last = config.runtime.channels_last
     model = model_from_checkpoint(saved, path, weights).to(target)
     if channels_last:
-        model = model.to(memory_format=torch.channels_last)
+        model = to_memory_format(model, channels_last=True)
     shape = (1, len(saved["mean"]), 1, 1)
     return _Setup(
         path=path,

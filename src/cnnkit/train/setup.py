@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from cnnkit.errors import ConfigError
+from cnnkit.runtime import to_memory_format
 
 if TYPE_CHECKING:
     from torch import nn
@@ -246,7 +247,7 @@ def build_model(
     freeze_schedule(model, config)  # a freeze flag the model does not declare is refused
     model = model.to(device)
     if runtime.channels_last:
-        model = model.to(memory_format=torch.channels_last)
+        model = to_memory_format(model, channels_last=True)
     if runtime.matmul_weight_grad and device.type == "cpu":
         use_matmul_weight_grad(model)
     return model, kwargs
