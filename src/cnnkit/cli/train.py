@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import MISSING, Field
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
@@ -73,7 +73,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def add_setting_flags(
     parser: argparse.ArgumentParser,
     items: Iterable[Field],
-    names: dict[str, tuple[str, ...]] | None = None,
+    names: Mapping[str, tuple[str, ...]] | None = None,
     default_text: str | None = None,
 ) -> None:
     """One flag per setting field (its help from the field's metadata); ``names`` replaces a
@@ -87,7 +87,7 @@ def add_setting_flags(
         if not item.metadata.get("flag", True):
             continue
         flags = (names or {}).get(item.name, ("--" + item.name.replace("_", "-"),))
-        default = item.default if item.default is not MISSING else item.default_factory()  # type: ignore[misc]
+        default = item.default if item.default is not MISSING else item.default_factory()  # type: ignore[misc,operator]
         help_text = item.metadata["help"]
         if default_text is not None:
             help_text = f"{help_text} (default: {default_text.format(default=_show(default))})"
