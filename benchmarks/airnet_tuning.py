@@ -2,7 +2,7 @@
 
 Each run trains ``best`` for a fixed number of epochs (no time budget, so a busy machine changes
 the time, not the accuracy), then evaluates the last weights on the test set three ways: plain,
-flip TTA, and flip + 1 px shift TTA (``--tta-shift 1``). One JSON line per run is appended to
+flip TTA, and flip + 1 px shift TTA (``--tta 2``). One JSON line per run is appended to
 benchmarks/results/airnet_tuning.jsonl; docs/benchmarks.md summarises them by hand.
 
 Usage: ``python benchmarks/airnet_tuning.py NAME SEED EPOCHS [field=JSON ...]``, e.g.

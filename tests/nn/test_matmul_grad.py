@@ -152,5 +152,5 @@ def test_the_trainer_swaps_on_cpu_unless_told_not_to():
         config = TrainConfig.from_flat(
             model="resnet18", model_kwargs={"small_input": True}, matmul_weight_grad=flag
         )
-        model, _ = build_model(config, Data(), CPU, initialise=True)
+        model, _ = build_model(config.model, Data(), CPU, config.runtime, initialise=True)
         assert type(model.layer4[0].conv2) is expected

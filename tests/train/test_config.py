@@ -305,5 +305,5 @@ def test_a_checkpoints_partial_config_gets_train_configs_defaults():
     config = saved_config({"config": {"model": "lenet5", "tta": True}}, "best.pt")
     assert config.runtime.channels_last is True and config.runtime.precision == "auto"
     assert config.evaluation.tta == 1 and config.evaluation.hardest == 16
-    with pytest.raises(ConfigError, match=r"best.pt: unknown setting 'tta_level'"):
+    with pytest.raises(ConfigError, match=r"best\.pt: unknown setting 'tta_level'"):
         saved_config({"config": {"tta_level": 1}}, "best.pt")

@@ -458,7 +458,8 @@ def flatten_settings(data: dict[str, Any], source: str = "config") -> dict[str, 
     """A flat ``{name: value}`` of a flat or nested dict (sections unfolded; other keys kept).
 
     A key that names a section and holds a dict is that section (``"model": "airnet"`` is the
-    setting, ``"model": {...}`` the section); a section that is not a dict is refused.
+    setting, ``"model": {...}`` the section); a setting inside the wrong section is refused,
+    naming both.
     """
     flat: dict[str, Any] = {}
     for key, value in data.items():
