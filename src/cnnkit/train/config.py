@@ -21,6 +21,7 @@ Optimizer = Literal["sgd", "adamw"]
 Schedule = Literal["cosine", "onecycle", "linear", "constant"]
 Precision = Literal["auto", "off", "bf16", "fp16"]
 EvalWeights = Literal["best", "last"]
+FinetuneMode = Literal["features", "partial", "full"]
 
 
 def _help(text: str) -> dict[str, str]:
@@ -227,6 +228,44 @@ class TrainConfig:
             "every N steps, per-layer gradient norms into grad_flow.csv/.png, TensorBoard (0: off)"
         ),
     )
+    # -- E4 transfer learning (cnnkit finetune; read only by train/transfer.transfer_settings) --
+    init_from: str | None = field(
+        default=None,
+        metadata=_help(
+            "start from these weights: a cnnkit run's best.pt (or its folder), a "
+            "torchvision-format state_dict file, or package.module:callable returning an "
+            "nn.Module or state dict (new classes re-initialise only the head)"
+        ),
+    )
+    finetune_mode: FinetuneMode | None = field(
+        default=None,
+        metadata=_help(
+            "features: train only the head; partial: the stages from --unfreeze-from on; "
+            "full: all (default when fine-tuning)"
+        ),
+    )
+    unfreeze_from: str | None = field(
+        default=None,
+        metadata=_help(
+            "partial fine-tuning: first stage that trains, e.g. layer3 or features.6 "
+            "(default: the last stage before the head)"
+        ),
+    )
+    head_lr: float | None = field(
+        default=None, metadata=_help("peak learning rate of the head (default: --lr)")
+    )
+    backbone_lr: float | None = field(
+        default=None,
+        metadata=_help("peak learning rate of the stages before the head (default: --lr)"),
+    )
+    layer_decay: float | None = field(
+        default=None,
+        metadata=_help("layer-wise lr decay: stage i of n trains at lr * X^(n-i) (e.g. 0.75)"),
+    )
+    freeze_bn: bool = field(
+        default=False,
+        metadata=_help("keep every BatchNorm in eval mode (running statistics fixed)"),
+    )
 
     def __post_init__(self) -> None:
         validate(self)
@@ -298,6 +337,8 @@ def resolve_config(
         from_file = load_config_file(config_file)
         if "model" not in (overrides or {}):
             refuse_recorded_model(from_file.get("model"), f"--config {config_file}", ConfigError)
+        if "init_from" not in (overrides or {}):
+            refuse_recorded_code(from_file.get("init_from"), f"--config {config_file}")
         explicit |= set(from_file)
         config = replace_config(config, from_file, f"--config {config_file}")
     if overrides:
@@ -360,6 +401,16 @@ def refuse_recorded_model(model: Any, source: str, error: type[Exception]) -> No
             f"{source}: names the model {model!r}, code that cnnkit would import and call; "
             f"a file may only name zoo models. If you trust that code, name it yourself: "
             f"--model {model} (Python: model={model!r})"
+        )
+
+
+def refuse_recorded_code(init_from: Any, source: str) -> None:
+    """``init_from`` read from a file may name weight files, never ``module:callable`` code."""
+    if isinstance(init_from, str) and ":" in init_from and not Path(init_from).exists():
+        raise ConfigError(
+            f"{source}: names init_from {init_from!r}, code that cnnkit would import and "
+            f"call; a file may only name weight files. If you trust that code, name it "
+            f"yourself: --init-from {init_from}"
         )
 
 
@@ -478,6 +529,9 @@ def validate(config: TrainConfig) -> None:
         )
     if config.std is not None and any(s <= 0 for s in config.std):
         raise ConfigError(f"--std: every value must be positive, got {config.std}")
+    from cnnkit.train.transfer_config import transfer_settings
+
+    transfer_settings(config)  # E4 options that do not fit together: one line
 
 
 def _check_range(

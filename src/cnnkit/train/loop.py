@@ -57,7 +57,9 @@ from cnnkit.train.setup import (
     freeze_schedule,
     lock_run_folder,
     make_out_dir,
+    set_up_transfer,
 )
+from cnnkit.train.transfer import format_plan
 
 if TYPE_CHECKING:
     from cnnkit.data import ImageDataset
@@ -222,6 +224,7 @@ class Training:
     after_backward: list[AfterBackward]
     distributed: Distributed
     freeze: dict[str, int]  # parameter pattern -> epoch it is frozen from (the model's rules)
+    keep_eval: list[torch.nn.Module]  # BatchNorms of frozen stages (fine-tuning): eval mode
     session_start: float  # perf_counter() when this session's training began
     elapsed_before: float  # seconds trained by earlier sessions (a resumed run)
 
@@ -270,10 +273,11 @@ def _set_up(
     data = prepare_data(config, train_set, test_set)
     config = dataclasses.replace(config, mean=list(data.mean), std=list(data.std))
     model, model_kwargs = build_model(config, data, device, initialise=saved is None, module=module)
+    transfer = set_up_transfer(config, data, model, initialise=saved is None)
     make_out_dir(dataclasses.replace(config, out_dir=str(out_dir)), resume)
     cleanup.enter_context(lock_run_folder(out_dir))
     clean_stale_temporaries(out_dir)
-    optimizer = make_optimizer(model, config)
+    optimizer = make_optimizer(model, config, transfer[0].lr_scales if transfer else None)
     average = WeightAverage(model, config.ema) if config.ema is not None else None
     state = RunState()
     if saved is not None:
@@ -305,6 +309,8 @@ def _set_up(
         main=distributed.is_main,
     )
     log.print(run_header(config, data, model, device, dtype))
+    if transfer is not None:
+        log.print(format_plan(transfer[0]))
     log.print(record_environment(out_dir, config, data, device, dtype).line())
     if saved is not None:
         if config.time_budget is None:
@@ -340,6 +346,7 @@ def _set_up(
         after_backward=after_backward,
         distributed=distributed,
         freeze=freeze_schedule(model, config),
+        keep_eval=transfer[1] if transfer else [],
         session_start=time.perf_counter(),
         elapsed_before=state.elapsed,
     )
@@ -359,6 +366,8 @@ def _train_epoch(run: Run, training: Training, state: RunState, epoch: int) -> E
     training.train_loader.set_epoch(epoch)
     freeze_for_epoch(model, training.freeze, epoch)
     model.train()
+    for norm in training.keep_eval:  # requires_grad=False does not stop running statistics
+        norm.eval()
     batches = len(training.train_loader)
     run.log.start_epoch(epoch + 1, batches)
     started, seen, index, rate = time.perf_counter(), 0, -1, 0.0

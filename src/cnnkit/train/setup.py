@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
     from cnnkit.train.config import TrainConfig
     from cnnkit.train.datasets import RunData
+    from cnnkit.train.transfer import TransferPlan
 
 # What makes a folder a run that --out must not overwrite: files written once an epoch ends. A
 # folder left by a run that failed before its first epoch (config.json alone) can be reused.
@@ -223,6 +224,30 @@ def build_model(
     if config.matmul_weight_grad and device.type == "cpu":
         use_matmul_weight_grad(model)
     return model, kwargs
+
+
+def set_up_transfer(
+    config: TrainConfig, data: RunData, model: nn.Module, *, initialise: bool
+) -> tuple[TransferPlan, list[nn.Module]] | None:
+    """Fine-tuning (E4): the initial weights (a new run), frozen stages and per-stage rates.
+
+    None for a run without E4 settings. Returns the plan (what the header prints, the
+    optimiser's per-parameter rate multipliers) and the BatchNorm layers kept in eval mode.
+    """
+    from cnnkit.train.transfer import set_up_transfer as plan
+    from cnnkit.train.transfer_config import transfer_settings
+
+    settings = transfer_settings(config)
+    if settings is None:
+        return None
+    return plan(
+        model,
+        settings,
+        model_name=config.model,
+        classes=list(data.classes),
+        lr=config.lr,
+        initialise=initialise,
+    )
 
 
 def check_model_fits_data(
