@@ -33,6 +33,7 @@ COMMANDS: tuple[str, ...] = (
     "deploy",
     "explain",
     "robustness",
+    "finetune",
 )
 
 

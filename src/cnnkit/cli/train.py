@@ -22,15 +22,24 @@ EXTRA_NAMES = {"out_dir": ("--out", "--out-dir")}
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    from cnnkit.train.config import TrainConfig, field_types
-    from cnnkit.train.recipes import RECIPES
-
     parser = subparsers.add_parser(
         "train",
         help="train a model (recipes: fast, best, seed003, ...)",
         description="Train a model; writes config.json, metrics.csv, final.json, last.pt, "
         "best.pt and plots into --out.",
     )
+    add_train_arguments(parser)
+    parser.set_defaults(func=run)
+
+
+def add_train_arguments(
+    parser: argparse.ArgumentParser, extra_names: dict[str, tuple[str, ...]] | None = None
+) -> None:
+    """Every ``cnnkit train`` flag (``cnnkit finetune`` reuses them); ``extra_names`` adds
+    aliases of fields' flags."""
+    from cnnkit.train.config import TrainConfig, field_types
+    from cnnkit.train.recipes import RECIPES
+
     parser.add_argument(
         "--recipe", metavar="NAME", help=f"named config: {', '.join(RECIPES.names())}"
     )
@@ -59,10 +68,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     hints = field_types()
     for item in fields(TrainConfig):
         names = EXTRA_NAMES.get(item.name, ("--" + item.name.replace("_", "-"),))
+        names += (extra_names or {}).get(item.name, ())
         default = item.default if item.default is not MISSING else item.default_factory()  # type: ignore[misc]
         help_text = with_default(item.metadata["help"], default)
         _add_flag(parser, names, item.name, hints[item.name], help_text)
-    parser.set_defaults(func=run)
 
 
 def with_default(help_text: str, default: Any) -> str:
@@ -151,9 +160,20 @@ def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    return train_with(args, overrides_from(args))
+
+
+def train_with(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
+    """Resolve the config from ``args`` and ``overrides`` (the fields set), then train."""
     from cnnkit.train.config import resolve_config, resume_config
 
-    overrides = overrides_from(args)
+    if overrides.get("init_from") is not None and "model" not in overrides:
+        from cnnkit.train.transfer import checkpoint_model
+
+        # fine-tuning a cnnkit run: its model, unless --model names another
+        recorded = checkpoint_model(overrides["init_from"])
+        if recorded is not None and args.resume is None:
+            overrides = {**overrides, "model": recorded[0], "model_kwargs": recorded[1]}
     if args.resume is not None:
         if args.recipe or args.config:
             raise ConfigError("--resume: the run's saved config is used; drop --recipe/--config")

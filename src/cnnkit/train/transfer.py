@@ -206,7 +206,7 @@ def read_source(spec: str, *, trusted_code: bool = True) -> Source:
     :class:`CheckpointError` line naming the file.
     """
     from cnnkit.models.weights import read_state_dict
-    from cnnkit.train.checkpoint import FORMAT, load_checkpoint
+    from cnnkit.train.checkpoint import FORMAT, _read, load_checkpoint
 
     path = Path(spec)
     if path.is_dir():
@@ -214,10 +214,7 @@ def read_source(spec: str, *, trusted_code: bool = True) -> Source:
         if not path.is_file():
             raise CheckpointError(f"--init-from {spec}: a folder without best.pt (not a run)")
     if path.is_file():
-        try:
-            payload = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception:
-            payload = None  # read_state_dict/load_checkpoint say why, in one line
+        payload = _read(path)  # weights_only; a file that is not a checkpoint: one line, why
         if isinstance(payload, dict) and payload.get("format") == FORMAT:
             saved = load_checkpoint(path)
             kwargs = {
@@ -333,7 +330,7 @@ def adapt_input_conv(weight: torch.Tensor, in_channels: int) -> torch.Tensor:
     ``I / in_channels``, so that an input tiled the same way keeps the original response
     (timm's ``adapt_input_conv``, generalised from ``I = 3``).
     """
-    source = weight.float()
+    source = weight.to(torch.promote_types(weight.dtype, torch.float32))
     if in_channels == 1:
         return source.sum(dim=1, keepdim=True)
     repeats = math.ceil(in_channels / source.shape[1])
