@@ -381,13 +381,21 @@ def checkpoint_model(spec: str) -> tuple[str, dict[str, Any]] | None:
     What ``cnnkit finetune`` and ``cnnkit train --init-from`` build when ``--model`` is not
     given. A recorded ``package.module:callable`` is refused (a file never selects code).
     """
+    from cnnkit.train.checkpoint import FORMAT, _read
     from cnnkit.train.config import refuse_recorded_model
 
     path = Path(spec)
-    if not (path.is_dir() or path.is_file()):
+    if path.is_dir():
+        path = path / "best.pt"
+        if not path.is_file():
+            raise CheckpointError(f"--init-from {spec}: a folder without best.pt (not a run)")
+    if not path.is_file():
         return None
-    source = read_source(spec)
-    if source.model_name is None:
+    payload = _read(path)  # one load: a plain state dict (perhaps large) records no model
+    if not (isinstance(payload, dict) and payload.get("format") == FORMAT):
+        return None
+    source = read_source(str(path))
+    if source.model_name is None:  # pragma: no cover - a cnnkit checkpoint records its model
         return None
     refuse_recorded_model(source.model_name, f"--init-from {spec}", CheckpointError)
     return source.model_name, dict(source.model_kwargs or {})
