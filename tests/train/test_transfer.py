@@ -411,3 +411,19 @@ def test_fewer_classes_reinitialise_the_head_and_train(pretrained, tmp_path):
     after = saved(tmp_path / "3" / "last.pt")["model"]
     assert after["fc.weight"].shape[0] == 3
     assert result.final["epochs"] == 1
+
+
+def test_fine_tuning_normalises_like_the_checkpoint_unless_told(pretrained, tmp_path):
+    source = saved(pretrained / "best.pt")
+    other = ImageDataset(TRAIN.images // 2, TRAIN.labels, list("wxyz"), "dim", "train")
+    test = ImageDataset(TEST.images // 2, TEST.labels, list("wxyz"), "dim", "test")
+    result = fit(config(tmp_path / "n", init_from=str(pretrained)), train_set=other, test_set=test)
+    assert result.config.mean == source["mean"] and result.config.std == source["std"]
+    given_ = fit(
+        config(tmp_path / "g", init_from=str(pretrained), mean=[0.2], std=[0.3]),
+        train_set=other,
+        test_set=test,
+    )
+    assert given_.config.mean == [0.2] and given_.config.std == [0.3]
+    plain = fit(config(tmp_path / "p"), train_set=other, test_set=test)  # computed: darker
+    assert plain.config.mean[0] < source["mean"][0]

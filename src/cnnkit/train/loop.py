@@ -55,6 +55,7 @@ from cnnkit.train.setup import (
     clean_stale_temporaries,
     freeze_for_epoch,
     freeze_schedule,
+    keep_pretrained_normalisation,
     lock_run_folder,
     make_out_dir,
     set_up_transfer,
@@ -271,6 +272,8 @@ def _set_up(
     runtime.seed_everything(config.seed)
     out_dir = make_out_dir(config, resume, create=False)  # checked now, created once ready
     data = prepare_data(config, train_set, test_set)
+    if saved is None:
+        data = keep_pretrained_normalisation(config, data)
     config = dataclasses.replace(config, mean=list(data.mean), std=list(data.std))
     model, model_kwargs = build_model(config, data, device, initialise=saved is None, module=module)
     transfer = set_up_transfer(config, data, model, initialise=saved is None)

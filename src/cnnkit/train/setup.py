@@ -226,6 +226,29 @@ def build_model(
     return model, kwargs
 
 
+def keep_pretrained_normalisation(config: TrainConfig, data: RunData) -> RunData:
+    """Fine-tuning a cnnkit run: normalise with its mean and std, not the new data's.
+
+    The pre-trained weights expect inputs normalised as in pre-training (what torchvision's
+    and timm's pretrained models require). Kept unless ``--mean``/``--std`` are given, or the
+    channels differ (a stem that was adapted: the new data's statistics are used).
+    """
+    import dataclasses
+
+    from cnnkit.train.transfer import pretrained_normalisation
+    from cnnkit.train.transfer_config import transfer_settings
+
+    settings = transfer_settings(config)
+    if settings is None or settings.init_from is None:
+        return data
+    if config.mean is not None or config.std is not None:
+        return data
+    found = pretrained_normalisation(settings.init_from)
+    if found is None or len(found[0]) != data.image_shape[0]:
+        return data
+    return dataclasses.replace(data, mean=tuple(found[0]), std=tuple(found[1]))
+
+
 def set_up_transfer(
     config: TrainConfig, data: RunData, model: nn.Module, *, initialise: bool
 ) -> tuple[TransferPlan, list[nn.Module]] | None:

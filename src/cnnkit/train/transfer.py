@@ -195,6 +195,8 @@ class Source:
     model_name: str | None = None  # a cnnkit checkpoint's model
     model_kwargs: dict[str, Any] | None = None
     classes: list[str] | None = None
+    mean: list[float] | None = None  # a cnnkit run's input normalisation
+    std: list[float] | None = None
 
 
 def read_source(spec: str, *, trusted_code: bool = True) -> Source:
@@ -222,7 +224,15 @@ def read_source(spec: str, *, trusted_code: bool = True) -> Source:
                 for k, v in saved["model_kwargs"].items()
                 if k not in ("num_classes", "in_channels")
             }
-            return Source(saved["model"], str(path), saved["model_name"], kwargs, saved["classes"])
+            return Source(
+                saved["model"],
+                str(path),
+                saved["model_name"],
+                kwargs,
+                saved["classes"],
+                list(saved["mean"]),
+                list(saved["std"]),
+            )
         return Source(read_state_dict(path), str(path))
     if ":" in spec and not spec.startswith(("/", ".")):
         if not trusted_code:
@@ -373,6 +383,14 @@ def _zoo_names(model_name: str) -> tuple[str | None, str | None]:
         return None, None
     info = model_info(model_name)
     return info.classifier, info.first_conv
+
+
+def pretrained_normalisation(spec: str) -> tuple[list[float], list[float]] | None:
+    """The (mean, std) a cnnkit checkpoint ``spec`` was trained with; None for other sources."""
+    source = read_source(spec, trusted_code=False) if Path(spec).exists() else None
+    if source is None or source.mean is None or source.std is None:
+        return None
+    return list(source.mean), list(source.std)
 
 
 def checkpoint_model(spec: str) -> tuple[str, dict[str, Any]] | None:
