@@ -35,6 +35,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 MODES = ("scratch", "features", "partial", "full")
+# a peer for context: scikit-learn's logistic regression on the raw pixels, trained to convergence
+PEER = "pixels_logreg"
 SOURCE_CLASSES = (0, 1, 2, 3, 4)
 TARGET_CLASSES = (5, 6, 7, 8, 9)
 
@@ -101,7 +103,7 @@ def transfer_run(args, checkpoint, mode, train, test, work: Path, seed: int) -> 
     epochs = math.ceil(args.steps / steps_per_epoch)
     changes = dict(epochs=epochs, batch_size=batch, drop_last=False, seed=seed)
     if mode != "scratch":
-        changes.update(init_from=str(checkpoint), finetune_mode=mode)
+        changes.update(init_from=str(checkpoint), finetune_mode=mode, head_lr=args.head_lr)
     label = f"{train.name}-{len(train)}-{mode}-{seed}".replace("/", "_")
     started = time.perf_counter()
     result = fit(common(args, work / label, **changes), train_set=train, test_set=test)
@@ -113,6 +115,25 @@ def transfer_run(args, checkpoint, mode, train, test, work: Path, seed: int) -> 
         "epochs": epochs,
         "steps": epochs * steps_per_epoch,
         "test_top1": result.final["test_top1"],
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+
+
+def pixel_logistic_regression(train, test, seed: int) -> dict:
+    """Test top-1 of sklearn's LogisticRegression on raw pixels (scaled to [0, 1])."""
+    from sklearn.linear_model import LogisticRegression
+
+    started = time.perf_counter()
+    x = train.images.flatten(1).numpy() / 255.0
+    clf = LogisticRegression(max_iter=3000, random_state=seed).fit(x, train.labels.numpy())
+    predicted = clf.predict(test.images.flatten(1).numpy() / 255.0)
+    top1 = 100.0 * float((predicted == test.labels.numpy()).mean())
+    return {
+        "mode": PEER,
+        "seed": seed,
+        "labels_per_class": len(train) // len(train.classes),
+        "train_images": len(train),
+        "test_top1": round(top1, 2),
         "seconds": round(time.perf_counter() - started, 2),
     }
 
@@ -140,12 +161,12 @@ def digits_target():
 
 def table(rows: list[dict], sizes: list[int], target: str) -> str:
     lines = [
-        f"| {target}: labels per class | " + " | ".join(MODES) + " |",
-        "|---" * (len(MODES) + 1) + "|",
+        f"| {target}: labels per class | " + " | ".join((*MODES, PEER)) + " |",
+        "|---" * (len(MODES) + 2) + "|",
     ]
     for size in sizes:
         cells = []
-        for mode in MODES:
+        for mode in (*MODES, PEER):
             values = [
                 r["test_top1"]
                 for r in rows
@@ -172,6 +193,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--source-epochs", type=int, default=10)
     parser.add_argument("--steps", type=int, default=300, help="optimiser steps per transfer run")
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument(
+        "--head-lr",
+        type=float,
+        default=None,
+        help="peak rate of the new head when transferring (default: the recipe's --lr)",
+    )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--digits", action="store_true", help="also transfer to sklearn digits")
     parser.add_argument("--out", type=Path, default=None)
@@ -206,6 +233,8 @@ def main(argv: list[str] | None = None) -> int:
                     row = transfer_run(args, checkpoint, mode, train, target_test, work, seed)
                     rows.append({"target": "fashion_mnist 5-9", **row})
                     print(json.dumps(rows[-1]), flush=True)
+                row = pixel_logistic_regression(train, target_test, seed)
+                rows.append({"target": "fashion_mnist 5-9", **row})
             if digits is not None:
                 for size in sizes:
                     train = split_classes(digits[0], tuple(range(10)), per_class=size, seed=seed)
@@ -213,6 +242,8 @@ def main(argv: list[str] | None = None) -> int:
                         row = transfer_run(args, checkpoint, mode, train, digits[1], work, seed)
                         rows.append({"target": "sklearn digits", **row})
                         print(json.dumps(rows[-1]), flush=True)
+                    row = pixel_logistic_regression(train, digits[1], seed)
+                    rows.append({"target": "sklearn digits", **row})
     from cnnkit.runtime import cpu_model
 
     result = {
