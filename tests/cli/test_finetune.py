@@ -94,3 +94,20 @@ def test_files_that_are_not_checkpoints_are_one_line(tmp_path, capsys):
     assert "a plain state dict records no model; name it with --model" in err
     err = one_line_error(capsys, ["finetune", str(plain), "--model", "lenet5", *FLAGS])
     assert f"--init-from {plain}: missing key 'features.0.weight' for the model" in err
+
+
+def test_a_checkpoint_of_code_is_fine_tuned_only_when_the_code_is_named(
+    tmp_path, monkeypatch, capsys
+):
+    import cnnkit.data
+
+    data = {"train": quadrant_dataset(96, seed=1), "test": quadrant_dataset(32, seed=2)}
+    monkeypatch.setattr(cnnkit.data, "load_dataset", lambda name, split, data_dir=None: data[split])
+    run = tmp_path / "code"
+    assert main(["train", "--model", "tests.train.tiny:tiny_cnn", *FLAGS, "--out", str(run)]) == 0
+    capsys.readouterr()
+    err = one_line_error(capsys, ["finetune", str(run), *FLAGS, "--out", str(tmp_path / "x")])
+    assert "name it yourself" in err and not (tmp_path / "x").exists()
+    named = ["--model", "tests.train.tiny:tiny_cnn", "--mode", "features"]
+    assert main(["finetune", str(run), *named, *FLAGS, "--out", str(tmp_path / "y")]) == 0
+    assert "fine-tuning (features): head 6" in capsys.readouterr().out
