@@ -37,6 +37,8 @@ sys.path.insert(0, str(ROOT / "src"))
 MODES = ("scratch", "features", "partial", "full")
 # a peer for context: scikit-learn's logistic regression on the raw pixels, trained to convergence
 PEER = "pixels_logreg"
+# and on the pre-trained model's frozen features (the head's input): what the features allow
+PROBE = "features_logreg"
 SOURCE_CLASSES = (0, 1, 2, 3, 4)
 TARGET_CLASSES = (5, 6, 7, 8, 9)
 
@@ -138,6 +140,54 @@ def pixel_logistic_regression(train, test, seed: int) -> dict:
     }
 
 
+def feature_probe(checkpoint: Path, train, test, seed: int) -> dict:
+    """Test top-1 of sklearn's LogisticRegression on the pre-trained model's head inputs.
+
+    The features are taken by a forward hook on the head (``model_stages``/``head_stage``), with
+    the checkpoint's normalisation, in eval mode: a converged linear probe, the ceiling of the
+    ``features`` mode.
+    """
+    import torch
+    from sklearn.linear_model import LogisticRegression
+
+    from cnnkit.models import MODELS, instantiate, model_info
+    from cnnkit.train.checkpoint import load_checkpoint
+    from cnnkit.train.transfer import head_stage, model_stages
+
+    started = time.perf_counter()
+    saved = load_checkpoint(checkpoint / "best.pt")
+    name = saved["model_name"]  # the benchmark's own --model (named by its user)
+    model = instantiate(name, dict(saved["model_kwargs"]))[0]
+    model.load_state_dict(saved["model"])
+    model.eval()
+    classifier = model_info(name).classifier if name in MODELS.names() else None
+    head = model.get_submodule(head_stage(model, model_stages(model), classifier))
+    mean = torch.tensor(saved["mean"]).view(1, -1, 1, 1)
+    std = torch.tensor(saved["std"]).view(1, -1, 1, 1)
+
+    def features(dataset):
+        taken = []
+        hook = head.register_forward_pre_hook(lambda m, args: taken.append(args[0].flatten(1)))
+        with torch.no_grad():
+            for start in range(0, len(dataset), 1000):
+                images = dataset.images[start : start + 1000].float().div(255)
+                model(images.sub(mean).div(std))
+        hook.remove()
+        return torch.cat(taken).numpy()
+
+    clf = LogisticRegression(max_iter=3000, random_state=seed)
+    clf.fit(features(train), train.labels.numpy())
+    top1 = 100.0 * float((clf.predict(features(test)) == test.labels.numpy()).mean())
+    return {
+        "mode": PROBE,
+        "seed": seed,
+        "labels_per_class": len(train) // len(train.classes),
+        "train_images": len(train),
+        "test_top1": round(top1, 2),
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+
+
 def digits_target():
     """scikit-learn's digits as (train, test), upsampled to 28x28, or None without the source."""
     from cnnkit.data import load_dataset
@@ -161,12 +211,12 @@ def digits_target():
 
 def table(rows: list[dict], sizes: list[int], target: str) -> str:
     lines = [
-        f"| {target}: labels per class | " + " | ".join((*MODES, PEER)) + " |",
-        "|---" * (len(MODES) + 2) + "|",
+        f"| {target}: labels per class | " + " | ".join((*MODES, PROBE, PEER)) + " |",
+        "|---" * (len(MODES) + 3) + "|",
     ]
     for size in sizes:
         cells = []
-        for mode in (*MODES, PEER):
+        for mode in (*MODES, PROBE, PEER):
             values = [
                 r["test_top1"]
                 for r in rows
@@ -234,6 +284,8 @@ def main(argv: list[str] | None = None) -> int:
                     rows.append({"target": "fashion_mnist 5-9", **row})
                     print(json.dumps(rows[-1]), flush=True)
                 row = pixel_logistic_regression(train, target_test, seed)
+                rows.append({"target": "fashion_mnist 5-9", **row})
+                row = feature_probe(checkpoint, train, target_test, seed)
                 rows.append({"target": "fashion_mnist 5-9", **row})
             if digits is not None:
                 for size in sizes:

@@ -59,7 +59,7 @@ def test_tiny_end_to_end_writes_the_json_and_the_table(tmp_path, monkeypatch, ca
     assert transfer.main(argv) == 0
     result = json.loads(out.read_text())
     rows = result["rows"]
-    assert {r["mode"] for r in rows} == {*transfer.MODES, transfer.PEER}
+    assert {r["mode"] for r in rows} == {*transfer.MODES, transfer.PEER, transfer.PROBE}
     assert {r["labels_per_class"] for r in rows} == {2, 4}
     # the same budget for every mode of one size
     for size in (2, 4):
