@@ -34,6 +34,7 @@ COMMANDS: tuple[str, ...] = (
     "deploy",
     "explain",
     "robustness",
+    "finetune",
 )
 
 

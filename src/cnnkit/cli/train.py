@@ -24,15 +24,24 @@ EXTRA_NAMES = {"out_dir": ("--out", "--out-dir")}
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    from cnnkit.train.config import setting_fields
-    from cnnkit.train.recipes import RECIPES
-
     parser = subparsers.add_parser(
         "train",
         help="train a model (recipes: fast, best, seed003, ...)",
         description="Train a model; writes config.json, metrics.csv, final.json, last.pt, "
         "best.pt and plots into --out.",
     )
+    add_train_arguments(parser)
+    parser.set_defaults(func=run)
+
+
+def add_train_arguments(
+    parser: argparse.ArgumentParser, extra_names: Mapping[str, tuple[str, ...]] | None = None
+) -> None:
+    """Every ``cnnkit train`` flag (``cnnkit finetune`` reuses them); ``extra_names`` adds
+    aliases of settings' flags."""
+    from cnnkit.train.config import setting_fields
+    from cnnkit.train.recipes import RECIPES
+
     parser.add_argument(
         "--recipe", metavar="NAME", help=f"named config: {', '.join(RECIPES.names())}"
     )
@@ -58,7 +67,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default=True,
         help="write report.html into the run folder at the end (cnnkit report; default: on)",
     )
-    add_setting_flags(parser, setting_fields(), EXTRA_NAMES)
+    names = dict(EXTRA_NAMES)
+    for name, aliases in (extra_names or {}).items():
+        names[name] = names.get(name, ("--" + name.replace("_", "-"),)) + aliases
+    add_setting_flags(parser, setting_fields(), names)
     parser.add_argument(
         "--tta-shift",
         type=int,
@@ -67,7 +79,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="with --tta, also average over shifts by this many pixels: the same as "
         "--tta 1+PIXELS (kept for older command lines)",
     )
-    parser.set_defaults(func=run)
 
 
 def add_setting_flags(
@@ -211,9 +222,20 @@ def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    return train_with(args, overrides_from(args))
+
+
+def train_with(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
+    """Resolve the config from ``args`` and ``overrides`` (the settings set), then train."""
     from cnnkit.train.config import resolve_config, resume_config
 
-    overrides = overrides_from(args)
+    if overrides.get("init_from") is not None and "model" not in overrides:
+        from cnnkit.train.transfer import checkpoint_model
+
+        # fine-tuning a cnnkit run: its model, unless --model names another
+        recorded = checkpoint_model(overrides["init_from"])
+        if recorded is not None and args.resume is None:
+            overrides = {**overrides, "model": recorded[0], "model_kwargs": recorded[1]}
     if args.resume is not None:
         if args.recipe or args.config:
             raise ConfigError("--resume: the run's saved config is used; drop --recipe/--config")

@@ -32,6 +32,7 @@ Schedule = Literal["cosine", "onecycle", "linear", "constant"]
 Precision = Literal["auto", "off", "bf16", "fp16"]
 EvalWeights = Literal["best", "last"]
 DistBackend = Literal["auto", "gloo", "nccl"]
+FinetuneMode = Literal["features", "partial", "full"]
 
 
 def _help(text: str, **more: Any) -> dict[str, Any]:
@@ -303,6 +304,50 @@ class OutputConfig:
 
 
 @dataclass(frozen=True)
+class TransferConfig:
+    """Transfer learning (E4, ``cnnkit finetune``): where the weights come from, what trains,
+    at which rates; read only by ``train/transfer_config.transfer_settings``."""
+
+    init_from: str | None = field(
+        default=None,
+        metadata=_help(
+            "start from these weights: a cnnkit run's best.pt (or its folder), a "
+            "torchvision-format state_dict file, or package.module:callable returning an "
+            "nn.Module or state dict (new classes re-initialise only the head)"
+        ),
+    )
+    finetune_mode: FinetuneMode | None = field(
+        default=None,
+        metadata=_help(
+            "features: train only the head; partial: the stages from --unfreeze-from on; "
+            "full: all (default when fine-tuning)"
+        ),
+    )
+    unfreeze_from: str | None = field(
+        default=None,
+        metadata=_help(
+            "partial fine-tuning: first stage that trains, e.g. layer3 or features.6 "
+            "(default: the last stage before the head)"
+        ),
+    )
+    head_lr: float | None = field(
+        default=None, metadata=_help("peak learning rate of the head (default: --lr)")
+    )
+    backbone_lr: float | None = field(
+        default=None,
+        metadata=_help("peak learning rate of the stages before the head (default: --lr)"),
+    )
+    layer_decay: float | None = field(
+        default=None,
+        metadata=_help("layer-wise lr decay: stage i of n trains at lr * X^(n-i) (e.g. 0.75)"),
+    )
+    freeze_bn: bool = field(
+        default=False,
+        metadata=_help("keep every BatchNorm in eval mode (running statistics fixed)"),
+    )
+
+
+@dataclass(frozen=True)
 class DistillationConfig:
     """Knowledge distillation from a teacher (E6; Hinton et al. 2015; train/distill.py)."""
 
@@ -346,6 +391,7 @@ class TrainConfig:
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+    transfer: TransferConfig = field(default_factory=TransferConfig)
     distillation: DistillationConfig = field(default_factory=DistillationConfig)
     # What a recipe's budget rule changed (flat name, or name.key inside a dict -> new value);
     # written to config.json and shown in the run header. A record, not a setting: no flag.
@@ -558,6 +604,8 @@ def resolve_config(
             from cnnkit.train.distill_settings import refuse_recorded_teacher
 
             refuse_recorded_teacher(from_file.get("teacher_model"), source, ConfigError)
+        if "init_from" not in explicit:  # E4: nor code to start from
+            refuse_recorded_code(from_file.get("init_from"), source)
         explicit |= set(from_file)
         config = replace_config(config, from_file, source)
     if overrides:
@@ -638,6 +686,16 @@ def refuse_recorded_model(model: Any, source: str, error: type[Exception]) -> No
             f"{source}: names the model {model!r}, code that cnnkit would import and call; "
             f"a file may only name zoo models. If you trust that code, name it yourself: "
             f"--model {model} (Python: model={model!r})"
+        )
+
+
+def refuse_recorded_code(init_from: Any, source: str) -> None:
+    """``init_from`` read from a file may name weight files, never ``module:callable`` code."""
+    if isinstance(init_from, str) and ":" in init_from and not Path(init_from).exists():
+        raise ConfigError(
+            f"{source}: names init_from {init_from!r}, code that cnnkit would import and "
+            f"call; a file may only name weight files. If you trust that code, name it "
+            f"yourself: --init-from {init_from}"
         )
 
 
@@ -786,6 +844,9 @@ def validate(config: TrainConfig) -> None:
         )
     if flat.std is not None and any(s <= 0 for s in flat.std):
         raise ConfigError(f"--std: every value must be positive, got {flat.std}")
+    from cnnkit.train.transfer_config import transfer_settings
+
+    transfer_settings(config.transfer)  # E4 options that do not fit together: one line
 
 
 def _check_range(

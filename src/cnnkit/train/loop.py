@@ -74,10 +74,13 @@ from cnnkit.train.setup import (
     clean_stale_temporaries,
     freeze_for_epoch,
     freeze_schedule,
+    keep_pretrained_normalisation,
     lock_run_folder,
     make_out_dir,
     set_up_runtime,
+    set_up_transfer,
 )
+from cnnkit.train.transfer import format_plan
 
 if TYPE_CHECKING:
     from cnnkit.data import ImageDataset
@@ -263,6 +266,7 @@ class Training:
     after_backward: list[AfterBackward]
     distributed: Distributed
     freeze: dict[str, int]  # parameter pattern -> epoch it is frozen from (the model's rules)
+    keep_eval: list[torch.nn.Module]  # BatchNorms of frozen stages (fine-tuning): eval mode
     session_start: float  # perf_counter() when this session's training began
     elapsed_before: float  # seconds trained by earlier sessions (a resumed run)
     teacher: Teacher | None = None  # E6: the frozen teacher the objective consults
@@ -313,9 +317,14 @@ def _set_up(
     )
     data = prepare_data(config.data, train_set, test_set)
     check_settings_fit_data(config, data)
+    if saved is None:
+        data = keep_pretrained_normalisation(config.transfer, config.data, data)
     config = config.replace(mean=list(data.mean), std=list(data.std))
     model, model_kwargs = build_model(
         config.model, data, device, config.runtime, initialise=saved is None, module=module
+    )
+    transfer = set_up_transfer(
+        config.transfer, config.model.model, config.schedule.lr, data, model, saved is None
     )
     distill = distill_settings(config.distillation)
     teacher = None
@@ -333,7 +342,13 @@ def _set_up(
         clean_stale_temporaries(out_dir)
 
     distributed.decide_on_main(claim_run_folder)  # only rank 0 writes the run folder
-    optimizer = make_optimizer(model, config.optimisation, lr=config.schedule.lr, name=name)
+    optimizer = make_optimizer(
+        model,
+        config.optimisation,
+        lr=config.schedule.lr,
+        name=name,
+        lr_scales=transfer[0].lr_scales if transfer else None,
+    )
     ema = config.optimisation.ema
     average = WeightAverage(model, ema) if ema is not None else None
     state = RunState()
@@ -379,6 +394,8 @@ def _set_up(
     parallel = distributed.describe(config.optimisation.batch_size, threads)
     if parallel is not None:
         log.print(parallel)
+    if transfer is not None:
+        log.print(format_plan(transfer[0]))
     if distributed.is_main:
         log.print(record_environment(out_dir, config.data, data, device, dtype).line())
     if teacher is not None and distill is not None:
@@ -422,6 +439,7 @@ def _set_up(
         after_backward=after_backward,
         distributed=distributed,
         freeze=freeze_schedule(model, config.model),
+        keep_eval=transfer[1] if transfer else [],
         session_start=time.perf_counter(),
         elapsed_before=state.elapsed,
         teacher=teacher,
@@ -446,6 +464,8 @@ def _train_epoch(run: Run, training: Training, state: RunState, epoch: int) -> E
     freeze_for_epoch(model, training.freeze, epoch)
     training.stepped = distributed.wrap(model, training.stepped, settings.compile)
     model.train()
+    for norm in training.keep_eval:  # requires_grad=False does not stop running statistics
+        norm.eval()
     batches = len(training.train_loader)
     run.log.start_epoch(epoch + 1, batches)
     started, seen, index, rate = time.perf_counter(), 0, -1, 0.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fnmatch
 import os
 import time
@@ -14,13 +15,24 @@ import torch
 
 from cnnkit.errors import ConfigError
 from cnnkit.runtime import to_memory_format
+from cnnkit.train.transfer import pretrained_normalisation
+from cnnkit.train.transfer import set_up_transfer as plan_transfer
+from cnnkit.train.transfer_config import transfer_settings
 
 if TYPE_CHECKING:
     from torch import nn
 
-    from cnnkit.train.config import ModelConfig, OutputConfig, RuntimeConfig, TrainConfig
+    from cnnkit.train.config import (
+        DataConfig,
+        ModelConfig,
+        OutputConfig,
+        RuntimeConfig,
+        TrainConfig,
+        TransferConfig,
+    )
     from cnnkit.train.datasets import RunData
     from cnnkit.train.distributed import Distributed
+    from cnnkit.train.transfer import TransferPlan
 
 # What makes a folder a run that --out must not overwrite: files written once an epoch ends. A
 # folder left by a run that failed before its first epoch (config.json alone) can be reused.
@@ -251,6 +263,52 @@ def build_model(
     if runtime.matmul_weight_grad and device.type == "cpu":
         use_matmul_weight_grad(model)
     return model, kwargs
+
+
+def keep_pretrained_normalisation(
+    transfer: TransferConfig, settings: DataConfig, data: RunData
+) -> RunData:
+    """Fine-tuning a cnnkit run: normalise with its mean and std, not the new data's.
+
+    The pre-trained weights expect inputs normalised as in pre-training (what torchvision's
+    and timm's pretrained models require). Kept unless ``--mean``/``--std`` are given, or the
+    channels differ (a stem that was adapted: the new data's statistics are used).
+    """
+    plan = transfer_settings(transfer)
+    if plan is None or plan.init_from is None:
+        return data
+    if settings.mean is not None or settings.std is not None:
+        return data
+    found = pretrained_normalisation(plan.init_from)
+    if found is None or len(found[0]) != data.image_shape[0]:
+        return data
+    return dataclasses.replace(data, mean=tuple(found[0]), std=tuple(found[1]))
+
+
+def set_up_transfer(
+    transfer: TransferConfig,
+    model_name: str,
+    lr: float,
+    data: RunData,
+    model: nn.Module,
+    initialise: bool,
+) -> tuple[TransferPlan, list[nn.Module]] | None:
+    """Fine-tuning (E4): the initial weights (a new run), frozen stages and per-stage rates.
+
+    None for a run without E4 settings. Returns the plan (what the header prints, the
+    optimiser's per-parameter rate multipliers) and the BatchNorm layers kept in eval mode.
+    """
+    settings = transfer_settings(transfer)
+    if settings is None:
+        return None
+    return plan_transfer(
+        model,
+        settings,
+        model_name=model_name,
+        classes=list(data.classes),
+        lr=lr,
+        initialise=initialise,
+    )
 
 
 def check_model_fits_data(

@@ -1,0 +1,114 @@
+"""`cnnkit finetune` and `cnnkit train --init-from`: the checkpoint's model, the group table,
+one-line errors with exit 2."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from cnnkit.cli.main import main
+from tests.cli.test_train import one_line_error
+from tests.train.tiny import quadrant_dataset
+
+FLAGS = [
+    "--val-size", "0", "--batch-size", "32", "--epochs", "1", "--precision", "off",
+    "--no-channels-last", "--device", "cpu", "--no-progress", "--no-tensorboard", "--no-plots",
+    "--no-report", "--no-doctor",
+]  # fmt: skip
+AIRNET = ["--model", "airnet", "--model-kwargs", '{"widths": [8, 8, 8]}']
+
+
+@pytest.fixture
+def pretrained(tmp_path, monkeypatch, capsys):
+    import cnnkit.data
+
+    data = {"train": quadrant_dataset(96, seed=1), "test": quadrant_dataset(32, seed=2)}
+    monkeypatch.setattr(cnnkit.data, "load_dataset", lambda name, split, data_dir=None: data[split])
+    run = tmp_path / "pre"
+    assert main(["train", *AIRNET, *FLAGS, "--out", str(run)]) == 0
+    capsys.readouterr()
+    return run
+
+
+def test_finetune_takes_the_checkpoints_model_and_prints_the_group_table(
+    pretrained, tmp_path, capsys
+):
+    out = tmp_path / "ft"
+    argv = ["finetune", str(pretrained / "best.pt"), "--mode", "partial"]
+    assert (
+        main([*argv, "--unfreeze-from", "layer3", "--head-lr", "0.2", *FLAGS, "--out", str(out)])
+        == 0
+    )
+    printed = capsys.readouterr().out
+    assert "fine-tuning (partial): head fc" in printed
+    rows = {line.split()[0]: line.split() for line in printed.splitlines() if line.startswith("  ")}
+    assert rows["layer2"][3] == "frozen" and rows["layer3"][3] != "frozen"
+    assert rows["fc"][3] == "0.2"
+    config = json.loads((out / "config.json").read_text())
+    model = config["model"]
+    assert model["model"] == "airnet" and model["model_kwargs"] == {"widths": [8, 8, 8]}
+    assert config["transfer"]["init_from"] == str(pretrained / "best.pt")
+    assert config["transfer"]["finetune_mode"] == "partial"
+    # the frozen stage is the checkpoint's, bit for bit
+    before = torch.load(pretrained / "best.pt", weights_only=True)["model"]
+    after = torch.load(out / "last.pt", weights_only=True)["model"]
+    assert torch.equal(before["layer1.conv1.weight"], after["layer1.conv1.weight"])
+    # and the same through cnnkit train --init-from; the run resumes with cnnkit train
+    out2 = tmp_path / "ft2"
+    argv = ["train", "--init-from", str(pretrained), "--finetune-mode", "features"]
+    assert main([*argv, *FLAGS, "--out", str(out2)]) == 0
+    assert "fine-tuning (features): head fc" in capsys.readouterr().out
+    assert main(["train", "--resume", str(out2), "--epochs", "2", "--no-report"]) == 0
+    assert f"resuming from epoch 1 of 2: {out2}" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("extra", "needle"),
+    [
+        (["--unfreeze-from", "layer9"], "--unfreeze-from layer9: no such stage; the model's "
+         "stages are whiten, layer1, layer2, layer3, fc"),
+        (["--layer-decay", "0.5", "--head-lr", "0.1"], "give either --layer-decay or"),
+        (["--mode", "full", "--unfreeze-from", "layer1"], "--unfreeze-from: only with"),
+        (["--mode", "features", "--backbone-lr", "0.1"], "--backbone-lr: --finetune-mode features"),
+        (["--resume", "x"], "cnnkit train --resume x"),
+    ],
+)  # fmt: skip
+def test_bad_options_are_one_line_exit_2(pretrained, tmp_path, capsys, extra, needle):
+    out = tmp_path / "bad"
+    err = one_line_error(capsys, ["finetune", str(pretrained), *extra, *FLAGS, "--out", str(out)])
+    assert needle in err
+    assert not out.exists()
+
+
+def test_files_that_are_not_checkpoints_are_one_line(tmp_path, capsys):
+    text = tmp_path / "notes.pt"
+    text.write_text("hello")
+    err = one_line_error(capsys, ["finetune", str(text), "--dataset", "fashion_mnist"])
+    assert str(text) in err and "not a readable checkpoint" in err
+    err = one_line_error(capsys, ["finetune", str(tmp_path / "none.pt")])
+    assert "no such checkpoint file" in err
+    plain = tmp_path / "plain.pth"
+    torch.save({"fc.weight": torch.zeros(2, 2)}, plain)
+    err = one_line_error(capsys, ["finetune", str(plain)])
+    assert "a plain state dict records no model; name it with --model" in err
+    err = one_line_error(capsys, ["finetune", str(plain), "--model", "lenet5", *FLAGS])
+    assert f"--init-from {plain}: missing key 'features.0.weight' for the model" in err
+
+
+def test_a_checkpoint_of_code_is_fine_tuned_only_when_the_code_is_named(
+    tmp_path, monkeypatch, capsys
+):
+    import cnnkit.data
+
+    data = {"train": quadrant_dataset(96, seed=1), "test": quadrant_dataset(32, seed=2)}
+    monkeypatch.setattr(cnnkit.data, "load_dataset", lambda name, split, data_dir=None: data[split])
+    run = tmp_path / "code"
+    assert main(["train", "--model", "tests.train.tiny:tiny_cnn", *FLAGS, "--out", str(run)]) == 0
+    capsys.readouterr()
+    err = one_line_error(capsys, ["finetune", str(run), *FLAGS, "--out", str(tmp_path / "x")])
+    assert "name it yourself" in err and not (tmp_path / "x").exists()
+    named = ["--model", "tests.train.tiny:tiny_cnn", "--mode", "features"]
+    assert main(["finetune", str(run), *named, *FLAGS, "--out", str(tmp_path / "y")]) == 0
+    assert "fine-tuning (features): head 6" in capsys.readouterr().out
