@@ -208,7 +208,7 @@ def test_every_setting_lives_in_exactly_one_section():
     assert [n for n, s in mapping.items() if s is None] == ["budget_changes"]
     assert set(SECTIONS) == {
         "model", "data", "augmentation", "optimisation", "schedule", "evaluation", "runtime",
-        "output", "distillation",
+        "output", "transfer", "distillation",
     }  # fmt: skip
 
 

@@ -356,7 +356,8 @@ def test_a_config_file_never_names_code_to_start_from(tmp_path):
     with pytest.raises(ConfigError, match="code that cnnkit would import"):
         resolve_config(config_file=path)
     # named by the user, the same code is allowed
-    assert resolve_config(config_file=path, overrides={"init_from": "os:getcwd"}).init_from
+    named = resolve_config(config_file=path, overrides={"init_from": "os:getcwd"})
+    assert named.transfer.init_from == "os:getcwd"
 
 
 def test_module_callable_named_by_the_user_gives_the_weights(tmp_path):
