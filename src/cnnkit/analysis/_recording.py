@@ -21,6 +21,7 @@ from torch.utils._device import _device_constructors
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from cnnkit.analysis._fast_meta import fast_outputs
+from cnnkit.analysis._meta_cache import MetaCache
 from cnnkit.analysis._tensors import (
     TensorMap,
     dtype_name,
@@ -87,6 +88,7 @@ class Recorder:
         self._module_rule = module_rule
         self._rules_by_type: dict[type, Any] = {}
         self.meta = meta  # on the meta device: slow meta kernels may be skipped (_fast_meta)
+        self.meta_cache = MetaCache()  # ... or run once per argument signature (_meta_cache)
         self.nodes: list[Node] = []
         self.calls: list[Call] = []
         self.producer = TensorMap(strong=meta)
@@ -313,12 +315,13 @@ class Recorder:
 _quiet = torch._C.DisableTorchFunction
 
 
-def _run_op(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], meta: bool) -> Any:
-    if meta:
+def _run_op(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], recorder: Recorder) -> Any:
+    if recorder.meta:
         with _quiet():
             out = fast_outputs(func, args, kwargs)
         if out is not None:
             return out
+        return recorder.meta_cache.run(func, args, kwargs)
     return func(*args, **kwargs)
 
 
@@ -331,12 +334,12 @@ class DispatchRecorder(TorchDispatchMode):
         kwargs = kwargs or {}
         recorder = self.recorder
         if recorder.opaque or not recorder.stack:
-            return _run_op(func, args, kwargs, recorder.meta)
+            return _run_op(func, args, kwargs, recorder)
         with _quiet():
             call = recorder.row_for(func, args, kwargs)
             refs = recorder.refs((args, kwargs))  # before the op runs: inplace ops move producers
         try:
-            out = _run_op(func, args, kwargs, recorder.meta)
+            out = _run_op(func, args, kwargs, recorder)
         except Exception as error:
             raise OpFailed(error, recorder.describe(call)) from error
         with _quiet():
