@@ -54,12 +54,14 @@ class _Plan:
 
 
 _PLANS: dict[Any, _Plan | None] = {}
+_UNKNOWN = object()
 
 
 def _plan(func: Any) -> _Plan | None:
     """The op's plan, or ``None`` when its outputs cannot be reproduced from metadata."""
-    if func in _PLANS:
-        return _PLANS[func]
+    plan = _PLANS.get(func, _UNKNOWN)  # one lookup: an overload's __hash__ is Python code
+    if plan is not _UNKNOWN:
+        return plan  # type: ignore[return-value]
     plan = None
     schema = getattr(func, "_schema", None)
     if (
