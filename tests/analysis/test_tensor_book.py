@@ -54,6 +54,7 @@ def _cases() -> list[tuple[object, tuple, dict]]:
         (aten.view.default, (x, [2, -1]), {}),
         (aten.index.Tensor, (x, [None, index]), {}),
         (aten.add.Tensor, (x, x), {"alpha": 2}),
+        (aten.mul.Tensor, (x, 2.0), {}),  # a Python number where the schema takes a tensor
         (aten.add.out, (x, x), {"out": x}),
         (aten.native_batch_norm.default, (x, None, None, None, None, True, 0.1, 1e-5), {}),
         (aten.where.self, (x > 0, x, x), {}),
@@ -71,11 +72,11 @@ def test_schema_positions_find_what_the_walk_finds():
         assert fast[1] == walked[1] and all(a is b for a, b in zip(fast[2], walked[2], strict=True))
 
 
-def test_an_argument_unlike_its_schema_is_walked():
+def test_a_container_unlike_its_schema_is_walked():
     x = torch.empty(2, device="meta")
     book = _book()
-    refs, found, tensors = book.op_refs(aten.add.Tensor, (x, 2.0), {})  # a number as `other`
-    assert refs == book._walked((x, 2.0), {})[0] and len(found) == 1 and tensors[0] is x
+    refs, found, tensors = book.op_refs(aten.add.Tensor, (x, [x]), {})  # a list as `other`
+    assert refs == book._walked((x, [x]), {})[0] and len(found) == 2 and tensors[1] is x
 
 
 def test_references_are_shared_until_a_write_changes_them():

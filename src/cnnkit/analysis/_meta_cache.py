@@ -1,5 +1,8 @@
 """Meta outputs remembered by argument signature, for one capture.
 
+(The shortcut kernels of :mod:`cnnkit.analysis._fast_meta` are tried first; this module
+covers every other op whose outputs its schema describes.)
+
 Many aten ops' meta kernels are Python reference code (``torch._refs``,
 ``torch._meta_registrations``) that costs 0.1-2 ms a call (``_safe_softmax``, ``hardtanh_``,
 ``linalg_vector_norm``, broadcasting ``add``/``mul``), while a transformer calls each op with
@@ -26,6 +29,7 @@ from typing import Any
 
 import torch
 
+from cnnkit.analysis._fast_meta import fast_outputs
 from cnnkit.analysis._tensors import flat_tensors, storage_key
 
 _TENSOR = torch._C.TensorBase
@@ -138,27 +142,42 @@ class MetaCache:
         # key -> per return: (shape, stride, dtype) of a fresh tensor, or (None, where) for the
         # argument written in place; None: this signature is run every time
         self.entries: dict[tuple[Any, ...], tuple[Any, ...] | None] = {}
+        self._pending: tuple[Any, tuple[Any, ...], Any] | None = None  # the miss to remember
+
+    def outputs(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any | None:
+        """The outputs of ``func(*args, **kwargs)`` on meta tensors from a shortcut kernel
+        (:mod:`cnnkit.analysis._fast_meta`) or remembered for this signature; ``None``: run
+        it with :meth:`kernel`. Called with torch functions disabled (the recorder's quiet
+        block), like all metadata reads here."""
+        self._pending = None
+        out = fast_outputs(func, args, kwargs)
+        if out is not None:
+            return out
+        key = self._key(func, args, kwargs)
+        if key is None:
+            return None
+        specs = self.entries.get(key)
+        if specs is not None:
+            return _made(specs, args, kwargs)
+        if key not in self.entries:  # else seen, and not reproducible
+            self._pending = (func, key, _written_metadata(func, args, kwargs))
+        return None
+
+    def kernel(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """Run the real kernel after :meth:`outputs` found nothing (outside the quiet block:
+        its own torch calls keep the capture's modes) and remember what it made."""
+        pending, self._pending = self._pending, None
+        out = func(*args, **kwargs)
+        if pending is not None and pending[0] is func:
+            with _quiet():
+                self.entries[pending[1]] = _specs(func, args, kwargs, out, pending[2])
+        return out
 
     def run(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        """``func(*args, **kwargs)`` on meta tensors: remembered outputs when this signature
-        was seen, else the real kernel (outside the quiet block: its own torch calls keep
-        the capture's modes, as when no cache is used)."""
+        """``func(*args, **kwargs)`` on meta tensors, from :meth:`outputs` or :meth:`kernel`."""
         with _quiet():
-            key = self._key(func, args, kwargs)
-            if key is None:
-                specs = None
-            else:
-                specs = self.entries.get(key)
-                if specs is not None:
-                    return _made(specs, args, kwargs)
-                if key in self.entries:
-                    key = None  # seen, and not reproducible
-            before = None if key is None else _written_metadata(func, args, kwargs)
-        out = func(*args, **kwargs)
-        if key is not None:
-            with _quiet():
-                self.entries[key] = _specs(func, args, kwargs, out, before)  # type: ignore[arg-type]
-        return out
+            out = self.outputs(func, args, kwargs)
+        return out if out is not None else self.kernel(func, args, kwargs)
 
     @staticmethod
     def _key(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...] | None:

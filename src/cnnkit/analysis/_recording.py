@@ -22,7 +22,6 @@ from torch.overrides import TorchFunctionMode
 from torch.utils._device import _device_constructors
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from cnnkit.analysis._fast_meta import fast_outputs
 from cnnkit.analysis._meta_cache import MetaCache
 from cnnkit.analysis._tensor_book import TensorBook
 from cnnkit.analysis._tensors import dtype_name, flat_tensors, fresh, mutated, tensors_in
@@ -91,6 +90,7 @@ class Recorder:
         self.opaque = 0
         self.event: _Event | None = None
         self.names_used: dict[int, Counter[str]] = {}
+        self._function_names: dict[Any, str] = {}  # torch function -> function_name(it)
         self.first_empty: tuple[str, tuple[int, ...]] | None = None  # (layer, shape)
 
     def module_rule(self, module: nn.Module) -> Any:
@@ -122,7 +122,10 @@ class Recorder:
 
     # -- calls --------------------------------------------------------------------------------
     def _unique_name(self, parent: int | None, base: str) -> str:
-        used = self.names_used.setdefault(-2 if parent is None else parent, Counter())
+        key = -2 if parent is None else parent
+        used = self.names_used.get(key)
+        if used is None:  # not setdefault(key, Counter()): that builds a Counter every call
+            used = self.names_used[key] = Counter()
         count = used[base]
         used[base] += 1
         return base if count == 0 else f"{base}_{count}"
@@ -148,10 +151,20 @@ class Recorder:
         if event is not None and event.module_call == top:
             if event.call is None:
                 refs = self.tensor_refs((event.args, event.kwargs))
-                event.call = self._new_call("function", function_name(event.func), top, refs)
+                name = self._function_name(event.func)
+                event.call = self._new_call("function", name, top, refs)
             return event.call
         name = str(func._overloadpacket).split(".")[-1]
         return self._new_call("op", name, top, tuple(r for r in inputs if r.is_data))
+
+    def _function_name(self, func: Any) -> str:
+        try:
+            name = self._function_names.get(func)
+        except TypeError:  # an unhashable callable
+            return function_name(func)
+        if name is None:
+            name = self._function_names[func] = function_name(func)
+        return name
 
     def describe(self, call_index: int | None) -> str:
         """``features.3 (Conv2d)`` for a module call; ``add in layer1.0 (BasicBlock).forward``
@@ -287,10 +300,6 @@ _quiet = torch._C.DisableTorchFunction
 
 def _run_op(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], recorder: Recorder) -> Any:
     if recorder.meta:
-        with _quiet():
-            out = fast_outputs(func, args, kwargs)
-        if out is not None:
-            return out
         return recorder.meta_cache.run(func, args, kwargs)
     return func(*args, **kwargs)
 
@@ -305,14 +314,20 @@ class DispatchRecorder(TorchDispatchMode):
         recorder = self.recorder
         if recorder.opaque or not recorder.stack:
             return _run_op(func, args, kwargs, recorder)
-        with _quiet():
+        with _quiet():  # one quiet block for the references and, often, the outputs
             # before the op runs: an inplace op moves producers
             refs, inputs, tensors = recorder.book.op_refs(func, args, kwargs)
             call = recorder.row_for(func, inputs)
-        try:
-            out = _run_op(func, args, kwargs, recorder)
-        except Exception as error:
-            raise OpFailed(error, recorder.describe(call)) from error
+            out = recorder.meta_cache.outputs(func, args, kwargs) if recorder.meta else None
+        if out is None:
+            try:
+                out = (
+                    recorder.meta_cache.kernel(func, args, kwargs)
+                    if recorder.meta
+                    else func(*args, **kwargs)
+                )
+            except Exception as error:
+                raise OpFailed(error, recorder.describe(call)) from error
         with _quiet():
             recorder.add_node(func, args, kwargs, refs, inputs, tensors, out, call)
         return out

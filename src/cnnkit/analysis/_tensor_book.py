@@ -197,6 +197,8 @@ class TensorBook:
                 tensors.append(value)  # type: ignore[arg-type]
                 mapped = self.ref(value)  # type: ignore[arg-type]
                 refs.append(mapped)
+            elif type(value) in (int, float, bool, complex):
+                continue  # a Python number where the schema takes a tensor (``x * 2.0``)
             else:
                 return None
             if not kwarg_only and position < len(args):

@@ -79,7 +79,12 @@ def _plain_walk(value: Any, into: list[torch.Tensor]) -> bool:
         return True
     kind = type(value)
     if kind is tuple or kind is list:
-        return all(_plain_walk(item, into) for item in value)
+        for item in value:  # a loop, not all(generator): this runs for every call's arguments
+            if isinstance(item, _TENSOR):
+                into.append(item)  # type: ignore[arg-type]
+            elif type(item) not in _SCALARS and not _plain_walk(item, into):
+                return False
+        return True
     if kind is dict:
         return all(_plain_walk(item, into) for item in value.values())
     return kind in _SCALARS
