@@ -264,7 +264,11 @@ for _name in UNARY:
     FAST[getattr(aten, _name + "_").default] = _unary_inplace
 
 
+# by id: an overload's __hash__ is Python code (slow); FAST holds the overloads, so ids stay theirs
+_FAST_BY_ID = {id(func): kernel for func, kernel in FAST.items()}
+
+
 def fast_outputs(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any | None:
     """The outputs of ``func(*args, **kwargs)`` on meta tensors, or ``None`` to run it."""
-    kernel = FAST.get(func)
+    kernel = _FAST_BY_ID.get(id(func))
     return None if kernel is None else kernel(args, kwargs)

@@ -57,15 +57,14 @@ class _Plan:
         self.written = written
 
 
-_PLANS: dict[Any, _Plan | None] = {}
-_UNKNOWN = object()
+_PLANS: dict[int, tuple[Any, _Plan | None]] = {}  # id(overload) -> (overload, plan)
 
 
 def _plan(func: Any) -> _Plan | None:
     """The op's plan, or ``None`` when its outputs cannot be reproduced from metadata."""
-    plan = _PLANS.get(func, _UNKNOWN)  # one lookup: an overload's __hash__ is Python code
-    if plan is not _UNKNOWN:
-        return plan  # type: ignore[return-value]
+    known = _PLANS.get(id(func))  # by id: an overload's __hash__ is Python code (slow)
+    if known is not None:
+        return known[1]
     plan = None
     schema = getattr(func, "_schema", None)
     if (
@@ -74,7 +73,7 @@ def _plan(func: Any) -> _Plan | None:
         and not any(tag in func.tags for tag in _SKIPPED_TAGS)
     ):
         plan = _plan_from(schema)
-    _PLANS[func] = plan
+    _PLANS[id(func)] = (func, plan)  # holding func: its id stays its own
     return plan
 
 

@@ -273,10 +273,10 @@ class Recorder:
         fresh_outputs, storages = book.fresh(arg_tensors, outputs)
         node = Node(
             index, func._overloadpacket, func, arg_refs, kwarg_refs,
-            tuple(
+            tuple([
                 TensorRef(tuple(t.shape), dtype_name(t.dtype), (index, k), is_data, None, call)
                 for k, t in enumerate(outputs)
-            ),
+            ]),
             call, is_data, None, fresh_outputs, inputs,
         )  # fmt: skip
         self.nodes.append(node)

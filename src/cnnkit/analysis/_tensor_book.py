@@ -49,8 +49,7 @@ class _Seen:
 
 # (position, name, kwarg-only, a list of tensors) of an op's tensor arguments; None: walk them
 _Positions = tuple[tuple[int, str, bool, bool], ...] | None
-_POSITIONS: dict[Any, _Positions] = {}
-_UNKNOWN = object()
+_POSITIONS: dict[int, tuple[Any, _Positions]] = {}  # id(overload) -> (overload, positions)
 _TENSOR_TYPES = {
     "Tensor": False,
     "Optional[Tensor]": False,
@@ -61,9 +60,9 @@ _TENSOR_TYPES = {
 
 def _tensor_positions(func: Any) -> _Positions:
     """Where an aten op's schema puts its tensor arguments (cached per overload)."""
-    positions = _POSITIONS.get(func, _UNKNOWN)  # one lookup: an overload's __hash__ is Python
-    if positions is not _UNKNOWN:
-        return positions  # type: ignore[return-value]
+    known = _POSITIONS.get(id(func))  # by id: an overload's __hash__ is Python code (slow)
+    if known is not None:
+        return known[1]
     schema = getattr(func, "_schema", None)
     positions = None
     if schema is not None and getattr(func, "namespace", None) == "aten":
@@ -76,7 +75,7 @@ def _tensor_positions(func: Any) -> _Positions:
                 found = None
                 break
         positions = None if found is None else tuple(found)
-    _POSITIONS[func] = positions
+    _POSITIONS[id(func)] = (func, positions)  # holding func: its id stays its own
     return positions
 
 
@@ -224,8 +223,7 @@ class TensorBook:
         """Whether each output has a storage of its own (not a view or an input written in
         place), and the outputs' storage keys."""
         used = {self.storage(t) for t in inputs}
+        same = {id(t) for t in inputs}  # an input written in place is not fresh either
         keys = [storage_key(t) for t in outputs]
-        return tuple(
-            key not in used and not any(t is o for t in inputs)  # an input written in place
-            for key, o in zip(keys, outputs, strict=True)
-        ), keys
+        pairs = zip(keys, outputs, strict=True)
+        return tuple([key not in used and id(o) not in same for key, o in pairs]), keys

@@ -105,19 +105,22 @@ def fresh(inputs: Any, outputs: Sequence[torch.Tensor]) -> tuple[bool, ...]:
     return tuple(storage_key(t) not in used for t in outputs)
 
 
-_MUTATED_CACHE: dict[Any, tuple[tuple[int, str], ...]] = {}
+# id(overload) -> (overload, written positions): by id, as an overload's __hash__ is Python code
+_MUTATED_CACHE: dict[int, tuple[Any, tuple[tuple[int, str], ...]]] = {}
 
 
 def mutated(func: Any, args: Sequence[Any], kwargs: dict[str, Any]) -> list[torch.Tensor]:
     """Tensors an op writes in place (its schema marks them ``Tensor(a!)``)."""
-    positions = _MUTATED_CACHE.get(func)
-    if positions is None:
+    known = _MUTATED_CACHE.get(id(func))
+    if known is not None:
+        positions = known[1]
+    else:
         positions = tuple(
             (i, a.name)
             for i, a in enumerate(func._schema.arguments)
             if a.alias_info is not None and a.alias_info.is_write
         )
-        _MUTATED_CACHE[func] = positions
+        _MUTATED_CACHE[id(func)] = (func, positions)
     written = []
     for position, name in positions:
         value = args[position] if position < len(args) else kwargs.get(name)

@@ -116,13 +116,15 @@ class Node:
         return default_value if has_default else default
 
 
-_POSITIONS: dict[Any, dict[str, tuple[int, bool, bool, Any]] | None] = {}
+# id(overload) -> (overload, table): by id, as an overload's __hash__ is Python code (slow)
+_POSITIONS: dict[int, tuple[Any, dict[str, tuple[int, bool, bool, Any]] | None]] = {}
 
 
 def _schema_positions(overload: Any) -> dict[str, tuple[int, bool, bool, Any]] | None:
     """name -> (position, kwarg-only, has default, default) of an op's arguments (cached)."""
-    if overload in _POSITIONS:
-        return _POSITIONS[overload]
+    known = _POSITIONS.get(id(overload))
+    if known is not None:
+        return known[1]
     schema = getattr(overload, "_schema", None)
     table = None
     if schema is not None:
@@ -135,7 +137,7 @@ def _schema_positions(overload: Any) -> dict[str, tuple[int, bool, bool, Any]] |
                 has_default,
                 argument.default_value if has_default else None,
             )
-    _POSITIONS[overload] = table
+    _POSITIONS[id(overload)] = (overload, table)
     return table
 
 
