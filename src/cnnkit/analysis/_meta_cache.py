@@ -125,7 +125,7 @@ def _signature(values: Any, key: list[Any]) -> bool:
     return True
 
 
-def _metadata(tensor: torch.Tensor) -> tuple[Any, ...]:
+def _metadata(tensor: torch._C.TensorBase) -> tuple[Any, ...]:
     return (tensor.shape, tensor.stride(), tensor.storage_offset(), tensor.dtype)
 
 

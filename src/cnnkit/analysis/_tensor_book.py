@@ -64,7 +64,7 @@ def _tensor_positions(func: Any) -> _Positions:
     if known is not None:
         return known[1]
     schema = getattr(func, "_schema", None)
-    positions = None
+    positions: _Positions = None
     if schema is not None and getattr(func, "namespace", None) == "aten":
         found = []
         for position, argument in enumerate(schema.arguments):
@@ -72,9 +72,9 @@ def _tensor_positions(func: Any) -> _Positions:
             if kind in _TENSOR_TYPES:
                 found.append((position, argument.name, argument.kwarg_only, _TENSOR_TYPES[kind]))
             elif "Tensor" in kind:  # another kind of tensor argument: walk every argument
-                found = None
                 break
-        positions = None if found is None else tuple(found)
+        else:
+            positions = tuple(found)
     _POSITIONS[id(func)] = (func, positions)  # holding func: its id stays its own
     return positions
 
