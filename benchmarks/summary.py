@@ -120,6 +120,11 @@ def _build(name: str) -> tuple[torch.nn.Module, tuple[int, ...]]:
         return create_model(name).eval(), (3, 224, 224)
     import types
 
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from tests.oracles import use_oracle_folder
+
+    use_oracle_folder()  # the dev-only peers live in .venv/oracles, off the user's sys.path
     sys.modules.setdefault("torchvision._meta_registrations", types.ModuleType("_meta_stub"))
     import timm
 

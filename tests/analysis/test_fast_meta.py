@@ -177,6 +177,23 @@ def test_binary_arithmetic(shape, ones, drop, dtype, other_dtype, layout, other_
         _check(func, (other, x))
 
 
+@settings(max_examples=80)
+@given(
+    shape=st.lists(st.integers(0, 4), min_size=3, max_size=5).map(tuple),
+    size=st.lists(st.integers(-1, 9), min_size=1, max_size=3),
+    dtype=st.sampled_from(DTYPES),
+    layout=layouts,
+    mode=st.sampled_from(["bilinear", "bicubic"]),
+    align=st.booleans(),
+)
+def test_upsample(shape, size, dtype, layout, mode, align):
+    """Resizing to any size (empty and negative sizes, wrong ranks refused as PyTorch does)."""
+    x = _meta(shape, dtype, layout)
+    func = getattr(aten, f"upsample_{mode}2d").default
+    _check(func, (x, size, align, None, None))
+    _check(func, (x, size, align))
+
+
 def test_each_shortcut_is_taken_on_ordinary_inputs():
     x = torch.empty(2, 4, 6, 6, device="meta")
     vector = torch.empty(4, device="meta")
@@ -187,6 +204,8 @@ def test_each_shortcut_is_taken_on_ordinary_inputs():
         aten.addmm.default: (x[0, 0, 0], x[0, 0], x[0, 1]),
         aten.bmm.default: (x[0], x[1]),
         aten.convolution.default: (x, x[:3], None, [1, 1], [0, 0], [1, 1], False, [0, 0], 1),
+        aten.upsample_bilinear2d.default: (x, [9, 5], False, None, None),
+        aten.upsample_bicubic2d.default: (x, [9, 5], True),
     }
     for name in ("add", "sub", "mul", "div"):
         cases[getattr(aten, name).Tensor] = (x, torch.empty(1, 4, 1, 6, device="meta"))

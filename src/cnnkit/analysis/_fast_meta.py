@@ -216,7 +216,37 @@ def _binary(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     return torch.empty(shape, dtype=a.dtype, device="meta")
 
 
-UNARY = ("relu", "gelu", "silu", "sigmoid", "tanh", "hardswish", "hardsigmoid", "mish", "elu")
+def _upsample_2d(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Bilinear and bicubic resizing of a contiguous (N, C, H, W) tensor to ``output_size``:
+    a contiguous (N, C, *output_size). PyTorch has no meta kernel for bicubic (its Python
+    decomposition interpolates on meta tensors: ~40 ms a call)."""
+    if not 3 <= len(args) <= 5 or kwargs:
+        return None
+    x, size = args[0], args[1]
+    if not _meta_floats(x) or x.dim() != 4 or min(x.shape) < 1:
+        return None
+    if not isinstance(size, list | tuple) or len(size) != 2:
+        return None
+    if not all(type(n) is int and n > 0 for n in size):
+        return None
+    if _dense_format(x) is not torch.contiguous_format:
+        return None
+    return torch.empty((x.shape[0], x.shape[1], *size), dtype=x.dtype, device="meta")
+
+
+UNARY = (
+    "relu",
+    "gelu",
+    "silu",
+    "sigmoid",
+    "tanh",
+    "hardswish",
+    "hardsigmoid",
+    "mish",
+    "elu",
+    "hardtanh",  # ReLU6 (MobileNetV2): ~1 ms a call through the Python reference
+    "leaky_relu",
+)
 FAST: dict[Any, FastKernel] = {
     aten.native_batch_norm.default: _batch_norm,
     aten.native_layer_norm.default: _layer_norm,
@@ -224,6 +254,8 @@ FAST: dict[Any, FastKernel] = {
     aten.addmm.default: _addmm,
     aten.bmm.default: _bmm,
     aten.convolution.default: _convolution,
+    aten.upsample_bilinear2d.default: _upsample_2d,
+    aten.upsample_bicubic2d.default: _upsample_2d,
 }
 for _name in ("add", "sub", "mul", "div"):
     FAST[getattr(aten, _name).Tensor] = _binary
@@ -232,7 +264,11 @@ for _name in UNARY:
     FAST[getattr(aten, _name + "_").default] = _unary_inplace
 
 
+# by id: an overload's __hash__ is Python code (slow); FAST holds the overloads, so ids stay theirs
+_FAST_BY_ID = {id(func): kernel for func, kernel in FAST.items()}
+
+
 def fast_outputs(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any | None:
     """The outputs of ``func(*args, **kwargs)`` on meta tensors, or ``None`` to run it."""
-    kernel = FAST.get(func)
+    kernel = _FAST_BY_ID.get(id(func))
     return None if kernel is None else kernel(args, kwargs)

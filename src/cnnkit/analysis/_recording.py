@@ -6,6 +6,8 @@ Python control flow is simply executed); global module pre/post forward hooks te
 call each op belongs to; a ``TorchFunctionMode`` names the functions called directly in a
 non-leaf module's ``forward`` (``layer1.0.add``). Tensors are mapped to the node that last wrote
 them, following inplace ops through their storage (a view written in place updates its base).
+What is known of each tensor (its producer, the row that returned it, the reference its
+readers get) is kept by :class:`~cnnkit.analysis._tensor_book.TensorBook`.
 """
 
 from __future__ import annotations
@@ -20,17 +22,9 @@ from torch.overrides import TorchFunctionMode
 from torch.utils._device import _device_constructors
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from cnnkit.analysis._fast_meta import fast_outputs
-from cnnkit.analysis._tensors import (
-    TensorMap,
-    dtype_name,
-    flat_tensors,
-    fresh,
-    map_tensors,
-    mutated,
-    storage_key,
-    tensors_in,
-)
+from cnnkit.analysis._meta_cache import MetaCache
+from cnnkit.analysis._tensor_book import TensorBook
+from cnnkit.analysis._tensors import dtype_name, flat_tensors, fresh, mutated, tensors_in
 from cnnkit.analysis.graph import INPUT_CALL, INPUT_NODE, Call, Node, TensorRef
 from cnnkit.errors import layer_label
 
@@ -88,15 +82,16 @@ class Recorder:
         self._module_rule = module_rule
         self._rules_by_type: dict[type, Any] = {}
         self.meta = meta  # on the meta device: slow meta kernels may be skipped (_fast_meta)
+        self.meta_cache = MetaCache()  # ... or run once per argument signature (_meta_cache)
         self.nodes: list[Node] = []
         self.calls: list[Call] = []
-        self.producer = TensorMap(strong=meta)
-        self.owner = TensorMap(strong=meta)
-        self.storage_writes: dict[int, tuple[int, int]] = {}
+        self.book = TensorBook(self.nodes, parameter_names, strong=meta)
+        self.ref = self.book.ref
         self.stack: list[int | None] = []
         self.opaque = 0
         self.event: _Event | None = None
         self.names_used: dict[int, Counter[str]] = {}
+        self._function_names: dict[Any, str] = {}  # torch function -> function_name(it)
         self.first_empty: tuple[str, tuple[int, ...]] | None = None  # (layer, shape)
 
     def module_rule(self, module: nn.Module) -> Any:
@@ -106,33 +101,6 @@ class Recorder:
         return self._rules_by_type[kind]
 
     # -- tensors ------------------------------------------------------------------------------
-    def ref(self, tensor: torch.Tensor) -> TensorRef:
-        producer = origin = self.producer.get(tensor)
-        if self.storage_writes:
-            write = self.storage_writes.get(storage_key(tensor))
-            if write is not None and (producer is None or write[0] > producer[0]):
-                producer = write  # written in place (maybe through a view) after it was made
-        is_data = producer is not None and self.nodes[producer[0]].is_data
-        source = None
-        if producer is not None:
-            owner = self.owner.get(tensor)
-            if owner is not None and owner[1] == producer:
-                source = owner[0]
-            else:
-                source = self.nodes[producer[0]].call
-        return TensorRef(
-            shape=tuple(tensor.shape),
-            dtype=dtype_name(tensor.dtype),
-            producer=producer,
-            is_data=is_data,
-            parameter=self.parameter_names.get(id(tensor)),
-            source_call=source,
-            origin=origin,
-        )
-
-    def refs(self, value: Any) -> Any:
-        return map_tensors(value, self.ref)
-
     def tensor_refs(self, value: Any, data_only: bool = True) -> tuple[TensorRef, ...]:
         refs = [self.ref(t) for t in tensors_in(value)]
         return tuple(r for r in refs if r.is_data or not data_only)
@@ -151,11 +119,14 @@ class Recorder:
         node = Node(INPUT_NODE, "input", None, (), {}, refs, INPUT_CALL, True, fresh=fresh_outputs)
         self.nodes.append(node)
         for k, tensor in enumerate(tensors):
-            self.producer[tensor] = (INPUT_NODE, k)
+            self.book.produced(tensor, (INPUT_NODE, k), None)
 
     # -- calls --------------------------------------------------------------------------------
     def _unique_name(self, parent: int | None, base: str) -> str:
-        used = self.names_used.setdefault(-2 if parent is None else parent, Counter())
+        key = -2 if parent is None else parent
+        used = self.names_used.get(key)
+        if used is None:  # not setdefault(key, Counter()): that builds a Counter every call
+            used = self.names_used[key] = Counter()
         count = used[base]
         used[base] += 1
         return base if count == 0 else f"{base}_{count}"
@@ -170,8 +141,9 @@ class Recorder:
         )
         return index
 
-    def row_for(self, func: Any, args: Any, kwargs: Any) -> int:
-        """The row call that an op dispatched now belongs to (created on first use)."""
+    def row_for(self, func: Any, inputs: list[TensorRef]) -> int:
+        """The row call that an op dispatched now belongs to (created on first use);
+        ``inputs``: the op's tensor arguments."""
         top = self.stack[-1]
         assert top is not None  # opaque modules return before asking
         if self.calls[top].is_row:
@@ -179,11 +151,21 @@ class Recorder:
         event = self.event
         if event is not None and event.module_call == top:
             if event.call is None:
-                inputs = self.tensor_refs((event.args, event.kwargs))
-                event.call = self._new_call("function", function_name(event.func), top, inputs)
+                refs = self.tensor_refs((event.args, event.kwargs))
+                name = self._function_name(event.func)
+                event.call = self._new_call("function", name, top, refs)
             return event.call
         name = str(func._overloadpacket).split(".")[-1]
-        return self._new_call("op", name, top, self.tensor_refs((args, kwargs)))
+        return self._new_call("op", name, top, tuple(r for r in inputs if r.is_data))
+
+    def _function_name(self, func: Any) -> str:
+        try:
+            name = self._function_names.get(func)
+        except TypeError:  # an unhashable callable
+            return function_name(func)
+        if name is None:
+            name = self._function_names[func] = function_name(func)
+        return name
 
     def describe(self, call_index: int | None) -> str:
         """``features.3 (Conv2d)`` for a module call; ``add in layer1.0 (BasicBlock).forward``
@@ -247,7 +229,7 @@ class Recorder:
         call.outputs = tuple(self.ref(t) for t in tensors)
         if call.is_row:
             for tensor, ref in zip(tensors, call.outputs, strict=True):
-                self.owner[tensor] = (index, ref.producer)
+                self.book.owned(tensor, index, ref.producer)
 
     def _add_module_node(self, call: Call, args: Any, output: Any) -> None:
         index = len(self.nodes)
@@ -265,46 +247,49 @@ class Recorder:
         )
         module = call.module
         node = Node(
-            index, type(module), None, call.inputs, {}, outputs, call.index, is_data, module
-        )
-        node.fresh = fresh(args, tensors)
+            index, type(module), None, call.inputs, {}, outputs, call.index, is_data, module,
+            fresh(args, tensors), list(call.inputs),
+        )  # fmt: skip
         self.nodes.append(node)
         call.nodes.append(index)
         for k, tensor in enumerate(tensors):
-            self.producer[tensor] = (index, k)
+            self.book.produced(tensor, (index, k), None)
 
     # -- ops ----------------------------------------------------------------------------------
-    def add_node(self, func: Any, args: Any, kwargs: Any, refs: Any, out: Any, call: int) -> None:
+    def add_node(
+        self, func: Any, args: Any, kwargs: Any, refs: Any, inputs: list[TensorRef],
+        arg_tensors: list[torch.Tensor], out: Any, call: int,
+    ) -> None:  # fmt: skip
+        """Record op ``func`` of row ``call``: ``refs`` are its mapped ``(args, kwargs)``,
+        ``inputs`` and ``arg_tensors`` its tensor arguments (references taken before it ran:
+        an inplace op moves producers), ``out`` what it returned."""
         index = len(self.nodes)
         arg_refs, kwarg_refs = refs
-        node = Node(index, func._overloadpacket, func, arg_refs, kwarg_refs, (), call, False)
-        node.is_data = bool(node.data_inputs)
+        is_data = any(ref.is_data for ref in inputs)
         tensors = flat_tensors(out)
         written = mutated(func, args, kwargs)
         extra = [t for t in written if not any(t is o for o in tensors)]
-        outputs = tensors + extra
-        node.outputs = tuple(
-            TensorRef(
-                tuple(t.shape),
-                dtype_name(t.dtype),
-                (index, k),
-                node.is_data,
-                source_call=call,
-            )
-            for k, t in enumerate(outputs)
-        )
-        node.fresh = fresh((args, kwargs), outputs)
+        outputs = tensors + extra if extra else tensors
+        book = self.book
+        fresh_outputs, storages = book.fresh(arg_tensors, outputs)
+        node = Node(
+            index, func._overloadpacket, func, arg_refs, kwarg_refs,
+            tuple([
+                TensorRef(tuple(t.shape), dtype_name(t.dtype), (index, k), is_data, None, call)
+                for k, t in enumerate(outputs)
+            ]),
+            call, is_data, None, fresh_outputs, inputs,
+        )  # fmt: skip
         self.nodes.append(node)
         self.calls[call].nodes.append(index)
         for k, tensor in enumerate(outputs):
-            self.producer[tensor] = (index, k)
+            book.produced(tensor, (index, k), storages[k])
         for tensor in written:
-            k = next(k for k, t in enumerate(outputs) if t is tensor)
-            self.storage_writes[storage_key(tensor)] = (index, k)
+            book.wrote(tensor, next((index, k) for k, t in enumerate(outputs) if t is tensor))
         # An empty intermediate tensor is legal (timm's ``x[:, :0]`` when a ViT has no prefix
         # tokens); the first one made from non-empty data is remembered so that an empty model
         # output, or a later op PyTorch refuses, names where the emptiness began.
-        empty = node.is_data and bool(outputs) and outputs[0].numel() == 0
+        empty = is_data and bool(outputs) and outputs[0].numel() == 0
         if empty and self.first_empty is None and all(r.numel > 0 for r in node.data_inputs):
             self.first_empty = (self.describe(call), tuple(outputs[0].shape))
 
@@ -314,12 +299,9 @@ class Recorder:
 _quiet = torch._C.DisableTorchFunction
 
 
-def _run_op(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], meta: bool) -> Any:
-    if meta:
-        with _quiet():
-            out = fast_outputs(func, args, kwargs)
-        if out is not None:
-            return out
+def _run_op(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], recorder: Recorder) -> Any:
+    if recorder.meta:
+        return recorder.meta_cache.run(func, args, kwargs)
     return func(*args, **kwargs)
 
 
@@ -332,16 +314,23 @@ class DispatchRecorder(TorchDispatchMode):
         kwargs = kwargs or {}
         recorder = self.recorder
         if recorder.opaque or not recorder.stack:
-            return _run_op(func, args, kwargs, recorder.meta)
+            return _run_op(func, args, kwargs, recorder)
+        with _quiet():  # one quiet block for the references and, often, the outputs
+            # before the op runs: an inplace op moves producers
+            refs, inputs, tensors = recorder.book.op_refs(func, args, kwargs)
+            call = recorder.row_for(func, inputs)
+            out = recorder.meta_cache.outputs(func, args, kwargs) if recorder.meta else None
+        if out is None:
+            try:
+                out = (
+                    recorder.meta_cache.kernel(func, args, kwargs)
+                    if recorder.meta
+                    else func(*args, **kwargs)
+                )
+            except Exception as error:
+                raise OpFailed(error, recorder.describe(call)) from error
         with _quiet():
-            call = recorder.row_for(func, args, kwargs)
-            refs = recorder.refs((args, kwargs))  # before the op runs: inplace ops move producers
-        try:
-            out = _run_op(func, args, kwargs, recorder.meta)
-        except Exception as error:
-            raise OpFailed(error, recorder.describe(call)) from error
-        with _quiet():
-            recorder.add_node(func, args, kwargs, refs, out, call)
+            recorder.add_node(func, args, kwargs, refs, inputs, tensors, out, call)
         return out
 
 
@@ -376,5 +365,5 @@ class FunctionNamer(TorchFunctionMode):
                 outputs = tuple(recorder.ref(t) for t in tensors)
                 recorder.calls[event.call].outputs = outputs
                 for tensor, ref in zip(tensors, outputs, strict=True):
-                    recorder.owner[tensor] = (event.call, ref.producer)
+                    recorder.book.owned(tensor, event.call, ref.producer)
         return out

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from cnnkit.analysis.graph import INPUT_CALL, Call, Graph, TensorRef
 from cnnkit.analysis.layout import (
@@ -156,10 +157,17 @@ def call_figures(
             numel, requires_grad, _ = graph.parameters[name]
             params += numel
             trainable += numel if requires_grad else 0
-        macs = sum(figures[n].macs for n in call.nodes if figures[n] is not None)  # type: ignore[union-attr]
-        other = sum(figures[n].other_flops for n in call.nodes if figures[n] is not None)  # type: ignore[union-attr]
+        macs = other = 0
+        missing = []
+        for n in call.nodes:
+            figure = figures[n]
+            if figure is None:
+                missing.append(graph.nodes[n].name)
+            else:
+                macs += figure.macs
+                other += figure.other_flops
         own[call.index] = [params, trainable, macs, other, _fresh_output_bytes(call, graph)]
-        unsupported[call.index] = [graph.nodes[n].name for n in call.nodes if figures[n] is None]
+        unsupported[call.index] = missing
     totals = {index: list(values) for index, values in own.items()}
     for call in reversed(graph.calls):  # children come after parents: add each into its parent
         if call.parent is None or call.index not in totals:
@@ -167,16 +175,37 @@ def call_figures(
         parent = totals.setdefault(call.parent, [0, 0, 0, 0, 0])
         for k, value in enumerate(totals[call.index]):
             parent[k] += value
-        unsupported.setdefault(call.parent, []).extend(unsupported.get(call.index, []))
+        below = unsupported.get(call.index)
+        if below:
+            unsupported.setdefault(call.parent, []).extend(below)
     result = []
     input_rank = len(graph.input_shape)
+    # Most calls share their layout's fields with other calls (a module call returns its last
+    # row's output; shape ops and activations keep the fields objects): figures are made once
+    # per fields object and per layout. The memos hold what their ids name, so ids stay unique.
+    by_fields: dict[tuple[int, int], tuple[Any, FieldFigures | None]] = {}
+    by_layout: dict[tuple[int, tuple[int, ...]], tuple[Layout | None, bool]] = {}
     for call in graph.calls:
         params, trainable, macs, other, nbytes = totals.get(call.index, [0, 0, 0, 0, 0])
         ref = next(
             (r for r in call.outputs if r.is_data), call.outputs[0] if call.outputs else None
         )
         layout = None if ref is None else layout_of(ref, layouts, sizes)
-        fields = field_figures(layout)
+        key = (id(layout), () if ref is None else ref.shape)
+        known = by_layout.get(key)
+        if known is None:
+            known = by_layout[key] = (
+                layout,
+                ref is not None and is_spatial(layout, ref, input_rank),
+            )
+        spatial = known[1]
+        fields = None
+        if layout is not None:
+            field_key = (id(layout.fields), id(layout.local))
+            made = by_fields.get(field_key)
+            if made is None:
+                made = by_fields[field_key] = ((layout.fields, layout.local), field_figures(layout))
+            fields = made[1]
         result.append(
             CallFigures(
                 params,
@@ -187,7 +216,7 @@ def call_figures(
                 None if fields is None else fields.rf,
                 None if fields is None else fields.jump,
                 None if fields is None else fields.start,
-                ref is not None and is_spatial(layout, ref, input_rank),
+                spatial,
                 tuple(sorted(set(unsupported.get(call.index, [])))),
                 None if fields is None else fields.rf_global,
                 None if fields is None else fields.local_rf,

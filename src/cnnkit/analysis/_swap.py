@@ -5,7 +5,7 @@ buffers)."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import torch
@@ -13,9 +13,14 @@ from torch import nn
 
 
 @contextlib.contextmanager
-def swapped(model: nn.Module, copies: dict[int, torch.Tensor]) -> Iterator[None]:
+def swapped(
+    model: nn.Module,
+    copies: dict[int, torch.Tensor],
+    modules: Iterable[nn.Module] | None = None,
+) -> Iterator[None]:
     """Put ``copies[id(t)]`` in place of every parameter and buffer ``t`` for the ``with`` body,
-    and put back the very same objects afterwards, even when the body raises.
+    and put back the very same objects afterwards, even when the body raises. ``modules``:
+    ``model.modules()``, when the caller has walked them already.
 
     Each slot (a module's ``_parameters`` or ``_buffers`` entry) is swapped once: ``modules()``
     yields a module registered under two names once (``torch.func.functional_call`` swaps it
@@ -24,7 +29,7 @@ def swapped(model: nn.Module, copies: dict[int, torch.Tensor]) -> Iterator[None]
     """
     slots: list[tuple[dict[str, Any], str, Any]] = []
     try:
-        for module in model.modules():
+        for module in model.modules() if modules is None else modules:
             for table in (module._parameters, module._buffers):
                 for key, tensor in table.items():
                     if tensor is not None and id(tensor) in copies:

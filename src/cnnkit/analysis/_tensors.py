@@ -1,4 +1,4 @@
-"""Tensor bookkeeping for the capture: names of dtypes, storages, identity maps, and walks
+"""Tensor bookkeeping for the capture: names of dtypes, storages, and walks
 over an op's arguments (helpers of :mod:`cnnkit.analysis._recording`)."""
 
 from __future__ import annotations
@@ -8,7 +8,6 @@ from typing import Any
 
 import torch
 from torch.utils._pytree import tree_leaves
-from torch.utils.weak import WeakIdKeyDictionary
 
 _DTYPE_NAMES: dict[torch.dtype, str] = {}
 
@@ -26,28 +25,6 @@ def storage_key(tensor: torch.Tensor) -> int:
         return tensor.untyped_storage()._cdata
     except (RuntimeError, NotImplementedError, AttributeError):  # sparse, nested, ...
         return id(tensor)
-
-
-class TensorMap:
-    """tensor -> value, by identity. Meta tensors hold no memory, so on meta they are kept alive
-    and a plain dict by ``id`` is safe (and fast); on a real device a weak map lets the forward
-    pass free its activations."""
-
-    def __init__(self, strong: bool) -> None:
-        self.strong = strong
-        self.items: Any = {} if strong else WeakIdKeyDictionary()
-
-    def get(self, tensor: torch.Tensor) -> Any:
-        if self.strong:
-            item = self.items.get(id(tensor))
-            return None if item is None else item[1]
-        return self.items.get(tensor)
-
-    def __setitem__(self, tensor: torch.Tensor, value: Any) -> None:
-        if self.strong:
-            self.items[id(tensor)] = (tensor, value)
-        else:
-            self.items[tensor] = value
 
 
 _TENSOR = torch._C.TensorBase  # isinstance on the C base skips torch.Tensor's Python metaclass
@@ -90,12 +67,35 @@ def flat_tensors(value: Any, into: list[torch.Tensor] | None = None) -> list[tor
     return into
 
 
-def tensors_in(value: Any) -> list[torch.Tensor]:
-    """Every tensor in ``value`` (any pytree: lists, tuples, dicts, registered containers)."""
+# Leaves that hold no tensor: the walk below needs no pytree lookup for them.
+_SCALARS = {int, float, bool, complex, str, type(None), torch.dtype, torch.device, torch.Size}
+
+
+def _plain_walk(value: Any, into: list[torch.Tensor]) -> bool:
+    """Collect the tensors of plain lists, tuples and dicts (and scalars); ``False`` on any
+    other object (a namedtuple, a registered container: left to the pytree walk)."""
     if isinstance(value, _TENSOR):
-        return [value]  # type: ignore[list-item]
-    if type(value) is tuple and all(isinstance(v, _TENSOR) for v in value):
-        return list(value)  # a module's usual (x,) arguments
+        into.append(value)  # type: ignore[arg-type]
+        return True
+    kind = type(value)
+    if kind is tuple or kind is list:
+        for item in value:  # a loop, not all(generator): this runs for every call's arguments
+            if isinstance(item, _TENSOR):
+                into.append(item)  # type: ignore[arg-type]
+            elif type(item) not in _SCALARS and not _plain_walk(item, into):
+                return False
+        return True
+    if kind is dict:
+        return all(_plain_walk(item, into) for item in value.values())
+    return kind in _SCALARS
+
+
+def tensors_in(value: Any) -> list[torch.Tensor]:
+    """Every tensor in ``value`` (any pytree: lists, tuples, dicts, registered containers), in
+    pytree order."""
+    found: list[torch.Tensor] = []
+    if _plain_walk(value, found):
+        return found  # the usual case, without torch's pytree machinery (~10x slower)
     return [t for t in tree_leaves(value) if isinstance(t, _TENSOR)]
 
 
@@ -105,19 +105,22 @@ def fresh(inputs: Any, outputs: Sequence[torch.Tensor]) -> tuple[bool, ...]:
     return tuple(storage_key(t) not in used for t in outputs)
 
 
-_MUTATED_CACHE: dict[Any, tuple[tuple[int, str], ...]] = {}
+# id(overload) -> (overload, written positions): by id, as an overload's __hash__ is Python code
+_MUTATED_CACHE: dict[int, tuple[Any, tuple[tuple[int, str], ...]]] = {}
 
 
 def mutated(func: Any, args: Sequence[Any], kwargs: dict[str, Any]) -> list[torch.Tensor]:
     """Tensors an op writes in place (its schema marks them ``Tensor(a!)``)."""
-    positions = _MUTATED_CACHE.get(func)
-    if positions is None:
+    known = _MUTATED_CACHE.get(id(func))
+    if known is not None:
+        positions = known[1]
+    else:
         positions = tuple(
             (i, a.name)
             for i, a in enumerate(func._schema.arguments)
             if a.alias_info is not None and a.alias_info.is_write
         )
-        _MUTATED_CACHE[func] = positions
+        _MUTATED_CACHE[id(func)] = (func, positions)
     written = []
     for position, name in positions:
         value = args[position] if position < len(args) else kwargs.get(name)

@@ -74,25 +74,28 @@ def capture(
     shape = input_shape if isinstance(input_shape, ModelInputs) else one_shape(input_shape)
     if mode not in ("eval", "train", "same"):
         raise ConfigError(f"mode must be 'eval', 'train' or 'same', got {mode!r}")
-    flags = [(module, module.training) for module in model.modules()]
+    walked = _ModelTensors(model)
+    flags = [(module, module.training) for module in walked.modules]
     try:
         if mode != "same":
-            for module, _ in flags:  # not model.train(): a user override could do more
-                module.training = mode == "train"
+            for module, training in flags:  # not model.train(): a user override could do more
+                if training != (mode == "train"):  # nn.Module.__setattr__ is slow: only changes
+                    module.training = mode == "train"
         try:
-            return _run(model, shape, module_rule, meta=True)
+            return _run(model, walked, shape, module_rule, meta=True)
         except _NeedsRealForward as reason:
             if _device_of(model).type == "meta":
                 raise UnsupportedError(
                     f"{reason}; the model's weights are on the meta device, so it cannot be run "
                     "for real: build it with real weights to analyse it"
                 ) from None
-            graph = _run(model, shape, module_rule, meta=False)
+            graph = _run(model, walked, shape, module_rule, meta=False)
             graph.fallback_reason = str(reason)
             return graph
     finally:
         for module, training in flags:
-            module.training = training
+            if module.training != training:
+                module.training = training
 
 
 def _device_of(model: nn.Module) -> torch.device:
@@ -106,15 +109,19 @@ class _ModelTensors:
     (``named_parameters`` and friends each walk the whole tree again: slow on big models).
 
     ``parameters`` and ``buffers`` keep every alias of a tied tensor; ``canonical`` maps a
-    tensor's id to its first name, the one ``named_parameters()`` reports.
+    tensor's id to its first name, the one ``named_parameters()`` reports. ``modules`` are the
+    modules as ``model.modules()`` yields them (each once).
     """
 
     def __init__(self, model: nn.Module) -> None:
+        self.modules: list[nn.Module] = []
         self.module_names: dict[int, str] = {}
         self.parameters: list[tuple[str, torch.Tensor]] = []
         self.buffers: list[tuple[str, torch.Tensor]] = []
         self.canonical: dict[int, str] = {}
         for prefix, module in model.named_modules(remove_duplicate=False):
+            if id(module) not in self.module_names:
+                self.modules.append(module)
             self.module_names.setdefault(id(module), prefix)
             dot = prefix + "." if prefix else ""
             for name, tensor in module._parameters.items():
@@ -152,8 +159,13 @@ class _ModelTensors:
         return copies, names
 
 
-def _run(model: nn.Module, inputs: ModelInputs, module_rule: ModuleRuleLookup, meta: bool) -> Graph:
-    walked = _ModelTensors(model)
+def _run(
+    model: nn.Module,
+    walked: _ModelTensors,
+    inputs: ModelInputs,
+    module_rule: ModuleRuleLookup,
+    meta: bool,
+) -> Graph:
     tensors, parameter_names = walked.state(meta)
     recorder = Recorder(walked.module_names, parameter_names, module_rule, meta)
     device = torch.device("meta") if meta else _device_of(model)
@@ -170,7 +182,7 @@ def _run(model: nn.Module, inputs: ModelInputs, module_rule: ModuleRuleLookup, m
     rng_devices = [] if device.type in ("cpu", "meta") else [device]
     try:
         with (
-            swapped(model, tensors),
+            swapped(model, tensors, walked.modules),
             torch.random.fork_rng(devices=rng_devices),  # a training-mode dropout draws numbers
             torch.no_grad(),
             FunctionNamer(recorder, device),

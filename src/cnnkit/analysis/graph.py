@@ -7,8 +7,6 @@ and which node produced them), so nothing here holds a tensor.
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -53,18 +51,7 @@ class TensorRef:
         return count
 
 
-def _walk(value: Any) -> Iterator[TensorRef]:
-    if isinstance(value, TensorRef):
-        yield value
-    elif isinstance(value, list | tuple):
-        for item in value:
-            yield from _walk(item)
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from _walk(item)
-
-
-@dataclass
+@dataclass(slots=True)  # thousands per trace
 class Node:
     """One aten op call: its arguments (tensors as :class:`TensorRef`) and outputs.
 
@@ -72,7 +59,9 @@ class Node:
     ``overload`` the exact overload, whose schema names the arguments (:meth:`arg`). A node that
     stands for a whole module (a module-keyed rule) has ``op`` = the module class and
     ``module`` = the module instance. ``fresh[k]`` says whether output k has its own storage
-    (False for a view or an inplace result).
+    (False for a view or an inplace result). ``inputs`` are the tensor arguments in argument
+    order (the recorder has them from its one walk over the arguments), ``data_inputs`` those
+    whose values depend on the model input.
     """
 
     index: int
@@ -85,6 +74,11 @@ class Node:
     is_data: bool
     module: nn.Module | None = None
     fresh: tuple[bool, ...] = ()
+    inputs: list[TensorRef] = field(default_factory=list)
+    data_inputs: list[TensorRef] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.data_inputs = [ref for ref in self.inputs if ref.is_data]
 
     @property
     def name(self) -> str:
@@ -92,16 +86,6 @@ class Node:
         if isinstance(self.op, type):
             return self.op.__name__
         return str(getattr(self.op, "__name__", self.op)).split(".")[-1]
-
-    @functools.cached_property
-    def inputs(self) -> list[TensorRef]:
-        """Every tensor argument, in argument order."""
-        return list(_walk((self.args, self.kwargs)))
-
-    @functools.cached_property
-    def data_inputs(self) -> list[TensorRef]:
-        """Tensor arguments whose values depend on the model input."""
-        return [ref for ref in self.inputs if ref.is_data]
 
     @property
     def input_shapes(self) -> list[tuple[int, ...]]:
@@ -128,13 +112,15 @@ class Node:
         return default_value if has_default else default
 
 
-_POSITIONS: dict[Any, dict[str, tuple[int, bool, bool, Any]] | None] = {}
+# id(overload) -> (overload, table): by id, as an overload's __hash__ is Python code (slow)
+_POSITIONS: dict[int, tuple[Any, dict[str, tuple[int, bool, bool, Any]] | None]] = {}
 
 
 def _schema_positions(overload: Any) -> dict[str, tuple[int, bool, bool, Any]] | None:
     """name -> (position, kwarg-only, has default, default) of an op's arguments (cached)."""
-    if overload in _POSITIONS:
-        return _POSITIONS[overload]
+    known = _POSITIONS.get(id(overload))
+    if known is not None:
+        return known[1]
     schema = getattr(overload, "_schema", None)
     table = None
     if schema is not None:
@@ -147,7 +133,7 @@ def _schema_positions(overload: Any) -> dict[str, tuple[int, bool, bool, Any]] |
                 has_default,
                 argument.default_value if has_default else None,
             )
-    _POSITIONS[overload] = table
+    _POSITIONS[id(overload)] = (overload, table)
     return table
 
 

@@ -181,7 +181,10 @@ def merge_fields(all_fields: Iterable[Fields], sizes: Sequence[int]) -> Fields:
     contribute nothing unless all are; then global wins (on the one grid its inputs know, if
     they know one), then unknown, else arith's ``merge`` (inputs whose jumps differ have no
     single field: unknown)."""
-    unique = list(dict.fromkeys(all_fields))  # a concatenation often repeats the same fields
+    candidates = list(all_fields)
+    if candidates and all(fields is candidates[0] for fields in candidates):
+        return candidates[0]  # one input (most ops), or one object: no need to hash the fields
+    unique = list(dict.fromkeys(candidates))  # a concatenation often repeats the same fields
     if len(unique) == 1:
         return unique[0]
     merged: list[AxisState] = []
@@ -284,6 +287,8 @@ def forget(fields: Sequence[AxisState], axes: Iterable[int]) -> Fields:
 
 def fraction_free(value: int | Fraction) -> int | float:
     """An exact value as JSON can hold it: an int, or a float for a true fraction."""
+    if type(value) is int:  # most values; isinstance(x, Fraction) goes through abc: slow
+        return value
     if isinstance(value, Fraction):
         return int(value) if value.denominator == 1 else float(value)
     return value

@@ -207,6 +207,8 @@ def _pointwise(
     more of is broadcast along it: it still counts for the exact field (at every position), and
     when it sees the whole of an axis that dim holds (a pooled gate), it is cut from that
     axis's local field."""
+    if len(data) == 1 and data[0][0].shape == tuple(out):
+        return data[0][1]  # one data input, not broadcast (activations, scaling): as it was
     dims: list[Dim] = []
     conflicts: set[int] = set()  # axes whose positions two inputs arrange differently
     local_conflicts: set[int] = set()

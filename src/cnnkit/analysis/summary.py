@@ -368,13 +368,21 @@ def _check_fits_in_memory(total: Totals) -> None:
         )
 
 
+_NO_RULE: Any = object()
+
+
 def _figures(
     graph: Graph, overrides: Mapping[Hashable, Rule]
 ) -> tuple[list[OpFigures | None], dict[str, int]]:
     figures: list[OpFigures | None] = [OpFigures()]
     unsupported: dict[str, int] = {}
+    # one registry lookup per op, not per call; by id (an overload's __hash__ is Python code),
+    # the nodes keep every op alive
+    rules: dict[int, Rule | None] = {}
     for node in graph.nodes[1:]:
-        rule = find_rule(node.op, dict(overrides))
+        rule = rules.get(id(node.op), _NO_RULE)
+        if rule is _NO_RULE:
+            rule = rules[id(node.op)] = find_rule(node.op, dict(overrides))
         if rule is None:
             name = str(node.op) if not isinstance(node.op, type) else node.op.__name__
             unsupported[name] = unsupported.get(name, 0) + 1

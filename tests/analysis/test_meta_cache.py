@@ -1,0 +1,117 @@
+"""Remembered meta outputs are exactly what the real meta kernel makes, every time."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cnnkit.analysis._meta_cache import MetaCache, _plan
+from cnnkit.analysis._tensors import storage_key
+
+aten = torch.ops.aten
+DTYPES = [torch.float32, torch.float16, torch.int64, torch.bool]
+
+
+def _meta(shape, dtype, layout: str) -> torch.Tensor:
+    x = torch.empty(shape, dtype=dtype, device="meta")
+    if layout == "channels_last" and len(shape) == 4:
+        return x.to(memory_format=torch.channels_last)
+    if layout == "transposed" and len(shape) >= 2:
+        return x.transpose(-1, -2)
+    if layout == "expanded" and len(shape) >= 1:
+        return x[..., :1].expand(shape)
+    return x
+
+
+# op -> arguments from two tensors (the second broadcastable to the first, or not)
+CASES = {
+    aten.add.Tensor: lambda x, y: ((x, y), {"alpha": 2}),
+    aten.mul.Scalar: lambda x, y: ((x, 2.0), {}),
+    aten.div.Tensor_mode: lambda x, y: ((x, y), {"rounding_mode": "floor"}),
+    aten.clamp_min.default: lambda x, y: ((x, 0.5), {}),
+    aten.neg.default: lambda x, y: ((x,), {}),
+    aten._softmax.default: lambda x, y: ((x, -1, False), {}),
+    aten._safe_softmax.default: lambda x, y: ((x, -1), {}),
+    aten.linalg_vector_norm.default: lambda x, y: ((x, 2, [-1], True), {}),
+    aten.mean.dim: lambda x, y: ((x, [0], False), {}),
+    aten.cat.default: lambda x, y: (([x, y], 0), {}),
+    aten.stack.default: lambda x, y: (([x, y],), {}),
+    aten.native_layer_norm.default: lambda x, y: ((x, list(x.shape[-1:]), None, None, 1e-5), {}),
+    aten.hardtanh_.default: lambda x, y: ((x, -1.0, 1.0), {}),
+    aten.add_.Tensor: lambda x, y: ((x, y), {}),
+    aten.clone.default: lambda x, y: ((x,), {"memory_format": torch.preserve_format}),
+    aten._unsafe_view.default: lambda x, y: ((x, [-1]), {}),
+}
+
+
+def _outcome(func, args, kwargs):
+    try:
+        out = func(*args, **kwargs)
+    except Exception as error:
+        return type(error)
+    outputs = out if isinstance(out, tuple) else (out,)
+    return tuple((o.shape, o.stride(), o.storage_offset(), o.dtype, o.device) for o in outputs)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    shape=st.lists(st.integers(1, 4), min_size=1, max_size=4).map(tuple),
+    ones=st.lists(st.booleans(), min_size=4, max_size=4),
+    dtypes=st.tuples(st.sampled_from(DTYPES), st.sampled_from(DTYPES)),
+    layouts=st.tuples(
+        *[st.sampled_from(["contiguous", "channels_last", "transposed", "expanded"])] * 2
+    ),
+    func=st.sampled_from(sorted(CASES, key=str)),
+)
+def test_second_call_matches_the_real_kernel(shape, ones, dtypes, layouts, func):
+    x = _meta(shape, dtypes[0], layouts[0])
+    y = _meta(
+        tuple(1 if one else n for n, one in zip(shape, ones, strict=False)), *dtypes[1:], layouts[1]
+    )
+    args, kwargs = CASES[func](x, y)
+    expected = _outcome(func, args, kwargs)
+    cache = MetaCache()
+    for _ in range(3):  # a miss, then hits
+        if isinstance(expected, type):  # PyTorch refuses it: so does every later call
+            with pytest.raises(expected):
+                cache.run(func, args, kwargs)
+            continue
+        out = cache.run(func, args, kwargs)
+        assert _outcome(lambda out=out: out, (), {}) == expected
+        outputs = out if isinstance(out, tuple) else (out,)
+        inputs = {storage_key(t) for t in (x, y)}
+        if func is aten.hardtanh_.default or func is aten.add_.Tensor:
+            assert out is x  # the argument written in place, itself
+        elif func is aten._unsafe_view.default:
+            assert storage_key(out) == storage_key(x)  # a view despite its schema: never cached
+        else:
+            assert all(storage_key(o) not in inputs for o in outputs)
+
+
+def test_ops_that_change_metadata_in_place_always_run():
+    x = torch.empty(2, 3, device="meta")
+    cache = MetaCache()
+    for _ in range(2):
+        cache.run(aten.unsqueeze_.default, (x, 0), {})
+    assert x.shape == (1, 1, 2, 3)
+    for func in (aten.unsqueeze_.default, aten.resize_.default, aten.view.default,
+                 aten.split.Tensor, aten.native_dropout.default, aten.nonzero.default):  # fmt: skip
+        assert _plan(func) is None, func
+
+
+def test_numbers_of_different_types_are_different_signatures():
+    x = torch.empty(3, dtype=torch.int64, device="meta")
+    cache = MetaCache()
+    assert cache.run(aten.mul.Scalar, (x, 2), {}).dtype == torch.int64
+    assert cache.run(aten.mul.Scalar, (x, 2.0), {}).dtype == torch.float32
+    assert cache.run(aten.mul.Scalar, (x, True), {}).dtype == torch.int64
+    assert cache.run(aten.mul.Scalar, (x, 2.0), {}).dtype == torch.float32
+
+
+def test_real_tensors_are_never_cached():
+    x = torch.ones(3)
+    cache = MetaCache()
+    out = cache.run(aten.mul.Scalar, (x, 2.0), {})
+    assert out.tolist() == [2.0, 2.0, 2.0] and not cache.entries
