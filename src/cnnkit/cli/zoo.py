@@ -51,6 +51,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="check that a torchvision or cnnkit checkpoint loads strictly into the model "
         "PATTERN names (with --num-classes/--input for a fine-tuned one)",
     )
+    parser.add_argument(
+        "--pretrained",
+        action="store_true",
+        help="list torchvision's published ImageNet weights for the models PATTERN names "
+        "(file, top-1, whether downloaded); create_model(name, pretrained=True) loads them",
+    )
+    parser.add_argument(
+        "--download",
+        action="store_true",
+        help="with --pretrained: download (or find) and check the weight files PATTERN names",
+    )
     add_model_kwargs(parser)
     parser.add_argument(
         "--output", metavar="FILE", help="write to FILE (atomically) instead of standard output"
@@ -63,6 +74,12 @@ def run(args: argparse.Namespace) -> int:
     shape = parse_ints(args.input, "--input", length=3) if args.input else None
     if args.num_classes is not None and args.num_classes < 1:
         raise ConfigError(f"--num-classes must be >= 1, got {args.num_classes}")
+    if args.download and not args.pretrained:
+        raise ConfigError("--download needs --pretrained (it fetches the published weights)")
+    if args.pretrained:
+        if args.weights is not None:
+            raise ConfigError("--pretrained and --weights: pass one of them")
+        return _pretrained(args.pattern, args.download, args.format, args.output)
     if args.weights is not None:
         return _check_weights(args.pattern, args.weights, shape, args.num_classes)
     from cnnkit.analysis.model_table import zoo_table
@@ -91,6 +108,68 @@ def _check_weights(
     fit = check_weights(name, path, shape, num_classes)
     print(f"{path} fits {name}: {fit.tensors} tensors, {fit.params:,} parameters (strict)")
     return 0
+
+
+def _pretrained(pattern: str | None, download: bool, format: str, output: str | None) -> int:
+    import sys
+
+    from cnnkit.models.pretrained import pretrained_file, pretrained_status, published_weights
+
+    if pattern is not None and not any(char in pattern for char in "*?["):
+        published_weights(pattern)  # one name without weights: say so, not an empty table
+    if download:
+        if pattern is None:
+            raise ConfigError("--pretrained --download needs PATTERN (a name, or '*' for all)")
+        for row in pretrained_status(pattern):
+            path = pretrained_file(row.model, report=lambda line: print(line, file=sys.stderr))
+            print(f"{row.model}: {path} (sha256 starts with {row.sha256_prefix}: checked)")
+        return 0
+    rows = pretrained_status(pattern)
+    if not rows:
+        raise ConfigError(f"no model with published weights matches {pattern!r}")
+    write_output(PRETRAINED_RENDERERS[format](rows), output)
+    return 0
+
+
+def render_pretrained_table(rows: list) -> str:
+    """One line per published file: model, ImageNet top-1, file, where it is (or ``-``)."""
+    header = ("Model", "Top-1 %", "File", "Downloaded")
+    cells = [(r.model, f"{r.top1:.1f}", r.file, r.local or "-") for r in rows]
+    widths = [max(len(c[i]) for c in [header, *cells]) for i in range(4)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+             for row in [header, *cells]]  # fmt: skip
+    base = {r.url.removesuffix(r.file) for r in rows}
+    lines.append(f"from {', '.join(sorted(base))}<File>; top-1 as torchvision's table gives it")
+    return "\n".join(lines) + "\n"
+
+
+def render_pretrained_json(rows: list) -> str:
+    return json.dumps([row.to_dict() for row in rows], indent=2) + "\n"
+
+
+def render_pretrained_csv(rows: list) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    fields = ["model", "file", "url", "sha256_prefix", "top1", "local"]
+    writer.writerow(fields)
+    for row in rows:
+        values = row.to_dict()
+        writer.writerow(["" if values[f] is None else values[f] for f in fields])
+    return buffer.getvalue()
+
+
+def render_pretrained_markdown(rows: list) -> str:
+    lines = ["| Model | Top-1 % | File |", "|---|---:|---|"]
+    lines += [f"| {r.model} | {r.top1:.1f} | [{r.file}]({r.url}) |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+PRETRAINED_RENDERERS = {
+    "table": render_pretrained_table,
+    "json": render_pretrained_json,
+    "csv": render_pretrained_csv,
+    "md": render_pretrained_markdown,
+}
 
 
 def _rf_text(row: ZooRow) -> str:
