@@ -211,3 +211,10 @@ def test_cli_lists_and_downloads(reference, capsys):
     assert "lenet5: no published pretrained weights" in capsys.readouterr().err
     assert main(["zoo", "--download"]) == 2
     assert "--download needs --pretrained" in capsys.readouterr().err
+
+
+def test_cli_pattern_matching_nothing_is_one_line(capsys):
+    assert main(["zoo", "nothing*", "--pretrained", "--download"]) == 2
+    assert "no model with published weights matches 'nothing*'" in capsys.readouterr().err
+    assert main(["zoo", "--pretrained", "--download"]) == 2
+    assert "needs PATTERN" in capsys.readouterr().err

@@ -21,6 +21,7 @@ from cnnkit.errors import ConfigError, ShapeError
 
 if TYPE_CHECKING:
     from cnnkit.analysis.model_table import ZooRow
+    from cnnkit.models.pretrained import PretrainedStatus
 
 FORMATS = ("table", "json", "csv", "md")
 WIDE = 400  # wider than any row: rich would truncate cells to fit a narrower console
@@ -110,28 +111,28 @@ def _check_weights(
     return 0
 
 
-def _pretrained(pattern: str | None, download: bool, format: str, output: str | None) -> int:
+def _pretrained(pattern: str | None, download: bool, fmt: str, output: str | None) -> int:
     import sys
 
     from cnnkit.models.pretrained import pretrained_file, pretrained_status, published_weights
 
     if pattern is not None and not any(char in pattern for char in "*?["):
         published_weights(pattern)  # one name without weights: say so, not an empty table
-    if download:
-        if pattern is None:
-            raise ConfigError("--pretrained --download needs PATTERN (a name, or '*' for all)")
-        for row in pretrained_status(pattern):
-            path = pretrained_file(row.model, report=lambda line: print(line, file=sys.stderr))
-            print(f"{row.model}: {path} (sha256 starts with {row.sha256_prefix}: checked)")
-        return 0
+    if download and pattern is None:
+        raise ConfigError("--pretrained --download needs PATTERN (a name, or '*' for all)")
     rows = pretrained_status(pattern)
     if not rows:
         raise ConfigError(f"no model with published weights matches {pattern!r}")
-    write_output(PRETRAINED_RENDERERS[format](rows), output)
+    if download:
+        for row in rows:
+            path = pretrained_file(row.model, report=lambda line: print(line, file=sys.stderr))
+            print(f"{row.model}: {path} (sha256 starts with {row.sha256_prefix}: checked)")
+        return 0
+    write_output(PRETRAINED_RENDERERS[fmt](rows), output)
     return 0
 
 
-def render_pretrained_table(rows: list) -> str:
+def render_pretrained_table(rows: list[PretrainedStatus]) -> str:
     """One line per published file: model, ImageNet top-1, file, where it is (or ``-``)."""
     header = ("Model", "Top-1 %", "File", "Downloaded")
     cells = [(r.model, f"{r.top1:.1f}", r.file, r.local or "-") for r in rows]
@@ -143,11 +144,11 @@ def render_pretrained_table(rows: list) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_pretrained_json(rows: list) -> str:
+def render_pretrained_json(rows: list[PretrainedStatus]) -> str:
     return json.dumps([row.to_dict() for row in rows], indent=2) + "\n"
 
 
-def render_pretrained_csv(rows: list) -> str:
+def render_pretrained_csv(rows: list[PretrainedStatus]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     fields = ["model", "file", "url", "sha256_prefix", "top1", "local"]
@@ -158,7 +159,7 @@ def render_pretrained_csv(rows: list) -> str:
     return buffer.getvalue()
 
 
-def render_pretrained_markdown(rows: list) -> str:
+def render_pretrained_markdown(rows: list[PretrainedStatus]) -> str:
     lines = ["| Model | Top-1 % | File |", "|---|---:|---|"]
     lines += [f"| {r.model} | {r.top1:.1f} | [{r.file}]({r.url}) |" for r in rows]
     return "\n".join(lines) + "\n"

@@ -262,7 +262,9 @@ class PretrainedStatus:
     local: str | None
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        from dataclasses import asdict
+
+        return asdict(self)
 
 
 def pretrained_status(pattern: str | None = None) -> list[PretrainedStatus]:
