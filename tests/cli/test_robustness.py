@@ -24,8 +24,13 @@ def test_table_json_and_out_folder(robust_checkpoint, tmp_path, capsys):
     assert main([*argv, "--format", "json"]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed["top1"] == saved["top1"] and set(printed["top1"]) == {"scale", "jpeg"}
-    assert printed["severities"] == [1, 5] and printed["severity_table_version"] == 1
+    assert printed["severities"] == [1, 5] and printed["severity_table_version"] == 2
     assert printed["mce"] == pytest.approx(100.0)
+    # table v1 stays selectable: its parameters are recorded with the result
+    assert main([*argv, "--format", "json", "--severity-table", "1"]) == 0
+    v1 = json.loads(capsys.readouterr().out)
+    assert v1["severity_table_version"] == 1 and v1["parameters"]["jpeg"] == [50, 30, 20, 12, 7]
+    assert printed["parameters"]["jpeg"] != v1["parameters"]["jpeg"]
 
 
 @pytest.mark.parametrize(

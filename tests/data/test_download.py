@@ -125,3 +125,11 @@ def test_an_unwritable_destination_is_a_download_error(tmp_path):
     (tmp_path / "a-file").write_text("not a folder")
     with pytest.raises(DownloadError, match="cannot write"):
         download_file(["http://127.0.0.1:9/x"], tmp_path / "a-file" / "x.bin", _digest())
+
+
+def test_a_prefix_digest_matches_only_digests_starting_with_it():
+    full = Digest("sha256", "ab" * 32)
+    prefix = Digest("sha256", "ababa", prefix=True)
+    assert full.matches("ab" * 32) and not full.matches("ab" * 31 + "ac")
+    assert prefix.matches("ab" * 32) and not prefix.matches("ba" * 32)
+    assert not Digest("sha256", "abab").matches("ab" * 32)  # not a prefix: exact only

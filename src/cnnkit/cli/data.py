@@ -19,7 +19,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "data",
         help="find, download, verify and describe datasets",
-        description="Datasets: fashion_mnist, mnist, kmnist, cifar10, cifar100, folder:<path>.",
+        description="Datasets: fashion_mnist, mnist, kmnist, cifar10, cifar100, digits, "
+        "digits_8x8, folder:<path>.",
     )
     actions = parser.add_subparsers(dest="data_command", metavar="ACTION", required=True)
     info = actions.add_parser(

@@ -46,6 +46,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--batch-size", type=int, default=500, help="evaluation batch size")
     parser.add_argument("--data-dir", help="where the dataset files are")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument(
+        "--severity-table",
+        type=int,
+        choices=(1, 2),
+        default=2,
+        help="version of the severity table (docs/robustness.md; default 2, v1 as first published)",
+    )
     add_format(parser, ("table", "json"), "table")
     parser.set_defaults(func=run)
 
@@ -74,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         device=args.device,
         limit=args.limit,
+        table_version=args.severity_table,
     )
     if out is not None:
         atomic_write_text(out / "robustness.json", json.dumps(result.to_dict(), indent=2) + "\n")

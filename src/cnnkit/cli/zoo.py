@@ -42,6 +42,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="check that a torchvision or cnnkit checkpoint loads strictly into the model "
         "PATTERN names (with --num-classes/--input for a fine-tuned one)",
     )
+    parser.add_argument(
+        "--pretrained",
+        action="store_true",
+        help="list torchvision's published ImageNet weights for the models PATTERN names "
+        "(file, top-1, whether downloaded); create_model(name, pretrained=True) loads them",
+    )
+    parser.add_argument(
+        "--download",
+        action="store_true",
+        help="with --pretrained: download (or find) and check the weight files PATTERN names",
+    )
     add_model_kwargs(parser)
     parser.add_argument(
         "--output", metavar="FILE", help="write to FILE (atomically) instead of standard output"
@@ -54,6 +65,12 @@ def run(args: argparse.Namespace) -> int:
     shape = parse_ints(args.input, "--input", length=3) if args.input else None
     if args.num_classes is not None and args.num_classes < 1:
         raise ConfigError(f"--num-classes must be >= 1, got {args.num_classes}")
+    if args.download and not args.pretrained:
+        raise ConfigError("--download needs --pretrained (it fetches the published weights)")
+    if args.pretrained:
+        if args.weights is not None:
+            raise ConfigError("--pretrained and --weights: pass one of them")
+        return _pretrained(args.pattern, args.download, args.format, args.output)
     if args.weights is not None:
         return _check_weights(args.pattern, args.weights, shape, args.num_classes)
     from cnnkit.analysis.model_table import zoo_table
@@ -84,4 +101,26 @@ def _check_weights(
 
     fit = check_weights(name, path, shape, num_classes)
     print(render_weights_fit(fit))
+    return 0
+
+
+def _pretrained(pattern: str | None, download: bool, fmt: str, output: str | None) -> int:
+    import sys
+
+    from cnnkit.models.pretrained import pretrained_file, pretrained_status, published_weights
+    from cnnkit.models.pretrained_render import PRETRAINED_RENDERERS
+
+    if pattern is not None and not any(char in pattern for char in "*?["):
+        published_weights(pattern)  # one name without weights: say so, not an empty table
+    if download and pattern is None:
+        raise ConfigError("--pretrained --download needs PATTERN (a name, or '*' for all)")
+    rows = pretrained_status(pattern)
+    if not rows:
+        raise ConfigError(f"no model with published weights matches {pattern!r}")
+    if download:
+        for row in rows:
+            path = pretrained_file(row.model, report=lambda line: print(line, file=sys.stderr))
+            print(f"{row.model}: {path} (sha256 starts with {row.sha256_prefix}: checked)")
+        return 0
+    write_output(PRETRAINED_RENDERERS[fmt](rows), output)
     return 0

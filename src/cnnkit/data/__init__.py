@@ -1,6 +1,7 @@
 """cnnkit.data: datasets found or downloaded and verified, held in memory, batched on the device.
 
 - :func:`load_dataset` (``fashion_mnist``, ``mnist``, ``kmnist``, ``cifar10``, ``cifar100``,
+  ``digits`` and ``digits_8x8`` (scikit-learn's, bundled),
   ``folder:<path>``) -> :class:`ImageDataset`; :func:`image_folder` for ImageFolder trees.
 - :func:`train_val_split` (seeded, matches ``torch.utils.data.random_split``),
   :func:`channel_stats` (exact per-channel mean/std).

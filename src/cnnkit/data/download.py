@@ -31,10 +31,20 @@ USER_AGENT = "cnnkit (https://github.com/cnnkit)"
 
 @dataclass(frozen=True)
 class Digest:
-    """A published checksum: ``algorithm`` is a :mod:`hashlib` name (``"md5"``, ``"sha256"``)."""
+    """A published checksum: ``algorithm`` is a :mod:`hashlib` name (``"md5"``, ``"sha256"``).
+
+    ``prefix=True``: ``value`` is only the start of the hex digest, as torch.hub's file names
+    carry it (``resnet18-f37072fd.pth``: the SHA-256 starts with ``f37072fd``).
+    """
 
     algorithm: str
     value: str
+    prefix: bool = False
+
+    def matches(self, hexdigest: str) -> bool:
+        """Whether ``hexdigest`` (lower-case hex) is this digest (or starts with it: prefix)."""
+        value = self.value.lower()
+        return hexdigest.startswith(value) if self.prefix else hexdigest == value
 
     def of_file(self, path: str | os.PathLike[str]) -> str:
         return file_hexdigest(path, self.algorithm)
@@ -109,13 +119,13 @@ def _download_locked(
             failures.append(f"{url}: {exc}")
             continue
         got = digest.of_file(part)
-        if got == digest.value:
+        if digest.matches(got):
             os.replace(part, destination)  # _fetch fsynced the part
             return destination
         part.unlink()  # never resume or find a file known to be wrong
         bad_checksum = (
             f"{destination.name} from {url}: {digest.algorithm} {got} "
-            f"differs from the published {digest.value}"
+            f"differs from the published {digest.value}{'...' if digest.prefix else ''}"
         )
         failures.append(f"{url}: wrong {digest.algorithm}")
     if bad_checksum is not None:

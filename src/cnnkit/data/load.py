@@ -1,6 +1,7 @@
 """``load_dataset`` and ``fetch_dataset``: a dataset by name, found locally or downloaded (D1).
 
-Names: ``fashion_mnist``, ``mnist``, ``kmnist``, ``cifar10``, ``cifar100`` (the registry in
+Names: ``fashion_mnist``, ``mnist``, ``kmnist``, ``cifar10``, ``cifar100``, ``digits``,
+``digits_8x8`` (the registry in
 :mod:`cnnkit.data.sources`), and ``folder:<path>`` for an ImageFolder tree.
 """
 
@@ -11,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from cnnkit.data import cifar, mnist  # noqa: F401  (registers the named datasets)
+from cnnkit.data import cifar, digits, mnist  # noqa: F401  (registers the named datasets)
 from cnnkit.data._checks import require_bool, require_path, require_str
 from cnnkit.data.dataset import ImageDataset
 from cnnkit.data.download import Digest, download_file

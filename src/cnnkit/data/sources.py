@@ -8,7 +8,8 @@ Search order for the files of a named dataset (the first folder holding all file
 3. the user cache, ``$XDG_CACHE_HOME/cnnkit/<name>`` (default ``~/.cache/cnnkit/<name>``), where
    downloads go when neither of the above is given;
 4. ``/usr/share/datasets/<name>``, where Debian's ``dataset-fashion-mnist`` package installs
-   the real Fashion-MNIST files.
+   the real Fashion-MNIST files;
+5. files an installed package ships (:meth:`DatasetSource.bundled`: scikit-learn's digits).
 
 When nothing is found and downloading is allowed, files are downloaded into ``<root>/<name>``
 where root is ``data_dir``, else ``$CNNKIT_DATA``, else the user cache.
@@ -89,6 +90,10 @@ class DatasetSource:
         """The split's dataset and, per file, how it was verified."""
         raise NotImplementedError
 
+    def bundled(self, split: str) -> Found | None:
+        """Files an installed package ships (scikit-learn's digits), found after every folder."""
+        return None
+
     def remote_files(self) -> list[RemoteFile]:
         """Every published file of the dataset, once (CIFAR's splits share one archive)."""
         seen: dict[str, RemoteFile] = {}
@@ -157,7 +162,7 @@ def find_split(
             found = source.find_in(folder, split)
             if found is not None:
                 return found
-    return None
+    return source.bundled(split)
 
 
 def not_found_error(

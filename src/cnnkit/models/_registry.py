@@ -93,15 +93,28 @@ def model_info(name: str) -> ModelInfo:
     return MODELS.get(name).info
 
 
-def create_model(name: str, weights: str | None = None, **kwargs: Any) -> nn.Module:
+def create_model(
+    name: str, weights: str | None = None, pretrained: bool = False, **kwargs: Any
+) -> nn.Module:
     """Build a registered model by name.
 
     Every model accepts ``num_classes`` (>= 1) and ``in_channels`` (>= 1); the ResNet family also
     ``small_input``. ``weights`` is a path to a local torchvision or cnnkit checkpoint, loaded with
     ``weights_only=True`` and strict key matching (a mismatch names the first bad key and shape).
+    ``pretrained=True`` loads torchvision's published ImageNet weights for the model, found in
+    the cache or downloaded and checked against the hash in their file name
+    (:mod:`cnnkit.models.pretrained`).
     """
     _import_families()
     entry = MODELS.get(name)
+    if not isinstance(pretrained, bool):
+        raise ConfigError(f"{name}: pretrained must be True or False, got {pretrained!r}")
+    if pretrained:
+        if weights is not None:
+            raise ConfigError(f"{name}: pass weights=FILE or pretrained=True, not both")
+        from cnnkit.models.pretrained import build_kwargs
+
+        kwargs = build_kwargs(name, kwargs)  # refuses a model without published weights
     for key in ("num_classes", "in_channels"):
         value = kwargs.get(key)
         if value is not None and (
@@ -118,6 +131,10 @@ def create_model(name: str, weights: str | None = None, **kwargs: Any) -> nn.Mod
         from cnnkit.models.weights import load_weights
 
         load_weights(model, weights, name=name)
+    if pretrained:
+        from cnnkit.models.pretrained import load_pretrained
+
+        load_pretrained(model, name)
     return model
 
 

@@ -235,18 +235,22 @@ def _batches(
     severity: int,
     seed: int,
     pixels: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    table_version: int | None = None,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Test batches as :class:`~cnnkit.data.DeviceLoader` makes them, corrupted before the
     normalisation (the corruptions work on pixels in [0, 1]), then passed through ``pixels``."""
-    from cnnkit.data.corruptions import corrupt
+    from cnnkit.data.corruptions import SEVERITY_TABLE_VERSION, corrupt
 
+    version = SEVERITY_TABLE_VERSION if table_version is None else table_version
     images = setup.dataset.images.to(setup.device)
     labels = setup.dataset.labels.to(setup.device)
     for start in range(0, images.shape[0], batch_size):
         batch = images[start : start + batch_size].to(torch.float32).div_(255.0)
         if corruption is not None and severity > 0:
             indices = torch.arange(start, start + batch.shape[0])
-            batch = corrupt(batch, corruption, severity, seed=seed, indices=indices)
+            batch = corrupt(
+                batch, corruption, severity, seed=seed, indices=indices, table_version=version
+            )
         if pixels is not None:
             batch = pixels(batch)
         batch = (batch - setup.mean) / setup.std
@@ -339,6 +343,7 @@ def evaluate_robustness(
     device: str = "auto",
     weights: str = "model",
     limit: int | None = None,
+    table_version: int | None = None,
 ) -> RobustnessResult:
     """Top-1 of a saved run under every corruption at every severity, on its whole test split.
 
@@ -351,12 +356,17 @@ def evaluate_robustness(
         grid: a PNG path: one test image (``grid_index``) under every corruption and severity.
         seed: with each image's index, fixes the random corruptions.
         limit: only the first ``limit`` test images (a quick look; not the published number).
+        table_version: the severity table (docs/robustness.md); default: the current one.
     """
     from cnnkit.data.corruptions import (
         CORRUPTIONS,
         SEVERITY_TABLE_VERSION,
+        check_table_version,
         corruption_names,
     )
+
+    version = SEVERITY_TABLE_VERSION if table_version is None else table_version
+    check_table_version(version)
 
     names = list(corruptions) if corruptions else corruption_names()
     for name in names:
@@ -379,10 +389,14 @@ def evaluate_robustness(
             data_dir=data_dir,
             device=device,
             limit=limit,
+            table_version=version,
         )
     clean = _top1(setup, _batches(setup, batch_size, None, 0, seed))
     top1 = {
-        name: tuple(_top1(setup, _batches(setup, batch_size, name, s, seed)) for s in severities)
+        name: tuple(
+            _top1(setup, _batches(setup, batch_size, name, s, seed, table_version=version))
+            for s in severities
+        )
         for name in names
     }
     resolution_result = (
@@ -396,7 +410,7 @@ def evaluate_robustness(
             raise ConfigError(
                 f"--grid-index: must be between 0 and {len(setup.dataset) - 1}, got {grid_index}"
             )
-        plot_corruption_grid(setup.dataset, grid_index, names, seed, grid)
+        plot_corruption_grid(setup.dataset, grid_index, names, seed, grid, version)
         grid_path = str(grid)
     return RobustnessResult(
         checkpoint=str(setup.path),
@@ -407,10 +421,10 @@ def evaluate_robustness(
         severities=severities,
         clean_top1=clean,
         top1=top1,
-        table_version=SEVERITY_TABLE_VERSION,
+        table_version=version,
         seconds=time.perf_counter() - start,
         baseline=base_result,
         resolution=resolution_result,
         grid_path=grid_path,
-        parameters={name: list(CORRUPTIONS.get(name).levels) for name in names},
+        parameters={name: list(CORRUPTIONS.get(name).levels_for(version)) for name in names},
     )

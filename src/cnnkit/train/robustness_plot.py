@@ -20,17 +20,22 @@ if TYPE_CHECKING:
 
 
 def corruption_grid(
-    dataset: ImageDataset, index: int, names: Sequence[str], seed: int
+    dataset: ImageDataset,
+    index: int,
+    names: Sequence[str],
+    seed: int,
+    table_version: int | None = None,
 ) -> torch.Tensor:
     """(len(names), 6, C, H, W): image ``index`` at severities 0-5 of each corruption."""
-    from cnnkit.data.corruptions import MAX_SEVERITY, corrupt
+    from cnnkit.data.corruptions import MAX_SEVERITY, SEVERITY_TABLE_VERSION, corrupt
 
+    version = SEVERITY_TABLE_VERSION if table_version is None else table_version
     image = dataset.images[index : index + 1].to(torch.float32) / 255.0
     position = torch.tensor([index])
     rows = [
         torch.cat(
             [
-                corrupt(image, name, severity, seed=seed, indices=position)
+                corrupt(image, name, severity, seed=seed, indices=position, table_version=version)
                 for severity in range(MAX_SEVERITY + 1)
             ]
         )
@@ -40,13 +45,18 @@ def corruption_grid(
 
 
 def plot_corruption_grid(
-    dataset: ImageDataset, index: int, names: Sequence[str], seed: int, path: str | Path
+    dataset: ImageDataset,
+    index: int,
+    names: Sequence[str],
+    seed: int,
+    path: str | Path,
+    table_version: int | None = None,
 ) -> None:
     """Write the grid of :func:`corruption_grid` as a PNG, rows labelled by corruption."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    grid = corruption_grid(dataset, index, names, seed)
+    grid = corruption_grid(dataset, index, names, seed, table_version)
     rows, columns = grid.shape[:2]
     figure = Figure(figsize=(1.2 * columns + 1.4, 1.2 * rows + 0.4), dpi=100)
     FigureCanvasAgg(figure)
