@@ -44,6 +44,7 @@ demo: $(STAMP)
 test: $(STAMP) $(ORACLE_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -n 2 --dist loadgroup -q
 
 lint: $(STAMP)

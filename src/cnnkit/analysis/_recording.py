@@ -137,7 +137,7 @@ class Recorder:
         name = prefix + self._unique_name(parent, short)
         index = len(self.calls)
         self.calls.append(
-            Call(index, kind, name, short, owner.depth + 1, parent, True, inputs)  # type: ignore[arg-type]
+            Call(index, kind, name, short, owner.depth + 1, parent, True, inputs)  # type: ignore[arg-type]  # the module-call record takes the input refs as recorded
         )
         return index
 
@@ -310,7 +310,7 @@ class DispatchRecorder(TorchDispatchMode):
         super().__init__()
         self.recorder = recorder
 
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         recorder = self.recorder
         if recorder.opaque or not recorder.stack:
@@ -345,7 +345,7 @@ class FunctionNamer(TorchFunctionMode):
         self.device = device
         self.constructors = _device_constructors()
 
-    def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+    def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         if func in self.constructors and kwargs.get("device") is None:
             kwargs["device"] = self.device

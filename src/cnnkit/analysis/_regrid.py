@@ -44,8 +44,8 @@ def regrid(before: Layout, after: Layout, spatial: int) -> Layout:
         change_axis(fields, local, axis, functools.partial(_stepped, step, block, block, 0))
         changed = True
     if len(dims) >= 2 + spatial:  # a map, not a flattened feature vector
-        found = {d: _depth_to_space(factors) for d, factors in enumerate(dims)}
-        found = {d: joined for d, joined in found.items() if joined is not None}
+        candidates = {d: _depth_to_space(factors) for d, factors in enumerate(dims)}
+        found = {d: joined for d, joined in candidates.items() if joined is not None}
         held = {f.axis for factors in dims for f in factors if f.axis is not None}
         for d, (axis, size, factor) in found.items():
             if size == 1 and len(found) < len(held):  # a 1x1 map grows only where every

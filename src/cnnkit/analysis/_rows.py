@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from cnnkit.analysis.graph import INPUT_CALL, Call, Graph, TensorRef
 from cnnkit.analysis.layout import (
@@ -69,9 +69,13 @@ def field_figures(layout: Layout | None) -> FieldFigures | None:
     """The per-axis figures of a layout (``None``: the tensor does not depend on the input)."""
     if layout is None:
         return None
-    rf, jump, start, local_rf = [], [], [], []
+    rf: list[int | float | None] = []
+    jump: list[int | float | None] = []
+    start: list[int | float | None] = []
+    local_rf: list[int | float | None] = []
     for exact, local in zip(layout.fields, layout.local, strict=True):
-        rf.append(None if exact is None else fraction_free(exact.field.rf[0]))
+        # an exact field is a field or unknown; only local fields can be broadcast-only
+        rf.append(fraction_free(exact.field.rf[0]) if isinstance(exact, AxisField) else None)
         finite = next((f.field for f in (exact, local) if _finite(f)), None)
         grid = finite or grid_of(exact) or grid_of(local)  # a global field's kept grid
         if grid is None and isinstance(exact, AxisField):
@@ -96,7 +100,7 @@ def field_figures(layout: Layout | None) -> FieldFigures | None:
     )
 
 
-def _finite(value: AxisState) -> bool:
+def _finite(value: AxisState) -> TypeGuard[AxisField]:
     return isinstance(value, AxisField) and not value.is_global
 
 
@@ -254,4 +258,4 @@ def call_sources(graph: Graph, call: Call) -> set[int]:
                 sources.add(ref.source_call)
     sources.discard(None)
     sources.discard(call.index)
-    return sources  # type: ignore[return-value]
+    return sources  # type: ignore[return-value]  # None was discarded above

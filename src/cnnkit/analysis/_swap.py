@@ -30,7 +30,8 @@ def swapped(
     slots: list[tuple[dict[str, Any], str, Any]] = []
     try:
         for module in model.modules() if modules is None else modules:
-            for table in (module._parameters, module._buffers):
+            tables: tuple[dict[str, Any], ...] = (module._parameters, module._buffers)
+            for table in tables:
                 for key, tensor in table.items():
                     if tensor is not None and id(tensor) in copies:
                         slots.append((table, key, tensor))

@@ -185,16 +185,16 @@ class TensorBook:
                 mapped: Any = []
                 for item in value:
                     if isinstance(item, _TENSOR):
-                        tensors.append(item)  # type: ignore[arg-type]
-                        refs.append(self.ref(item))  # type: ignore[arg-type]
+                        tensors.append(item)  # type: ignore[arg-type]  # _TENSOR is the C base class of every torch.Tensor
+                        refs.append(self.ref(item))  # type: ignore[arg-type]  # _TENSOR is the C base class of every torch.Tensor
                         mapped.append(refs[-1])
                     elif item is None:
                         mapped.append(None)
                     else:
                         return None  # not what the schema said: walk every argument
             elif isinstance(value, _TENSOR):
-                tensors.append(value)  # type: ignore[arg-type]
-                mapped = self.ref(value)  # type: ignore[arg-type]
+                tensors.append(value)  # type: ignore[arg-type]  # _TENSOR is the C base class of every torch.Tensor
+                mapped = self.ref(value)  # type: ignore[arg-type]  # _TENSOR is the C base class of every torch.Tensor
                 refs.append(mapped)
             elif type(value) in (int, float, bool, complex):
                 continue  # a Python number where the schema takes a tensor (``x * 2.0``)

@@ -27,14 +27,16 @@ def storage_key(tensor: torch.Tensor) -> int:
         return id(tensor)
 
 
-_TENSOR = torch._C.TensorBase  # isinstance on the C base skips torch.Tensor's Python metaclass
+# isinstance on the C base skips torch.Tensor's Python metaclass; every tensor is both, so
+# the checker may read a match as a torch.Tensor
+_TENSOR: type[torch.Tensor] = torch._C.TensorBase  # type: ignore[assignment]
 _CONTAINERS = (list, tuple, dict)
 
 
 def map_tensors(value: Any, fn: Callable[[torch.Tensor], Any]) -> Any:
     """``value`` with every tensor in its lists, tuples and dicts replaced by ``fn(tensor)``."""
     if isinstance(value, _TENSOR):
-        return fn(value)  # type: ignore[arg-type]
+        return fn(value)
     if isinstance(value, list | tuple):
         items = [
             fn(v)
@@ -54,11 +56,11 @@ def flat_tensors(value: Any, into: list[torch.Tensor] | None = None) -> list[tor
     """Every tensor in an aten op's arguments or outputs (lists, tuples, dicts of tensors)."""
     into = [] if into is None else into
     if isinstance(value, _TENSOR):
-        into.append(value)  # type: ignore[arg-type]
+        into.append(value)
     elif isinstance(value, list | tuple):
         for item in value:
             if isinstance(item, _TENSOR):
-                into.append(item)  # type: ignore[arg-type]
+                into.append(item)
             elif isinstance(item, _CONTAINERS):
                 flat_tensors(item, into)
     elif isinstance(value, dict):
@@ -75,13 +77,13 @@ def _plain_walk(value: Any, into: list[torch.Tensor]) -> bool:
     """Collect the tensors of plain lists, tuples and dicts (and scalars); ``False`` on any
     other object (a namedtuple, a registered container: left to the pytree walk)."""
     if isinstance(value, _TENSOR):
-        into.append(value)  # type: ignore[arg-type]
+        into.append(value)
         return True
     kind = type(value)
     if kind is tuple or kind is list:
         for item in value:  # a loop, not all(generator): this runs for every call's arguments
             if isinstance(item, _TENSOR):
-                into.append(item)  # type: ignore[arg-type]
+                into.append(item)
             elif type(item) not in _SCALARS and not _plain_walk(item, into):
                 return False
         return True
@@ -96,7 +98,7 @@ def tensors_in(value: Any) -> list[torch.Tensor]:
     found: list[torch.Tensor] = []
     if _plain_walk(value, found):
         return found  # the usual case, without torch's pytree machinery (~10x slower)
-    return [t for t in tree_leaves(value) if isinstance(t, _TENSOR)]
+    return [t for t in tree_leaves(value) if isinstance(t, torch.Tensor)]
 
 
 def fresh(inputs: Any, outputs: Sequence[torch.Tensor]) -> tuple[bool, ...]:

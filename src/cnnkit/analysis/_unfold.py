@@ -94,7 +94,7 @@ def _grid_axes(factors: Dim, counts: Sequence[int]) -> tuple[int, int] | None:
             return None
     if first.axis == second.axis:
         return None
-    return first.axis, second.axis  # type: ignore[return-value]
+    return first.axis, second.axis  # type: ignore[return-value]  # both axes were checked not None in the loop above
 
 
 def _one_window_over_all(kind: sp.Unfold, i: int, size: int) -> bool:

@@ -77,7 +77,7 @@ class Layout:
 
     dims: tuple[Dim, ...]
     fields: Fields
-    local: Fields = None  # type: ignore[assignment]
+    local: Fields = None  # type: ignore[assignment]  # __post_init__ replaces None with the exact fields
 
     def __post_init__(self) -> None:
         if self.local is None:
@@ -193,7 +193,7 @@ def merge_fields(all_fields: Iterable[Fields], sizes: Sequence[int]) -> Fields:
         reaching = [v for v in values if v is not BROADCAST_ONLY]
         if not reaching:
             merged.append(BROADCAST_ONLY)
-        elif any(v is not None and v.is_global for v in reaching):  # type: ignore[union-attr]
+        elif any(v is not None and v.is_global for v in reaching):  # type: ignore[union-attr]  # broadcast-only entries were filtered out on the line above
             # a global input whose grid is not known (one position spread: a gate, halo
             # attention's one window) takes the grid of the positions it is joined with
             known = {_grid_key(g): g for g in map(grid_of, reaching) if g is not None}
@@ -204,7 +204,7 @@ def merge_fields(all_fields: Iterable[Fields], sizes: Sequence[int]) -> Fields:
         elif len(reaching) == 1:
             merged.append(reaching[0])
         else:
-            merged.append(_merge_all(tuple(v.field for v in reaching)))  # type: ignore[union-attr]
+            merged.append(_merge_all(tuple(v.field for v in reaching)))  # type: ignore[union-attr]  # broadcast-only entries were filtered out above
     return tuple(merged)
 
 

@@ -183,6 +183,6 @@ def check_weights(
 
     info = model_info(name)
     options = model_options(info, tuple(input_shape or info.default_input), num_classes)
-    model = create_model(name, weights=path, **options)
+    model = create_model(name, weights=path, **options)  # type: ignore[arg-type]  # num_classes/in_channels ints
     params = sum(p.numel() for p in model.parameters())
     return WeightsFit(name, path, len(model.state_dict()), params)

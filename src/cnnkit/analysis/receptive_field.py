@@ -306,7 +306,7 @@ def _mixed_away(value: AxisState, result: AxisField | None, keep_local: bool = F
     if keep_local or isinstance(value, BroadcastOnly) or (value is not None and value.is_global):
         return value
     if result is not None and result.is_global and isinstance(value, AxisField):
-        return global_on_grid(result.field.rf[0], value.field)
+        return global_on_grid(result.field.rf[0], value.field)  # type: ignore[arg-type]  # a global rf is the input extent: an int
     return result
 
 

@@ -440,7 +440,7 @@ def _training_bytes(graph: Graph, rows: Sequence[Any], per_call: Sequence[CallFi
         own = set(call.nodes)
         for ref in call.outputs:
             made_here = ref.producer is not None and ref.producer[0] in own
-            if made_here and graph.nodes[ref.producer[0]].fresh[ref.producer[1]]:  # type: ignore[index]
+            if made_here and graph.nodes[ref.producer[0]].fresh[ref.producer[1]]:
                 by_dtype.setdefault(ref.dtype, []).append(ref.shape)
     return sum(
         training_activation_bytes(shapes, dtype_bytes(dtype)) for dtype, shapes in by_dtype.items()

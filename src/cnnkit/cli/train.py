@@ -67,7 +67,7 @@ def add_train_arguments(
         default=True,
         help="write report.html into the run folder at the end (cnnkit report; default: on)",
     )
-    names = dict(EXTRA_NAMES)
+    names: dict[str, tuple[str, ...]] = dict(EXTRA_NAMES)
     for name, aliases in (extra_names or {}).items():
         names[name] = names.get(name, ("--" + name.replace("_", "-"),)) + aliases
     add_setting_flags(parser, setting_fields(), names)

@@ -26,7 +26,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -143,7 +143,7 @@ def upsample(images: torch.Tensor, size: int) -> torch.Tensor:
 
 
 _CLASSES = tuple(str(digit) for digit in range(10))
-_COMMON = dict(
+_COMMON: dict[str, Any] = dict(
     classes=_CLASSES,
     splits={"train": (DIGITS_FILE,), "test": (DIGITS_FILE,)},
     mirrors=(),

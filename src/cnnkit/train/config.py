@@ -437,7 +437,7 @@ class TrainConfig:
 
 
 SECTIONS: dict[str, type] = {
-    item.name: item.default_factory  # type: ignore[misc]
+    item.name: item.default_factory  # type: ignore[misc]  # only the section fields, whose factories are the section classes
     for item in fields(TrainConfig)
     if dataclasses.is_dataclass(item.default_factory)
 }

@@ -183,7 +183,7 @@ def train_transform(config: AugmentationConfig, data: RunData) -> Any:
     if config.erasing:
         steps.append(T.RandomErasing(p=config.erasing))
     num_classes = len(data.classes)
-    mixing = []
+    mixing: list[T.Transform] = []
     if config.mixup:
         mixing.append(T.MixUp(alpha=config.mixup, num_classes=num_classes))
     if config.cutmix:

@@ -300,7 +300,7 @@ def check_resumed_teacher(recorded: Any, teacher: Teacher | None, resume: Any) -
         return
     if recorded is None:
         raise ConfigError(
-            f"--teacher {teacher.source}: the run in {resume} trained without a teacher; a "  # type: ignore[union-attr]
+            f"--teacher {teacher.source}: the run in {resume} trained without a teacher; a "  # type: ignore[union-attr]  # recorded is not None here, so teacher is not None
             "resumed run keeps its objective (distil into a new --out)"
         )
     if not isinstance(recorded, str):

@@ -574,11 +574,13 @@ def _end_epoch(run: Run, training: Training, state: RunState, outcome: EpochOutc
             "epoch_fraction": round(outcome.fraction, 4),
         }
     )
-    improved = val is not None and (state.best_top1 is None or val.top1 > state.best_top1)
-    if improved:
-        state.best_top1, state.best_epoch, state.stale_epochs = val.top1, state.epoch, 0
-    elif val is not None:
-        state.stale_epochs += 1
+    improved = False
+    if val is not None:
+        improved = state.best_top1 is None or val.top1 > state.best_top1
+        if improved:
+            state.best_top1, state.best_epoch, state.stale_epochs = val.top1, state.epoch, 0
+        else:
+            state.stale_epochs += 1
     patience = run.config.schedule.patience
     stale = patience is not None and state.stale_epochs >= patience
     if training.distributed.agree_to_stop(stale):

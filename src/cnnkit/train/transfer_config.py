@@ -64,16 +64,21 @@ class TransferSettings:
 
 def transfer_settings(config: TransferConfig) -> TransferSettings | None:
     """The run's :class:`TransferSettings`, or None when no E4 field is set (a plain run)."""
-    values = {
-        "init_from": config.init_from,
-        "unfreeze_from": config.unfreeze_from,
-        "head_lr": config.head_lr,
-        "backbone_lr": config.backbone_lr,
-        "layer_decay": config.layer_decay,
-    }
+    values = (
+        config.init_from, config.unfreeze_from, config.head_lr, config.backbone_lr,
+        config.layer_decay,
+    )  # fmt: skip
     mode = config.finetune_mode
-    if mode is None and all(v is None for v in values.values()) and not config.freeze_bn:
+    if mode is None and all(v is None for v in values) and not config.freeze_bn:
         return None
     if mode is None:
         mode = "partial" if config.unfreeze_from is not None else "full"
-    return TransferSettings(mode=mode, freeze_bn=config.freeze_bn, **values)
+    return TransferSettings(
+        mode=mode,
+        freeze_bn=config.freeze_bn,
+        init_from=config.init_from,
+        unfreeze_from=config.unfreeze_from,
+        head_lr=config.head_lr,
+        backbone_lr=config.backbone_lr,
+        layer_decay=config.layer_decay,
+    )

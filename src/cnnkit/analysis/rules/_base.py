@@ -87,7 +87,7 @@ def register_rule(*keys: Any, override: bool = False) -> Callable[[Rule], Rule]:
     return decorator
 
 
-def find_rule(key: Hashable, overrides: dict[Hashable, Rule] | None = None) -> Rule | None:
+def find_rule(key: Any, overrides: dict[Hashable, Rule] | None = None) -> Rule | None:
     """The rule for ``key`` (a per-call override first); module classes match through the MRO."""
     if overrides and key in overrides:
         return overrides[key]
@@ -114,7 +114,7 @@ def per_axis(value: object, ndim: int) -> tuple[int, ...]:
     ``None`` give ``()``, as in PyTorch where an empty stride means "the kernel size")."""
     if value is None or (isinstance(value, list | tuple) and len(value) == 0):
         return ()
-    values = tuple(value) if isinstance(value, list | tuple) else (value,)  # type: ignore[arg-type]
+    values = tuple(value) if isinstance(value, list | tuple) else (value,)
     return tuple(int(v) for v in values) * (ndim if len(values) == 1 else 1)
 
 
