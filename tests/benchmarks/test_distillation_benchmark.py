@@ -26,7 +26,7 @@ def test_every_configured_run_is_a_valid_train_command(arguments, tmp_path, caps
     argv = ["train", *arguments, *bench.COMMON, *teacher, "--out", str(tmp_path), "--dry-run"]
     assert main(argv) == 0
     config = json.loads(capsys.readouterr().out)
-    assert config["teacher"] == str(tmp_path / "t.pt")
+    assert config["distillation"]["teacher"] == str(tmp_path / "t.pt")
 
 
 def test_the_gain_is_the_paired_difference_per_seed():

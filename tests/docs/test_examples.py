@@ -136,7 +136,8 @@ def run_command(
     command: str, cwd: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> tuple[int, str]:
     argv = shlex.split(command)
-    if argv[0] == "cnnkit" and IN_PROCESS:
+    # --nproc starts worker processes that print to the real stdout, which capsys cannot see
+    if argv[0] == "cnnkit" and IN_PROCESS and "--nproc" not in argv:
         return run_in_process(argv[1:], cwd, monkeypatch, capsys)
     if argv[0] == "cnnkit":
         argv = [sys.executable, "-m", "cnnkit", *argv[1:]]
