@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
 
 from cnnkit.cli._common import add_format
-
-if TYPE_CHECKING:
-    from cnnkit.train.predict import Prediction
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -47,6 +43,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from cnnkit.train.jsonio import dumps
     from cnnkit.train.predict import predict
+    from cnnkit.train.predict_render import render_table
 
     predictions = predict(
         args.checkpoint,
@@ -61,18 +58,3 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(render_table(predictions))
     return 0
-
-
-def render_table(predictions: list[Prediction]) -> str:
-    """One row per image: the image, then its classes, most probable first, with percent."""
-    k = len(predictions[0].top)
-    rows = [["image", *(f"top-{i}" for i in range(1, k + 1))]]
-    for prediction in predictions:
-        rows.append(
-            [prediction.image, *(f"{c.name} {100 * c.probability:.1f}%" for c in prediction.top)]
-        )
-    widths = [max(len(row[column]) for row in rows) for column in range(k + 1)]
-    return "\n".join(
-        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-        for row in rows
-    )
