@@ -136,8 +136,7 @@ def run_command(
     command: str, cwd: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> tuple[int, str]:
     argv = shlex.split(command)
-    # --nproc starts worker processes that print to the real stdout, which capsys cannot see
-    if argv[0] == "cnnkit" and IN_PROCESS and "--nproc" not in argv:
+    if argv[0] == "cnnkit" and IN_PROCESS:
         return run_in_process(argv[1:], cwd, monkeypatch, capsys)
     if argv[0] == "cnnkit":
         argv = [sys.executable, "-m", "cnnkit", *argv[1:]]
@@ -180,10 +179,10 @@ failures: list[str] = []
 
 
 @pytest.mark.parametrize("block", collect(), ids=lambda b: b.id)
-def test_documented_example(block: Block, tmp_path: Path, monkeypatch, capsys) -> None:
+def test_documented_example(block: Block, tmp_path: Path, monkeypatch, capfd) -> None:
     failures.clear()
-    if block.kind == "console":
-        run_console(block, tmp_path, monkeypatch, capsys)
+    if block.kind == "console":  # capfd: also what worker processes (--nproc) print
+        run_console(block, tmp_path, monkeypatch, capfd)
     else:
         run_pycon(block, tmp_path)
 
