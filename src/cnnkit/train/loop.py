@@ -63,7 +63,7 @@ from cnnkit.train.distributed import (
 from cnnkit.train.ema import WeightAverage
 from cnnkit.train.evaluation import run_evaluation
 from cnnkit.train.log import RunLog
-from cnnkit.train.objective import Objective, objective_for
+from cnnkit.train.objective import Objective, class_weight_tensor, objective_for
 from cnnkit.train.optim import make_optimizer, set_learning_rate
 from cnnkit.train.run_ends import finish_run, record_environment, run_header
 from cnnkit.train.run_types import Run, RunResult, RunState
@@ -361,17 +361,17 @@ def _set_up(
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
     if saved is not None:
         _restore_training_state(saved, resume, optimizer, average, scaler)
-    objective = objective_for(config.optimisation, device, dtype)
     if teacher is not None and distill is not None:
-        weights = config.optimisation.class_weights
         objective = distillation_objective(
             device,
             dtype,
             teacher,
             distill,
-            class_weights=torch.tensor(weights, device=device) if weights else None,
+            class_weights=class_weight_tensor(config.optimisation, device),
             label_smoothing=config.optimisation.label_smoothing,
         )
+    else:
+        objective = objective_for(config.optimisation, device, dtype)
     if distributed.is_main:
         atomic_write_text(out_dir / "config.json", _json(config.to_dict()))
     train_loader = distributed.shard(training_loader(data.train, data, config, device))

@@ -56,10 +56,18 @@ def objective_for(
 ) -> Objective:
     """The objective a run's optimisation section asks for (cross-entropy, its class weights
     and label smoothing)."""
-    weights = optimisation.class_weights
     return cross_entropy_objective(
         device,
         dtype,
-        class_weights=torch.tensor(weights, device=device) if weights else None,
+        class_weights=class_weight_tensor(optimisation, device),
         label_smoothing=optimisation.label_smoothing,
     )
+
+
+def class_weight_tensor(
+    optimisation: OptimisationConfig, device: torch.device
+) -> torch.Tensor | None:
+    """``--class-weights`` as the tensor ``F.cross_entropy`` takes (None: all classes alike);
+    the plain and the distillation objectives share it."""
+    weights = optimisation.class_weights
+    return torch.tensor(weights, device=device) if weights else None
