@@ -13,7 +13,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "cnnkit"
 
 # Importable by every folder: the error tree, the one Registry, atomic file writes.
-BASE = {"errors", "_registry", "_io"}
+BASE = {"errors", "_registry", "_io", "_text"}
 
 # folder -> the cnnkit folders it may import besides BASE (and itself)
 ALLOWED: dict[str, set[str]] = {

@@ -189,13 +189,9 @@ def _out(args: argparse.Namespace) -> Path | None:
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> str:
-    widths = [
-        max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)
-    ]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
-    for row in rows:
-        lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
-    return "\n".join(lines) + "\n"
+    from cnnkit._text import aligned_rows
+
+    return "\n".join(aligned_rows([headers, *rows])) + "\n"
 
 
 def _emit(args: argparse.Namespace, data: Any, table: str, written: list[Path]) -> None:

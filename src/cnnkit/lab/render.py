@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from cnnkit._text import aligned_rows
 from cnnkit.lab.checkerboard import CheckerboardResult
 from cnnkit.lab.conv_algorithms import ConvAlgorithmsResult
 from cnnkit.lab.edges import EdgesResult
@@ -24,11 +25,7 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """Left-aligned columns as wide as their widest cell, two spaces apart; trailing spaces
     removed."""
     widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=True)]
-    lines = [headers, ["-" * w for w in widths], *rows]
-    return "\n".join(
-        "  ".join(str(cell).ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip()
-        for line in lines
-    )
+    return "\n".join(aligned_rows([headers, ["-" * w for w in widths], *rows]))
 
 
 def format_error(value: float | None, floor: float = 1e-12) -> str:

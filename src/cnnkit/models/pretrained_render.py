@@ -9,6 +9,8 @@ import io
 import json
 from typing import TYPE_CHECKING
 
+from cnnkit._text import aligned_rows
+
 if TYPE_CHECKING:
     from cnnkit.models.pretrained import PretrainedStatus
 
@@ -17,9 +19,7 @@ def render_pretrained_table(rows: list[PretrainedStatus]) -> str:
     """One line per published file: model, ImageNet top-1, file, where it is (or ``-``)."""
     header = ("Model", "Top-1 %", "File", "Downloaded")
     cells = [(r.model, f"{r.top1:.1f}", r.file, r.local or "-") for r in rows]
-    widths = [max(len(c[i]) for c in [header, *cells]) for i in range(4)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
-             for row in [header, *cells]]  # fmt: skip
+    lines = aligned_rows([header, *cells])
     base = {r.url.removesuffix(r.file) for r in rows}
     lines.append(f"from {', '.join(sorted(base))}<File>; top-1 as torchvision's table gives it")
     return "\n".join(lines) + "\n"

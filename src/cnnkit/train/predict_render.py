@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from cnnkit._text import aligned_rows
+
 if TYPE_CHECKING:
     from cnnkit.train.predict import Prediction
 
@@ -16,8 +18,4 @@ def render_table(predictions: list[Prediction]) -> str:
         rows.append(
             [prediction.image, *(f"{c.name} {100 * c.probability:.1f}%" for c in prediction.top)]
         )
-    widths = [max(len(row[column]) for row in rows) for column in range(k + 1)]
-    return "\n".join(
-        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-        for row in rows
-    )
+    return "\n".join(aligned_rows(rows))
