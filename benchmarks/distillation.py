@@ -36,11 +36,13 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 
 # label -> `cnnkit train` arguments of the teacher (full, quick)
-TEACHERS: dict[str, tuple[list[str], list[str] | None]] = {
+TEACHERS: dict[str, tuple[list[str], list[str]]] = {
     "best": (["--recipe", "best"], ["--recipe", "best", "--time-budget", "none", "--epochs", "4"]),
+    # seed 003's recipe under bf16 autocast (twice its fp32 speed on a CPU with bf16 units); the
+    # quick teacher trains 2 epochs (about 35 min on one core), the full one 10
     "resnet18": (
-        ["--recipe", "seed003", "--epochs", "10", "--schedule-epochs", "10"],
-        None,  # hours of fp32 ResNet-18 on 2 loaded cores: left to the full run
+        ["--recipe", "seed003", "--epochs", "10", "--schedule-epochs", "10", "--precision", "auto"],
+        ["--recipe", "seed003", "--epochs", "2", "--schedule-epochs", "2", "--precision", "auto"],
     ),
 }
 # label -> `cnnkit train` arguments of the student (full: a time budget; quick: fixed epochs)
@@ -84,8 +86,10 @@ def train(arguments: list[str], out: Path) -> dict:
     }
 
 
-def teacher_run(label: str, arguments: list[str], runs: Path) -> dict:
-    out = runs / f"teacher-{label}"
+def teacher_run(label: str, arguments: list[str], runs: Path, given: Path | None = None) -> dict:
+    """The teacher's run folder: ``given`` (an existing run), else ``runs/teacher-LABEL``, which
+    is trained unless it already holds a run."""
+    out = given or runs / f"teacher-{label}"
     if (out / "final.json").is_file():  # reuse: a teacher is the expensive part
         final = json.loads((out / "final.json").read_text())
         return {"label": label, "reused": str(out), "test_top1": final["test_top1"]}
@@ -172,8 +176,16 @@ def main() -> None:
     parser.add_argument("--alpha", type=float, default=0.5)
     parser.add_argument("--temperature", type=float, default=4.0)
     parser.add_argument("--students", default=",".join(STUDENTS))
-    parser.add_argument("--teachers", default=None, help="default: all (quick: best)")
+    parser.add_argument("--teachers", default=None, help="default: all")
     parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "bench-distillation")
+    parser.add_argument(
+        "--teacher-run",
+        action="append",
+        default=[],
+        metavar="LABEL=PATH",
+        help="an existing run folder as teacher LABEL (e.g. one benchmarks/robustness.py trained)",
+    )
+    parser.add_argument("--threads", type=int, default=1, help="torch threads of every run")
     parser.add_argument("--plot", type=Path, default=ROOT / "docs" / "images" / "distillation.png")
     parser.add_argument(
         "--redraw", type=Path, metavar="JSON", help="only redraw the plot from a results file"
@@ -185,13 +197,11 @@ def main() -> None:
     mode = 1 if args.quick else 0
     runs = args.runs / ("quick" if args.quick else "full")
     wanted = args.teachers.split(",") if args.teachers else list(TEACHERS)
+    given = {k: Path(v) for k, _, v in (item.partition("=") for item in args.teacher_run)}
+    COMMON.extend(["--threads", str(args.threads)])
     teachers = []
     for label in wanted:
-        arguments = TEACHERS[label][mode]
-        if arguments is None:
-            print(f"teacher {label}: skipped in --quick (run without --quick)", flush=True)
-            continue
-        teachers.append(teacher_run(label, arguments, runs))
+        teachers.append(teacher_run(label, TEACHERS[label][mode], runs, given.get(label)))
         print(json.dumps(teachers[-1]), flush=True)
     rows = []
     for student in args.students.split(","):
@@ -204,7 +214,10 @@ def main() -> None:
             for teacher in teachers:
                 distil = [
                     "--teacher",
-                    str(runs / f"teacher-{teacher['label']}" / "best.pt"),
+                    str(
+                        given.get(teacher["label"], runs / f"teacher-{teacher['label']}")
+                        / "best.pt"
+                    ),
                     "--distill-alpha",
                     str(args.alpha),
                     "--distill-temperature",
