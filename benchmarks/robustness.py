@@ -81,6 +81,25 @@ def train(label: str, runs: Path, epochs: int | None) -> Path:
     return out
 
 
+def recorded_result(entry: dict):
+    """A result read back from a results file (its resolution figures are copied separately)."""
+    from cnnkit.train.robustness import RobustnessResult
+
+    return RobustnessResult(
+        checkpoint=entry["checkpoint"],
+        dataset=entry["dataset"],
+        images=entry["images"],
+        tta=entry["tta"],
+        seed=entry["seed"],
+        severities=tuple(entry["severities"]),
+        clean_top1=entry["clean_top1"],
+        top1={name: tuple(row) for name, row in entry["top1"].items()},
+        table_version=entry["severity_table_version"],
+        seconds=entry["seconds"],
+        parameters=entry.get("parameters", {}),
+    )
+
+
 def markdown(results: dict[str, dict]) -> str:
     """Top-1 per corruption (mean over severities 1-5) for each checkpoint, and mCE."""
     labels = list(results)
@@ -143,6 +162,14 @@ def main() -> None:
         help="a fixed length for one configuration (overrides --fixed-epochs)",
     )
     parser.add_argument("--train-only", action="store_true", help="train, do not evaluate")
+    parser.add_argument("--out", type=Path, default=RESULT, help="the results file")
+    parser.add_argument(
+        "--reuse",
+        type=Path,
+        default=None,
+        metavar="JSON",
+        help="take the results of labels already in this results file (same --limit) as measured",
+    )
     parser.add_argument(
         "--baseline", default="fast", help="the label mCE is relative to (default: fast)"
     )
@@ -170,19 +197,31 @@ def main() -> None:
     if args.baseline in checkpoints:  # the baseline first: mCE is relative to the first result
         checkpoints = {args.baseline: checkpoints[args.baseline], **checkpoints}
     corruptions = args.corruptions.split(",") if args.corruptions else None
+    earlier: dict[str, dict] = {}
+    if args.reuse is not None:
+        recorded = json.loads(args.reuse.read_text())
+        if recorded.get("limit") == args.limit:
+            earlier = recorded["results"]
     load_before = load_average()
     results: dict[str, dict] = {}
     first = None
     for label, path in checkpoints.items():
         start = time.perf_counter()
-        result = evaluate_robustness(
-            path, corruptions=corruptions, resolution=args.resolution, limit=args.limit
-        )
+        measured = Path(earlier[label]["checkpoint"]).resolve() if label in earlier else None
+        if measured is not None and measured in (path.resolve(), (path / "best.pt").resolve()):
+            result = recorded_result(earlier[label])
+        else:
+            result = evaluate_robustness(
+                path, corruptions=corruptions, resolution=args.resolution, limit=args.limit
+            )
         # mCE against the first checkpoint from its numbers (no second evaluation)
         first = first or result
         with_baseline = dataclasses.replace(result, baseline=None if result is first else first)
         results[label] = with_baseline.to_dict()
         results[label]["baseline"] = None if result is first else first.checkpoint
+        if measured is not None and result.resolution is None:  # reused: keep what was measured
+            results[label]["resolution"] = earlier[label]["resolution"]
+            results[label]["reused_from"] = str(args.reuse)
         final = Path(result.checkpoint).parent / "final.json"
         if final.is_file():  # how long the checkpoint trained: steps differ under a time budget
             results[label]["train_steps"] = json.loads(final.read_text()).get("steps")
@@ -205,10 +244,10 @@ def main() -> None:
         "checkpoints": {k: str(v) for k, v in checkpoints.items()},
         "results": results,
     }
-    RESULT.parent.mkdir(parents=True, exist_ok=True)
-    RESULT.write_text(json.dumps(payload, indent=2) + "\n")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(payload, indent=2) + "\n")
     print(markdown(results))
-    print(f"load average {load_before} -> {load_average()}; wrote {RESULT}")
+    print(f"load average {load_before} -> {load_average()}; wrote {args.out}")
 
 
 if __name__ == "__main__":
