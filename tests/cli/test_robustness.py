@@ -39,7 +39,7 @@ def test_table_json_and_out_folder(robust_checkpoint, tmp_path, capsys):
         (["--corruptions", "rotaton"], "unknown corruption 'rotaton'; did you mean: rotation"),
         (["--severities", "0-9"], "--severities: each must be between 1 and 5"),
         (["--severities", "a"], "--severities: expected a range"),
-        (["--resolution", "2"], None),
+        (["--resolution", "2"], "--resolution: must be between 0 and 1 (exclusive), got 2.0"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, argv, message):
