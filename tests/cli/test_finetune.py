@@ -112,3 +112,42 @@ def test_a_checkpoint_of_code_is_fine_tuned_only_when_the_code_is_named(
     named = ["--model", "tests.train.tiny:tiny_cnn", "--mode", "features"]
     assert main(["finetune", str(run), *named, *FLAGS, "--out", str(tmp_path / "y")]) == 0
     assert "fine-tuning (features): head 6" in capsys.readouterr().out
+
+
+def seeded_cnn(num_classes: int = 4, in_channels: int = 1) -> torch.nn.Module:
+    """The tiny CNN with the same weights at every call (the global RNG left alone)."""
+    from tests.train.tiny import tiny_cnn
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        return tiny_cnn(num_classes, in_channels)
+
+
+def seeded_weights() -> dict[str, torch.Tensor]:
+    return seeded_cnn().state_dict()
+
+
+def test_code_that_builds_a_model_is_the_model_and_a_state_dict_needs_model(
+    tmp_path, monkeypatch, capsys
+):
+    """`cnnkit finetune package.module:callable` without --model fine-tunes the model the code
+    builds, from its weights (it used to build the default model and fail on a missing key)."""
+    import cnnkit.data
+
+    data = {"train": quadrant_dataset(96, seed=1), "test": quadrant_dataset(32, seed=2)}
+    monkeypatch.setattr(cnnkit.data, "load_dataset", lambda name, split, data_dir=None: data[split])
+    spec = "tests.cli.test_finetune:seeded_cnn"
+    out = tmp_path / "code"
+    assert main(["finetune", spec, "--mode", "features", *FLAGS, "--out", str(out)]) == 0
+    assert f"init from {spec}" in capsys.readouterr().out
+    config = json.loads((out / "config.json").read_text())
+    assert config["model"]["model"] == spec
+    after = torch.load(out / "last.pt", weights_only=True)["model"]
+    assert torch.equal(after["0.weight"], seeded_weights()["0.weight"])  # frozen, the code's
+    assert not torch.equal(after["6.weight"], seeded_weights()["6.weight"])  # the head trained
+    weights = "tests.cli.test_finetune:seeded_weights"
+    err = one_line_error(capsys, ["finetune", weights, *FLAGS, "--out", str(tmp_path / "x")])
+    assert f"--init-from {weights}: returns OrderedDict, which records no model" in err
+    assert not (tmp_path / "x").exists()
+    argv = ["train", "--init-from", weights, "--model", spec, *FLAGS, "--out", str(tmp_path / "y")]
+    assert main(argv) == 0

@@ -244,6 +244,32 @@ def read_source(spec: str, *, trusted_code: bool = True) -> Source:
     raise CheckpointError(f"--init-from {spec}: no such checkpoint file")
 
 
+def names_code(spec: str) -> bool:
+    """Whether ``spec`` names ``package.module:callable`` code (not a file or folder)."""
+    return not Path(spec).exists() and ":" in spec and not spec.startswith(("/", "."))
+
+
+def code_model(spec: str) -> str:
+    """The model to fine-tune when the weights are the code ``spec`` and no ``--model`` is
+    given: ``spec`` itself when it is (or returns) an ``nn.Module``. A state dict records no
+    model: one :class:`ConfigError` line asking for ``--model``."""
+    from cnnkit.models._registry import load_factory
+
+    target = load_factory(spec)
+    if isinstance(target, nn.Module):
+        return spec
+    try:
+        made = target()
+    except Exception as exc:  # the user's code: one line, theirs to fix
+        raise ConfigError(f"--init-from {spec} raised {type(exc).__name__}: {exc}") from None
+    if not isinstance(made, nn.Module):
+        raise ConfigError(
+            f"--init-from {spec}: returns {type(made).__name__}, which records no model; name "
+            "the model it fits with --model (a zoo name or package.module:callable)"
+        )
+    return spec
+
+
 def _from_code(spec: str) -> Source:
     from cnnkit.models._registry import load_factory
 
