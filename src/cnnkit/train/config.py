@@ -345,6 +345,13 @@ class TransferConfig:
         default=False,
         metadata=_help("keep every BatchNorm in eval mode (running statistics fixed)"),
     )
+    pretrained: bool = field(
+        default=False,
+        metadata=_help(
+            "start from torchvision's published ImageNet weights of --model (downloaded once, "
+            "checked against the hash in the file's name, cached: cnnkit zoo --pretrained)"
+        ),
+    )
 
 
 @dataclass(frozen=True)

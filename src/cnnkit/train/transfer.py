@@ -386,8 +386,12 @@ def set_up_transfer(
     """Load the initial weights (a new run only: a resumed one loads its own) and freeze."""
     classifier, first_conv = _zoo_names(model_name)
     notes: list[str] = []
-    if initialise and settings.init_from is not None:
+    source = None
+    if initialise and settings.pretrained:
+        source = published_source(model_name)
+    elif initialise and settings.init_from is not None:
         source = read_source(settings.init_from)
+    if source is not None:
         notes = load_initial_weights(
             model,
             source,
@@ -397,6 +401,32 @@ def set_up_transfer(
             first_conv=first_conv,
         )
     return plan_transfer(model, settings, lr=lr, classifier=classifier, notes=notes)
+
+
+def published_source(model_name: str) -> Source:
+    """torchvision's published ImageNet weights of zoo model ``model_name`` (``--pretrained``):
+    found in the cache or downloaded, checked against the hash in the file's name
+    (:func:`cnnkit.models.pretrained.pretrained_file`), with the ImageNet normalisation every
+    torchvision weight was trained with."""
+    import sys
+
+    from cnnkit.models.pretrained import IMAGENET_MEAN, IMAGENET_STD, pretrained_file
+    from cnnkit.models.weights import read_state_dict
+
+    if ":" in model_name:
+        raise ConfigError(
+            f"--pretrained: --model {model_name} is code; only zoo models have published weights"
+        )
+    try:
+        path = pretrained_file(model_name, report=lambda line: print(line, file=sys.stderr))
+    except ConfigError as exc:  # a model without published weights: say which flag asked
+        raise ConfigError(f"--pretrained: {exc}") from None
+    return Source(
+        read_state_dict(path),
+        f"torchvision's {path.name} ({path.parent})",
+        mean=list(IMAGENET_MEAN),
+        std=list(IMAGENET_STD),
+    )
 
 
 def _zoo_names(model_name: str) -> tuple[str | None, str | None]:
