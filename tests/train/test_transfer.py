@@ -428,3 +428,41 @@ def test_fine_tuning_normalises_like_the_checkpoint_unless_told(pretrained, tmp_
     assert given_.config.data.mean == [0.2] and given_.config.data.std == [0.3]
     plain = fit(config(tmp_path / "p"), train_set=other, test_set=test)  # computed: darker
     assert plain.config.data.mean[0] < source["mean"][0]
+
+
+def test_frozen_batchnorm_stays_in_eval_mode_when_sync_bn_replaces_the_layers(
+    pretrained, tmp_path, monkeypatch
+):
+    """--sync-bn (CUDA, several processes) swaps every BatchNorm for a new SyncBatchNorm
+    after the stages are frozen: the new layers of a frozen stage stay in eval mode, and their
+    running statistics end the run as the checkpoint's. Here the swap runs in one process."""
+    from cnnkit.train import distributed, loop
+
+    def convert(self, model):
+        return nn.SyncBatchNorm.convert_sync_batchnorm(model)
+
+    monkeypatch.setattr(distributed.Distributed, "prepare", convert)
+    modes = {}
+
+    def spy(model, step, epoch):
+        modes[step] = {
+            n: m.training for n, m in model.named_modules() if isinstance(m, nn.SyncBatchNorm)
+        }
+
+    real = loop._set_up
+
+    def set_up(*args, **kwargs):
+        run, training, state = real(*args, **kwargs)
+        training.after_backward.append(spy)
+        return run, training, state
+
+    monkeypatch.setattr(loop, "_set_up", set_up)
+    data = dict(train_set=renamed(TRAIN, list("wxyz")), test_set=renamed(TEST, list("wxyz")))
+    fit(config(tmp_path / "s", init_from=str(pretrained), unfreeze_from="layer3"), **data)
+    assert modes and all(seen for seen in modes.values())
+    for seen in modes.values():
+        assert not any(v for n, v in seen.items() if not n.startswith("layer3"))
+        assert all(v for n, v in seen.items() if n.startswith("layer3"))
+    before = saved(pretrained / "best.pt")["model"]
+    after = saved(tmp_path / "s" / "last.pt")["model"]
+    assert torch.equal(after["layer1.bn1.running_mean"], before["layer1.bn1.running_mean"])

@@ -334,7 +334,10 @@ def _set_up(
         )
     if saved is not None:
         check_resumed_teacher(saved.get(TEACHER_KEY), teacher, resume)
+    frozen_norms = [n for n, m in model.named_modules() if transfer and m in transfer[1]]
     model = distributed.prepare(model)
+    if transfer is not None:  # --sync-bn replaces BatchNorm modules (same names): the new ones
+        transfer = (transfer[0], [model.get_submodule(name) for name in frozen_norms])
 
     def claim_run_folder() -> None:
         make_out_dir(dataclasses.replace(config.output, out_dir=str(out_dir)), name, resume)
