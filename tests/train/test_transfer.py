@@ -352,12 +352,30 @@ def test_a_config_file_never_names_code_to_start_from(tmp_path):
     from cnnkit.train.config import resolve_config
 
     path = tmp_path / "c.json"
-    path.write_text(json.dumps({"init_from": "os:getcwd"}))
+    code = "tests.train.tiny:tiny_cnn"
+    path.write_text(json.dumps({"init_from": code}))
     with pytest.raises(ConfigError, match="code that cnnkit would import"):
         resolve_config(config_file=path)
-    # named by the user, the same code is allowed
-    named = resolve_config(config_file=path, overrides={"init_from": "os:getcwd"})
-    assert named.transfer.init_from == "os:getcwd"
+    # named by the user, the same code is allowed, and the model it builds is the model
+    named = resolve_config(config_file=path, overrides={"init_from": code})
+    assert named.transfer.init_from == code and named.model.model == code
+    # code that builds no model needs the model named
+    with pytest.raises(ConfigError, match=r"^--init-from os:getcwd: returns str, which records no"):
+        resolve_config(overrides={"init_from": "os:getcwd"})
+    named = resolve_config(overrides={"init_from": "os:getcwd", "model": "lenet5"})
+    assert named.model.model == "lenet5"
+
+
+def test_the_python_api_fine_tunes_the_checkpoints_model_as_the_cli_does(pretrained):
+    """resolve_config with init_from and no model: the checkpoint's model and keyword
+    arguments (what cnnkit finetune builds); a budget rule leaves them alone."""
+    from cnnkit.train.config import resolve_config
+
+    chosen = resolve_config("best", overrides={"init_from": str(pretrained), "time_budget": 1.0})
+    assert chosen.model.model == "airnet" and chosen.model.model_kwargs == {"widths": [8, 8, 8]}
+    assert chosen.budget_changes == {}
+    named = resolve_config(overrides={"init_from": str(pretrained), "model": "lenet5"})
+    assert named.model.model == "lenet5"
 
 
 def test_module_callable_named_by_the_user_gives_the_weights(tmp_path):
@@ -466,3 +484,33 @@ def test_frozen_batchnorm_stays_in_eval_mode_when_sync_bn_replaces_the_layers(
     before = saved(pretrained / "best.pt")["model"]
     after = saved(tmp_path / "s" / "last.pt")["model"]
     assert torch.equal(after["layer1.bn1.running_mean"], before["layer1.bn1.running_mean"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("recipe", ["fast", "best"])
+def test_recipes_fine_tune_under_a_time_budget(tmp_path, recipe):
+    """A recipe's own model, whitening, freeze schedule, augmentation, TTA and schedule, fine-
+    tuned in features mode under a time budget: it stops on the budget, and every frozen tensor
+    (BatchNorm statistics included) ends as the checkpoint's."""
+    from cnnkit.train import resolve_config
+
+    base = {
+        "val_size": 0, "mean": None, "std": None, "device": "cpu", "threads": 1,
+        "progress": False, "tensorboard": False, "plots": False,
+    }  # fmt: skip
+    data = dict(train_set=quadrant_dataset(96, 1, 28), test_set=quadrant_dataset(32, 2, 28))
+    pre = resolve_config(recipe, overrides={**base, "epochs": 1, "out_dir": str(tmp_path / "p")})
+    fit(pre, **data)
+    changes = {"epochs": 1000, "time_budget": 1.0, "finetune_mode": "features"}
+    changes |= {"init_from": str(tmp_path / "p"), "out_dir": str(tmp_path / "f")}
+    new = dict(train_set=renamed(data["train_set"], list("wxyz")))
+    new["test_set"] = renamed(data["test_set"], list("wxyz"))
+    result = fit(resolve_config(recipe, overrides={**base, **changes}), **new)
+    assert result.final["stopped"] == "time_budget" and result.history[-1]["steps"] > 1
+    before = saved(tmp_path / "p" / "best.pt")["model"]
+    after = saved(tmp_path / "f" / "last.pt")["model"]
+    head = [k for k in after if k.startswith("fc.")]
+    assert head and not torch.equal(after[head[0]], before[head[0]])
+    for key in after:
+        if key not in head:
+            assert torch.equal(after[key], before[key]), key

@@ -596,7 +596,9 @@ def resolve_config(
     the file may be flat or nested. A budget rule (``recipes.BUDGET_RULES``) adapts a recipe
     to its time budget, e.g. ``best`` picks a wider, then deeper network for long budgets; it
     applies only to the recipe's own model, leaves alone the settings the user set, and what
-    it changed is recorded in ``budget_changes`` (config.json, the run header).
+    it changed is recorded in ``budget_changes`` (config.json, the run header). With
+    ``init_from`` and no model named, the model is the one to fine-tune
+    (:func:`cnnkit.train.transfer.model_to_fine_tune`).
     """
     from cnnkit.train.recipes import BUDGET_RULES, RECIPES
 
@@ -617,6 +619,16 @@ def resolve_config(
         config = replace_config(config, from_file, source)
     if overrides:
         config = replace_config(config, overrides, "flags")
+    if config.transfer.init_from is not None and "model" not in explicit:
+        from cnnkit.train.transfer import model_to_fine_tune
+
+        # E4: fine-tuning a cnnkit run (or code that builds a model): that model and its
+        # keyword arguments, unless the model is named (a budget rule keeps them too)
+        chosen = model_to_fine_tune(config.transfer.init_from)
+        if chosen is not None:
+            changes = {"model": chosen[0], "model_kwargs": chosen[1]}
+            config = replace_config(config, changes, f"--init-from {config.transfer.init_from}")
+            explicit |= set(changes)
     if "tta_shift" in explicit:
         explicit.add("tta")
     config = dataclasses.replace(config, budget_changes={})

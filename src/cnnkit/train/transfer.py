@@ -249,6 +249,16 @@ def names_code(spec: str) -> bool:
     return not Path(spec).exists() and ":" in spec and not spec.startswith(("/", "."))
 
 
+def model_to_fine_tune(spec: str) -> tuple[str, dict[str, Any]] | None:
+    """The model (name, keyword arguments) that fine-tuning from ``spec`` builds when no model
+    is named: a cnnkit checkpoint's (:func:`checkpoint_model`), or the model that code the user
+    named builds (:func:`code_model`); None for a plain state-dict file."""
+    recorded = checkpoint_model(spec)
+    if recorded is not None:
+        return recorded
+    return (code_model(spec), {}) if names_code(spec) else None
+
+
 def code_model(spec: str) -> str:
     """The model to fine-tune when the weights are the code ``spec`` and no ``--model`` is
     given: ``spec`` itself when it is (or returns) an ``nn.Module``. A state dict records no
