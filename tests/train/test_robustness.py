@@ -179,3 +179,24 @@ def test_a_grid_index_outside_the_test_set_is_refused_before_any_evaluation(
             robust_checkpoint, corruptions=["jpeg"], limit=50, grid=tmp_path / "g.png",
             grid_index=50,
         )  # fmt: skip
+
+
+@needs_fashion
+def test_a_run_trained_on_tensors_is_not_measured_on_the_dataset_its_config_names(tmp_path):
+    """fit(train_set=...) records the data's name; its config still names the default dataset,
+    Fashion-MNIST, whose 28x28 test images the model would take without complaint."""
+    from cnnkit.data import ImageDataset
+    from tests.train.tiny import quadrant_dataset
+
+    def blobs(count, seed):
+        bands = quadrant_dataset(count, seed, size=28)
+        return ImageDataset(bands.images, bands.labels, bands.classes, "blobs", bands.split)
+
+    config = {"model": "softmax_regression", "val_size": 0, "epochs": 1, "batch_size": 32}
+    config |= {"precision": "off", "channels_last": False, "device": "cpu", "progress": False}
+    config |= {"tensorboard": False, "plots": False, "out_dir": str(tmp_path / "run")}
+    from cnnkit.train import TrainConfig, fit
+
+    fit(TrainConfig.from_flat(**config), train_set=blobs(64, 1), test_set=blobs(32, 2))
+    with pytest.raises(CheckpointError, match="the run trained on blobs, images given in Python"):
+        evaluate_robustness(tmp_path / "run", corruptions=["jpeg"], limit=10)

@@ -199,6 +199,13 @@ def _setup(
     config = saved_config(saved, str(path))
     name = config.data.dataset
     dataset = load_dataset(name, "test", data_dir=data_dir or config.data.data_dir)
+    trained_on = saved.get("dataset")
+    if trained_on is not None and trained_on != dataset.name:  # fit(train_set=...) of tensors
+        raise CheckpointError(
+            f"{path}: the run trained on {trained_on}, images given in Python, not on a dataset "
+            f"cnnkit loads by name; its config names {name}, whose test set is not what it "
+            "learnt (evaluate it in Python, or train with --dataset)"
+        )
     if tuple(dataset.image_shape) != tuple(saved["image_shape"]):
         raise CheckpointError(
             f"{path}: the model was trained on images {tuple(saved['image_shape'])}, "
