@@ -169,6 +169,17 @@ def plan_transfer(
     return plan, keep_eval
 
 
+def frozen_buffer_names(model: nn.Module, norms: list[nn.Module]) -> frozenset[str]:
+    """The names (in ``model``'s state dict) of the buffers of ``norms``, the BatchNorm layers
+    of frozen stages: statistics that stay the checkpoint's."""
+    return frozenset(
+        f"{name}.{buffer}" if name else buffer
+        for name, module in model.named_modules()
+        if any(module is norm for norm in norms)
+        for buffer, _ in module.named_buffers(recurse=False)
+    )
+
+
 def format_plan(plan: TransferPlan) -> str:
     """The parameter-group table of the run header (renders ``plan``; computes nothing)."""
     width = max(len("stage"), *(len(r.stage) for r in plan.rows))
