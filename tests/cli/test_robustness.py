@@ -49,3 +49,12 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, argv, message):
     err = capsys.readouterr().err
     assert err.startswith("cnnkit: error: ") and err.count("\n") == 1
     assert (message or "bad.pt") in err
+
+
+@needs_fashion
+def test_weights_choose_the_model_or_its_ema_as_cnnkit_eval_does(robust_checkpoint, capsys):
+    argv = ["robustness", str(robust_checkpoint), "--corruptions", "jpeg", "--limit", "20"]
+    assert main([*argv, "--weights", "ema"]) == 2  # the run trained without --ema
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "holds no 'ema' weights (run without --ema?)" in err
+    assert main([*argv, "--weights", "model", "--severities", "1"]) == 0

@@ -43,6 +43,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--data-dir", help="where the dataset files are")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument(
+        "--weights",
+        choices=("model", "ema"),
+        default="model",
+        help="the checkpoint's model weights or its EMA, as cnnkit eval (default: model)",
+    )
+    parser.add_argument(
         "--severity-table",
         type=int,
         choices=(1, 2),
@@ -77,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         data_dir=args.data_dir,
         device=args.device,
+        weights=args.weights,
         limit=args.limit,
         table_version=args.severity_table,
     )
