@@ -45,7 +45,8 @@ def test_table_json_and_out_folder(robust_checkpoint, tmp_path, capsys):
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, argv, message):
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"\x00 not a checkpoint")
-    assert main(["robustness", str(bad), *argv]) == 2
+    assert main(["robustness", str(bad), *argv, "--out", str(tmp_path / "out")]) == 2
+    assert not (tmp_path / "out").exists()  # refused: nothing made
     err = capsys.readouterr().err
     assert err.startswith("cnnkit: error: ") and err.count("\n") == 1
     assert (message or "bad.pt") in err

@@ -68,9 +68,7 @@ def run(args: argparse.Namespace) -> int:
     names = None
     if args.corruptions:
         names = [name.strip() for name in args.corruptions.split(",") if name.strip()]
-    out = Path(args.out) if args.out else None
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
+    out = Path(args.out) if args.out else None  # made once there is something to write
     result = evaluate_robustness(
         args.checkpoint,
         corruptions=names,
@@ -88,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
         table_version=args.severity_table,
     )
     if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out / "robustness.json", json.dumps(result.to_dict(), indent=2) + "\n")
     if args.format == "json":
         print(json.dumps(result.to_dict(), indent=2))

@@ -441,6 +441,7 @@ def evaluate_robustness(
     if grid is not None:
         from cnnkit.train.robustness_plot import plot_corruption_grid
 
+        Path(grid).parent.mkdir(parents=True, exist_ok=True)
         plot_corruption_grid(setup.dataset, grid_index, names, seed, grid, version)
         grid_path = str(grid)
     return RobustnessResult(
