@@ -366,7 +366,7 @@ def test_a_config_file_never_names_code_to_start_from(tmp_path):
     assert named.model.model == "lenet5"
 
 
-def test_the_python_api_fine_tunes_the_checkpoints_model_as_the_cli_does(pretrained):
+def test_the_python_api_fine_tunes_the_checkpoints_model_as_the_cli_does(pretrained, tmp_path):
     """resolve_config with init_from and no model: the checkpoint's model and keyword
     arguments (what cnnkit finetune builds); a budget rule leaves them alone."""
     from cnnkit.train.config import resolve_config
@@ -374,6 +374,15 @@ def test_the_python_api_fine_tunes_the_checkpoints_model_as_the_cli_does(pretrai
     chosen = resolve_config("best", overrides={"init_from": str(pretrained), "time_budget": 1.0})
     assert chosen.model.model == "airnet" and chosen.model.model_kwargs == {"widths": [8, 8, 8]}
     assert chosen.budget_changes == {}
+    # a checkpoint whose kwargs leave the widths to airnet's default: the best recipe's rule
+    # would add wide widths and a third conv per group for a long budget; it does not apply
+    saved_ = saved(pretrained / "best.pt")
+    saved_["model_kwargs"] = {"depth": 2}
+    narrow = tmp_path / "narrow.pt"
+    torch.save(saved_, narrow)
+    long = resolve_config("best", overrides={"init_from": str(narrow), "time_budget": 2000.0})
+    assert long.model.model_kwargs == {"depth": 2} and long.budget_changes == {}
+    assert long.augmentation.erasing == resolve_config("best").augmentation.erasing
     named = resolve_config(overrides={"init_from": str(pretrained), "model": "lenet5"})
     assert named.model.model == "lenet5"
 
