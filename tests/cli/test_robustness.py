@@ -39,13 +39,23 @@ def test_table_json_and_out_folder(robust_checkpoint, tmp_path, capsys):
         (["--corruptions", "rotaton"], "unknown corruption 'rotaton'; did you mean: rotation"),
         (["--severities", "0-9"], "--severities: each must be between 1 and 5"),
         (["--severities", "a"], "--severities: expected a range"),
-        (["--resolution", "2"], None),
+        (["--resolution", "2"], "--resolution: must be between 0 and 1 (exclusive), got 2.0"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, argv, message):
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"\x00 not a checkpoint")
-    assert main(["robustness", str(bad), *argv]) == 2
+    assert main(["robustness", str(bad), *argv, "--out", str(tmp_path / "out")]) == 2
+    assert not (tmp_path / "out").exists()  # refused: nothing made
     err = capsys.readouterr().err
     assert err.startswith("cnnkit: error: ") and err.count("\n") == 1
     assert (message or "bad.pt") in err
+
+
+@needs_fashion
+def test_weights_choose_the_model_or_its_ema_as_cnnkit_eval_does(robust_checkpoint, capsys):
+    argv = ["robustness", str(robust_checkpoint), "--corruptions", "jpeg", "--limit", "20"]
+    assert main([*argv, "--weights", "ema"]) == 2  # the run trained without --ema
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "holds no 'ema' weights (run without --ema?)" in err
+    assert main([*argv, "--weights", "model", "--severities", "1"]) == 0

@@ -101,6 +101,19 @@ def test_severity_zero_is_the_identity_and_every_severity_keeps_dtype_shape_and_
             assert not torch.equal(out, typed), (name, severity)
 
 
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_images_are_corrupted_in_float32_and_keep_their_dtype(dtype):
+    """float16/bfloat16 batches: the float32 result, rounded to the batch's dtype (the
+    resampling corruptions raised NotImplementedError on CPU for half tensors)."""
+    images = smooth_images(5, count=2).to(dtype)
+    for name in NAMES:
+        out = corrupt(images, name, 3, seed=2)
+        assert out.dtype == dtype and out.shape == images.shape, name
+        assert float(out.min()) >= 0.0 and float(out.max()) <= 1.0, name
+        expected = corrupt(images.float(), name, 3, seed=2).to(dtype)
+        assert torch.equal(out, expected), name
+
+
 @pytest.mark.parametrize("version", TABLE_VERSIONS)
 @pytest.mark.parametrize("name", NAMES)
 def test_deterministic_for_a_seed_and_independent_of_the_batching(name, version):

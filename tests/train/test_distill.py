@@ -449,6 +449,37 @@ def test_the_cli_refuses_bad_distillation_flags_in_one_line(tmp_path, capsys):
         assert not out.exists()
 
 
+@pytest.mark.parametrize(
+    ("data", "needle"),
+    [
+        ("three", "the teacher gives 4 logits per image, but three has 3 classes"),
+        ("large", "the teacher was trained on 1x12x12 images, bands has 1x16x16"),
+    ],
+)
+def test_the_cli_refuses_a_teacher_for_other_data_in_one_line(
+    tmp_path, capsys, monkeypatch, zoo_teacher, data, needle
+):
+    """cnnkit train --teacher with data of other classes or another image size: one line
+    naming --teacher, exit 2, no run folder."""
+    import cnnkit.data
+    from cnnkit.data import ImageDataset
+
+    if data == "three":
+        bands = quadrant_dataset(96, seed=1)
+        keep = bands.labels < 3
+        split = ImageDataset(bands.images[keep], bands.labels[keep], ["a", "b", "c"], "three")
+        sets = {"train": split, "test": split}
+    else:
+        sets = {"train": quadrant_dataset(96, 1, 16), "test": quadrant_dataset(32, 2, 16)}
+    monkeypatch.setattr(cnnkit.data, "load_dataset", lambda name, split, data_dir=None: sets[split])
+    out = tmp_path / "run"
+    argv = ["train", "--model", TINY, "--teacher", str(zoo_teacher), "--val-size", "0"]
+    assert main([*argv, "--device", "cpu", "--no-progress", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"cnnkit: error: --teacher {zoo_teacher}: ") and err.count("\n") == 1
+    assert needle in err and not out.exists()
+
+
 # -- every recipe, a time budget ------------------------------------------------------------------
 
 

@@ -116,3 +116,87 @@ def test_unknown_corruption_and_a_file_that_is_no_checkpoint(tmp_path):
     bad.write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError, match=r"bad\.pt"):
         evaluate_robustness(bad, corruptions=["jpeg"])
+
+
+def _tiny_run(out, name):
+    """One epoch of softmax regression on the tiny band images, named ``name`` as a dataset."""
+    from cnnkit.data import ImageDataset
+    from cnnkit.train import TrainConfig, fit
+    from tests.train.tiny import quadrant_dataset
+
+    def named(dataset):
+        return ImageDataset(dataset.images, dataset.labels, dataset.classes, name, dataset.split)
+
+    config = TrainConfig.from_flat(
+        model="softmax_regression", model_kwargs={"input_size": 12}, val_size=0, epochs=1,
+        batch_size=32, precision="off", channels_last=False, device="cpu", progress=False,
+        tensorboard=False, plots=False, out_dir=str(out),
+    )  # fmt: skip
+    fit(config, train_set=named(quadrant_dataset(64, 1)), test_set=named(quadrant_dataset(32, 2)))
+    return out
+
+
+def test_bad_baseline_resolution_and_grid_index_are_refused_before_any_evaluation(
+    tmp_path, monkeypatch
+):
+    """An mCE against a baseline trained on other data compares two different test sets: it
+    is refused, like a bad --resolution or --grid-index, before the first image is evaluated
+    (not after minutes of corruptions)."""
+    from cnnkit.train import robustness
+
+    def no_evaluation(*args, **kwargs):
+        raise AssertionError("evaluated before the arguments were checked")
+
+    monkeypatch.setattr(robustness, "_top1", no_evaluation)
+    ours, theirs = _tiny_run(tmp_path / "a", "bands"), _tiny_run(tmp_path / "b", "stripes")
+    with pytest.raises(ConfigError) as caught:
+        evaluate_robustness(ours, corruptions=["jpeg"], baseline=theirs)
+    message = str(caught.value)
+    assert message.startswith(f"--baseline {theirs}: trained on stripes, the checkpoint on bands")
+    assert "\n" not in message
+    with pytest.raises(ConfigError, match="--resolution: must be between 0 and 1"):
+        evaluate_robustness(ours, corruptions=["jpeg"], resolution=1.5)
+
+    # a baseline on the same data passes the check (the run's data cannot be reloaded here)
+    def set_up(*args, **kwargs):
+        raise ConfigError("reached the set-up")
+
+    monkeypatch.setattr(robustness, "_setup", set_up)
+    same = _tiny_run(tmp_path / "c", "bands")
+    with pytest.raises(ConfigError, match=r"^reached the set-up$"):
+        evaluate_robustness(ours, corruptions=["jpeg"], baseline=same)
+
+
+@needs_fashion
+def test_a_grid_index_outside_the_test_set_is_refused_before_any_evaluation(
+    robust_checkpoint, tmp_path, monkeypatch
+):
+    from cnnkit.train import robustness
+
+    monkeypatch.setattr(robustness, "_top1", lambda *a, **k: pytest.fail("evaluated"))
+    with pytest.raises(ConfigError, match="--grid-index: must be between 0 and 49, got 50"):
+        evaluate_robustness(
+            robust_checkpoint, corruptions=["jpeg"], limit=50, grid=tmp_path / "g.png",
+            grid_index=50,
+        )  # fmt: skip
+
+
+@needs_fashion
+def test_a_run_trained_on_tensors_is_not_measured_on_the_dataset_its_config_names(tmp_path):
+    """fit(train_set=...) records the data's name; its config still names the default dataset,
+    Fashion-MNIST, whose 28x28 test images the model would take without complaint."""
+    from cnnkit.data import ImageDataset
+    from tests.train.tiny import quadrant_dataset
+
+    def blobs(count, seed):
+        bands = quadrant_dataset(count, seed, size=28)
+        return ImageDataset(bands.images, bands.labels, bands.classes, "blobs", bands.split)
+
+    config = {"model": "softmax_regression", "val_size": 0, "epochs": 1, "batch_size": 32}
+    config |= {"precision": "off", "channels_last": False, "device": "cpu", "progress": False}
+    config |= {"tensorboard": False, "plots": False, "out_dir": str(tmp_path / "run")}
+    from cnnkit.train import TrainConfig, fit
+
+    fit(TrainConfig.from_flat(**config), train_set=blobs(64, 1), test_set=blobs(32, 2))
+    with pytest.raises(CheckpointError, match="the run trained on blobs, images given in Python"):
+        evaluate_robustness(tmp_path / "run", corruptions=["jpeg"], limit=10)

@@ -352,12 +352,39 @@ def test_a_config_file_never_names_code_to_start_from(tmp_path):
     from cnnkit.train.config import resolve_config
 
     path = tmp_path / "c.json"
-    path.write_text(json.dumps({"init_from": "os:getcwd"}))
+    code = "tests.train.tiny:tiny_cnn"
+    path.write_text(json.dumps({"init_from": code}))
     with pytest.raises(ConfigError, match="code that cnnkit would import"):
         resolve_config(config_file=path)
-    # named by the user, the same code is allowed
-    named = resolve_config(config_file=path, overrides={"init_from": "os:getcwd"})
-    assert named.transfer.init_from == "os:getcwd"
+    # named by the user, the same code is allowed, and the model it builds is the model
+    named = resolve_config(config_file=path, overrides={"init_from": code})
+    assert named.transfer.init_from == code and named.model.model == code
+    # code that builds no model needs the model named
+    with pytest.raises(ConfigError, match=r"^--init-from os:getcwd: returns str, which records no"):
+        resolve_config(overrides={"init_from": "os:getcwd"})
+    named = resolve_config(overrides={"init_from": "os:getcwd", "model": "lenet5"})
+    assert named.model.model == "lenet5"
+
+
+def test_the_python_api_fine_tunes_the_checkpoints_model_as_the_cli_does(pretrained, tmp_path):
+    """resolve_config with init_from and no model: the checkpoint's model and keyword
+    arguments (what cnnkit finetune builds); a budget rule leaves them alone."""
+    from cnnkit.train.config import resolve_config
+
+    chosen = resolve_config("best", overrides={"init_from": str(pretrained), "time_budget": 1.0})
+    assert chosen.model.model == "airnet" and chosen.model.model_kwargs == {"widths": [8, 8, 8]}
+    assert chosen.budget_changes == {}
+    # a checkpoint whose kwargs leave the widths to airnet's default: the best recipe's rule
+    # would add wide widths and a third conv per group for a long budget; it does not apply
+    saved_ = saved(pretrained / "best.pt")
+    saved_["model_kwargs"] = {"depth": 2}
+    narrow = tmp_path / "narrow.pt"
+    torch.save(saved_, narrow)
+    long = resolve_config("best", overrides={"init_from": str(narrow), "time_budget": 2000.0})
+    assert long.model.model_kwargs == {"depth": 2} and long.budget_changes == {}
+    assert long.augmentation.erasing == resolve_config("best").augmentation.erasing
+    named = resolve_config(overrides={"init_from": str(pretrained), "model": "lenet5"})
+    assert named.model.model == "lenet5"
 
 
 def test_module_callable_named_by_the_user_gives_the_weights(tmp_path):
@@ -428,3 +455,107 @@ def test_fine_tuning_normalises_like_the_checkpoint_unless_told(pretrained, tmp_
     assert given_.config.data.mean == [0.2] and given_.config.data.std == [0.3]
     plain = fit(config(tmp_path / "p"), train_set=other, test_set=test)  # computed: darker
     assert plain.config.data.mean[0] < source["mean"][0]
+
+
+def test_frozen_batchnorm_stays_in_eval_mode_when_sync_bn_replaces_the_layers(
+    pretrained, tmp_path, monkeypatch
+):
+    """--sync-bn (CUDA, several processes) swaps every BatchNorm for a new SyncBatchNorm
+    after the stages are frozen: the new layers of a frozen stage stay in eval mode, and their
+    running statistics end the run as the checkpoint's. Here the swap runs in one process."""
+    from cnnkit.train import distributed, loop
+
+    def convert(self, model):
+        return nn.SyncBatchNorm.convert_sync_batchnorm(model)
+
+    monkeypatch.setattr(distributed.Distributed, "prepare", convert)
+    modes = {}
+
+    def spy(model, step, epoch):
+        modes[step] = {
+            n: m.training for n, m in model.named_modules() if isinstance(m, nn.SyncBatchNorm)
+        }
+
+    real = loop._set_up
+
+    def set_up(*args, **kwargs):
+        run, training, state = real(*args, **kwargs)
+        training.after_backward.append(spy)
+        return run, training, state
+
+    monkeypatch.setattr(loop, "_set_up", set_up)
+    data = dict(train_set=renamed(TRAIN, list("wxyz")), test_set=renamed(TEST, list("wxyz")))
+    fit(config(tmp_path / "s", init_from=str(pretrained), unfreeze_from="layer3"), **data)
+    assert modes and all(seen for seen in modes.values())
+    for seen in modes.values():
+        assert not any(v for n, v in seen.items() if not n.startswith("layer3"))
+        assert all(v for n, v in seen.items() if n.startswith("layer3"))
+    before = saved(pretrained / "best.pt")["model"]
+    after = saved(tmp_path / "s" / "last.pt")["model"]
+    assert torch.equal(after["layer1.bn1.running_mean"], before["layer1.bn1.running_mean"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("recipe", ["fast", "best"])
+def test_recipes_fine_tune_under_a_time_budget(tmp_path, recipe):
+    """A recipe's own model, whitening, freeze schedule, augmentation, TTA and schedule, fine-
+    tuned in features mode under a time budget: it stops on the budget, and every frozen tensor
+    (BatchNorm statistics included) ends as the checkpoint's."""
+    from cnnkit.train import resolve_config
+
+    base = {
+        "val_size": 0, "mean": None, "std": None, "device": "cpu", "threads": 1,
+        "progress": False, "tensorboard": False, "plots": False,
+    }  # fmt: skip
+    data = dict(train_set=quadrant_dataset(96, 1, 28), test_set=quadrant_dataset(32, 2, 28))
+    pre = resolve_config(recipe, overrides={**base, "epochs": 1, "out_dir": str(tmp_path / "p")})
+    fit(pre, **data)
+    changes = {"epochs": 1000, "time_budget": 1.0, "finetune_mode": "features"}
+    changes |= {"init_from": str(tmp_path / "p"), "out_dir": str(tmp_path / "f")}
+    new = dict(train_set=renamed(data["train_set"], list("wxyz")))
+    new["test_set"] = renamed(data["test_set"], list("wxyz"))
+    result = fit(resolve_config(recipe, overrides={**base, **changes}), **new)
+    assert result.final["stopped"] == "time_budget" and result.history[-1]["steps"] > 1
+    before = saved(tmp_path / "p" / "best.pt")["model"]
+    after = saved(tmp_path / "f" / "last.pt")["model"]
+    head = [k for k in after if k.startswith("fc.")]
+    assert head and not torch.equal(after[head[0]], before[head[0]])
+    for key in after:
+        if key not in head:
+            assert torch.equal(after[key], before[key]), key
+
+
+def test_frozen_batchnorm_statistics_are_not_averaged_across_three_processes(monkeypatch):
+    """At each epoch's end the ranks average their BatchNorm statistics (sum, then divide by
+    the world size). A frozen stage's statistics are equal on every rank, but a sum over 3
+    ranks divided by 3 changes the last bit of many values: they are left alone."""
+    import torch.distributed as dist
+
+    from cnnkit.models import create_model
+    from cnnkit.train.distributed import Distributed
+    from cnnkit.train.transfer import frozen_buffer_names
+
+    model = create_model("airnet", widths=(8, 8, 8), num_classes=4, in_channels=1)
+    generator = torch.Generator().manual_seed(0)
+    for buffer in model.buffers():
+        if buffer.dtype.is_floating_point:
+            buffer.copy_(torch.rand(buffer.shape, generator=generator))
+    _, keep_eval = plan_transfer(
+        model, TransferSettings(mode="partial", unfreeze_from="layer3"), lr=0.1, classifier="fc"
+    )
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+
+    def three_equal_ranks(tensor, op=None):  # what SUM over 3 ranks holding ``tensor`` gives
+        tensor.mul_(3)
+
+    monkeypatch.setattr(dist, "all_reduce", three_equal_ranks)
+    three = Distributed(rank=0, world_size=3, backend="gloo")
+    frozen = frozen_buffer_names(model, keep_eval)
+    assert "layer1.bn1.running_mean" in frozen and not any(k.startswith("layer3") for k in frozen)
+    three.average_buffers(model, keep=frozen)
+    after = model.state_dict()
+    for key in frozen:
+        assert torch.equal(after[key], before[key]), key
+    # the oracle can fail: the statistics that train are averaged, and some last bits move
+    averaged = [k for k in after if k.startswith("layer3") and "running" in k]
+    assert averaged and any(not torch.equal(after[k], before[k]) for k in averaged)

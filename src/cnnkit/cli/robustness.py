@@ -43,6 +43,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--data-dir", help="where the dataset files are")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument(
+        "--weights",
+        choices=("model", "ema"),
+        default="model",
+        help="the checkpoint's model weights or its EMA, as cnnkit eval (default: model)",
+    )
+    parser.add_argument(
         "--severity-table",
         type=int,
         choices=(1, 2),
@@ -62,9 +68,7 @@ def run(args: argparse.Namespace) -> int:
     names = None
     if args.corruptions:
         names = [name.strip() for name in args.corruptions.split(",") if name.strip()]
-    out = Path(args.out) if args.out else None
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
+    out = Path(args.out) if args.out else None  # made once there is something to write
     result = evaluate_robustness(
         args.checkpoint,
         corruptions=names,
@@ -77,10 +81,12 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         data_dir=args.data_dir,
         device=args.device,
+        weights=args.weights,
         limit=args.limit,
         table_version=args.severity_table,
     )
     if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out / "robustness.json", json.dumps(result.to_dict(), indent=2) + "\n")
     if args.format == "json":
         print(json.dumps(result.to_dict(), indent=2))

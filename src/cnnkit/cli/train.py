@@ -229,13 +229,6 @@ def train_with(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
     """Resolve the config from ``args`` and ``overrides`` (the settings set), then train."""
     from cnnkit.train.config import resolve_config, resume_config
 
-    if overrides.get("init_from") is not None and "model" not in overrides:
-        from cnnkit.train.transfer import checkpoint_model
-
-        # fine-tuning a cnnkit run: its model, unless --model names another
-        recorded = checkpoint_model(overrides["init_from"])
-        if recorded is not None and args.resume is None:
-            overrides = {**overrides, "model": recorded[0], "model_kwargs": recorded[1]}
     if args.resume is not None:
         if args.recipe or args.config:
             raise ConfigError("--resume: the run's saved config is used; drop --recipe/--config")

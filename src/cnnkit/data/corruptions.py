@@ -84,7 +84,10 @@ class Corruption:
             raise ConfigError(f"severity: must be between 0 and {len(levels)}, got {severity}")
         if severity == 0:
             return images.clone()
-        out = self.applier(table_version)(images, levels[severity - 1], seeds)
+        # half precision: computed in float32 (CPU resampling and filters lack half kernels)
+        half = images.dtype in (torch.float16, torch.bfloat16)
+        work = images.float() if half else images
+        out = self.applier(table_version)(work, levels[severity - 1], seeds)
         return out.clamp_(0.0, 1.0).to(images.dtype)
 
 

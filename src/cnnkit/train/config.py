@@ -345,6 +345,13 @@ class TransferConfig:
         default=False,
         metadata=_help("keep every BatchNorm in eval mode (running statistics fixed)"),
     )
+    pretrained: bool = field(
+        default=False,
+        metadata=_help(
+            "start from torchvision's published ImageNet weights of --model (downloaded once, "
+            "checked against the hash in the file's name, cached: cnnkit zoo --pretrained)"
+        ),
+    )
 
 
 @dataclass(frozen=True)
@@ -589,7 +596,10 @@ def resolve_config(
     the file may be flat or nested. A budget rule (``recipes.BUDGET_RULES``) adapts a recipe
     to its time budget, e.g. ``best`` picks a wider, then deeper network for long budgets; it
     applies only to the recipe's own model, leaves alone the settings the user set, and what
-    it changed is recorded in ``budget_changes`` (config.json, the run header).
+    it changed is recorded in ``budget_changes`` (config.json, the run header). With
+    ``init_from`` and no model named, the model is the one to fine-tune
+    (:func:`cnnkit.train.transfer.model_to_fine_tune`), and no budget rule applies (it would
+    pick another network than the checkpoint's).
     """
     from cnnkit.train.recipes import BUDGET_RULES, RECIPES
 
@@ -610,9 +620,23 @@ def resolve_config(
         config = replace_config(config, from_file, source)
     if overrides:
         config = replace_config(config, overrides, "flags")
+    fine_tuned = False
+    if config.transfer.init_from is not None and "model" not in explicit:
+        from cnnkit.train.transfer import model_to_fine_tune
+
+        # E4: fine-tuning a cnnkit run (or code that builds a model): that model and its
+        # keyword arguments, unless the model is named
+        chosen = model_to_fine_tune(config.transfer.init_from)
+        if chosen is not None:
+            changes = {"model": chosen[0], "model_kwargs": chosen[1]}
+            config = replace_config(config, changes, f"--init-from {config.transfer.init_from}")
+            explicit |= set(changes)
+            fine_tuned = True
     if "tta_shift" in explicit:
         explicit.add("tta")
     config = dataclasses.replace(config, budget_changes={})
+    if fine_tuned:  # a budget rule picks the network; the checkpoint's is the network
+        return config
     if not recipe or config.model.model != RECIPES.get(recipe).model.model:
         # a recipe's model settings and budget rule mean nothing to another model
         return _keep_model_settings_with_their_model(config, recipe, explicit) if recipe else config

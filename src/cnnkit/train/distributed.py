@@ -378,11 +378,13 @@ class Distributed:
         return self._all_reduce(list(numbers), "sum")
 
     @torch.no_grad()
-    def average_buffers(self, *modules: nn.Module) -> None:
+    def average_buffers(self, *modules: nn.Module, keep: frozenset[str] = frozenset()) -> None:
         """Average the floating-point buffers (BatchNorm running statistics) across ranks.
 
         Called at each epoch's end, before validation and the checkpoint, unless SyncBatchNorm
         keeps the statistics equal already. Integer buffers (``num_batches_tracked``) agree.
+        The buffers named in ``keep`` (a frozen stage's BatchNorm statistics, equal on every
+        rank) are left alone: a sum over 3 ranks divided by 3 can change their last bit.
         """
         if not self.active or self.sync_bn:
             return
@@ -390,8 +392,8 @@ class Distributed:
 
         seen: set[int] = set()
         for module in modules:
-            for buffer in module.buffers():
-                if id(buffer) in seen or not buffer.dtype.is_floating_point:
+            for name, buffer in module.named_buffers():
+                if id(buffer) in seen or not buffer.dtype.is_floating_point or name in keep:
                     continue
                 seen.add(id(buffer))
                 dist.all_reduce(buffer, op=dist.ReduceOp.SUM)

@@ -80,7 +80,7 @@ from cnnkit.train.setup import (
     set_up_runtime,
     set_up_transfer,
 )
-from cnnkit.train.transfer import format_plan
+from cnnkit.train.transfer import format_plan, frozen_buffer_names
 
 if TYPE_CHECKING:
     from cnnkit.data import ImageDataset
@@ -334,7 +334,10 @@ def _set_up(
         )
     if saved is not None:
         check_resumed_teacher(saved.get(TEACHER_KEY), teacher, resume)
+    frozen_norms = [n for n, m in model.named_modules() if transfer and m in transfer[1]]
     model = distributed.prepare(model)
+    if transfer is not None:  # --sync-bn replaces BatchNorm modules (same names): the new ones
+        transfer = (transfer[0], [model.get_submodule(name) for name in frozen_norms])
 
     def claim_run_folder() -> None:
         make_out_dir(dataclasses.replace(config.output, out_dir=str(out_dir)), name, resume)
@@ -543,7 +546,8 @@ def _learning_rate(
 def _end_epoch(run: Run, training: Training, state: RunState, outcome: EpochOutcome) -> bool:
     """Validate, append the history row, decide on stopping, write checkpoints; True: stop."""
     seen = outcome.seen
-    training.distributed.average_buffers(run.model, run.evaluated)  # BN statistics, E7
+    frozen = frozen_buffer_names(run.model, training.keep_eval)  # fine-tuning: left alone
+    training.distributed.average_buffers(run.model, run.evaluated, keep=frozen)  # BN, E7
     val = None
     if training.val_loader is not None:
         classes = len(run.data.classes)

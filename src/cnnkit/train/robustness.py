@@ -199,6 +199,13 @@ def _setup(
     config = saved_config(saved, str(path))
     name = config.data.dataset
     dataset = load_dataset(name, "test", data_dir=data_dir or config.data.data_dir)
+    trained_on = saved.get("dataset")
+    if trained_on is not None and trained_on != dataset.name:  # fit(train_set=...) of tensors
+        raise CheckpointError(
+            f"{path}: the run trained on {trained_on}, images given in Python, not on a dataset "
+            f"cnnkit loads by name; its config names {name}, whose test set is not what it "
+            "learnt (evaluate it in Python, or train with --dataset)"
+        )
     if tuple(dataset.image_shape) != tuple(saved["image_shape"]):
         raise CheckpointError(
             f"{path}: the model was trained on images {tuple(saved['image_shape'])}, "
@@ -292,13 +299,28 @@ def _timed_top1(
     return top1, len(setup.dataset) / fastest
 
 
+def check_resolution(factor: float) -> None:
+    """``--resolution``: a side factor strictly between 0 and 1."""
+    if not 0 < factor < 1:
+        raise ConfigError(f"--resolution: must be between 0 and 1 (exclusive), got {factor}")
+
+
+def _test_set_of(checkpoint: str | Path) -> tuple[str, str]:
+    """The dataset a checkpoint's run was trained on: (its config's name, the data's name)."""
+    from cnnkit.train.checkpoint import load_checkpoint
+
+    path = Path(checkpoint)
+    saved = load_checkpoint(path / "best.pt" if path.is_dir() else path)
+    name = str(flatten_settings(saved["config"])["dataset"])
+    return name, str(saved.get("dataset", name))
+
+
 def measure_resolution(setup: _Setup, factor: float, batch_size: int) -> ResolutionResult:
     """001's review question: top-1 with the image sides reduced by ``factor`` (antialiased
     bilinear), fed at the reduced size where the model accepts it, or upsampled back (bilinear)
     to the trained size; and the inference speed at each size (images/s of the forward passes,
     the fastest of three passes)."""
-    if not 0 < factor < 1:
-        raise ConfigError(f"--resolution: must be between 0 and 1 (exclusive), got {factor}")
+    check_resolution(factor)
     height, width = (int(v) for v in setup.dataset.image_shape[1:])
     reduced = (max(1, round(height * factor)), max(1, round(width * factor)))
 
@@ -376,8 +398,21 @@ def evaluate_robustness(
         raise ConfigError(f"severities: each must be between 1 and 5, got {list(severities)}")
     if batch_size < 1:
         raise ConfigError(f"--batch-size: must be >= 1, got {batch_size}")
+    if resolution is not None:
+        check_resolution(resolution)
+    if baseline is not None:  # before any evaluation: mCE compares errors on one test set
+        ours, theirs = _test_set_of(checkpoint), _test_set_of(baseline)
+        if ours != theirs:
+            raise ConfigError(
+                f"--baseline {baseline}: trained on {theirs[1]}, the checkpoint on {ours[1]}; "
+                "CE and mCE compare errors on the same test set"
+            )
     start = time.perf_counter()
     setup = _setup(checkpoint, data_dir, device, weights, limit)
+    if grid is not None and not 0 <= grid_index < len(setup.dataset):
+        raise ConfigError(
+            f"--grid-index: must be between 0 and {len(setup.dataset) - 1}, got {grid_index}"
+        )
     base_result = None
     if baseline is not None:
         base_result = evaluate_robustness(
@@ -406,10 +441,7 @@ def evaluate_robustness(
     if grid is not None:
         from cnnkit.train.robustness_plot import plot_corruption_grid
 
-        if not 0 <= grid_index < len(setup.dataset):
-            raise ConfigError(
-                f"--grid-index: must be between 0 and {len(setup.dataset) - 1}, got {grid_index}"
-            )
+        Path(grid).parent.mkdir(parents=True, exist_ok=True)
         plot_corruption_grid(setup.dataset, grid_index, names, seed, grid, version)
         grid_path = str(grid)
     return RobustnessResult(

@@ -58,7 +58,7 @@ def plot_corruption_grid(
 
     grid = corruption_grid(dataset, index, names, seed, table_version)
     rows, columns = grid.shape[:2]
-    figure = Figure(figsize=(1.2 * columns + 1.4, 1.2 * rows + 0.4), dpi=100)
+    figure = Figure(figsize=(1.2 * columns + 1.4, 1.2 * rows + 0.4), dpi=100, layout="constrained")
     FigureCanvasAgg(figure)
     axes = figure.subplots(rows, columns, squeeze=False)
     label = dataset.classes[int(dataset.labels[index])]

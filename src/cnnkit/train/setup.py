@@ -268,18 +268,27 @@ def build_model(
 def keep_pretrained_normalisation(
     transfer: TransferConfig, settings: DataConfig, data: RunData
 ) -> RunData:
-    """Fine-tuning a cnnkit run: normalise with its mean and std, not the new data's.
+    """Fine-tuning a cnnkit run: normalise with its mean and std, not the new data's
+    (torchvision's published weights, ``--pretrained``: ImageNet's).
 
     The pre-trained weights expect inputs normalised as in pre-training (what torchvision's
     and timm's pretrained models require). Kept unless ``--mean``/``--std`` are given, or the
     channels differ (a stem that was adapted: the new data's statistics are used).
     """
     plan = transfer_settings(transfer)
-    if plan is None or plan.init_from is None:
+    if plan is None or (plan.init_from is None and not plan.pretrained):
         return data
     if settings.mean is not None or settings.std is not None:
         return data
-    found = pretrained_normalisation(plan.init_from)
+    if plan.pretrained:  # torchvision's weights: ImageNet's normalisation
+        from cnnkit.models.pretrained import IMAGENET_MEAN, IMAGENET_STD
+
+        found: tuple[list[float], list[float]] | None = (
+            list(IMAGENET_MEAN),
+            list(IMAGENET_STD),
+        )
+    else:
+        found = pretrained_normalisation(str(plan.init_from))
     if found is None or len(found[0]) != data.image_shape[0]:
         return data
     return dataclasses.replace(data, mean=tuple(found[0]), std=tuple(found[1]))

@@ -169,6 +169,17 @@ def plan_transfer(
     return plan, keep_eval
 
 
+def frozen_buffer_names(model: nn.Module, norms: list[nn.Module]) -> frozenset[str]:
+    """The names (in ``model``'s state dict) of the buffers of ``norms``, the BatchNorm layers
+    of frozen stages: statistics that stay the checkpoint's."""
+    return frozenset(
+        f"{name}.{buffer}" if name else buffer
+        for name, module in model.named_modules()
+        if any(module is norm for norm in norms)
+        for buffer, _ in module.named_buffers(recurse=False)
+    )
+
+
 def format_plan(plan: TransferPlan) -> str:
     """The parameter-group table of the run header (renders ``plan``; computes nothing)."""
     width = max(len("stage"), *(len(r.stage) for r in plan.rows))
@@ -242,6 +253,42 @@ def read_source(spec: str, *, trusted_code: bool = True) -> Source:
             )
         return _from_code(spec)
     raise CheckpointError(f"--init-from {spec}: no such checkpoint file")
+
+
+def names_code(spec: str) -> bool:
+    """Whether ``spec`` names ``package.module:callable`` code (not a file or folder)."""
+    return not Path(spec).exists() and ":" in spec and not spec.startswith(("/", "."))
+
+
+def model_to_fine_tune(spec: str) -> tuple[str, dict[str, Any]] | None:
+    """The model (name, keyword arguments) that fine-tuning from ``spec`` builds when no model
+    is named: a cnnkit checkpoint's (:func:`checkpoint_model`), or the model that code the user
+    named builds (:func:`code_model`); None for a plain state-dict file."""
+    recorded = checkpoint_model(spec)
+    if recorded is not None:
+        return recorded
+    return (code_model(spec), {}) if names_code(spec) else None
+
+
+def code_model(spec: str) -> str:
+    """The model to fine-tune when the weights are the code ``spec`` and no ``--model`` is
+    given: ``spec`` itself when it is (or returns) an ``nn.Module``. A state dict records no
+    model: one :class:`ConfigError` line asking for ``--model``."""
+    from cnnkit.models._registry import load_factory
+
+    target = load_factory(spec)
+    if isinstance(target, nn.Module):
+        return spec
+    try:
+        made = target()
+    except Exception as exc:  # the user's code: one line, theirs to fix
+        raise ConfigError(f"--init-from {spec} raised {type(exc).__name__}: {exc}") from None
+    if not isinstance(made, nn.Module):
+        raise ConfigError(
+            f"--init-from {spec}: returns {type(made).__name__}, which records no model; name "
+            "the model it fits with --model (a zoo name or package.module:callable)"
+        )
+    return spec
 
 
 def _from_code(spec: str) -> Source:
@@ -360,8 +407,12 @@ def set_up_transfer(
     """Load the initial weights (a new run only: a resumed one loads its own) and freeze."""
     classifier, first_conv = _zoo_names(model_name)
     notes: list[str] = []
-    if initialise and settings.init_from is not None:
+    source = None
+    if initialise and settings.pretrained:
+        source = published_source(model_name)
+    elif initialise and settings.init_from is not None:
         source = read_source(settings.init_from)
+    if source is not None:
         notes = load_initial_weights(
             model,
             source,
@@ -371,6 +422,32 @@ def set_up_transfer(
             first_conv=first_conv,
         )
     return plan_transfer(model, settings, lr=lr, classifier=classifier, notes=notes)
+
+
+def published_source(model_name: str) -> Source:
+    """torchvision's published ImageNet weights of zoo model ``model_name`` (``--pretrained``):
+    found in the cache or downloaded, checked against the hash in the file's name
+    (:func:`cnnkit.models.pretrained.pretrained_file`), with the ImageNet normalisation every
+    torchvision weight was trained with."""
+    import sys
+
+    from cnnkit.models.pretrained import IMAGENET_MEAN, IMAGENET_STD, pretrained_file
+    from cnnkit.models.weights import read_state_dict
+
+    if ":" in model_name:
+        raise ConfigError(
+            f"--pretrained: --model {model_name} is code; only zoo models have published weights"
+        )
+    try:
+        path = pretrained_file(model_name, report=lambda line: print(line, file=sys.stderr))
+    except ConfigError as exc:  # a model without published weights: say which flag asked
+        raise ConfigError(f"--pretrained: {exc}") from None
+    return Source(
+        read_state_dict(path),
+        f"torchvision's {path.name} ({path.parent})",
+        mean=list(IMAGENET_MEAN),
+        std=list(IMAGENET_STD),
+    )
 
 
 def _zoo_names(model_name: str) -> tuple[str | None, str | None]:

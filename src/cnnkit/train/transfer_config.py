@@ -33,8 +33,14 @@ class TransferSettings:
     backbone_lr: float | None = None
     layer_decay: float | None = None
     freeze_bn: bool = False
+    pretrained: bool = False  # torchvision's published ImageNet weights of the run's model
 
     def __post_init__(self) -> None:
+        if self.pretrained and self.init_from is not None:
+            raise ConfigError(
+                f"--pretrained: starts from torchvision's published weights; --init-from "
+                f"{self.init_from} names other weights: give one of them"
+            )
         if self.mode not in MODES:
             raise ConfigError(f"--finetune-mode: must be one of {', '.join(MODES)}")
         for name in ("head_lr", "backbone_lr"):
@@ -69,7 +75,11 @@ def transfer_settings(config: TransferConfig) -> TransferSettings | None:
         config.layer_decay,
     )  # fmt: skip
     mode = config.finetune_mode
-    if mode is None and all(v is None for v in values) and not config.freeze_bn:
+    if (
+        mode is None
+        and all(v is None for v in values)
+        and not (config.freeze_bn or config.pretrained)
+    ):
         return None
     if mode is None:
         mode = "partial" if config.unfreeze_from is not None else "full"
@@ -81,4 +91,5 @@ def transfer_settings(config: TransferConfig) -> TransferSettings | None:
         head_lr=config.head_lr,
         backbone_lr=config.backbone_lr,
         layer_decay=config.layer_decay,
+        pretrained=config.pretrained,
     )
