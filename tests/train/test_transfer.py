@@ -20,11 +20,14 @@ from cnnkit.data import ImageDataset
 from cnnkit.errors import CheckpointError, ConfigError
 from cnnkit.train import TrainConfig, fit
 from cnnkit.train.transfer import (
+    StageRow,
+    TransferPlan,
     adapt_input_conv,
     load_initial_weights,
     model_stages,
     plan_transfer,
     read_source,
+    resumed_plan,
 )
 from cnnkit.train.transfer_config import TransferSettings
 from tests.model_guard import model_left_as_found
@@ -76,27 +79,29 @@ def saved(path):
 
 
 @pytest.mark.parametrize(
-    ("mode", "unfreeze", "frozen_stages"),
+    ("mode", "unfreeze", "frozen_stages", "rates"),
     [
-        ("features", None, ["whiten", "layer1", "layer2", "layer3"]),
-        ("partial", "layer2", ["whiten", "layer1"]),
+        ("features", None, ["whiten", "layer1", "layer2", "layer3"], dict(head_lr=0.1)),
+        ("partial", "layer2", ["whiten", "layer1"], dict(head_lr=0.1, backbone_lr=0.02)),
     ],
 )
 def test_frozen_stages_are_bit_identical_and_hold_no_optimiser_state(
-    pretrained, tmp_path, mode, unfreeze, frozen_stages
+    pretrained, tmp_path, mode, unfreeze, frozen_stages, rates
 ):
     before = saved(pretrained / "best.pt")["model"]
     data = dict(train_set=renamed(TRAIN, list("wxyz")), test_set=renamed(TEST, list("wxyz")))
-    fit(
+    result = fit(
         config(
             tmp_path / "ft",
             init_from=str(pretrained),
             finetune_mode=mode,
             unfreeze_from=unfreeze,
             epochs=2,
+            **rates,
         ),
         **data,
     )
+    _assert_final_records_the_table(result, tmp_path / "ft", frozen_stages, rates, pretrained)
     last = saved(tmp_path / "ft" / "last.pt")
     after = last["model"]
     frozen = [k for k in after if k.split(".")[0] in frozen_stages]
@@ -122,6 +127,53 @@ def test_frozen_stages_are_bit_identical_and_hold_no_optimiser_state(
     held = sum(len(g["params"]) for g in last["optimizer"]["param_groups"])
     assert held == len(trainable) < len(names)
     assert len(last["optimizer"]["state"]) == held
+
+
+def _assert_final_records_the_table(result, run, frozen_stages, rates, pretrained):
+    """final.json's ``transfer`` entry against a model built here: each stage's parameter
+    counts, which stages are frozen, the rates the test asked for, and BatchNorm's mode."""
+    from cnnkit.models import create_model
+
+    record = json.loads((run / "final.json").read_text())["transfer"]
+    assert record == result.final["transfer"]
+    model = create_model("airnet", widths=(8, 8, 8), num_classes=4, in_channels=1)
+    stages = [n for n, m in model.named_children() if next(m.parameters(), None) is not None]
+    assert [row["stage"] for row in record["rows"]] == stages
+    assert record["head"] == "fc" and record["mode"] == result.config.transfer.finetune_mode
+    assert record["notes"][0] == f"init from {pretrained / 'best.pt'}"
+    assert any("head fc re-initialised for 4 classes" in note for note in record["notes"])
+    for row in record["rows"]:
+        stage = model.get_submodule(row["stage"])
+        frozen = row["stage"] in frozen_stages
+        assert row["parameters"] == sum(p.numel() for p in stage.parameters())
+        trains = sum(p.numel() for p in stage.parameters() if p.requires_grad)
+        assert row["trainable"] == (0 if frozen else trains)
+        assert row["frozen"] is frozen
+        expected = rates["head_lr"] if row["stage"] == "fc" else rates.get("backbone_lr", 0.05)
+        assert row["lr"] == (None if frozen else pytest.approx(expected))
+        norms = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in stage.modules())
+        assert row["batchnorm"] == ("-" if not norms else "eval" if frozen else "train")
+    assert any(row["batchnorm"] == "eval" for row in record["rows"])
+
+
+def test_a_plain_run_records_no_transfer_table(pretrained):
+    """final.json's keys of a run that fine-tunes nothing are those it always had."""
+    final = json.loads((pretrained / "final.json").read_text())
+    assert "transfer" not in final
+    assert "transfer_notes" not in saved(pretrained / "last.pt")
+
+
+def test_resumed_plan_keeps_the_recorded_notes_and_ignores_anything_else():
+    plan = TransferPlan("full", "fc", [StageRow("fc", 10, 10, 0.1, "-")], ["fresh"])
+    assert resumed_plan(plan, ["init from a/best.pt"]).notes == ["init from a/best.pt"]
+    for hostile in (None, "init from x", [1, 2], {"a": "b"}):
+        assert resumed_plan(plan, hostile) == plan
+    row = plan.to_dict()["rows"][0]
+    assert row == {
+        "stage": "fc", "parameters": 10, "trainable": 10, "lr": 0.1, "batchnorm": "-",
+        "frozen": False,
+    }  # fmt: skip
+    assert set(plan.to_dict()) == {"mode", "head", "notes", "rows"}
 
 
 def test_frozen_batchnorm_stays_in_eval_mode_while_training(pretrained, tmp_path):
@@ -170,6 +222,9 @@ def test_a_resumed_fine_tuning_run_ends_exactly_like_an_uninterrupted_one(pretra
     fit(config(tmp_path / "b", epochs=2, **settings_), **data)
     resumed = fit(config(tmp_path / "b", epochs=3, **settings_), resume=tmp_path / "b", **data)
     assert resumed.final["test_loss"] == whole.final["test_loss"]
+    # the resumed session cannot reload the initial weights; the checkpoint kept its notes
+    assert resumed.final["transfer"] == whole.final["transfer"]
+    assert resumed.final["transfer"]["notes"][0] == f"init from {pretrained / 'best.pt'}"
     a, b = saved(tmp_path / "a" / "last.pt"), saved(tmp_path / "b" / "last.pt")
     for key, value in a["model"].items():
         assert torch.equal(value, b["model"][key]), key

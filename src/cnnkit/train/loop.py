@@ -80,7 +80,12 @@ from cnnkit.train.setup import (
     set_up_runtime,
     set_up_transfer,
 )
-from cnnkit.train.transfer import format_plan, frozen_buffer_names
+from cnnkit.train.transfer import (
+    TRANSFER_NOTES_KEY,
+    format_plan,
+    frozen_buffer_names,
+    resumed_plan,
+)
 
 if TYPE_CHECKING:
     from cnnkit.data import ImageDataset
@@ -324,7 +329,13 @@ def _set_up(
         config.model, data, device, config.runtime, initialise=saved is None, module=module
     )
     transfer = set_up_transfer(
-        config.transfer, config.model.model, config.schedule.lr, data, model, saved is None
+        config.transfer,
+        config.model.model,
+        config.schedule.lr,
+        data,
+        model,
+        saved is None,
+        distributed,
     )
     distill = distill_settings(config.distillation)
     teacher = None
@@ -334,6 +345,8 @@ def _set_up(
         )
     if saved is not None:
         check_resumed_teacher(saved.get(TEACHER_KEY), teacher, resume)
+    if saved is not None and transfer is not None:  # the notes on the weights the run began with
+        transfer = (resumed_plan(transfer[0], saved.get(TRANSFER_NOTES_KEY)), transfer[1])
     frozen_norms = [n for n, m in model.named_modules() if transfer and m in transfer[1]]
     model = distributed.prepare(model)
     if transfer is not None:  # --sync-bn replaces BatchNorm modules (same names): the new ones
@@ -428,7 +441,7 @@ def _set_up(
     evaluated = average.module if average is not None else model
     run = Run(
         config, data, model, model_kwargs, evaluated, out_dir, device, dtype, started, log,
-        distributed,
+        distributed, transfer=transfer[0] if transfer else None,
     )  # fmt: skip
     training = Training(
         optimizer=optimizer,
@@ -600,6 +613,8 @@ def _save_checkpoints(run: Run, training: Training, state: RunState, improved: b
     common = checkpoint_state(run.config, run.model_kwargs, run.data, state.epoch)
     if training.teacher is not None:  # a resumed run checks that its teacher is the same
         common[TEACHER_KEY] = training.teacher.sha256
+    if run.transfer is not None:  # a resumed run cannot reload its initial weights to say so
+        common[TRANSFER_NOTES_KEY] = list(run.transfer.notes)
     if improved:
         save_checkpoint(run.out_dir / "best.pt", {**common, "model": run.evaluated.state_dict()})
     average = training.average

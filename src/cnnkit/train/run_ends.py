@@ -162,6 +162,8 @@ def finish_run(run: Run, state: RunState) -> RunResult:
         "classes": test.classes,
         "hardest": [vars(h) for h in test.hardest],
     }
+    if run.transfer is not None:  # only a fine-tuning run has the key (docs/transfer.md)
+        final["transfer"] = run.transfer.to_dict()
     if distributed.is_main:
         atomic_write_text(out_dir / "final.json", dumps(final) + "\n")
     if config.output.plots and distributed.is_main:

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from cnnkit.train.datasets import RunData
     from cnnkit.train.log import RunLog
     from cnnkit.train.metrics import Metrics
+    from cnnkit.train.transfer import TransferPlan
 
 
 @dataclass
@@ -38,6 +39,7 @@ class Run:
     started: float  # time.perf_counter() when fit began
     log: RunLog
     distributed: Distributed = field(default_factory=Distributed)  # E7: rank, world size
+    transfer: TransferPlan | None = None  # E4: the parameter-group table of a fine-tuning run
 
 
 @dataclass

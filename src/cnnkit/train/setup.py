@@ -15,7 +15,7 @@ import torch
 
 from cnnkit.errors import ConfigError
 from cnnkit.runtime import to_memory_format
-from cnnkit.train.transfer import pretrained_normalisation
+from cnnkit.train.transfer import fetch_published_once, pretrained_normalisation
 from cnnkit.train.transfer import set_up_transfer as plan_transfer
 from cnnkit.train.transfer_config import transfer_settings
 
@@ -301,15 +301,20 @@ def set_up_transfer(
     data: RunData,
     model: nn.Module,
     initialise: bool,
+    distributed: Distributed | None = None,
 ) -> tuple[TransferPlan, list[nn.Module]] | None:
     """Fine-tuning (E4): the initial weights (a new run), frozen stages and per-stage rates.
 
     None for a run without E4 settings. Returns the plan (what the header prints, the
     optimiser's per-parameter rate multipliers) and the BatchNorm layers kept in eval mode.
+    With several processes, ``--pretrained`` weights are fetched by rank 0 alone while the
+    others wait (:func:`~cnnkit.train.transfer.fetch_published_once`); each then reads the file.
     """
     settings = transfer_settings(transfer)
     if settings is None:
         return None
+    if initialise and settings.pretrained and distributed is not None:
+        fetch_published_once(model_name, distributed)
     return plan_transfer(
         model,
         settings,

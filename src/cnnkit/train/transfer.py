@@ -22,7 +22,7 @@ fields of a ``TrainConfig``.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,10 +32,13 @@ from torch import nn
 from cnnkit.errors import CheckpointError, ConfigError
 
 if TYPE_CHECKING:
+    from cnnkit.train.distributed import Distributed
     from cnnkit.train.transfer_config import TransferSettings
 
 # torchvision's flat Sequentials whose layers are stages of their own (``features.6``)
 SPLIT_CONTAINERS = ("features", "classifier")
+# the checkpoint entry holding a fine-tuning run's notes on its initial weights (for a resume)
+TRANSFER_NOTES_KEY = "transfer_notes"
 
 
 # -- stages ---------------------------------------------------------------------------------------
@@ -89,6 +92,10 @@ class StageRow:
     lr: float | None  # peak learning rate; None: frozen
     batchnorm: str  # "train", "eval" (running statistics frozen) or "-" (none)
 
+    def to_dict(self) -> dict[str, Any]:
+        """The row as recorded in final.json, with ``frozen`` spelled out (``lr`` None)."""
+        return {**asdict(self), "frozen": self.lr is None}
+
 
 @dataclass(frozen=True)
 class TransferPlan:
@@ -101,7 +108,15 @@ class TransferPlan:
     lr_scales: dict[str, float] = field(default_factory=dict)  # parameter -> x peak lr
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The parameter-group table as final.json's ``transfer`` records it: mode, head,
+        notes and one row per stage. ``lr_scales`` (one multiplier per parameter, what the
+        optimiser is built from) is left out: the rows carry each stage's rate."""
+        return {
+            "mode": self.mode,
+            "head": self.head,
+            "notes": list(self.notes),
+            "rows": [row.to_dict() for row in self.rows],
+        }
 
 
 def plan_transfer(
@@ -167,6 +182,16 @@ def plan_transfer(
         )
     plan = TransferPlan(settings.mode, head, rows, list(notes or []), scales)
     return plan, keep_eval
+
+
+def resumed_plan(plan: TransferPlan, saved_notes: Any) -> TransferPlan:
+    """``plan`` of a resumed run with the notes its first session recorded in the checkpoint
+    (``TRANSFER_NOTES_KEY``: where the weights came from, a re-initialised head, an adapted
+    stem); a resumed run loads its own weights, so it cannot say this itself. A checkpoint
+    without the key (or with anything but a list of strings there) leaves ``plan`` as is."""
+    if not isinstance(saved_notes, list) or not all(isinstance(n, str) for n in saved_notes):
+        return plan
+    return replace(plan, notes=list(saved_notes))
 
 
 def frozen_buffer_names(model: nn.Module, norms: list[nn.Module]) -> frozenset[str]:
@@ -424,24 +449,44 @@ def set_up_transfer(
     return plan_transfer(model, settings, lr=lr, classifier=classifier, notes=notes)
 
 
-def published_source(model_name: str) -> Source:
-    """torchvision's published ImageNet weights of zoo model ``model_name`` (``--pretrained``):
-    found in the cache or downloaded, checked against the hash in the file's name
-    (:func:`cnnkit.models.pretrained.pretrained_file`), with the ImageNet normalisation every
-    torchvision weight was trained with."""
+def published_file(model_name: str) -> Path:
+    """The verified local file of torchvision's published ImageNet weights of zoo model
+    ``model_name`` (``--pretrained``): found in the cache or downloaded, checked against the
+    hash in the file's name (:func:`cnnkit.models.pretrained.pretrained_file`)."""
     import sys
 
-    from cnnkit.models.pretrained import IMAGENET_MEAN, IMAGENET_STD, pretrained_file
-    from cnnkit.models.weights import read_state_dict
+    from cnnkit.models.pretrained import pretrained_file
 
     if ":" in model_name:
         raise ConfigError(
             f"--pretrained: --model {model_name} is code; only zoo models have published weights"
         )
     try:
-        path = pretrained_file(model_name, report=lambda line: print(line, file=sys.stderr))
+        return pretrained_file(model_name, report=lambda line: print(line, file=sys.stderr))
     except ConfigError as exc:  # a model without published weights: say which flag asked
         raise ConfigError(f"--pretrained: {exc}") from None
+
+
+def fetch_published_once(model_name: str, distributed: Distributed) -> Path:
+    """:func:`published_file` for every process of a distributed run, downloaded once.
+
+    Rank 0 finds or downloads the file while the other ranks wait for it
+    (:meth:`~cnnkit.train.distributed.Distributed.decide_on_main`: its error, if any, is
+    raised on every rank). Without that, each rank of ``--nproc 2`` with an empty cache would
+    start the same download, and the downloader's lock on the ``.part`` file refuses the
+    second (``another process is downloading this file``). One process: just the file.
+    """
+    return distributed.decide_on_main(lambda: published_file(model_name))
+
+
+def published_source(model_name: str) -> Source:
+    """torchvision's published ImageNet weights of zoo model ``model_name`` (``--pretrained``,
+    :func:`published_file`), with the ImageNet normalisation every torchvision weight was
+    trained with."""
+    from cnnkit.models.pretrained import IMAGENET_MEAN, IMAGENET_STD
+    from cnnkit.models.weights import read_state_dict
+
+    path = published_file(model_name)
     return Source(
         read_state_dict(path),
         f"torchvision's {path.name} ({path.parent})",
