@@ -79,3 +79,18 @@ def run_dir(tmp_path_factory, folder_data) -> Path:
 def second_run(tmp_path_factory, folder_data) -> Path:
     """A run without a validation split and with another learning rate."""
     return train_tiny(tmp_path_factory.mktemp("report-runs") / "no-val", folder_data, lr=0.02)
+
+
+@pytest.fixture(scope="session")
+def fine_tuned_run(tmp_path_factory, folder_data, run_dir) -> Path:
+    """``run_dir`` fine-tuned from ``layer2`` on (whiten and layer1 frozen, their BatchNorm kept
+    in eval mode), the head at its own rate: one epoch."""
+    return train_tiny(
+        tmp_path_factory.mktemp("report-runs") / "fine-tuned",
+        folder_data,
+        init_from=str(run_dir),
+        unfreeze_from="layer2",
+        head_lr=0.1,
+        backbone_lr=0.01,
+        epochs=1,
+    )

@@ -167,3 +167,24 @@ def test_curve_switching_shows_one_curve_or_all(driver, run_page):
     assert buttons[2].get_attribute("aria-pressed") == "true"
     buttons[0].click()
     assert driver.execute_script(shown) == [True, True, True]
+
+
+def test_the_fine_tuning_table_shows_final_jsons_rows(driver, fine_tuned_run, tmp_path):
+    path = tmp_path / "fine-tuned.html"
+    path.write_text(build_report(fine_tuned_run, cam=False), encoding="utf-8")
+    page = visit(driver, path)
+    assert_clean(page, driver)
+    shown = driver.execute_script(
+        "const t = document.getElementById('fine-tuning-table');"
+        "return [t.getBoundingClientRect().height, Array.from(t.tBodies[0].rows)"
+        ".map(r => [r.className, r.dataset.lr, ...Array.from(r.cells).map(c => c.textContent)])]"
+    )
+    height, rows = shown
+    assert height > 0
+    record = json.loads((fine_tuned_run / "final.json").read_text())["transfer"]
+    assert len(rows) == len(record["rows"])
+    for (kind, lr, stage, params, *_), row in zip(rows, record["rows"], strict=True):
+        assert stage == row["stage"] and params == f"{row['parameters']:,}"
+        assert json.loads(lr) == row["lr"]
+        assert kind == ("frozen" if row["frozen"] else "trains")
+    assert any(kind == "frozen" for kind, *_ in rows) and any(k == "trains" for k, *_ in rows)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cnnkit.cli.main import main
+from cnnkit.report.page import SECTIONS
 
 pytestmark = pytest.mark.slow
 
@@ -25,7 +26,7 @@ def test_train_writes_the_report_unless_told_not_to(folder_data, tmp_path, capsy
     assert _train(folder_data, tmp_path / "with") == 0
     page = tmp_path / "with" / "report.html"
     assert capsys.readouterr().out.splitlines()[-1] == f"report: {page}"
-    assert page.read_text(encoding="utf-8").count("<section") == 9
+    assert page.read_text(encoding="utf-8").count("<section") == len(SECTIONS) == 10
     assert _train(folder_data, tmp_path / "without", "--no-report") == 0
     assert "report:" not in capsys.readouterr().out
     assert not (tmp_path / "without" / "report.html").exists()

@@ -33,6 +33,7 @@ SECTIONS = (
     ("hardest", "Hardest test samples"),
     ("cam", "CAM overlays"),
     ("model", "Model"),
+    ("fine-tuning", "Fine-tuning"),
     ("config", "Configuration and command"),
     ("environment", "Environment and seed"),
 )
@@ -68,6 +69,7 @@ def build_report(run_dir: str | Path, *, cam: bool = True) -> str:
     context.update(_test_sections(run, test))
     context["cam"] = _cam(test, cam)
     context["model"] = _model_summary(run, test)
+    context["fine_tuning"] = _fine_tuning(run)
     context["config"] = _config(run)
     context["environment"] = _environment(run)
     return _render("run.html.j2", context)
@@ -367,6 +369,62 @@ def _model_summary(run: RunSummary, test: Any) -> dict[str, Any]:
         "params": total.params,
         "macs": total.macs,
         "rf": _shape(total.rf, total.rf_global),
+        "message": None,
+    }
+
+
+# the config.json settings that make a run a fine-tuning run (train/transfer_config.py)
+_TRANSFER_SETTINGS = (
+    "init_from", "pretrained", "finetune_mode", "unfreeze_from", "head_lr", "backbone_lr",
+    "layer_decay", "freeze_bn",
+)  # fmt: skip
+
+
+def _fine_tuning(run: RunSummary) -> dict[str, Any]:
+    """The parameter-group table final.json's ``transfer`` records (train/transfer.py's
+    ``TransferPlan.to_dict``): per stage its parameters, those that train, the peak learning
+    rate or ``frozen``, and whether its BatchNorm statistics train. Read tolerantly: a record
+    that is not the table is said, not shown."""
+    record = (run.final or {}).get("transfer")
+    if record is None:
+        if any(run.setting(key) for key in _TRANSFER_SETTINGS):
+            message = (
+                "final.json does not record the parameter groups of this fine-tuning run "
+                "(unfinished, or from an older cnnkit): its run header printed them."
+            )
+        else:
+            message = "Not a fine-tuning run: every parameter trained, at the run's learning rate."
+        return {"rows": [], "notes": [], "message": message}
+    rows = record.get("rows") if isinstance(record, dict) else None
+    if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+        return {
+            "rows": [],
+            "notes": [],
+            "message": "final.json's fine-tuning record is not a table of stages: left out.",
+        }
+    shown = []
+    for row in rows:
+        lr = row.get("lr")
+        frozen = row.get("frozen", lr is None) is True or lr is None
+        shown.append(
+            {
+                "stage": str(row.get("stage", "–")),
+                "parameters": row.get("parameters"),
+                "trainable": row.get("trainable"),
+                "lr": "frozen" if frozen else _fmt(lr, "{:.3g}"),
+                "raw_lr": json.dumps(None if frozen else lr),
+                "frozen": frozen,
+                "batchnorm": {"eval": "eval (statistics frozen)", "train": "train", "-": "–"}.get(
+                    str(row.get("batchnorm")), str(row.get("batchnorm"))
+                ),
+            }
+        )
+    notes = record.get("notes")
+    return {
+        "rows": shown,
+        "mode": str(record.get("mode", "–")),
+        "head": str(record.get("head", "–")),
+        "notes": [str(n) for n in notes] if isinstance(notes, list) else [],
         "message": None,
     }
 
