@@ -55,6 +55,10 @@ def _rank(rank: int, port: int, base_url: str, file: str, folder: str) -> None:
         distributed = join_process_group(settings, torch.device("cpu"))
         path = fetch_published_once(MODEL, distributed)
         (Path(folder) / f"rank{rank}.path").write_text(str(path))
+        # leave together: rank 0 hosts the rendezvous store, and a rank whose peer has gone
+        # can abort at exit (SIGABRT) in gloo's background threads
+        distributed.barrier()
+        torch.distributed.destroy_process_group()
     except BaseException as exc:  # reported by the parent, with the rank
         message = f"rank {rank}: {type(exc).__name__}: {exc}\n{traceback.format_exc()}"
         (Path(folder) / f"rank{rank}.error").write_text(message)
