@@ -24,7 +24,14 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from cnnkit.analysis._meta_cache import MetaCache
 from cnnkit.analysis._tensor_book import TensorBook
-from cnnkit.analysis._tensors import dtype_name, flat_tensors, fresh, mutated, tensors_in
+from cnnkit.analysis._tensors import (
+    _DTYPE_NAMES,
+    dtype_name,
+    flat_tensors,
+    fresh,
+    mutated,
+    tensors_in,
+)
 from cnnkit.analysis.graph import INPUT_CALL, INPUT_NODE, Call, Node, TensorRef
 from cnnkit.errors import layer_label
 
@@ -262,36 +269,71 @@ class Recorder:
     ) -> None:  # fmt: skip
         """Record op ``func`` of row ``call``: ``refs`` are its mapped ``(args, kwargs)``,
         ``inputs`` and ``arg_tensors`` its tensor arguments (references taken before it ran:
-        an inplace op moves producers), ``out`` what it returned."""
+        an inplace op moves producers), ``out`` what it returned.
+
+        This runs for every op of the forward pass: one function, few calls (what the helpers
+        of :mod:`cnnkit.analysis._tensors` do, inlined for the usual cases)."""
         index = len(self.nodes)
         arg_refs, kwarg_refs = refs
-        is_data = any(ref.is_data for ref in inputs)
-        tensors = flat_tensors(out)
-        written = mutated(func, args, kwargs)
-        extra = [t for t in written if not any(t is o for o in tensors)]
-        outputs = tensors + extra if extra else tensors
+        data_inputs = [ref for ref in inputs if ref.is_data]
+        is_data = bool(data_inputs)
+        tensors = [out] if isinstance(out, _TENSOR) else flat_tensors(out)
+        written = mutated(func, args, kwargs) if _writes(func) else _NONE
+        if written:
+            extra = [t for t in written if not any(t is o for o in tensors)]
+            outputs = tensors + extra if extra else tensors
+        else:
+            outputs = tensors
         book = self.book
         fresh_outputs, storages = book.fresh(arg_tensors, outputs)
-        node = Node(
-            index, func._overloadpacket, func, arg_refs, kwarg_refs,
-            tuple([
-                TensorRef(tuple(t.shape), dtype_name(t.dtype), (index, k), is_data, None, call)
-                for k, t in enumerate(outputs)
-            ]),
-            call, is_data, None, fresh_outputs, inputs,
-        )  # fmt: skip
+        dtype_names = _DTYPE_NAMES
+        output_refs = []
+        for k, t in enumerate(outputs):
+            dtype = dtype_names.get(t.dtype) or dtype_name(t.dtype)
+            output_refs.append(TensorRef(tuple(t.shape), dtype, (index, k), is_data, None, call))
+        node = Node.__new__(Node)  # the dataclass's __init__ and __post_init__, without calls
+        node.index, node.op, node.overload = index, _packet(func), func
+        node.args, node.kwargs, node.outputs = arg_refs, kwarg_refs, tuple(output_refs)
+        node.call, node.is_data, node.module = call, is_data, None
+        node.fresh, node.inputs, node.data_inputs = fresh_outputs, inputs, data_inputs
         self.nodes.append(node)
         self.calls[call].nodes.append(index)
+        produced = book.produced
         for k, tensor in enumerate(outputs):
-            book.produced(tensor, (index, k), storages[k])
+            produced(tensor, (index, k), storages[k])
         for tensor in written:
             book.wrote(tensor, next((index, k) for k, t in enumerate(outputs) if t is tensor))
         # An empty intermediate tensor is legal (timm's ``x[:, :0]`` when a ViT has no prefix
         # tokens); the first one made from non-empty data is remembered so that an empty model
         # output, or a later op PyTorch refuses, names where the emptiness began.
-        empty = is_data and bool(outputs) and outputs[0].numel() == 0
-        if empty and self.first_empty is None and all(r.numel > 0 for r in node.data_inputs):
+        empty = is_data and outputs and self.first_empty is None and outputs[0].numel() == 0
+        if empty and all(r.numel > 0 for r in data_inputs):
             self.first_empty = (self.describe(call), tuple(outputs[0].shape))
+
+
+_TENSOR = torch._C.TensorBase
+_NONE: list[torch.Tensor] = []
+# id(overload) -> (overload, its packet, whether its schema writes an argument): by id, as an
+# overload's __hash__ is Python code
+_OPS: dict[int, tuple[Any, Any, bool]] = {}
+
+
+def _op_facts(func: Any) -> tuple[Any, Any, bool]:
+    known = _OPS.get(id(func))
+    if known is None:
+        writes = any(
+            a.alias_info is not None and a.alias_info.is_write for a in func._schema.arguments
+        )
+        known = _OPS[id(func)] = (func, func._overloadpacket, writes)
+    return known
+
+
+def _packet(func: Any) -> Any:
+    return _op_facts(func)[1]
+
+
+def _writes(func: Any) -> bool:
+    return _op_facts(func)[2]
 
 
 # The bookkeeping reads tensor metadata (.shape, .dtype, storages); with torch function modes
@@ -311,24 +353,30 @@ class DispatchRecorder(TorchDispatchMode):
         self.recorder = recorder
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
+        if kwargs is None:
+            kwargs = {}
         recorder = self.recorder
-        if recorder.opaque or not recorder.stack:
+        stack = recorder.stack
+        if recorder.opaque or not stack:
             return _run_op(func, args, kwargs, recorder)
         with _quiet():  # one quiet block for the references and, often, the outputs
             # before the op runs: an inplace op moves producers
             refs, inputs, tensors = recorder.book.op_refs(func, args, kwargs)
-            call = recorder.row_for(func, inputs)
-            out = recorder.meta_cache.outputs(func, args, kwargs) if recorder.meta else None
-        if out is None:
-            try:
-                out = (
-                    recorder.meta_cache.kernel(func, args, kwargs)
-                    if recorder.meta
-                    else func(*args, **kwargs)
-                )
-            except Exception as error:
-                raise OpFailed(error, recorder.describe(call)) from error
+            top = stack[-1]
+            call = top if recorder.calls[top].is_row else recorder.row_for(func, inputs)
+            if recorder.meta:
+                out = recorder.meta_cache.outputs(func, args, kwargs)
+                if out is not None:  # made without the kernel: record it in the same block
+                    recorder.add_node(func, args, kwargs, refs, inputs, tensors, out, call)
+                    return out
+        try:
+            out = (
+                recorder.meta_cache.kernel(func, args, kwargs)
+                if recorder.meta
+                else func(*args, **kwargs)
+            )
+        except Exception as error:
+            raise OpFailed(error, recorder.describe(call)) from error
         with _quiet():
             recorder.add_node(func, args, kwargs, refs, inputs, tensors, out, call)
         return out

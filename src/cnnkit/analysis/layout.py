@@ -173,7 +173,8 @@ def global_on_grid(size: int, grid: Field | None) -> AxisField:
     """A global field whose positions keep ``grid`` (``None``: not known)."""
     if grid is None:
         return global_axis(size)
-    return AxisField(global_field(size), is_global=True, grid=grid)
+    # the cached global field's Field: building one validates it (slow, and it is the same)
+    return AxisField(global_axis(size).field, is_global=True, grid=grid)
 
 
 def merge_fields(all_fields: Iterable[Fields], sizes: Sequence[int]) -> Fields:

@@ -160,7 +160,10 @@ def _apply(
         return slice_(kind, first, out)
     if isinstance(kind, sp.Pad):
         return pad(kind, first, out)
-    fields, local = merged([lay for _, lay in data], sizes)
+    if len(data) == 1:  # what merged() returns for one layout, without the calls
+        fields, local = first.fields, first.local
+    else:
+        fields, local = merged([lay for _, lay in data], sizes)
     if isinstance(kind, sp.Mix):
         return _mix(kind, Layout(first.dims, fields, local), out, sizes)
     if isinstance(kind, sp.Reshape):
