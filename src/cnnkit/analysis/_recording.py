@@ -56,6 +56,9 @@ def function_name(func: Any) -> str:
     return _RENAMED.get(stripped, stripped)
 
 
+_UNKNOWN_RULE: Any = object()  # a module type whose rule has not been looked up yet
+
+
 class OpFailed(Exception):
     """An op raised inside the forward pass; carries the layer it ran in."""
 
@@ -109,8 +112,9 @@ class Recorder:
 
     # -- tensors ------------------------------------------------------------------------------
     def tensor_refs(self, value: Any, data_only: bool = True) -> tuple[TensorRef, ...]:
-        refs = [self.ref(t) for t in tensors_in(value)]
-        return tuple(r for r in refs if r.is_data or not data_only)
+        ref = self.ref
+        refs = [ref(t) for t in tensors_in(value)]
+        return tuple([r for r in refs if r.is_data] if data_only else refs)
 
     def add_input(self, tensors: list[torch.Tensor] | torch.Tensor) -> None:
         """The model inputs: the outputs of node 0, in call order (one tensor: the input)."""
@@ -213,7 +217,9 @@ class Recorder:
         if name is None:  # a module created or borrowed inside forward
             short = self._unique_name(parent, type(module).__name__.lower())
             name = f"{parent_call.name}.{short}" if parent_call and parent_call.depth else short
-        rule = self.module_rule(module)
+        rule = self._rules_by_type.get(type(module), _UNKNOWN_RULE)  # module_rule(), inlined
+        if rule is _UNKNOWN_RULE:
+            rule = self.module_rule(module)
         is_row = rule is not None or not module._modules
         index = len(self.calls)
         depth = 0 if parent_call is None else parent_call.depth + 1
@@ -233,7 +239,8 @@ class Recorder:
             self.opaque -= 1
             self._add_module_node(call, args, output)
         tensors = tensors_in(output)
-        call.outputs = tuple(self.ref(t) for t in tensors)
+        to_ref = self.ref
+        call.outputs = tuple([to_ref(t) for t in tensors])
         if call.is_row:
             for tensor, ref in zip(tensors, call.outputs, strict=True):
                 self.book.owned(tensor, index, ref.producer)
@@ -278,7 +285,8 @@ class Recorder:
         data_inputs = [ref for ref in inputs if ref.is_data]
         is_data = bool(data_inputs)
         tensors = [out] if isinstance(out, _TENSOR) else flat_tensors(out)
-        written = mutated(func, args, kwargs) if _writes(func) else _NONE
+        _, packet, writes = _OPS.get(id(func)) or _op_facts(func)
+        written = mutated(func, args, kwargs) if writes else _NONE
         if written:
             extra = [t for t in written if not any(t is o for o in tensors)]
             outputs = tensors + extra if extra else tensors
@@ -292,7 +300,7 @@ class Recorder:
             dtype = dtype_names.get(t.dtype) or dtype_name(t.dtype)
             output_refs.append(TensorRef(tuple(t.shape), dtype, (index, k), is_data, None, call))
         node = Node.__new__(Node)  # the dataclass's __init__ and __post_init__, without calls
-        node.index, node.op, node.overload = index, _packet(func), func
+        node.index, node.op, node.overload = index, packet, func
         node.args, node.kwargs, node.outputs = arg_refs, kwarg_refs, tuple(output_refs)
         node.call, node.is_data, node.module = call, is_data, None
         node.fresh, node.inputs, node.data_inputs = fresh_outputs, inputs, data_inputs
@@ -311,7 +319,8 @@ class Recorder:
             self.first_empty = (self.describe(call), tuple(outputs[0].shape))
 
 
-_TENSOR = torch._C.TensorBase
+# isinstance on the C base skips torch.Tensor's Python metaclass (every tensor is both)
+_TENSOR: type[torch.Tensor] = torch._C.TensorBase  # type: ignore[assignment]
 _NONE: list[torch.Tensor] = []
 # id(overload) -> (overload, its packet, whether its schema writes an argument): by id, as an
 # overload's __hash__ is Python code
@@ -326,14 +335,6 @@ def _op_facts(func: Any) -> tuple[Any, Any, bool]:
         )
         known = _OPS[id(func)] = (func, func._overloadpacket, writes)
     return known
-
-
-def _packet(func: Any) -> Any:
-    return _op_facts(func)[1]
-
-
-def _writes(func: Any) -> bool:
-    return _op_facts(func)[2]
 
 
 # The bookkeeping reads tensor metadata (.shape, .dtype, storages); with torch function modes
@@ -410,7 +411,8 @@ class FunctionNamer(TorchFunctionMode):
         if event.call is not None:
             with _quiet():
                 tensors = tensors_in(out)
-                outputs = tuple(recorder.ref(t) for t in tensors)
+                ref = recorder.ref
+                outputs = tuple([ref(t) for t in tensors])
                 recorder.calls[event.call].outputs = outputs
                 for tensor, ref in zip(tensors, outputs, strict=True):
                     recorder.book.owned(tensor, event.call, ref.producer)

@@ -20,9 +20,10 @@ axis is cut (:data:`BROADCAST_ONLY` marks a tensor that only such inputs reach).
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Any
 
 from cnnkit.arith.receptive_field import Field, global_field, merge
 from cnnkit.errors import ShapeError
@@ -68,6 +69,22 @@ BROADCAST_ONLY = BroadcastOnly()
 # fields may also be BROADCAST_ONLY.
 AxisState = AxisField | BroadcastOnly | None
 Fields = tuple[AxisState, ...]
+
+
+class _computed_once:  # used as a decorator, like functools.cached_property
+    """``functools.cached_property`` without its lock (Python 3.11 takes one on every first
+    read, and a capture reads the shape of ~1,000 new layouts): computed on the first read,
+    then found in the instance's ``__dict__``, which a non-data descriptor does not shadow."""
+
+    def __init__(self, compute: Callable[[Any], Any]) -> None:
+        self.compute = compute
+        self.name = compute.__name__
+
+    def __get__(self, instance: Any, owner: type | None = None) -> Any:
+        if instance is None:
+            return self
+        value = instance.__dict__[self.name] = self.compute(instance)
+        return value
 
 
 @dataclass(frozen=True)
@@ -118,9 +135,9 @@ class Layout:
                     size *= f.size
         return size
 
-    @functools.cached_property
+    @_computed_once
     def shape(self) -> tuple[int, ...]:
-        return tuple(dim_size(factors) for factors in self.dims)
+        return tuple([dim_size(factors) for factors in self.dims])
 
 
 def dim_size(factors: Dim) -> int:
