@@ -3,6 +3,7 @@
 - arith steps remembered by exact arguments (``_axis_steps._stepped``) against the formula run
   every time, including arguments that are equal as keys but not as arguments (``1`` vs ``1.0``);
 - global fields on a grid built from the cached global field, against a fresh one;
+- strides of new meta tensors remembered per (shape, memory format), against PyTorch's;
 - ``Layout.shape`` computed once, against the sizes of its dims;
 - rows and per-call figures built without the frozen dataclasses' ``__init__``, against the
   dataclasses built the ordinary way (equal, frozen, same ``asdict``).
@@ -17,10 +18,12 @@ import dataclasses
 from fractions import Fraction
 
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cnnkit.analysis._axis_steps import _stepped
+from cnnkit.analysis._fast_meta import _strides
 from cnnkit.analysis._rows import CallFigures, _call_figures
 from cnnkit.analysis.layout import (
     AxisField,
@@ -161,3 +164,14 @@ def test_fast_built_figures_and_rows_equal_the_dataclasses(numbers, spatial, rf,
 def test_a_row_missing_a_field_is_refused():
     with pytest.raises(TypeError):
         _layer_row(name="conv1")
+
+
+@given(
+    shape=st.lists(st.integers(1, 5), min_size=1, max_size=5).map(tuple),
+    channels_last=st.booleans(),
+)
+def test_remembered_strides_are_pytorchs(shape, channels_last):
+    fmt = torch.channels_last if channels_last and len(shape) == 4 else torch.contiguous_format
+    expected = torch.empty(shape, device="meta", memory_format=fmt).stride()
+    for _ in range(2):
+        assert _strides(torch.Size(shape), fmt) == expected
