@@ -5,6 +5,8 @@
 - global fields on a grid built from the cached global field, against a fresh one;
 - strides of new meta tensors remembered per (shape, memory format), against PyTorch's;
 - ``Layout.shape`` computed once, against the sizes of its dims;
+- fields merged with few inputs deduplicated by ``==`` instead of hashing, against the merge
+  by hashing it replaced;
 - rows and per-call figures built without the frozen dataclasses' ``__init__``, against the
   dataclasses built the ordinary way (equal, frozen, same ``asdict``).
 
@@ -26,12 +28,17 @@ from cnnkit.analysis._axis_steps import _stepped
 from cnnkit.analysis._fast_meta import _strides
 from cnnkit.analysis._rows import CallFigures, _call_figures
 from cnnkit.analysis.layout import (
+    BROADCAST_ONLY,
     AxisField,
     Factor,
     Layout,
+    _distinct,
+    _merge_all,
     dim_size,
     global_axis,
     global_on_grid,
+    grid_of,
+    merge_fields,
 )
 from cnnkit.analysis.summary import LayerRow, _layer_row
 from cnnkit.arith.receptive_field import Field, global_field, step, transpose_step
@@ -175,3 +182,55 @@ def test_remembered_strides_are_pytorchs(shape, channels_last):
     expected = torch.empty(shape, device="meta", memory_format=fmt).stride()
     for _ in range(2):
         assert _strides(torch.Size(shape), fmt) == expected
+
+
+axis_states = st.one_of(
+    st.none(),
+    st.just(BROADCAST_ONLY),
+    st.builds(AxisField, fields_1d),
+    st.builds(lambda n, grid: global_on_grid(n, grid), st.sampled_from([7, 14]), fields_1d),
+    st.sampled_from([7, 14]).map(global_axis),
+)
+
+
+@given(items=st.lists(st.tuples(axis_states, axis_states), max_size=12))
+def test_distinct_is_dict_fromkeys(items):
+    # copies: equal fields that are not the same objects, as merges see them
+    copies = [
+        tuple(dataclasses.replace(v) if isinstance(v, AxisField) else v for v in t) for t in items
+    ]
+    mixed = [c if k % 2 else t for k, (t, c) in enumerate(zip(items, copies, strict=True))]
+    assert _distinct(mixed) == list(dict.fromkeys(mixed))
+    assert [id(x) for x in _distinct(mixed)] == [id(x) for x in dict.fromkeys(mixed)]
+
+
+@given(fields=st.lists(st.tuples(axis_states, axis_states), min_size=1, max_size=4))
+def test_merged_fields_equal_a_merge_by_hashing(fields):
+    expected = _merge_by_hashing(fields, (7, 14))
+    assert merge_fields(fields, (7, 14)) == expected
+
+
+def _merge_by_hashing(candidates, sizes):
+    """merge_fields as it was written before issue 15's second pass (dicts of hashed fields)."""
+    if all(f is candidates[0] for f in candidates):
+        return candidates[0]
+    unique = list(dict.fromkeys(candidates))
+    if len(unique) == 1:
+        return unique[0]
+    merged = []
+    for axis, size in enumerate(sizes):
+        values = list(dict.fromkeys(f[axis] for f in unique))
+        reaching = [v for v in values if v is not BROADCAST_ONLY]
+        if not reaching:
+            merged.append(BROADCAST_ONLY)
+        elif any(v is not None and v.is_global for v in reaching):
+            known = {(g.jump, g.start): g for g in map(grid_of, reaching) if g is not None}
+            grid = next(iter(known.values())) if len(known) == 1 else None
+            merged.append(global_on_grid(size, grid))
+        elif any(v is None for v in reaching):
+            merged.append(None)
+        elif len(reaching) == 1:
+            merged.append(reaching[0])
+        else:
+            merged.append(_merge_all(tuple(v.field for v in reaching)))
+    return tuple(merged)

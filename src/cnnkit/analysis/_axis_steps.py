@@ -75,7 +75,7 @@ def _stepped(formula: Callable[..., Field], *arguments: object, field: Field) ->
 def _kinds(value: object) -> object:
     """The types in ``value``, through tuples and lists (``((1, 1),)`` vs ``((1.0, 1),)``)."""
     if type(value) is tuple or type(value) is list:
-        return (type(value), *[_kinds(item) for item in value])  # type: ignore[attr-defined]  # a tuple or list, tested above
+        return (type(value), *[_kinds(item) for item in value])
     return type(value)
 
 

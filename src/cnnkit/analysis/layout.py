@@ -202,32 +202,50 @@ def merge_fields(all_fields: Iterable[Fields], sizes: Sequence[int]) -> Fields:
     candidates = list(all_fields)
     if candidates and all(fields is candidates[0] for fields in candidates):
         return candidates[0]  # one input (most ops), or one object: no need to hash the fields
-    unique = list(dict.fromkeys(candidates))  # a concatenation often repeats the same fields
+    unique = _distinct(candidates)  # a concatenation often repeats the same fields
     if len(unique) == 1:
         return unique[0]
     merged: list[AxisState] = []
     for axis, size in enumerate(sizes):
-        values = list(dict.fromkeys(fields[axis] for fields in unique))
+        values = _distinct([fields[axis] for fields in unique])
         reaching = [v for v in values if v is not BROADCAST_ONLY]
         if not reaching:
             merged.append(BROADCAST_ONLY)
-        elif any(v is not None and v.is_global for v in reaching):  # type: ignore[union-attr]  # broadcast-only entries were filtered out on the line above
+        elif any(v is not None and v.is_global for v in reaching):
             # a global input whose grid is not known (one position spread: a gate, halo
             # attention's one window) takes the grid of the positions it is joined with
-            known = {_grid_key(g): g for g in map(grid_of, reaching) if g is not None}
-            grid = next(iter(known.values())) if len(known) == 1 else None
+            grids = [g for g in map(grid_of, reaching) if g is not None]
+            # one grid when they all have its jump and start (the last one, as a dict by
+            # (jump, start) would keep), compared without hashing Fractions
+            grid = grids[-1] if grids and all(_same_grid(g, grids[0]) for g in grids) else None
             merged.append(global_on_grid(size, grid))
         elif any(v is None for v in reaching):
             merged.append(None)
         elif len(reaching) == 1:
             merged.append(reaching[0])
         else:
-            merged.append(_merge_all(tuple(v.field for v in reaching)))  # type: ignore[union-attr]  # broadcast-only entries were filtered out above
+            merged.append(_merge_all(tuple(v.field for v in reaching)))
     return tuple(merged)
 
 
-def _grid_key(grid: Field | None) -> tuple | None:
-    return None if grid is None else (grid.jump, grid.start)
+def _same_grid(a: Field, b: Field) -> bool:
+    return a is b or (a.jump == b.jump and a.start == b.start)
+
+
+def _distinct(items: list[Any]) -> list[Any]:
+    """``list(dict.fromkeys(items))`` (first occurrences, in order) for hashable ``items``;
+    a few are compared by identity and ``==`` instead: hashing fields hashes each Fraction in
+    Python, and merges mostly see two or three inputs, often the very same objects."""
+    if len(items) > 8:
+        return list(dict.fromkeys(items))
+    unique: list[Any] = []
+    for item in items:
+        for seen in unique:
+            if item is seen or item == seen:
+                break
+        else:
+            unique.append(item)
+    return unique
 
 
 def _merge_all(fields: tuple[Field, ...]) -> AxisField | None:
