@@ -175,6 +175,11 @@ def test_binary_arithmetic(shape, ones, drop, dtype, other_dtype, layout, other_
     _check(func, (x, other))
     if kind == "tensor":
         _check(func, (other, x))
+    if name == "div":  # ``x // other`` and ``torch.div(x, other, rounding_mode=...)``
+        for mode in ("floor", "trunc", None):
+            _check(aten.div.Tensor_mode, (x, other), {"rounding_mode": mode})
+            if kind == "tensor":
+                _check(aten.div.Tensor_mode, (other, x), {"rounding_mode": mode})
 
 
 @settings(max_examples=80)
@@ -209,12 +214,14 @@ def test_each_shortcut_is_taken_on_ordinary_inputs():
     }
     for name in ("add", "sub", "mul", "div"):
         cases[getattr(aten, name).Tensor] = (x, torch.empty(1, 4, 1, 6, device="meta"))
+    cases[aten.div.Tensor_mode] = (x, 2)
     for name in UNARY:
         cases[getattr(aten, name).default] = (x,)
         cases[getattr(aten, name + "_").default] = (x,)
     assert set(cases) == set(FAST)
     for func, args in cases.items():
-        assert _check(func, args), func
+        kwargs = {"rounding_mode": "floor"} if func is aten.div.Tensor_mode else {}
+        assert _check(func, args, kwargs), func
 
 
 def test_integer_inputs_and_real_devices_run_the_real_kernel():

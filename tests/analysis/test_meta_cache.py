@@ -115,3 +115,14 @@ def test_real_tensors_are_never_cached():
     cache = MetaCache()
     out = cache.run(aten.mul.Scalar, (x, 2.0), {})
     assert out.tolist() == [2.0, 2.0, 2.0] and not cache.entries
+
+
+def test_an_op_whose_outputs_broke_a_check_is_run_every_time_after():
+    cache = MetaCache()
+    for shape in ((2, 3), (4, 5), (2, 3)):
+        x = torch.empty(shape, device="meta")
+        out = cache.run(aten._unsafe_view.default, (x, [-1]), {})
+        assert out.shape == (x.numel(),) and storage_key(out) == storage_key(x)
+        assert id(aten._unsafe_view.default) in cache.unkeyed
+    assert len(cache.entries) == 1  # only the first signature was ever keyed
+    assert not MetaCache().unkeyed  # per capture: a new cache starts without it

@@ -60,7 +60,29 @@ def _regridded(value: AxisField, change: Change) -> AxisField:
 
 
 def _stepped(formula: Callable[..., Field], *arguments: object, field: Field) -> AxisField:
-    """arith's ``formula(field, *arguments)`` as an axis field."""
+    """arith's ``formula(field, *arguments)`` as an axis field.
+
+    Remembered by its exact arguments (their types included, inside tuples too: ``1`` and
+    ``1.0`` are equal keys but not equal arguments): repeated blocks step the same field (a
+    global field's grid after attention) by the same kernel again and again, and building a
+    ``Field`` validates it."""
+    try:
+        return _stepped_once(formula, arguments, _kinds(arguments), field)
+    except TypeError:  # an unhashable argument: computed every time
+        return AxisField(formula(field, *arguments))
+
+
+def _kinds(value: object) -> object:
+    """The types in ``value``, through tuples and lists (``((1, 1),)`` vs ``((1.0, 1),)``)."""
+    if type(value) is tuple or type(value) is list:
+        return (type(value), *[_kinds(item) for item in value])
+    return type(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _stepped_once(
+    formula: Callable[..., Field], arguments: tuple[object, ...], types: object, field: Field,
+) -> AxisField:  # fmt: skip
     return AxisField(formula(field, *arguments))
 
 

@@ -29,7 +29,7 @@ from typing import Any
 
 import torch
 
-from cnnkit.analysis._fast_meta import fast_outputs
+from cnnkit.analysis._fast_meta import _FAST_BY_ID
 from cnnkit.analysis._tensors import flat_tensors, storage_key
 
 _TENSOR = torch._C.TensorBase
@@ -142,6 +142,8 @@ class MetaCache:
         # argument written in place; None: this signature is run every time
         self.entries: dict[tuple[Any, ...], tuple[Any, ...] | None] = {}
         self._pending: tuple[Any, tuple[Any, ...], Any] | None = None  # the miss to remember
+        # ids of ops whose outputs broke a check once (they are held by _PLANS: ids stay theirs)
+        self.unkeyed: set[int] = set()
 
     def outputs(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any | None:
         """The outputs of ``func(*args, **kwargs)`` on meta tensors from a shortcut kernel
@@ -149,9 +151,14 @@ class MetaCache:
         it with :meth:`kernel`. Called with torch functions disabled (the recorder's quiet
         block), like all metadata reads here."""
         self._pending = None
-        out = fast_outputs(func, args, kwargs)
-        if out is not None:
-            return out
+        fast = _FAST_BY_ID.get(id(func))  # fast_outputs(), inlined: this runs for every op
+        if fast is not None:
+            out = fast(args, kwargs)
+            if out is not None:
+                return out
+        known = _PLANS.get(id(func))  # _key() and _plan(), inlined for the same reason
+        if (known is not None and known[1] is None) or id(func) in self.unkeyed:
+            return None
         key = self._key(func, args, kwargs)
         if key is None:
             return None
@@ -169,7 +176,10 @@ class MetaCache:
         out = func(*args, **kwargs)
         if pending is not None and pending[0] is func:
             with _quiet():
-                self.entries[pending[1]] = _specs(func, args, kwargs, out, pending[2])
+                specs = self.entries[pending[1]] = _specs(func, args, kwargs, out, pending[2])
+            if specs is None:  # its outputs break the schema's promise (``_unsafe_view``
+                # returns a view): run it every time, without making keys for it
+                self.unkeyed.add(id(func))
         return out
 
     def run(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:

@@ -24,7 +24,14 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from cnnkit.analysis._meta_cache import MetaCache
 from cnnkit.analysis._tensor_book import TensorBook
-from cnnkit.analysis._tensors import dtype_name, flat_tensors, fresh, mutated, tensors_in
+from cnnkit.analysis._tensors import (
+    _DTYPE_NAMES,
+    dtype_name,
+    flat_tensors,
+    fresh,
+    mutated,
+    tensors_in,
+)
 from cnnkit.analysis.graph import INPUT_CALL, INPUT_NODE, Call, Node, TensorRef
 from cnnkit.errors import layer_label
 
@@ -47,6 +54,9 @@ def function_name(func: Any) -> str:
     if stripped[:1] in "ir" and stripped[1:] in _BINARY:
         stripped = stripped[1:]
     return _RENAMED.get(stripped, stripped)
+
+
+_UNKNOWN_RULE: Any = object()  # a module type whose rule has not been looked up yet
 
 
 class OpFailed(Exception):
@@ -102,8 +112,9 @@ class Recorder:
 
     # -- tensors ------------------------------------------------------------------------------
     def tensor_refs(self, value: Any, data_only: bool = True) -> tuple[TensorRef, ...]:
-        refs = [self.ref(t) for t in tensors_in(value)]
-        return tuple(r for r in refs if r.is_data or not data_only)
+        ref = self.ref
+        refs = [ref(t) for t in tensors_in(value)]
+        return tuple([r for r in refs if r.is_data] if data_only else refs)
 
     def add_input(self, tensors: list[torch.Tensor] | torch.Tensor) -> None:
         """The model inputs: the outputs of node 0, in call order (one tensor: the input)."""
@@ -206,7 +217,9 @@ class Recorder:
         if name is None:  # a module created or borrowed inside forward
             short = self._unique_name(parent, type(module).__name__.lower())
             name = f"{parent_call.name}.{short}" if parent_call and parent_call.depth else short
-        rule = self.module_rule(module)
+        rule = self._rules_by_type.get(type(module), _UNKNOWN_RULE)  # module_rule(), inlined
+        if rule is _UNKNOWN_RULE:
+            rule = self.module_rule(module)
         is_row = rule is not None or not module._modules
         index = len(self.calls)
         depth = 0 if parent_call is None else parent_call.depth + 1
@@ -226,7 +239,8 @@ class Recorder:
             self.opaque -= 1
             self._add_module_node(call, args, output)
         tensors = tensors_in(output)
-        call.outputs = tuple(self.ref(t) for t in tensors)
+        to_ref = self.ref
+        call.outputs = tuple([to_ref(t) for t in tensors])
         if call.is_row:
             for tensor, ref in zip(tensors, call.outputs, strict=True):
                 self.book.owned(tensor, index, ref.producer)
@@ -262,36 +276,65 @@ class Recorder:
     ) -> None:  # fmt: skip
         """Record op ``func`` of row ``call``: ``refs`` are its mapped ``(args, kwargs)``,
         ``inputs`` and ``arg_tensors`` its tensor arguments (references taken before it ran:
-        an inplace op moves producers), ``out`` what it returned."""
+        an inplace op moves producers), ``out`` what it returned.
+
+        This runs for every op of the forward pass: one function, few calls (what the helpers
+        of :mod:`cnnkit.analysis._tensors` do, inlined for the usual cases)."""
         index = len(self.nodes)
         arg_refs, kwarg_refs = refs
-        is_data = any(ref.is_data for ref in inputs)
-        tensors = flat_tensors(out)
-        written = mutated(func, args, kwargs)
-        extra = [t for t in written if not any(t is o for o in tensors)]
-        outputs = tensors + extra if extra else tensors
+        data_inputs = [ref for ref in inputs if ref.is_data]
+        is_data = bool(data_inputs)
+        tensors = [out] if isinstance(out, _TENSOR) else flat_tensors(out)
+        _, packet, writes = _OPS.get(id(func)) or _op_facts(func)
+        written = mutated(func, args, kwargs) if writes else _NONE
+        if written:
+            extra = [t for t in written if not any(t is o for o in tensors)]
+            outputs = tensors + extra if extra else tensors
+        else:
+            outputs = tensors
         book = self.book
         fresh_outputs, storages = book.fresh(arg_tensors, outputs)
-        node = Node(
-            index, func._overloadpacket, func, arg_refs, kwarg_refs,
-            tuple([
-                TensorRef(tuple(t.shape), dtype_name(t.dtype), (index, k), is_data, None, call)
-                for k, t in enumerate(outputs)
-            ]),
-            call, is_data, None, fresh_outputs, inputs,
-        )  # fmt: skip
+        dtype_names = _DTYPE_NAMES
+        output_refs = []
+        for k, t in enumerate(outputs):
+            dtype = dtype_names.get(t.dtype) or dtype_name(t.dtype)
+            output_refs.append(TensorRef(tuple(t.shape), dtype, (index, k), is_data, None, call))
+        node = Node.__new__(Node)  # the dataclass's __init__ and __post_init__, without calls
+        node.index, node.op, node.overload = index, packet, func
+        node.args, node.kwargs, node.outputs = arg_refs, kwarg_refs, tuple(output_refs)
+        node.call, node.is_data, node.module = call, is_data, None
+        node.fresh, node.inputs, node.data_inputs = fresh_outputs, inputs, data_inputs
         self.nodes.append(node)
         self.calls[call].nodes.append(index)
+        produced = book.produced
         for k, tensor in enumerate(outputs):
-            book.produced(tensor, (index, k), storages[k])
+            produced(tensor, (index, k), storages[k])
         for tensor in written:
             book.wrote(tensor, next((index, k) for k, t in enumerate(outputs) if t is tensor))
         # An empty intermediate tensor is legal (timm's ``x[:, :0]`` when a ViT has no prefix
         # tokens); the first one made from non-empty data is remembered so that an empty model
         # output, or a later op PyTorch refuses, names where the emptiness began.
-        empty = is_data and bool(outputs) and outputs[0].numel() == 0
-        if empty and self.first_empty is None and all(r.numel > 0 for r in node.data_inputs):
+        empty = is_data and outputs and self.first_empty is None and outputs[0].numel() == 0
+        if empty and all(r.numel > 0 for r in data_inputs):
             self.first_empty = (self.describe(call), tuple(outputs[0].shape))
+
+
+# isinstance on the C base skips torch.Tensor's Python metaclass (every tensor is both)
+_TENSOR: type[torch.Tensor] = torch._C.TensorBase  # type: ignore[assignment]
+_NONE: list[torch.Tensor] = []
+# id(overload) -> (overload, its packet, whether its schema writes an argument): by id, as an
+# overload's __hash__ is Python code
+_OPS: dict[int, tuple[Any, Any, bool]] = {}
+
+
+def _op_facts(func: Any) -> tuple[Any, Any, bool]:
+    known = _OPS.get(id(func))
+    if known is None:
+        writes = any(
+            a.alias_info is not None and a.alias_info.is_write for a in func._schema.arguments
+        )
+        known = _OPS[id(func)] = (func, func._overloadpacket, writes)
+    return known
 
 
 # The bookkeeping reads tensor metadata (.shape, .dtype, storages); with torch function modes
@@ -311,24 +354,30 @@ class DispatchRecorder(TorchDispatchMode):
         self.recorder = recorder
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
+        if kwargs is None:
+            kwargs = {}
         recorder = self.recorder
-        if recorder.opaque or not recorder.stack:
+        stack = recorder.stack
+        if recorder.opaque or not stack:
             return _run_op(func, args, kwargs, recorder)
         with _quiet():  # one quiet block for the references and, often, the outputs
             # before the op runs: an inplace op moves producers
             refs, inputs, tensors = recorder.book.op_refs(func, args, kwargs)
-            call = recorder.row_for(func, inputs)
-            out = recorder.meta_cache.outputs(func, args, kwargs) if recorder.meta else None
-        if out is None:
-            try:
-                out = (
-                    recorder.meta_cache.kernel(func, args, kwargs)
-                    if recorder.meta
-                    else func(*args, **kwargs)
-                )
-            except Exception as error:
-                raise OpFailed(error, recorder.describe(call)) from error
+            top = stack[-1]
+            call = top if recorder.calls[top].is_row else recorder.row_for(func, inputs)
+            if recorder.meta:
+                out = recorder.meta_cache.outputs(func, args, kwargs)
+                if out is not None:  # made without the kernel: record it in the same block
+                    recorder.add_node(func, args, kwargs, refs, inputs, tensors, out, call)
+                    return out
+        try:
+            out = (
+                recorder.meta_cache.kernel(func, args, kwargs)
+                if recorder.meta
+                else func(*args, **kwargs)
+            )
+        except Exception as error:
+            raise OpFailed(error, recorder.describe(call)) from error
         with _quiet():
             recorder.add_node(func, args, kwargs, refs, inputs, tensors, out, call)
         return out
@@ -362,7 +411,8 @@ class FunctionNamer(TorchFunctionMode):
         if event.call is not None:
             with _quiet():
                 tensors = tensors_in(out)
-                outputs = tuple(recorder.ref(t) for t in tensors)
+                ref = recorder.ref
+                outputs = tuple([ref(t) for t in tensors])
                 recorder.calls[event.call].outputs = outputs
                 for tensor, ref in zip(tensors, outputs, strict=True):
                     recorder.book.owned(tensor, event.call, ref.producer)

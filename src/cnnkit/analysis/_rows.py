@@ -8,6 +8,7 @@ unless an earlier row already counted them (tied weights, a module called twice)
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypeGuard
@@ -124,17 +125,25 @@ def is_spatial(layout: Layout | None, ref: TensorRef, input_rank: int) -> bool:
     return lost and all(size > 1 for size in ref.shape[2:])
 
 
-def _fresh_output_bytes(call: Call, graph: Graph) -> int:
-    """Bytes of the tensors a row returns that it allocated (not views, not inplace results)."""
+def _fresh_output_bytes(
+    call: Call, graph: Graph, sizes: dict[tuple[tuple[int, ...], str], int]
+) -> int:
+    """Bytes of the tensors a row returns that it allocated (not views, not inplace results);
+    ``sizes`` remembers the bytes of each (shape, dtype) already seen."""
     total = 0
-    own = set(call.nodes)
+    nodes = call.nodes
     for ref in call.outputs:
-        if ref.producer is None or ref.producer[0] not in own:
+        producer = ref.producer
+        if producer is None or producer[0] not in nodes:
             continue
-        node = graph.nodes[ref.producer[0]]
-        if not node.fresh[ref.producer[1]]:
+        node = graph.nodes[producer[0]]
+        if not node.fresh[producer[1]]:
             continue
-        total += activation_bytes([ref.shape], dtype_bytes(ref.dtype))
+        key = (ref.shape, ref.dtype)
+        nbytes = sizes.get(key)
+        if nbytes is None:
+            nbytes = sizes[key] = activation_bytes([ref.shape], dtype_bytes(ref.dtype))
+        total += nbytes
     return total
 
 
@@ -146,15 +155,16 @@ def call_figures(
     counted: set[str] = set()
     own: dict[int, list[int]] = {}  # call -> [params, trainable, macs, other, bytes]
     unsupported: dict[int, list[str]] = {}
+    sizes_seen: dict[tuple[tuple[int, ...], str], int] = {}
+    nodes = graph.nodes
     for call in graph.calls:
         if not call.is_row:
             continue
         names = list(graph.module_parameters.get(call.index, ()))
-        names += [
-            ref.parameter for n in call.nodes for ref in graph.nodes[n].inputs if ref.parameter
-        ]
+        for n in call.nodes:
+            names += [ref.parameter for ref in nodes[n].inputs if ref.parameter]
         params = trainable = 0
-        for name in dict.fromkeys(names):
+        for name in dict.fromkeys(names) if names else ():
             if name in counted or name not in graph.parameters:
                 continue
             counted.add(name)
@@ -166,11 +176,12 @@ def call_figures(
         for n in call.nodes:
             figure = figures[n]
             if figure is None:
-                missing.append(graph.nodes[n].name)
+                missing.append(nodes[n].name)
             else:
                 macs += figure.macs
                 other += figure.other_flops
-        own[call.index] = [params, trainable, macs, other, _fresh_output_bytes(call, graph)]
+        nbytes = _fresh_output_bytes(call, graph, sizes_seen)
+        own[call.index] = [params, trainable, macs, other, nbytes]
         unsupported[call.index] = missing
     totals = {index: list(values) for index, values in own.items()}
     for call in reversed(graph.calls):  # children come after parents: add each into its parent
@@ -190,10 +201,16 @@ def call_figures(
     by_fields: dict[tuple[int, int], tuple[Any, FieldFigures | None]] = {}
     by_layout: dict[tuple[int, tuple[int, ...]], tuple[Layout | None, bool]] = {}
     for call in graph.calls:
-        params, trainable, macs, other, nbytes = totals.get(call.index, [0, 0, 0, 0, 0])
-        ref = next(
-            (r for r in call.outputs if r.is_data), call.outputs[0] if call.outputs else None
-        )
+        values = totals.get(call.index)
+        params, trainable, macs, other, nbytes = values if values is not None else _NO_FIGURES
+        outputs = call.outputs
+        ref = None  # the first data output, else the first output
+        for candidate in outputs:
+            if candidate.is_data:
+                ref = candidate
+                break
+        else:
+            ref = outputs[0] if outputs else None
         layout = None if ref is None else layout_of(ref, layouts, sizes)
         key = (id(layout), () if ref is None else ref.shape)
         known = by_layout.get(key)
@@ -210,8 +227,9 @@ def call_figures(
             if made is None:
                 made = by_fields[field_key] = ((layout.fields, layout.local), field_figures(layout))
             fields = made[1]
+        below = unsupported.get(call.index)
         result.append(
-            CallFigures(
+            _call_figures(
                 params,
                 trainable,
                 macs,
@@ -221,13 +239,25 @@ def call_figures(
                 None if fields is None else fields.jump,
                 None if fields is None else fields.start,
                 spatial,
-                tuple(sorted(set(unsupported.get(call.index, [])))),
+                tuple(sorted(set(below))) if below else (),
                 None if fields is None else fields.rf_global,
                 None if fields is None else fields.local_rf,
                 None if fields is None else fields.local_rf_global,
             )
         )
     return result
+
+
+_CALL_FIELDS = tuple(f.name for f in dataclasses.fields(CallFigures))
+_NO_FIGURES = (0, 0, 0, 0, 0)
+
+
+def _call_figures(*values: Any) -> CallFigures:
+    """``CallFigures(*values)`` without the frozen dataclass's ``__init__`` (one
+    ``object.__setattr__`` per field, ~2 us; this runs once per call of the graph)."""
+    made = object.__new__(CallFigures)
+    made.__dict__.update(zip(_CALL_FIELDS, values, strict=True))
+    return made
 
 
 def representative(graph: Graph, call_index: int, depth: int | None) -> int:

@@ -111,7 +111,12 @@ class TensorBook:
 
     def produced(self, tensor: torch.Tensor, producer: Producer, storage: int | None) -> None:
         """``tensor`` was returned by node output ``producer`` (its storage, if known)."""
-        seen = self.record(tensor)
+        if self.strong:  # record(), inlined: this runs for every output of every op
+            seen = self._by_id.get(id(tensor))
+            if seen is None:
+                seen = self._by_id[id(tensor)] = _Seen(tensor)
+        else:
+            seen = self.record(tensor)
         seen.producer, seen.storage, seen.ref = producer, storage, None
 
     def owned(self, tensor: torch.Tensor, call: int, producer: Producer | None) -> None:
@@ -126,7 +131,12 @@ class TensorBook:
 
     def ref(self, tensor: torch.Tensor) -> TensorRef:
         """The reference to ``tensor`` as an op or a call reads it now."""
-        seen = self.record(tensor)
+        if self.strong:  # record(), inlined: this runs for every tensor argument of every op
+            seen = self._by_id.get(id(tensor))
+            if seen is None:
+                seen = self._by_id[id(tensor)] = _Seen(tensor)
+        else:
+            seen = self.record(tensor)
         if seen.ref is not None and seen.writes == self.writes:
             return seen.ref
         producer = origin = seen.producer
@@ -157,7 +167,8 @@ class TensorBook:
     def op_refs(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> OpRefs:
         """An op's ``(args, kwargs)`` with tensors replaced by references, the references in
         argument order, and the tensors."""
-        positions = _tensor_positions(func)
+        known = _POSITIONS.get(id(func))  # _tensor_positions(), inlined: runs for every op
+        positions = known[1] if known is not None else _tensor_positions(func)
         if positions is not None:
             found = self._at_positions(positions, args, kwargs)
             if found is not None:
@@ -222,8 +233,18 @@ class TensorBook:
     ) -> tuple[tuple[bool, ...], list[int]]:
         """Whether each output has a storage of its own (not a view or an input written in
         place), and the outputs' storage keys."""
-        used = {self.storage(t) for t in inputs}
-        same = {id(t) for t in inputs}  # an input written in place is not fresh either
-        keys = [storage_key(t) for t in outputs]
-        pairs = zip(keys, outputs, strict=True)
-        return tuple([key not in used and id(o) not in same for key, o in pairs]), keys
+        used = set()
+        same = set()  # an input written in place is not fresh either
+        for tensor in inputs:
+            seen = self.record(tensor)
+            if seen.storage is None:
+                seen.storage = storage_key(tensor)
+            used.add(seen.storage)
+            same.add(id(tensor))
+        keys = []
+        flags = []
+        for tensor in outputs:
+            key = storage_key(tensor)
+            keys.append(key)
+            flags.append(key not in used and id(tensor) not in same)
+        return tuple(flags), keys

@@ -70,7 +70,19 @@ def flat_tensors(value: Any, into: list[torch.Tensor] | None = None) -> list[tor
 
 
 # Leaves that hold no tensor: the walk below needs no pytree lookup for them.
-_SCALARS = {int, float, bool, complex, str, type(None), torch.dtype, torch.device, torch.Size}
+_SCALARS = {
+    int,
+    float,
+    bool,
+    complex,
+    str,
+    type(None),
+    torch.dtype,
+    torch.device,
+    torch.Size,
+    slice,
+    type(Ellipsis),
+}  # fmt: skip  (pytree keeps slices whole too)
 
 
 def _plain_walk(value: Any, into: list[torch.Tensor]) -> bool:

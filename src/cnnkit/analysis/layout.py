@@ -20,9 +20,10 @@ axis is cut (:data:`BROADCAST_ONLY` marks a tensor that only such inputs reach).
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Any
 
 from cnnkit.arith.receptive_field import Field, global_field, merge
 from cnnkit.errors import ShapeError
@@ -68,6 +69,22 @@ BROADCAST_ONLY = BroadcastOnly()
 # fields may also be BROADCAST_ONLY.
 AxisState = AxisField | BroadcastOnly | None
 Fields = tuple[AxisState, ...]
+
+
+class _computed_once:  # used as a decorator, like functools.cached_property
+    """``functools.cached_property`` without its lock (Python 3.11 takes one on every first
+    read, and a capture reads the shape of ~1,000 new layouts): computed on the first read,
+    then found in the instance's ``__dict__``, which a non-data descriptor does not shadow."""
+
+    def __init__(self, compute: Callable[[Any], Any]) -> None:
+        self.compute = compute
+        self.name = compute.__name__
+
+    def __get__(self, instance: Any, owner: type | None = None) -> Any:
+        if instance is None:
+            return self
+        value = instance.__dict__[self.name] = self.compute(instance)
+        return value
 
 
 @dataclass(frozen=True)
@@ -118,9 +135,9 @@ class Layout:
                     size *= f.size
         return size
 
-    @functools.cached_property
+    @_computed_once
     def shape(self) -> tuple[int, ...]:
-        return tuple(dim_size(factors) for factors in self.dims)
+        return tuple([dim_size(factors) for factors in self.dims])
 
 
 def dim_size(factors: Dim) -> int:
@@ -173,7 +190,8 @@ def global_on_grid(size: int, grid: Field | None) -> AxisField:
     """A global field whose positions keep ``grid`` (``None``: not known)."""
     if grid is None:
         return global_axis(size)
-    return AxisField(global_field(size), is_global=True, grid=grid)
+    # the cached global field's Field: building one validates it (slow, and it is the same)
+    return AxisField(global_axis(size).field, is_global=True, grid=grid)
 
 
 def merge_fields(all_fields: Iterable[Fields], sizes: Sequence[int]) -> Fields:
@@ -184,32 +202,50 @@ def merge_fields(all_fields: Iterable[Fields], sizes: Sequence[int]) -> Fields:
     candidates = list(all_fields)
     if candidates and all(fields is candidates[0] for fields in candidates):
         return candidates[0]  # one input (most ops), or one object: no need to hash the fields
-    unique = list(dict.fromkeys(candidates))  # a concatenation often repeats the same fields
+    unique = _distinct(candidates)  # a concatenation often repeats the same fields
     if len(unique) == 1:
         return unique[0]
     merged: list[AxisState] = []
     for axis, size in enumerate(sizes):
-        values = list(dict.fromkeys(fields[axis] for fields in unique))
+        values = _distinct([fields[axis] for fields in unique])
         reaching = [v for v in values if v is not BROADCAST_ONLY]
         if not reaching:
             merged.append(BROADCAST_ONLY)
-        elif any(v is not None and v.is_global for v in reaching):  # type: ignore[union-attr]  # broadcast-only entries were filtered out on the line above
+        elif any(v is not None and v.is_global for v in reaching):
             # a global input whose grid is not known (one position spread: a gate, halo
             # attention's one window) takes the grid of the positions it is joined with
-            known = {_grid_key(g): g for g in map(grid_of, reaching) if g is not None}
-            grid = next(iter(known.values())) if len(known) == 1 else None
+            grids = [g for g in map(grid_of, reaching) if g is not None]
+            # one grid when they all have its jump and start (the last one, as a dict by
+            # (jump, start) would keep), compared without hashing Fractions
+            grid = grids[-1] if grids and all(_same_grid(g, grids[0]) for g in grids) else None
             merged.append(global_on_grid(size, grid))
         elif any(v is None for v in reaching):
             merged.append(None)
         elif len(reaching) == 1:
             merged.append(reaching[0])
         else:
-            merged.append(_merge_all(tuple(v.field for v in reaching)))  # type: ignore[union-attr]  # broadcast-only entries were filtered out above
+            merged.append(_merge_all(tuple(v.field for v in reaching)))
     return tuple(merged)
 
 
-def _grid_key(grid: Field | None) -> tuple | None:
-    return None if grid is None else (grid.jump, grid.start)
+def _same_grid(a: Field, b: Field) -> bool:
+    return a is b or (a.jump == b.jump and a.start == b.start)
+
+
+def _distinct(items: list[Any]) -> list[Any]:
+    """``list(dict.fromkeys(items))`` (first occurrences, in order) for hashable ``items``;
+    a few are compared by identity and ``==`` instead: hashing fields hashes each Fraction in
+    Python, and merges mostly see two or three inputs, often the very same objects."""
+    if len(items) > 8:
+        return list(dict.fromkeys(items))
+    unique: list[Any] = []
+    for item in items:
+        for seen in unique:
+            if item is seen or item == seen:
+                break
+        else:
+            unique.append(item)
+    return unique
 
 
 def _merge_all(fields: tuple[Field, ...]) -> AxisField | None:

@@ -60,12 +60,21 @@ def propagate(graph: Graph, spatial: Sequence[sp.Spatial]) -> list[NodeLayouts]:
     sizes = tuple(graph.input_shape[2:])
     layouts: list[NodeLayouts] = [_input_layouts(graph)]
     for node in graph.nodes[1:]:
-        inputs = [(ref, layout_of(ref, layouts, sizes)) for ref in node.inputs]
-        data = [(ref, lay) for ref, lay in inputs if lay is not None]
-        if not data or isinstance(spatial[node.index], sp.Constant):
+        kind = spatial[node.index]
+        if isinstance(kind, sp.Constant):
             layouts.append((None,) * len(node.outputs))
             continue
-        kind = spatial[node.index]
+        inputs = [
+            (
+                ref,
+                None if ref.producer is None or not ref.is_data else layout_of(ref, layouts, sizes),
+            )
+            for ref in node.inputs
+        ]  # (layout_of's first test inlined: most inputs of a transformer's ops are weights)
+        data = [(ref, lay) for ref, lay in inputs if lay is not None]
+        if not data:
+            layouts.append((None,) * len(node.outputs))
+            continue
         if isinstance(kind, sp.Split):
             layouts.append(split(kind, node, data[0][1]))
             continue
@@ -160,7 +169,10 @@ def _apply(
         return slice_(kind, first, out)
     if isinstance(kind, sp.Pad):
         return pad(kind, first, out)
-    fields, local = merged([lay for _, lay in data], sizes)
+    if len(data) == 1:  # what merged() returns for one layout, without the calls
+        fields, local = first.fields, first.local
+    else:
+        fields, local = merged([lay for _, lay in data], sizes)
     if isinstance(kind, sp.Mix):
         return _mix(kind, Layout(first.dims, fields, local), out, sizes)
     if isinstance(kind, sp.Reshape):

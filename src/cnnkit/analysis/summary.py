@@ -456,10 +456,14 @@ def _layers(
     for call in graph.calls:
         if not call.is_row:
             continue
-        target = representative(graph, call.index, depth)
+        target = call.index if depth is None else representative(graph, call.index, depth)
         if target not in sources:
             continue
-        for source in call_sources(graph, call):
+        found = call_sources(graph, call)
+        if depth is None:  # every row call is shown as itself (its own index is not a source)
+            sources[target] |= found
+            continue
+        for source in found:
             shown = representative(graph, source, depth)
             if shown != target:
                 sources[target].add(shown)
@@ -472,11 +476,11 @@ def _layers(
             if s == INPUT_CALL or s in position
         )
         rows.append(
-            LayerRow(
+            _layer_row(
                 name=call.name,
                 type=call.type,
                 depth=call.depth,
-                input_shapes=tuple(ref.shape for ref in call.inputs),
+                input_shapes=tuple([ref.shape for ref in call.inputs]),
                 output_shape=call.outputs[0].shape if call.outputs else (),
                 params=f.params,
                 trainable_params=f.trainable_params,
@@ -495,6 +499,19 @@ def _layers(
             )
         )
     return tuple(rows)
+
+
+_ROW_FIELDS = frozenset(f.name for f in dataclasses.fields(LayerRow))
+
+
+def _layer_row(**values: Any) -> LayerRow:
+    """``LayerRow(**values)`` (every field given) without the frozen dataclass's ``__init__``
+    (one ``object.__setattr__`` per field, ~3 us; this runs once per row)."""
+    if values.keys() != _ROW_FIELDS:  # cnnkit's own bug: every field must be given
+        raise TypeError(f"a row needs exactly the fields {sorted(_ROW_FIELDS)}")
+    row = object.__new__(LayerRow)
+    row.__dict__.update(values)
+    return row
 
 
 def _kernel(module: nn.Module | None) -> tuple[int, ...] | None:

@@ -1,0 +1,236 @@
+"""The shortcuts that make ``summarize`` faster (issue 15) give exactly what the plain path gives.
+
+- arith steps remembered by exact arguments (``_axis_steps._stepped``) against the formula run
+  every time, including arguments that are equal as keys but not as arguments (``1`` vs ``1.0``);
+- global fields on a grid built from the cached global field, against a fresh one;
+- strides of new meta tensors remembered per (shape, memory format), against PyTorch's;
+- ``Layout.shape`` computed once, against the sizes of its dims;
+- fields merged with few inputs deduplicated by ``==`` instead of hashing, against the merge
+  by hashing it replaced;
+- rows and per-call figures built without the frozen dataclasses' ``__init__``, against the
+  dataclasses built the ordinary way (equal, frozen, same ``asdict``).
+
+The figures of whole models before and after these shortcuts are compared by
+``tools/summary_snapshot.py`` (every zoo model, timm's light models and the timm corpus sample).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from fractions import Fraction
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cnnkit.analysis._axis_steps import _stepped
+from cnnkit.analysis._fast_meta import _strides
+from cnnkit.analysis._rows import CallFigures, _call_figures
+from cnnkit.analysis.layout import (
+    BROADCAST_ONLY,
+    AxisField,
+    Factor,
+    Layout,
+    _distinct,
+    _merge_all,
+    dim_size,
+    global_axis,
+    global_on_grid,
+    grid_of,
+    merge_fields,
+)
+from cnnkit.analysis.summary import LayerRow, _layer_row
+from cnnkit.arith.receptive_field import Field, global_field, step, transpose_step
+from cnnkit.errors import CnnkitError
+
+fields_1d = st.builds(
+    lambda rf, jump, start: Field(rf=(rf,), jump=(jump,), start=(start,)),
+    st.integers(1, 300),
+    st.sampled_from([1, 2, 4, 8, 16, Fraction(1, 2)]),
+    st.sampled_from([Fraction(1, 2), 0, 1, Fraction(7, 2), -3]),
+)
+
+
+def _plain(formula, field, *arguments):
+    """The formula run every time (no memo), or the error it raises."""
+    try:
+        return AxisField(formula(field, *arguments))
+    except CnnkitError as error:
+        return type(error)
+
+
+def _remembered(formula, field, *arguments):
+    try:
+        return _stepped(formula, *arguments, field=field)
+    except CnnkitError as error:
+        return type(error)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    field=fields_1d,
+    kernel=st.integers(1, 7),
+    stride=st.integers(1, 4),
+    padding=st.integers(0, 3),
+    dilation=st.integers(1, 3),
+)
+def test_remembered_steps_equal_the_formula(field, kernel, stride, padding, dilation):
+    for formula, arguments in (
+        (step, (kernel, stride, ((padding, padding),), dilation)),
+        (transpose_step, (kernel, stride, padding, dilation)),
+    ):
+        expected = _plain(formula, field, *arguments)
+        for _ in range(2):  # the first call fills the memo, the second reads it
+            assert _remembered(formula, field, *arguments) == expected
+
+
+@pytest.mark.parametrize(
+    ("formula", "good", "bad"),
+    [
+        (step, (3, 1, ((1, 1),), 1), (3.0, 1, ((1, 1),), 1)),
+        (step, (3, 1, ((1, 1),), 1), (3, 1, ((1.0, 1),), 1)),
+        (transpose_step, (3, 2, 1, 1), (3, 2.0, 1, 1)),
+    ],
+)
+def test_an_equal_key_of_another_type_is_not_served_from_the_memo(formula, good, bad):
+    field = Field.input(1)
+    assert isinstance(_remembered(formula, field, *good), AxisField)
+    # 3.0 == 3 and hash(3.0) == hash(3): a memo keyed by value alone would return the good
+    # call's field where the formula itself answers differently
+    assert _remembered(formula, field, *bad) == _plain(formula, field, *bad)
+
+
+@given(size=st.integers(1, 4096), grid=st.one_of(st.none(), fields_1d))
+def test_global_fields_on_a_grid_equal_fresh_ones(size, grid):
+    made = global_on_grid(size, grid)
+    if grid is None:
+        assert made == AxisField(global_field(size), is_global=True)
+    else:
+        assert made == AxisField(global_field(size), is_global=True, grid=grid)
+    assert made.field == global_axis(size).field == global_field(size)
+
+
+@given(
+    sizes=st.lists(
+        st.lists(st.tuples(st.sampled_from([None, 0, 1]), st.integers(1, 9)), max_size=3),
+        max_size=5,
+    )
+)
+def test_layout_shape_is_its_dims_sizes(sizes):
+    dims = tuple(tuple(Factor(axis, size) for axis, size in dim) for dim in sizes)
+    layout = Layout(dims, (None, None))
+    expected = tuple(dim_size(factors) for factors in dims)
+    assert layout.shape == expected
+    assert layout.shape is layout.shape  # computed once, then read from the instance
+    assert Layout.shape.__get__(None, Layout) is Layout.__dict__["shape"]
+
+
+@given(
+    numbers=st.lists(st.integers(0, 10**12), min_size=5, max_size=5),
+    spatial=st.booleans(),
+    rf=st.one_of(st.none(), st.tuples(st.integers(1, 500), st.floats(0.5, 99))),
+    missing=st.lists(st.sampled_from(["aten.foo", "aten.bar"]), max_size=2).map(tuple),
+)
+def test_fast_built_figures_and_rows_equal_the_dataclasses(numbers, spatial, rf, missing):
+    glob = None if rf is None else (False, True)
+    values = (*numbers, rf, rf, rf, spatial, missing, glob, rf, glob)
+    fast, plain = _call_figures(*values), CallFigures(*values)
+    assert fast == plain and dataclasses.asdict(fast) == dataclasses.asdict(plain)
+    assert repr(fast) == repr(plain)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        fast.macs = 1  # type: ignore[misc]  # frozen, as the dataclass is
+    row = {
+        "name": "blocks.0.attn",
+        "type": "Attention",
+        "depth": 2,
+        "input_shapes": ((1, 196, 128),),
+        "output_shape": (1, 196, 128),
+        "params": numbers[0],
+        "trainable_params": numbers[1],
+        "macs": numbers[2],
+        "other_flops": numbers[3],
+        "activation_bytes": numbers[4],
+        "rf": rf,
+        "jump": rf,
+        "start": rf,
+        "inputs": (-1, 0),
+        "unsupported": missing,
+        "rf_global": glob,
+        "local_rf": rf,
+        "local_rf_global": glob,
+        "kernel": None,
+    }
+    fast_row, plain_row = _layer_row(**row), LayerRow(**row)
+    assert fast_row == plain_row and dataclasses.asdict(fast_row) == dataclasses.asdict(plain_row)
+    assert hash(dataclasses.astuple(fast_row)) == hash(dataclasses.astuple(plain_row))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        fast_row.name = "x"  # type: ignore[misc]  # frozen, as the dataclass is
+
+
+def test_a_row_missing_a_field_is_refused():
+    with pytest.raises(TypeError):
+        _layer_row(name="conv1")
+
+
+@given(
+    shape=st.lists(st.integers(1, 5), min_size=1, max_size=5).map(tuple),
+    channels_last=st.booleans(),
+)
+def test_remembered_strides_are_pytorchs(shape, channels_last):
+    fmt = torch.channels_last if channels_last and len(shape) == 4 else torch.contiguous_format
+    expected = torch.empty(shape, device="meta", memory_format=fmt).stride()
+    for _ in range(2):
+        assert _strides(torch.Size(shape), fmt) == expected
+
+
+axis_states = st.one_of(
+    st.none(),
+    st.just(BROADCAST_ONLY),
+    st.builds(AxisField, fields_1d),
+    st.builds(lambda n, grid: global_on_grid(n, grid), st.sampled_from([7, 14]), fields_1d),
+    st.sampled_from([7, 14]).map(global_axis),
+)
+
+
+@given(items=st.lists(st.tuples(axis_states, axis_states), max_size=12))
+def test_distinct_is_dict_fromkeys(items):
+    # copies: equal fields that are not the same objects, as merges see them
+    copies = [
+        tuple(dataclasses.replace(v) if isinstance(v, AxisField) else v for v in t) for t in items
+    ]
+    mixed = [c if k % 2 else t for k, (t, c) in enumerate(zip(items, copies, strict=True))]
+    assert _distinct(mixed) == list(dict.fromkeys(mixed))
+    assert [id(x) for x in _distinct(mixed)] == [id(x) for x in dict.fromkeys(mixed)]
+
+
+@given(fields=st.lists(st.tuples(axis_states, axis_states), min_size=1, max_size=4))
+def test_merged_fields_equal_a_merge_by_hashing(fields):
+    expected = _merge_by_hashing(fields, (7, 14))
+    assert merge_fields(fields, (7, 14)) == expected
+
+
+def _merge_by_hashing(candidates, sizes):
+    """merge_fields as it was written before issue 15's second pass (dicts of hashed fields)."""
+    if all(f is candidates[0] for f in candidates):
+        return candidates[0]
+    unique = list(dict.fromkeys(candidates))
+    if len(unique) == 1:
+        return unique[0]
+    merged = []
+    for axis, size in enumerate(sizes):
+        values = list(dict.fromkeys(f[axis] for f in unique))
+        reaching = [v for v in values if v is not BROADCAST_ONLY]
+        if not reaching:
+            merged.append(BROADCAST_ONLY)
+        elif any(v is not None and v.is_global for v in reaching):
+            known = {(g.jump, g.start): g for g in map(grid_of, reaching) if g is not None}
+            grid = next(iter(known.values())) if len(known) == 1 else None
+            merged.append(global_on_grid(size, grid))
+        elif any(v is None for v in reaching):
+            merged.append(None)
+        elif len(reaching) == 1:
+            merged.append(reaching[0])
+        else:
+            merged.append(_merge_all(tuple(v.field for v in reaching)))
+    return tuple(merged)
