@@ -186,6 +186,7 @@ def main() -> None:
         help="an existing run folder as teacher LABEL (e.g. one benchmarks/robustness.py trained)",
     )
     parser.add_argument("--threads", type=int, default=1, help="torch threads of every run")
+    parser.add_argument("--out", type=Path, default=None, help="the results file")
     parser.add_argument("--plot", type=Path, default=ROOT / "docs" / "images" / "distillation.png")
     parser.add_argument(
         "--redraw", type=Path, metavar="JSON", help="only redraw the plot from a results file"
@@ -272,8 +273,9 @@ def main() -> None:
         "summary": summary,
     }
     name = "distillation_quick.json" if args.quick else "distillation.json"
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(RESULTS / name, json.dumps(result, indent=2) + "\n")
+    out = args.out or RESULTS / name
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out, json.dumps(result, indent=2) + "\n")
     plot(result, args.plot)
     print(table(result))
 
