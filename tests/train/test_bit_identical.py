@@ -19,6 +19,7 @@ import torch
 
 from cnnkit.cli.main import main
 from tests.e2e.test_train_cli import fashion_mnist_available
+from tests.train.tiny import stop_after_epoch
 
 pytestmark = [
     pytest.mark.slow,
@@ -56,18 +57,9 @@ def test_one_epoch_matches_the_baseline(tmp_path, capsys):
 
 
 def test_a_killed_and_resumed_run_matches_the_baseline(tmp_path, monkeypatch, capsys):
-    from cnnkit.train.log import RunLog
-
-    end_epoch = RunLog.end_epoch
-
-    def killed_after_the_first(self, history):
-        end_epoch(self, history)
-        if len(history) == 1:
-            raise Killed
-
     out = tmp_path / "run"
     with monkeypatch.context() as patch:
-        patch.setattr(RunLog, "end_epoch", killed_after_the_first)
+        stop_after_epoch(patch, 1, Killed)
         with pytest.raises(Killed):
             main([*LENET5, "--epochs", "2", "--out", str(out)])
     assert not (out / "final.json").exists()

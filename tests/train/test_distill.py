@@ -22,9 +22,8 @@ from torch import nn
 from cnnkit.cli.main import main
 from cnnkit.errors import CheckpointError, ConfigError
 from cnnkit.train import TrainConfig, distillation_loss, fit
-from cnnkit.train.log import RunLog
 from tests.model_guard import assert_same, model_left_as_found, snapshot
-from tests.train.tiny import quadrant_dataset, tiny_cnn
+from tests.train.tiny import quadrant_dataset, quiet_config, stop_after_epoch, tiny_cnn
 
 TRAIN = quadrant_dataset(256, seed=1)
 TEST = quadrant_dataset(96, seed=2)
@@ -116,7 +115,8 @@ def test_alpha_zero_is_the_plain_cross_entropy_bit_for_bit():
 
 
 def config_for(out: Path, **changes) -> TrainConfig:
-    base = TrainConfig.from_flat(
+    base = quiet_config(
+        out,
         model=TINY,
         val_size=64,
         batch_size=32,
@@ -124,15 +124,8 @@ def config_for(out: Path, **changes) -> TrainConfig:
         lr=0.05,
         mixup=0.4,
         crop_padding=2,
-        precision="off",
-        channels_last=False,
-        device="cpu",
         threads=1,
-        progress=False,
-        tensorboard=False,
-        plots=False,
         deterministic=True,
-        out_dir=str(out),
     )
     return base.replace(**changes)
 
@@ -266,15 +259,8 @@ def test_a_resumed_run_reloads_its_teacher_and_ends_exactly_as_an_uninterrupted_
     config = config_for(tmp_path / "whole", teacher=str(zoo_teacher), distill_alpha=0.7)
     fit(config, train_set=TRAIN, test_set=TEST)
     run = tmp_path / "run"
-    end_epoch = RunLog.end_epoch
-
-    def interrupted(self, history):
-        end_epoch(self, history)
-        if len(history) == 1:
-            raise KeyboardInterrupt
-
     with monkeypatch.context() as patch:
-        patch.setattr(RunLog, "end_epoch", interrupted)
+        stop_after_epoch(patch, 1)
         with pytest.raises(KeyboardInterrupt):
             fit(config.replace(out_dir=str(run)), train_set=TRAIN, test_set=TEST)
     import cnnkit.train.loop as loop

@@ -11,31 +11,24 @@ import torch
 
 from cnnkit.errors import ConfigError, TrainingError
 from cnnkit.train import TrainConfig, fit
-from cnnkit.train.log import RunLog
-from tests.train.tiny import Exploding, quadrant_dataset
+from tests.train.tiny import Exploding, quadrant_dataset, quiet_config, stop_after_epoch
 
 TRAIN = quadrant_dataset(320, seed=1)
 TEST = quadrant_dataset(96, seed=2)
 
 
 def tiny_config(tmp_path, **changes) -> TrainConfig:
-    base = TrainConfig.from_flat(
+    base = quiet_config(
+        tmp_path / "run",
         model="tests.train.tiny:tiny_cnn",
         val_size=64,
         batch_size=32,
         epochs=3,
         lr=0.05,
         schedule="cosine",
-        precision="off",
-        channels_last=False,
         flip=True,
         crop_padding=1,
-        device="cpu",
-        progress=False,
-        tensorboard=False,
-        plots=False,
         hardest=4,
-        out_dir=str(tmp_path / "run"),
     )
     return base.replace(**changes)
 
@@ -85,17 +78,6 @@ def test_checkpoints_load_with_weights_only(tmp_path):
     assert isinstance(last["rng"]["torch"], torch.Tensor)
 
 
-def _interrupt_after(epoch: int, monkeypatch):
-    original = RunLog.end_epoch
-
-    def end_epoch(self, history):
-        original(self, history)
-        if history[-1]["epoch"] == epoch:
-            raise KeyboardInterrupt  # as if the process were stopped right after saving
-
-    monkeypatch.setattr(RunLog, "end_epoch", end_epoch)
-
-
 @pytest.mark.parametrize(
     "extra",
     [
@@ -112,7 +94,7 @@ def test_interrupted_and_resumed_run_ends_exactly_like_an_uninterrupted_one(
     whole = fit(tiny_config(tmp_path / "a", **settings), train_set=TRAIN, test_set=TEST)
     config = tiny_config(tmp_path / "b", **settings)
     with monkeypatch.context() as patch:
-        _interrupt_after(2, patch)
+        stop_after_epoch(patch, 2)
         with pytest.raises(KeyboardInterrupt):
             fit(config, train_set=TRAIN, test_set=TEST)
     torch.manual_seed(1234)  # the resumed run must not depend on the RNG it starts with
@@ -268,19 +250,13 @@ def test_whitening_bias_epochs_needs_airnet(tmp_path):
 
 
 def test_grad_flow_records_every_n_steps(tmp_path):
-    config = TrainConfig.from_flat(
+    config = quiet_config(
+        tmp_path / "run",
         model="tests.train.tiny:tiny_cnn",
         val_size=0,
         batch_size=32,
         epochs=2,
-        precision="off",
-        channels_last=False,
-        progress=False,
-        tensorboard=False,
-        plots=False,
-        device="cpu",
         grad_flow=2,
-        out_dir=str(tmp_path / "run"),
     )
     fit(config, train_set=quadrant_dataset(128, seed=1), test_set=quadrant_dataset(32, seed=2))
     rows = list(csv.DictReader((tmp_path / "run" / "grad_flow.csv").open()))

@@ -14,9 +14,8 @@ import torch
 
 from cnnkit.errors import CheckpointError, ConfigError, DataError
 from cnnkit.train import TrainConfig, evaluate, fit
-from cnnkit.train.log import RunLog
 from tests.model_guard import model_left_as_found
-from tests.train.tiny import quadrant_dataset, tiny_cnn
+from tests.train.tiny import quadrant_dataset, quiet_config, stop_after_epoch, tiny_cnn
 
 TRAIN = quadrant_dataset(256, seed=1)
 TEST = quadrant_dataset(96, seed=2)
@@ -24,19 +23,8 @@ TENSORS = ((TRAIN.images, TRAIN.labels), (TEST.images, TEST.labels))
 
 
 def config_for(tmp_path, **changes) -> TrainConfig:
-    base = TrainConfig.from_flat(
-        val_size=64,
-        batch_size=32,
-        epochs=2,
-        lr=0.05,
-        precision="off",
-        channels_last=False,
-        device="cpu",
-        progress=False,
-        tensorboard=False,
-        plots=False,
-        deterministic=True,
-        out_dir=str(tmp_path / "run"),
+    base = quiet_config(
+        tmp_path / "run", val_size=64, batch_size=32, epochs=2, lr=0.05, deterministic=True
     )
     return base.replace(**changes)
 
@@ -66,15 +54,8 @@ def test_a_users_module_resumes_only_when_given_again_and_exactly(tmp_path, monk
     module = tiny_cnn()
     whole = fit(config_for(tmp_path / "whole"), model=module, data=TENSORS)
 
-    end_epoch = RunLog.end_epoch
-
-    def interrupted(self, history):
-        end_epoch(self, history)
-        if len(history) == 1:
-            raise KeyboardInterrupt
-
     with monkeypatch.context() as patch:
-        patch.setattr(RunLog, "end_epoch", interrupted)
+        stop_after_epoch(patch, 1)
         with pytest.raises(KeyboardInterrupt):
             fit(config_for(tmp_path), model=module, data=TENSORS)
     run = tmp_path / "run"

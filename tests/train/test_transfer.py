@@ -31,28 +31,15 @@ from cnnkit.train.transfer import (
 )
 from cnnkit.train.transfer_config import TransferSettings
 from tests.model_guard import model_left_as_found
-from tests.train.tiny import quadrant_dataset
+from tests.train.tiny import quadrant_dataset, quiet_config
 
 TRAIN, TEST = quadrant_dataset(128, seed=1), quadrant_dataset(64, seed=2)
 AIRNET = dict(model="airnet", model_kwargs={"widths": [8, 8, 8]})
 
 
 def config(out, **changes) -> TrainConfig:
-    base = dict(
-        **AIRNET,
-        val_size=0,
-        batch_size=32,
-        epochs=1,
-        lr=0.05,
-        precision="off",
-        channels_last=False,
-        device="cpu",
-        progress=False,
-        tensorboard=False,
-        plots=False,
-        out_dir=str(out),
-    )
-    return TrainConfig.from_flat(**{**base, **changes})
+    base = dict(**AIRNET, val_size=0, batch_size=32, epochs=1, lr=0.05)
+    return quiet_config(out, **{**base, **changes})
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ from cnnkit.errors import CheckpointError, CnnkitError, ConfigError, DataError
 from cnnkit.train import TrainConfig, fit, resolve_config
 from cnnkit.train.setup import lock_run_folder
 from tests.model_guard import model_left_as_found
-from tests.train.tiny import quadrant_dataset, tiny_cnn
+from tests.train.tiny import quadrant_dataset, quiet_config, tiny_cnn
 
 TRAIN = quadrant_dataset(128, seed=1)
 TEST = quadrant_dataset(32, seed=2)
@@ -57,20 +57,8 @@ HERE = "tests.train.test_user_errors"
 
 
 def config_for(tmp_path: Path, **changes) -> TrainConfig:
-    base = TrainConfig.from_flat(
-        model=TINY,
-        val_size=32,
-        batch_size=32,
-        epochs=1,
-        lr=0.05,
-        precision="off",
-        channels_last=False,
-        device="cpu",
-        progress=False,
-        tensorboard=False,
-        plots=False,
-        hardest=2,
-        out_dir=str(tmp_path / "run"),
+    base = quiet_config(
+        tmp_path / "run", model=TINY, val_size=32, batch_size=32, epochs=1, lr=0.05, hardest=2
     )
     return base.replace(**changes)
 

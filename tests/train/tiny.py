@@ -1,11 +1,53 @@
-"""Tiny models and a tiny learnable dataset, so trainer tests run in about a second each."""
+"""Tiny models and a tiny learnable dataset, so trainer tests run in about a second each; the
+quiet settings every trainer test shares, and a run stopped from outside after an epoch."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 from cnnkit.data import ImageDataset
+from cnnkit.train import TrainConfig
+from cnnkit.train.log import RunLog
+
+if TYPE_CHECKING:  # only for a type: the module is also imported as a model by `cnnkit train`
+    import pytest
+
+# fp32 on the CPU in the default memory format, with no progress bar, TensorBoard or plots: fast,
+# exact, and nothing written that a test does not read
+QUIET = dict(
+    precision="off",
+    channels_last=False,
+    device="cpu",
+    progress=False,
+    tensorboard=False,
+    plots=False,
+)
+
+
+def quiet_config(out_dir: Any, **flat: Any) -> TrainConfig:
+    """``TrainConfig.from_flat(**QUIET, **flat)`` writing into ``out_dir`` (``None``: no folder)."""
+    return TrainConfig.from_flat(
+        **{**QUIET, **flat, "out_dir": None if out_dir is None else str(out_dir)}
+    )
+
+
+def stop_after_epoch(
+    patch: pytest.MonkeyPatch, epoch: int, error: type[BaseException] = KeyboardInterrupt
+) -> None:
+    """Make the run raise ``error`` once epoch ``epoch`` is logged, its checkpoints saved: a run
+    stopped from outside (Ctrl-C, a kill) between two epochs."""
+    original = RunLog.end_epoch
+
+    def end_epoch(self: RunLog, history: list[dict[str, Any]]) -> None:
+        original(self, history)
+        if history[-1]["epoch"] == epoch:
+            raise error
+
+    patch.setattr(RunLog, "end_epoch", end_epoch)
+
 
 CLASSES = ["band 1", "band 2", "band 3", "band 4"]
 
