@@ -8,18 +8,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cnnkit.analysis._fast_meta import FAST, UNARY, fast_outputs
+from tests.analysis.meta_tensors import meta_tensor
 
 aten = torch.ops.aten
 DTYPES = [torch.float32, torch.float16, torch.bfloat16, torch.float64]
-
-
-def _meta(shape, dtype, layout: str) -> torch.Tensor:
-    x = torch.empty(shape, dtype=dtype, device="meta")
-    if layout == "channels_last" and len(shape) == 4:
-        return x.to(memory_format=torch.channels_last)
-    if layout == "transposed" and len(shape) >= 2:
-        return x.transpose(-1, -2)
-    return x
 
 
 def _same(fast, real) -> None:
@@ -50,7 +42,7 @@ def _check(func, args, kwargs=None) -> bool:
 @settings(max_examples=60)
 @given(shape=shapes, dtype=st.sampled_from(DTYPES), layout=layouts, name=st.sampled_from(UNARY))
 def test_unary_activations(shape, dtype, layout, name):
-    x = _meta(shape, dtype, layout)
+    x = meta_tensor(shape, dtype, layout)
     _check(getattr(aten, name).default, (x,))
     inplace = getattr(aten, name + "_").default
     if fast_outputs(inplace, (x,), {}) is not None:
@@ -68,7 +60,7 @@ def test_unary_activations(shape, dtype, layout, name):
     wrong=st.booleans(),
 )
 def test_batch_norm(shape, dtype, layout, training, affine, stats, wrong):
-    x = _meta(shape, dtype, layout)
+    x = meta_tensor(shape, dtype, layout)
     channels = x.shape[1] + (1 if wrong else 0)
     vector = torch.empty(channels, dtype=dtype, device="meta")
     weight = vector if affine else None
@@ -87,7 +79,7 @@ def test_batch_norm(shape, dtype, layout, training, affine, stats, wrong):
     affine=st.booleans(),
 )
 def test_layer_norm(shape, count, dtype, layout, affine):
-    x = _meta(shape, dtype, layout)
+    x = meta_tensor(shape, dtype, layout)
     normalized = list(x.shape[-min(count, x.dim()) :])
     weight = torch.empty(normalized, dtype=dtype, device="meta") if affine else None
     _check(aten.native_layer_norm.default, (x, normalized, weight, weight, 1e-5))
@@ -137,7 +129,7 @@ def test_convolution(
     ndim, batch, groups, channels, out_per_group, size, kernel, stride, padding, dilation,
     bias, transposed, layout, dtype,
 ):  # fmt: skip
-    x = _meta(
+    x = meta_tensor(
         (batch, channels * groups, *[size] * ndim), dtype, layout if ndim == 2 else "contiguous"
     )
     out_channels = out_per_group * groups
@@ -163,10 +155,10 @@ def test_convolution(
 )
 def test_binary_arithmetic(shape, ones, drop, dtype, other_dtype, layout, other_layout, name, kind):
     """Broadcast shapes (size-1 dims, fewer dims), mixed dtypes and layouts, Python numbers."""
-    x = _meta(shape, dtype, layout)
+    x = meta_tensor(shape, dtype, layout)
     other_shape = tuple(1 if one else n for n, one in zip(shape, ones, strict=False))[drop:]
     other = {
-        "tensor": _meta(other_shape or (1,), other_dtype, other_layout),
+        "tensor": meta_tensor(other_shape or (1,), other_dtype, other_layout),
         "int": 3,
         "float": 0.5,
         "0-d": torch.empty((), dtype=other_dtype, device="meta"),
@@ -193,7 +185,7 @@ def test_binary_arithmetic(shape, ones, drop, dtype, other_dtype, layout, other_
 )
 def test_upsample(shape, size, dtype, layout, mode, align):
     """Resizing to any size (empty and negative sizes, wrong ranks refused as PyTorch does)."""
-    x = _meta(shape, dtype, layout)
+    x = meta_tensor(shape, dtype, layout)
     func = getattr(aten, f"upsample_{mode}2d").default
     _check(func, (x, size, align, None, None))
     _check(func, (x, size, align))

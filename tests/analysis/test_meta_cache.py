@@ -9,20 +9,10 @@ from hypothesis import strategies as st
 
 from cnnkit.analysis._meta_cache import MetaCache, _plan
 from cnnkit.analysis._tensors import storage_key
+from tests.analysis.meta_tensors import meta_tensor
 
 aten = torch.ops.aten
 DTYPES = [torch.float32, torch.float16, torch.int64, torch.bool]
-
-
-def _meta(shape, dtype, layout: str) -> torch.Tensor:
-    x = torch.empty(shape, dtype=dtype, device="meta")
-    if layout == "channels_last" and len(shape) == 4:
-        return x.to(memory_format=torch.channels_last)
-    if layout == "transposed" and len(shape) >= 2:
-        return x.transpose(-1, -2)
-    if layout == "expanded" and len(shape) >= 1:
-        return x[..., :1].expand(shape)
-    return x
 
 
 # op -> arguments from two tensors (the second broadcastable to the first, or not)
@@ -66,8 +56,8 @@ def _outcome(func, args, kwargs):
     func=st.sampled_from(sorted(CASES, key=str)),
 )
 def test_second_call_matches_the_real_kernel(shape, ones, dtypes, layouts, func):
-    x = _meta(shape, dtypes[0], layouts[0])
-    y = _meta(
+    x = meta_tensor(shape, dtypes[0], layouts[0])
+    y = meta_tensor(
         tuple(1 if one else n for n, one in zip(shape, ones, strict=False)), *dtypes[1:], layouts[1]
     )
     args, kwargs = CASES[func](x, y)
