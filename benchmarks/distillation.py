@@ -63,9 +63,10 @@ def load_average() -> list[float] | None:
     return [round(v, 2) for v in os.getloadavg()] if hasattr(os, "getloadavg") else None
 
 
-def train(arguments: list[str], out: Path) -> dict:
+def train(arguments: list[str], out: Path, threads: int = 1) -> dict:
     """``cnnkit train ARGS --out OUT``; returns its final.json, the command and the load."""
-    command = [sys.executable, "-m", "cnnkit", "train", *arguments, *COMMON, "--out", str(out)]
+    flags = [*COMMON, "--threads", str(threads), "--out", str(out)]
+    command = [sys.executable, "-m", "cnnkit", "train", *arguments, *flags]
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     before = load_average()
     started = time.perf_counter()
@@ -73,7 +74,7 @@ def train(arguments: list[str], out: Path) -> dict:
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed:\n{proc.stderr[-2000:]}")
     final = json.loads((out / "final.json").read_text())
-    shown = " ".join(["cnnkit", "train", *arguments, *COMMON, "--out", str(out)])
+    shown = " ".join(["cnnkit", "train", *arguments, *flags])
     return {
         "command": shown.replace(f"{ROOT}/", ""),
         "test_top1": final["test_top1"],
@@ -86,14 +87,16 @@ def train(arguments: list[str], out: Path) -> dict:
     }
 
 
-def teacher_run(label: str, arguments: list[str], runs: Path, given: Path | None = None) -> dict:
+def teacher_run(
+    label: str, arguments: list[str], runs: Path, given: Path | None = None, threads: int = 1
+) -> dict:
     """The teacher's run folder: ``given`` (an existing run), else ``runs/teacher-LABEL``, which
     is trained unless it already holds a run."""
     out = given or runs / f"teacher-{label}"
     if (out / "final.json").is_file():  # reuse: a teacher is the expensive part
         final = json.loads((out / "final.json").read_text())
         return {"label": label, "reused": str(out), "test_top1": final["test_top1"]}
-    return {"label": label, **train(arguments, out)}
+    return {"label": label, **train(arguments, out, threads)}
 
 
 def paired_gain(plain: list[float], taught: list[float]) -> dict:
@@ -199,17 +202,18 @@ def main() -> None:
     runs = args.runs / ("quick" if args.quick else "full")
     wanted = args.teachers.split(",") if args.teachers else list(TEACHERS)
     given = {k: Path(v) for k, _, v in (item.partition("=") for item in args.teacher_run)}
-    COMMON.extend(["--threads", str(args.threads)])
     teachers = []
     for label in wanted:
-        teachers.append(teacher_run(label, TEACHERS[label][mode], runs, given.get(label)))
+        teachers.append(
+            teacher_run(label, TEACHERS[label][mode], runs, given.get(label), args.threads)
+        )
         print(json.dumps(teachers[-1]), flush=True)
     rows = []
     for student in args.students.split(","):
         arguments = STUDENTS[student][mode]
         for seed in range(args.seeds):
             seeded = [*arguments, "--seed", str(seed)]
-            plain = train(seeded, runs / f"{student}-plain-s{seed}")
+            plain = train(seeded, runs / f"{student}-plain-s{seed}", args.threads)
             rows.append({"student": student, "teacher": None, "seed": seed, **plain})
             print(json.dumps(rows[-1]), flush=True)
             for teacher in teachers:
@@ -225,7 +229,7 @@ def main() -> None:
                     str(args.temperature),
                 ]
                 out = runs / f"{student}-{teacher['label']}-s{seed}"
-                taught = train([*seeded, *distil], out)
+                taught = train([*seeded, *distil], out, args.threads)
                 rows.append(
                     {"student": student, "teacher": teacher["label"], "seed": seed, **taught}
                 )
