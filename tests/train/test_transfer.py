@@ -163,16 +163,15 @@ def test_resumed_plan_keeps_the_recorded_notes_and_ignores_anything_else():
     assert set(plan.to_dict()) == {"mode", "head", "notes", "rows"}
 
 
-def test_frozen_batchnorm_stays_in_eval_mode_while_training(pretrained, tmp_path):
-    """pytorch #86590: requires_grad=False alone lets running statistics move; ours do not."""
-    modes = {}
+def record_norm_modes(patch, norm_type: type[nn.Module]) -> dict[int, dict[str, bool]]:
+    """Patch the run's set-up so that, at every optimiser step (the after-backward seam), the
+    training flag of each ``norm_type`` layer is recorded: step -> {layer name: flag}."""
+    from cnnkit.train import loop
+
+    modes: dict[int, dict[str, bool]] = {}
 
     def spy(model, step, epoch):
-        modes[step] = {
-            n: m.training for n, m in model.named_modules() if isinstance(m, nn.BatchNorm2d)
-        }
-
-    from cnnkit.train import loop
+        modes[step] = {n: m.training for n, m in model.named_modules() if isinstance(m, norm_type)}
 
     real = loop._set_up
 
@@ -181,17 +180,22 @@ def test_frozen_batchnorm_stays_in_eval_mode_while_training(pretrained, tmp_path
         training.after_backward.append(spy)
         return run, training, state
 
+    patch.setattr(loop, "_set_up", set_up)
+    return modes
+
+
+def test_frozen_batchnorm_stays_in_eval_mode_while_training(pretrained, tmp_path):
+    """pytorch #86590: requires_grad=False alone lets running statistics move; ours do not."""
     data = dict(train_set=renamed(TRAIN, list("wxyz")), test_set=renamed(TEST, list("wxyz")))
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(loop, "_set_up", set_up)
+        modes = record_norm_modes(patch, nn.BatchNorm2d)
         fit(config(tmp_path / "p", init_from=str(pretrained), unfreeze_from="layer3"), **data)
     assert modes
     for seen in modes.values():
         assert not any(v for n, v in seen.items() if not n.startswith("layer3"))
         assert all(v for n, v in seen.items() if n.startswith("layer3"))
-    modes.clear()
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(loop, "_set_up", set_up)
+        modes = record_norm_modes(patch, nn.BatchNorm2d)
         fit(config(tmp_path / "f", init_from=str(pretrained), freeze_bn=True), **data)
     assert modes and not any(v for seen in modes.values() for v in seen.values())
 
@@ -505,27 +509,13 @@ def test_frozen_batchnorm_stays_in_eval_mode_when_sync_bn_replaces_the_layers(
     """--sync-bn (CUDA, several processes) swaps every BatchNorm for a new SyncBatchNorm
     after the stages are frozen: the new layers of a frozen stage stay in eval mode, and their
     running statistics end the run as the checkpoint's. Here the swap runs in one process."""
-    from cnnkit.train import distributed, loop
+    from cnnkit.train import distributed
 
     def convert(self, model):
         return nn.SyncBatchNorm.convert_sync_batchnorm(model)
 
     monkeypatch.setattr(distributed.Distributed, "prepare", convert)
-    modes = {}
-
-    def spy(model, step, epoch):
-        modes[step] = {
-            n: m.training for n, m in model.named_modules() if isinstance(m, nn.SyncBatchNorm)
-        }
-
-    real = loop._set_up
-
-    def set_up(*args, **kwargs):
-        run, training, state = real(*args, **kwargs)
-        training.after_backward.append(spy)
-        return run, training, state
-
-    monkeypatch.setattr(loop, "_set_up", set_up)
+    modes = record_norm_modes(monkeypatch, nn.SyncBatchNorm)
     data = dict(train_set=renamed(TRAIN, list("wxyz")), test_set=renamed(TEST, list("wxyz")))
     fit(config(tmp_path / "s", init_from=str(pretrained), unfreeze_from="layer3"), **data)
     assert modes and all(seen for seen in modes.values())
