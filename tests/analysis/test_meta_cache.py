@@ -7,7 +7,12 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cnnkit.analysis._meta_cache import MetaCache, _plan
+from cnnkit.analysis._meta_cache import (
+    MetaCache,
+    _plan,
+    clear_shared_meta_cache,
+    shared_meta_cache,
+)
 from cnnkit.analysis._tensors import storage_key
 from tests.analysis.meta_tensors import meta_tensor
 
@@ -116,3 +121,75 @@ def test_an_op_whose_outputs_broke_a_check_is_run_every_time_after():
         assert id(aten._unsafe_view.default) in cache.unkeyed
     assert len(cache.entries) == 1  # only the first signature was ever keyed
     assert not MetaCache().unkeyed  # per capture: a new cache starts without it
+
+
+def _misses(monkeypatch) -> list:
+    """Spy: the signatures each capture runs the real meta kernel for, to remember them."""
+    seen: list = []
+    kernel = MetaCache.kernel
+
+    def spy(self, func, args, kwargs):
+        if self._pending is not None:
+            seen.append(self._pending[1])
+        return kernel(self, func, args, kwargs)
+
+    monkeypatch.setattr(MetaCache, "kernel", spy)
+    return seen
+
+
+def test_a_second_capture_runs_no_kernel_the_first_remembered(monkeypatch):
+    from cnnkit.analysis import summarize
+
+    clear_shared_meta_cache()
+    block = torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.GELU(), torch.nn.LayerNorm(8))
+    model = torch.nn.Sequential(block, torch.nn.Softmax(-1))
+    misses = _misses(monkeypatch)
+    first = summarize(model, (4, 8))
+    remembered = len(misses)
+    assert remembered > 0
+    second = summarize(model, (4, 8))
+    assert len(misses) == remembered  # every signature of the second pass was known
+    assert second.to_dict() == first.to_dict()
+    summarize(model, (5, 8))  # a new shape is a new signature
+    assert len(misses) > remembered
+
+
+def test_the_shared_store_is_per_default_dtype():
+    x = torch.empty(3, dtype=torch.int64, device="meta")
+    clear_shared_meta_cache()
+    assert shared_meta_cache().run(aten.div.Tensor, (x, x), {}).dtype == torch.float32
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:  # int / int makes the default dtype: a float32 entry must not answer for it
+        assert shared_meta_cache().run(aten.div.Tensor, (x, x), {}).dtype == torch.float64
+        assert shared_meta_cache().run(aten.div.Tensor, (x, x), {}).dtype == torch.float64
+    finally:
+        torch.set_default_dtype(previous)
+    assert shared_meta_cache().run(aten.div.Tensor, (x, x), {}).dtype == torch.float32
+
+
+def test_two_captures_over_one_store_remember_their_own_misses():
+    """Interleaved as two threads could be: each capture's pending miss is its own."""
+    entries: dict = {}
+    first, second = MetaCache(entries, set()), MetaCache(entries, set())
+    a, b = torch.empty(2, 3, device="meta"), torch.empty(4, 5, device="meta")
+    assert first.outputs(aten.neg.default, (a,), {}) is None
+    assert second.outputs(aten.neg.default, (b,), {}) is None
+    assert first.kernel(aten.neg.default, (a,), {}).shape == (2, 3)
+    assert second.kernel(aten.neg.default, (b,), {}).shape == (4, 5)
+    for x in (a, b):
+        assert MetaCache(entries, set()).run(aten.neg.default, (x,), {}).shape == x.shape
+    assert len(entries) == 2
+
+
+def test_the_shared_store_is_emptied_at_its_limit(monkeypatch):
+    import cnnkit.analysis._meta_cache as meta_cache
+
+    clear_shared_meta_cache()
+    monkeypatch.setattr(meta_cache, "SHARED_LIMIT", 2)
+    sizes = []
+    for n in (1, 2, 3):
+        cache = shared_meta_cache()  # the third finds 2 signatures: emptied, then fills again
+        cache.run(aten.neg.default, (torch.empty(n, device="meta"),), {})
+        sizes.append(len(cache.entries))
+    assert sizes == [1, 2, 1]

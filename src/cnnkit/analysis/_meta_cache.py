@@ -1,4 +1,4 @@
-"""Meta outputs remembered by argument signature, for one capture.
+"""Meta outputs remembered by argument signature, shared by the captures of a process.
 
 (The shortcut kernels of :mod:`cnnkit.analysis._fast_meta` are tried first; this module
 covers every other op whose outputs its schema describes.)
@@ -20,7 +20,13 @@ as fresh but returns a view), in-place outputs that are the argument itself, wri
 whose metadata did not change. A signature that fails a check, or holds anything but tensors,
 numbers, strings, dtypes, devices, layouts and memory formats, is simply run every time.
 
-The cache lives for one capture (the recorder owns it): a second ``summarize`` starts cold.
+What is remembered is shared by every capture in the process (:func:`shared_meta_cache`), as
+PyTorch's ``FakeTensorMode`` shares its dispatch cache: the same signature makes the same meta
+outputs in any model, so a second ``summarize`` (or a model that repeats another's layers) runs no
+meta kernel twice. The store is per default dtype (a factory or integer division without a dtype
+makes the default one) and is emptied when it holds :data:`SHARED_LIMIT` signatures. Each capture
+has its own :class:`MetaCache` over the shared store: what one capture is about to remember
+(``_pending``) is never seen by another thread's.
 """
 
 from __future__ import annotations
@@ -134,16 +140,24 @@ def _argument(args: tuple[Any, ...], kwargs: dict[str, Any], where: tuple[int, s
     return args[position] if position < len(args) else kwargs.get(name)
 
 
-class MetaCache:
-    """op + argument signature -> the outputs' metadata, filled as the capture runs."""
+Entries = dict[tuple[Any, ...], tuple[Any, ...] | None]
+SHARED_LIMIT = 100_000  # signatures (a few hundred bytes each) before the shared store is emptied
+_SHARED: dict[torch.dtype, tuple[Entries, set[int]]] = {}  # default dtype -> (entries, unkeyed)
 
-    def __init__(self) -> None:
+
+class MetaCache:
+    """op + argument signature -> the outputs' metadata, filled as the capture runs.
+
+    ``entries`` and ``unkeyed`` may be shared stores (:func:`shared_meta_cache`); a new
+    ``MetaCache()`` has stores of its own."""
+
+    def __init__(self, entries: Entries | None = None, unkeyed: set[int] | None = None) -> None:
         # key -> per return: (shape, stride, dtype) of a fresh tensor, or (None, where) for the
         # argument written in place; None: this signature is run every time
-        self.entries: dict[tuple[Any, ...], tuple[Any, ...] | None] = {}
+        self.entries: Entries = {} if entries is None else entries
         self._pending: tuple[Any, tuple[Any, ...], Any] | None = None  # the miss to remember
         # ids of ops whose outputs broke a check once (they are held by _PLANS: ids stay theirs)
-        self.unkeyed: set[int] = set()
+        self.unkeyed: set[int] = set() if unkeyed is None else unkeyed
 
     def outputs(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any | None:
         """The outputs of ``func(*args, **kwargs)`` on meta tensors from a shortcut kernel
@@ -196,6 +210,20 @@ class MetaCache:
         if not _signature(args, key) or (kwargs and not _signature(kwargs.items(), key)):
             return None
         return tuple(key)
+
+
+def shared_meta_cache() -> MetaCache:
+    """A cache for one capture over the process's shared store for the current default dtype
+    (emptied first when it holds :data:`SHARED_LIMIT` signatures)."""
+    entries, unkeyed = _SHARED.setdefault(torch.get_default_dtype(), ({}, set()))
+    if len(entries) >= SHARED_LIMIT:
+        entries.clear()
+    return MetaCache(entries, unkeyed)
+
+
+def clear_shared_meta_cache() -> None:
+    """Forget every shared signature (benchmarks time a cold start with it)."""
+    _SHARED.clear()
 
 
 def _made(specs: tuple[Any, ...], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:

@@ -22,7 +22,7 @@ from torch.overrides import TorchFunctionMode
 from torch.utils._device import _device_constructors
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from cnnkit.analysis._meta_cache import MetaCache
+from cnnkit.analysis._meta_cache import shared_meta_cache
 from cnnkit.analysis._tensor_book import TensorBook
 from cnnkit.analysis._tensors import (
     _DTYPE_NAMES,
@@ -92,7 +92,8 @@ class Recorder:
         self._module_rule = module_rule
         self._rules_by_type: dict[type, Any] = {}
         self.meta = meta  # on the meta device: slow meta kernels may be skipped (_fast_meta)
-        self.meta_cache = MetaCache()  # ... or run once per argument signature (_meta_cache)
+        # ... or run once per argument signature in the process (_meta_cache)
+        self.meta_cache = shared_meta_cache()
         self.nodes: list[Node] = []
         self.calls: list[Call] = []
         self.book = TensorBook(self.nodes, parameter_names, strong=meta)
