@@ -210,6 +210,7 @@ def test_each_shortcut_is_taken_on_ordinary_inputs():
     for name in UNARY:
         cases[getattr(aten, name).default] = (x,)
         cases[getattr(aten, name + "_").default] = (x,)
+    cases.update(_views(x[0, 0], 1, 2, [-1]))
     assert set(cases) == set(FAST)
     for func, args in cases.items():
         kwargs = {"rounding_mode": "floor"} if func is aten.div.Tensor_mode else {}
@@ -224,3 +225,57 @@ def test_integer_inputs_and_real_devices_run_the_real_kernel():
     assert fast_outputs(aten.relu.default, (torch.empty(3),), {}) is None
     with pytest.raises(RuntimeError):
         aten.mm.default(torch.empty(2, 3, device="meta"), torch.empty(4, 5, device="meta"))
+
+
+def _views(x, a, b, size):
+    """Each view op with arguments drawn for ``x`` (some of them refused by PyTorch)."""
+    rank = x.dim()
+    order = list(range(rank))[::-1] if a % 2 else list(range(rank))
+    return {
+        aten.view.default: (x, size),
+        aten._unsafe_view.default: (x, size),
+        aten.expand.default: (x, [2, *x.shape] if b % 2 else [-1] * rank),
+        aten.t.default: (x,),
+        aten.permute.default: (x, order),
+        aten.transpose.int: (x, a % (rank + 1) - rank, b % rank),
+        aten.unsqueeze.default: (x, a % (rank + 2) - 1),
+        aten.squeeze.dim: (x, b % rank),
+        aten.select.int: (x, a % rank, b - 1),
+    }
+
+
+@settings(max_examples=150)
+@given(
+    shape=st.lists(st.integers(1, 4), min_size=1, max_size=4).map(tuple),
+    dtype=st.sampled_from(DTYPES),
+    layout=st.sampled_from(["contiguous", "channels_last", "transposed", "expanded"]),
+    a=st.integers(0, 7),
+    b=st.integers(0, 7),
+    flat=st.booleans(),
+)
+def test_views_are_the_kernels_own_views(shape, dtype, layout, a, b, flat):
+    from cnnkit.analysis._fast_meta import VIEWS
+    from cnnkit.analysis._tensors import storage_key
+
+    x = meta_tensor(shape, dtype, layout)
+    size = [-1] if flat else [*x.shape[:-1], 1, x.shape[-1]]
+    cases = _views(x, a, b, size)
+    assert set(cases) == set(VIEWS)
+    for func, args in cases.items():
+        fast = fast_outputs(func, args, {})
+        try:
+            real = func(*args)
+        except Exception:
+            assert fast is None  # the shortcut never hides an error
+            continue
+        assert fast is not None, func
+        assert fast.storage_offset() == real.storage_offset()
+        assert storage_key(fast) == storage_key(real) == storage_key(x)  # a view of x
+        _same(fast, real)
+
+
+def test_views_of_real_tensors_and_keywords_are_left_to_the_kernel():
+    x = torch.ones(2, 3)
+    assert fast_outputs(aten.view.default, (x, [6]), {}) is None
+    meta = torch.empty(2, 3, device="meta")
+    assert fast_outputs(aten.expand.default, (meta, [2, 3]), {"implicit": True}) is None
