@@ -35,7 +35,7 @@ from typing import Any
 
 import torch
 
-from cnnkit.analysis._fast_meta import _FAST_BY_ID
+from cnnkit.analysis._fast_meta import _FAST_BY_ID, META
 from cnnkit.analysis._tensors import flat_tensors, storage_key
 
 _TENSOR = torch._C.TensorBase
@@ -230,7 +230,7 @@ def _made(specs: tuple[Any, ...], args: tuple[Any, ...], kwargs: dict[str, Any])
     outputs = tuple(
         _argument(args, kwargs, spec[1])
         if spec[0] is None
-        else torch.empty_strided(spec[0], spec[1], dtype=spec[2], device="meta")
+        else torch.empty_strided(spec[0], spec[1], dtype=spec[2], device=META)
         for spec in specs
     )
     return outputs[0] if len(outputs) == 1 else outputs
