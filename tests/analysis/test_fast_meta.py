@@ -15,8 +15,8 @@ DTYPES = [torch.float32, torch.float16, torch.bfloat16, torch.float64]
 
 
 def _same(fast, real) -> None:
-    fast = fast if isinstance(fast, tuple) else (fast,)
-    real = real if isinstance(real, tuple) else (real,)
+    fast = tuple(fast) if isinstance(fast, tuple | list) else (fast,)
+    real = tuple(real) if isinstance(real, tuple | list) else (real,)
     assert len(fast) == len(real)
     for a, b in zip(fast, real, strict=True):
         assert (a.shape, a.stride(), a.dtype, a.device) == (b.shape, b.stride(), b.dtype, b.device)
@@ -227,6 +227,9 @@ def test_integer_inputs_and_real_devices_run_the_real_kernel():
         aten.mm.default(torch.empty(2, 3, device="meta"), torch.empty(4, 5, device="meta"))
 
 
+ENDS = (0, 2, 5, 2**63 + 2)  # minus 3: before the start, inside, past the end, INT64_MAX
+
+
 def _views(x, a, b, size):
     """Each view op with arguments drawn for ``x`` (some of them refused by PyTorch)."""
     rank = x.dim()
@@ -241,6 +244,10 @@ def _views(x, a, b, size):
         aten.unsqueeze.default: (x, a % (rank + 2) - 1),
         aten.squeeze.dim: (x, b % rank),
         aten.select.int: (x, a % rank, b - 1),
+        aten.slice.Tensor: (x, b % rank - 1, a - 4, None if b % 3 == 0 else ENDS[b % 4] - 3, a % 4),
+        aten.split.Tensor: (x, a % 3 + 1, b % rank),
+        aten.split_with_sizes.default: (x, [1, x.shape[a % rank] - 1], a % rank),
+        aten.unbind.int: (x, -1 - b % rank),
     }
 
 
@@ -269,9 +276,13 @@ def test_views_are_the_kernels_own_views(shape, dtype, layout, a, b, flat):
             assert fast is None  # the shortcut never hides an error
             continue
         assert fast is not None, func
-        assert fast.storage_offset() == real.storage_offset()
-        assert storage_key(fast) == storage_key(real) == storage_key(x)  # a view of x
-        _same(fast, real)
+        assert type(fast) is type(real), func  # several views: a list, as the op returns
+        fast, real = (fast, real) if isinstance(real, list) else ([fast], [real])
+        assert len(fast) == len(real)
+        for mine, theirs in zip(fast, real, strict=True):
+            assert mine.storage_offset() == theirs.storage_offset()
+            assert storage_key(mine) == storage_key(theirs) == storage_key(x)  # a view of x
+            _same(mine, theirs)
 
 
 def test_views_of_real_tensors_and_keywords_are_left_to_the_kernel():

@@ -275,7 +275,7 @@ def _upsample_2d(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     return torch.empty((x.shape[0], x.shape[1], *size), dtype=x.dtype, device=META)
 
 
-def _view_method(method: Callable[..., Any], arity: int) -> FastKernel:
+def _view_method(method: Callable[..., Any], arity: tuple[int, ...]) -> FastKernel:
     """A view op (``view``, ``expand``, ``permute``...) through the tensor's own method: the
     same C++ kernel without ``OpOverload.__call__`` (~4 us of Python a call) and, in the
     capture, without a second round trip through its torch function mode. Runs only on a
@@ -283,7 +283,7 @@ def _view_method(method: Callable[..., Any], arity: int) -> FastKernel:
     ``None`` so that the real kernel runs and raises its own error."""
 
     def kernel(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        if len(args) != arity or kwargs:
+        if len(args) not in arity or kwargs:
             return None
         x = args[0]
         if type(x) is not torch.Tensor or not x.is_meta:
@@ -296,17 +296,50 @@ def _view_method(method: Callable[..., Any], arity: int) -> FastKernel:
     return kernel
 
 
+def _listed(method: Callable[..., Any]) -> Callable[..., Any]:
+    """A method returning several views, as the list that the aten op returns."""
+    return lambda *args: list(method(*args))
+
+
+def _slice(x: torch.Tensor, dim: int = 0, start: Any = None, end: Any = None, step: int = 1) -> Any:
+    """``aten.slice`` as ``narrow`` (step 1) or ``as_strided`` (a larger step), once start and
+    end are clamped into the axis as slice clamps them (None: the whole axis; negative: from
+    the end): ``(last - first + step - 1) // step`` elements, ``step`` times the stride,
+    starting ``first`` elements in."""
+    if type(step) is not int or step < 1:
+        raise ValueError("left to the kernel")
+    if not all(v is None or type(v) is int for v in (start, end)):
+        raise ValueError("left to the kernel")
+    size = x.shape[dim]
+    first = 0 if start is None else (start + size if start < 0 else start)
+    last = size if end is None else (end + size if end < 0 else end)
+    first = min(max(first, 0), size)
+    last = min(max(last, first), size)
+    if step == 1:
+        return x.narrow(dim, first, last - first)
+    axis = dim % x.dim()
+    sizes, strides = list(x.shape), list(x.stride())
+    sizes[axis] = (last - first + step - 1) // step
+    offset = x.storage_offset() + first * strides[axis]
+    strides[axis] *= step
+    return x.as_strided(sizes, strides, offset)
+
+
 # _unsafe_view is view_impl without autograd's view tracking: the same shape, strides, storage
-VIEWS: dict[Any, tuple[Callable[..., Any], int]] = {
-    aten.view.default: (torch.Tensor.view, 2),
-    aten._unsafe_view.default: (torch.Tensor.view, 2),
-    aten.expand.default: (torch.Tensor.expand, 2),
-    aten.t.default: (torch.Tensor.t, 1),
-    aten.permute.default: (torch.Tensor.permute, 2),
-    aten.transpose.int: (torch.Tensor.transpose, 3),
-    aten.unsqueeze.default: (torch.Tensor.unsqueeze, 2),
-    aten.squeeze.dim: (torch.Tensor.squeeze, 2),
-    aten.select.int: (torch.Tensor.select, 3),
+VIEWS: dict[Any, tuple[Callable[..., Any], tuple[int, ...]]] = {
+    aten.view.default: (torch.Tensor.view, (2,)),
+    aten._unsafe_view.default: (torch.Tensor.view, (2,)),
+    aten.expand.default: (torch.Tensor.expand, (2,)),
+    aten.t.default: (torch.Tensor.t, (1,)),
+    aten.permute.default: (torch.Tensor.permute, (2,)),
+    aten.transpose.int: (torch.Tensor.transpose, (3,)),
+    aten.unsqueeze.default: (torch.Tensor.unsqueeze, (2,)),
+    aten.squeeze.dim: (torch.Tensor.squeeze, (2,)),
+    aten.select.int: (torch.Tensor.select, (3,)),
+    aten.slice.Tensor: (_slice, (1, 2, 3, 4, 5)),
+    aten.split.Tensor: (_listed(torch._C.TensorBase.split), (2, 3)),
+    aten.split_with_sizes.default: (_listed(torch.Tensor.split_with_sizes), (2, 3)),
+    aten.unbind.int: (_listed(torch.Tensor.unbind), (1, 2)),
 }
 
 UNARY = (
