@@ -290,3 +290,42 @@ def test_views_of_real_tensors_and_keywords_are_left_to_the_kernel():
     assert fast_outputs(aten.view.default, (x, [6]), {}) is None
     meta = torch.empty(2, 3, device="meta")
     assert fast_outputs(aten.expand.default, (meta, [2, 3]), {"implicit": True}) is None
+
+
+class _ViewFlags(torch.nn.Module):
+    """Records, for each view op of its forward, whether autograd sees a view of the input."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.flags: dict[str, list] = {}
+
+    def forward(self, x):
+        outputs = [
+            aten._unsafe_view.default(x, [-1]),
+            x.view(-1),
+            x.expand(2, -1, -1, -1),
+            x.t() if x.dim() == 2 else x.transpose(1, 2),
+            x.permute(2, 0, 1),
+            x[:, 1:],
+            x[..., ::2],
+            x.select(1, 0),
+            x.unsqueeze(0),
+            x.squeeze(0),
+            *x.split(1, 1),
+            *x.unbind(2),
+        ]
+        self.flags[x.device.type] = [(o._is_view(), o._base is x, o.shape) for o in outputs]
+        return outputs[0]
+
+
+def test_the_shortcut_views_are_tracked_as_the_kernels_views_are():
+    """A model can look at what its views are (``_is_view``, ``_base``): the same in the
+    capture as in a real forward (``_unsafe_view`` is no view to autograd, the others are)."""
+    from cnnkit.analysis import summarize
+
+    model = _ViewFlags()
+    with torch.no_grad():
+        model(torch.randn(1, 3, 4))
+    summarize(model, (3, 4))
+    assert model.flags["meta"] == model.flags["cpu"]
+    assert model.flags["cpu"][0][:2] == (False, False)
