@@ -23,15 +23,18 @@ import functools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any
+from typing import Any, NamedTuple
 
 from cnnkit.arith.receptive_field import Field, global_field, merge
 from cnnkit.errors import ShapeError
 
 
-@dataclass(frozen=True)
-class Factor:
-    """A piece of a tensor dim: ``size`` positions along input ``axis`` (``None``: not spatial)."""
+class Factor(NamedTuple):
+    """A piece of a tensor dim: ``size`` positions along input ``axis`` (``None``: not spatial).
+
+    A named tuple, not a dataclass: dims are compared and hashed (views, matrix products and
+    element-wise ops repeat from block to block), and a tuple's ``==`` and ``hash`` run in C,
+    several times faster than a dataclass's generated methods."""
 
     axis: int | None
     size: int
@@ -87,18 +90,20 @@ class _computed_once:  # used as a decorator, like functools.cached_property
         return value
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Layout:
     """A data tensor's dims (their factors), the exact field of every input spatial axis and
     its local field (``None``: the same as the exact one)."""
 
     dims: tuple[Dim, ...]
     fields: Fields
-    local: Fields = None  # type: ignore[assignment]  # __post_init__ replaces None with the exact fields
+    local: Fields
 
-    def __post_init__(self) -> None:
-        if self.local is None:
-            object.__setattr__(self, "local", self.fields)
+    def __init__(self, dims: tuple[Dim, ...], fields: Fields, local: Fields | None = None):
+        # written into __dict__, as Factor's (a layout per node)
+        values = self.__dict__
+        values["dims"], values["fields"] = dims, fields
+        values["local"] = fields if local is None else local
 
     def axes_in(self, dim: int) -> set[int]:
         """Spatial axes with a factor in ``dim``."""
@@ -137,7 +142,13 @@ class Layout:
 
     @_computed_once
     def shape(self) -> tuple[int, ...]:
-        return tuple([dim_size(factors) for factors in self.dims])
+        sizes = []
+        for factors in self.dims:  # dim_size, inlined: every layout's shape is read
+            size = 1
+            for factor in factors:
+                size *= factor.size
+            sizes.append(size)
+        return tuple(sizes)
 
 
 def dim_size(factors: Dim) -> int:
@@ -147,7 +158,8 @@ def dim_size(factors: Dim) -> int:
     return size
 
 
-def plain_dim(size: int) -> Dim:
+@functools.lru_cache(maxsize=1024)  # one object per size: dims are immutable, and most
+def plain_dim(size: int) -> Dim:  # layouts hold a few plain dims (batch, channels, heads)
     """A dim that holds no spatial axis."""
     return () if size == 1 else (Factor(None, size),)
 
@@ -163,7 +175,7 @@ def reduced_dim(axes: Iterable[int]) -> Dim:
 
 
 def plain_dims(shape: Sequence[int]) -> tuple[Dim, ...]:
-    return tuple(plain_dim(size) for size in shape)
+    return tuple([plain_dim(size) for size in shape])
 
 
 def input_layout(shape: Sequence[int]) -> Layout:
