@@ -61,25 +61,36 @@ def propagate(graph: Graph, spatial: Sequence[sp.Spatial]) -> list[NodeLayouts]:
     layouts: list[NodeLayouts] = [_input_layouts(graph)]
     for node in graph.nodes[1:]:
         kind = spatial[node.index]
+        outputs = node.outputs
         if isinstance(kind, sp.Constant):
-            layouts.append((None,) * len(node.outputs))
+            layouts.append((None,) * len(outputs))
             continue
-        inputs = [
-            (
-                ref,
-                None if ref.producer is None or not ref.is_data else layout_of(ref, layouts, sizes),
-            )
-            for ref in node.inputs
-        ]  # (layout_of's first test inlined: most inputs of a transformer's ops are weights)
-        data = [(ref, lay) for ref, lay in inputs if lay is not None]
+        inputs: list[tuple[TensorRef, Layout | None]] = []
+        data: list[tuple[TensorRef, Layout]] = []
+        for ref in node.inputs:
+            producer = ref.producer
+            if producer is None or not ref.is_data:  # most inputs of a transformer's ops are
+                inputs.append((ref, None))  # weights
+                continue
+            origin = ref.origin
+            if origin is None or origin == producer:  # layout_of's common case, inlined
+                layout = layouts[producer[0]][producer[1]]
+                if layout is not None and layout.shape != ref.shape:
+                    layout = _lost(ref.shape, sizes)
+            else:
+                layout = layout_of(ref, layouts, sizes)
+            inputs.append((ref, layout))
+            if layout is not None:
+                data.append((ref, layout))
         if not data:
-            layouts.append((None,) * len(node.outputs))
+            layouts.append((None,) * len(outputs))
             continue
         if isinstance(kind, sp.Split):
             layouts.append(split(kind, node, data[0][1]))
             continue
         first = _apply(kind, node, inputs, data, sizes)
-        layouts.append(_all_outputs(node, first, sizes))
+        # one output (most ops): what _all_outputs returns, without the call
+        layouts.append((first,) if len(outputs) < 2 else _all_outputs(node, first, sizes))
     return layouts
 
 
@@ -153,8 +164,15 @@ def _apply(
     data: list[tuple[TensorRef, Layout]],
     sizes: Sequence[int],
 ) -> Layout:
-    out = node.output_shape
+    out = node.outputs[0].shape if node.outputs else ()  # node.output_shape, inlined
     first = data[0][1]
+    # the two kinds most nodes have (a transformer's views and element-wise ops), tested
+    # first by their exact type: the chain of isinstance tests below costs more than either
+    kind_type = type(kind)
+    if kind_type is sp.Reshape:
+        return _reshape(data, out, sizes)
+    if kind_type is sp.Pointwise:
+        return _pointwise(data, out, sizes)
     if isinstance(kind, sp.Window):
         return window(kind, first, data[0][0].shape, out, sizes)
     if isinstance(kind, sp.Unfold):
@@ -176,10 +194,7 @@ def _apply(
     if isinstance(kind, sp.Mix):
         return _mix(kind, Layout(first.dims, fields, local), out, sizes)
     if isinstance(kind, sp.Reshape):
-        dims = reshape_dims(first.dims, out)
-        if dims is None:
-            return _lost(out, sizes)
-        return regrid(first, Layout(dims, fields, local), len(sizes))
+        return _reshape(data, out, sizes)
     if isinstance(kind, sp.Permute):
         return Layout(tuple(first.dims[d] for d in kind.dims), fields, local)
     if isinstance(kind, sp.Concat):
@@ -197,6 +212,22 @@ def _apply(
             for old, new in zip(first.dims, dims, strict=True)
         )
     return Layout(dims, forget(fields, present), forget(local, present))
+
+
+def _reshape(
+    data: list[tuple[TensorRef, Layout]], out: Sequence[int], sizes: Sequence[int]
+) -> Layout:
+    """A view: the dims' factors regrouped as ``out``, space-to-depth and depth-to-space
+    recognised (:func:`~cnnkit.analysis._regrid.regrid`)."""
+    first = data[0][1]
+    dims = reshape_dims(first.dims, out)
+    if dims is None:
+        return _lost(out, sizes)
+    if len(data) == 1:  # what merged() returns for one layout, without the calls
+        fields, local = first.fields, first.local
+    else:
+        fields, local = merged([lay for _, lay in data], sizes)
+    return regrid(first, Layout(dims, fields, local), len(sizes))
 
 
 def _positional(dim: Dim) -> bool:
