@@ -24,14 +24,7 @@ from cnnkit.arith.receptive_field import step, upsample_step
 def regrid(before: Layout, after: Layout, spatial: int) -> Layout:
     """``after`` (the layout a view gives, from :func:`~cnnkit.analysis.layout.reshape_dims`)
     with space-to-depth and depth-to-space recognised, each axis's fields stepped."""
-    # Most views move no pixel (a transformer splits heads, flattens tokens): a first look
-    # finds whether either pattern can match, without the copies and searches below.
-    axes = [f.axis for factors in after.dims for f in factors if f.axis is not None]
-    cut = any(axes.count(axis) == 2 for axis in range(spatial))  # an axis in two pieces
-    shuffled = len(after.dims) >= 2 + spatial and any(
-        len(factors) > 1 and _depth_to_space(factors) is not None for factors in after.dims
-    )
-    if not cut and not shuffled:
+    if not moves_pixels(after.dims, spatial):
         return after
     dims = [list(factors) for factors in after.dims]
     fields, local = list(after.fields), list(after.local)
@@ -70,6 +63,18 @@ def regrid(before: Layout, after: Layout, spatial: int) -> Layout:
     if not changed:
         return after
     return Layout(tuple(tuple(f for f in factors) for factors in dims), _t(fields), _t(local))
+
+
+def moves_pixels(dims: Sequence[Dim], spatial: int) -> bool:
+    """Whether :func:`regrid` can find either pattern in a view's ``dims``. Most views move no
+    pixel (a transformer splits heads, flattens tokens): this first look spares them the
+    copies and searches."""
+    held = [f.axis for factors in dims for f in factors if f.axis is not None]
+    if any(held.count(axis) == 2 for axis in range(spatial)):  # an axis in two pieces
+        return True
+    return len(dims) >= 2 + spatial and any(
+        len(factors) > 1 and _depth_to_space(factors) is not None for factors in dims
+    )
 
 
 def _depth_to_space(factors: Sequence[Factor]) -> tuple[int, int, int] | None:

@@ -45,15 +45,20 @@ class Factor(NamedTuple):
 Dim = tuple[Factor, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class AxisField:
     """The field of one spatial axis (a 1-D :class:`~cnnkit.arith.receptive_field.Field`)."""
 
     field: Field
-    is_global: bool = False
+    is_global: bool
     # A global field's map grid (its positions' jump and start) where it is known: attention
     # makes every position see everything, but the positions stay where they were.
-    grid: Field | None = None
+    grid: Field | None
+
+    def __init__(self, field: Field, is_global: bool = False, grid: Field | None = None):
+        # written into __dict__, as Layout's (attention makes a global field per product)
+        values = self.__dict__
+        values["field"], values["is_global"], values["grid"] = field, is_global, grid
 
 
 class BroadcastOnly:
@@ -151,6 +156,14 @@ class Layout:
         return tuple(sizes)
 
 
+def with_shape(layout: Layout, shape: tuple[int, ...]) -> Layout:
+    """``layout`` with its shape already known: ``shape``, which the caller built its dims to
+    have (a view's dims are cut to the view's sizes), so that the first read need not sum the
+    factors again."""
+    layout.__dict__["shape"] = shape
+    return layout
+
+
 def dim_size(factors: Dim) -> int:
     size = 1
     for factor in factors:
@@ -229,7 +242,7 @@ def merge_fields(all_fields: Iterable[Fields], sizes: Sequence[int]) -> Fields:
             grids = [g for g in map(grid_of, reaching) if g is not None]
             # one grid when they all have its jump and start (the last one, as a dict by
             # (jump, start) would keep), compared without hashing Fractions
-            grid = grids[-1] if grids and all(_same_grid(g, grids[0]) for g in grids) else None
+            grid = grids[-1] if grids and all(same_grid(g, grids[0]) for g in grids) else None
             merged.append(global_on_grid(size, grid))
         elif any(v is None for v in reaching):
             merged.append(None)
@@ -240,7 +253,8 @@ def merge_fields(all_fields: Iterable[Fields], sizes: Sequence[int]) -> Fields:
     return tuple(merged)
 
 
-def _same_grid(a: Field, b: Field) -> bool:
+def same_grid(a: Field, b: Field) -> bool:
+    """Two grids with the same jump and start (the same object, most often)."""
     return a is b or (a.jump == b.jump and a.start == b.start)
 
 
