@@ -66,6 +66,7 @@ def propagate(graph: Graph, spatial: Sequence[sp.Spatial]) -> list[NodeLayouts]:
     sizes = tuple(graph.input_shape[2:])
     layouts: list[NodeLayouts] = [_input_layouts(graph)]
     plans: Plans = {}  # this propagation's steps that depend on dims and shapes alone
+    whole = tuple([global_axis(n) for n in sizes])  # the fields of statistics of the input
     for node in graph.nodes[1:]:
         kind = spatial[node.index]
         outputs = node.outputs
@@ -97,7 +98,7 @@ def propagate(graph: Graph, spatial: Sequence[sp.Spatial]) -> list[NodeLayouts]:
             continue
         first = _apply(kind, node, lays, data, sizes, plans)
         # one output (most ops): what _all_outputs returns, without the call
-        layouts.append((first,) if len(outputs) < 2 else _all_outputs(node, first, sizes))
+        layouts.append((first,) if len(outputs) < 2 else _all_outputs(node, first, whole))
     return layouts
 
 
@@ -142,11 +143,11 @@ def _lost(shape: Sequence[int], sizes: Sequence[int]) -> Layout:
     return Layout(plain_dims(shape), (None,) * len(sizes))
 
 
-def _all_outputs(node: Node, first: Layout, sizes: Sequence[int]) -> NodeLayouts:
+def _all_outputs(node: Node, first: Layout, whole: Fields) -> NodeLayouts:
     """Outputs beyond the first: same layout when they have its shape (indices, masks), else
-    statistics of the whole input (a batch norm's saved mean): global on every axis."""
+    statistics of the whole input (a batch norm's saved mean): ``whole``, global on every
+    axis."""
     result = [first]
-    whole = tuple([global_axis(n) for n in sizes])
     for ref in node.outputs[1:]:
         if ref.shape == node.outputs[0].shape:
             result.append(first)
@@ -177,13 +178,18 @@ def _apply(
     plans = {} if plans is None else plans
     out = node.outputs[0].shape if node.outputs else ()  # node.output_shape, inlined
     first = data[0][1]
-    # the two kinds most nodes have (a transformer's views and element-wise ops), tested
-    # first by their exact type: the chain of isinstance tests below costs more than either
+    # the kinds most nodes have (a transformer's views, element-wise ops, permutes and
+    # products) tested first, the two commonest by their exact type: the chain of isinstance
+    # tests below costs more than a permute
     kind_type = type(kind)
     if kind_type is sp.Reshape:
         return _reshape(data, out, sizes, plans)
     if kind_type is sp.Pointwise:
         return _pointwise(data, out, sizes, plans)
+    if isinstance(kind, sp.Permute) and len(data) == 1:  # as below, without merged()
+        return Layout(tuple([first.dims[d] for d in kind.dims]), first.fields, first.local)
+    if isinstance(kind, sp.MatMul):
+        return _matmul(kind, node.inputs, lays, out, sizes, plans)
     if isinstance(kind, sp.Window):
         return window(kind, first, data[0][0].shape, out, sizes)
     if isinstance(kind, sp.Unfold):
@@ -192,8 +198,6 @@ def _apply(
         return resample(kind, first, data[0][0].shape, out)
     if isinstance(kind, sp.Pointwise):
         return _pointwise(data, out, sizes, plans)
-    if isinstance(kind, sp.MatMul):
-        return _matmul(kind, node.inputs, lays, out, sizes, plans)
     if isinstance(kind, sp.Slice | sp.Select):
         return slice_(kind, first, out)
     if isinstance(kind, sp.Pad):
