@@ -208,18 +208,25 @@ def slice_(kind: sp.Slice | sp.Select, layout: Layout, out: Sequence[int]) -> La
     d = kind.dim
     start = kind.index if isinstance(kind, sp.Select) else kind.start
     stride = 1 if isinstance(kind, sp.Select) else kind.step
-    dims, fields, local = list(layout.dims), list(layout.fields), list(layout.local)
+    dims = list(layout.dims)
+    fields, local = layout.fields, layout.local  # kept as they are (the same objects) where
+    # the slice moves no axis: a split of q, k and v along the channels, whose fields a
+    # product then merges (the same objects merge at once)
     axis = layout.clean_axis(d)
     size = 1 if gone else out[d]
     if axis is not None:
-        change_axis(fields, local, axis, functools.partial(_stepped, _crop, start, stride))
+        moved, moved_local = list(fields), list(local)
+        change_axis(moved, moved_local, axis, functools.partial(_stepped, _crop, start, stride))
+        fields, local = tuple(moved), tuple(moved_local)
         dims[d] = axis_dim(axis, size)
     elif not _keeps_reduced(layout.dims[d], size):
-        fields, local = _forget_both(fields, local, layout.axes_in(d))
+        held = layout.axes_in(d)
+        if held:  # forget() of no axis: the fields as they are
+            fields, local = forget(fields, held), forget(local, held)
         dims[d] = plain_dim(size)
     if gone:
         dims.pop(d)
-    return Layout(tuple(dims), tuple(fields), tuple(local))
+    return Layout(tuple(dims), fields, local)
 
 
 def _crop(field: Field, start: int, stride: int) -> Field:

@@ -14,6 +14,7 @@ position floor(o / r), a nearest upsampling by r, exactly as ``pixel_shuffle``.
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 
 from cnnkit.analysis._axis_steps import _stepped, change_axis
 from cnnkit.analysis.layout import AxisState, Dim, Factor, Layout
@@ -23,6 +24,8 @@ from cnnkit.arith.receptive_field import step, upsample_step
 def regrid(before: Layout, after: Layout, spatial: int) -> Layout:
     """``after`` (the layout a view gives, from :func:`~cnnkit.analysis.layout.reshape_dims`)
     with space-to-depth and depth-to-space recognised, each axis's fields stepped."""
+    if not moves_pixels(after.dims, spatial):
+        return after
     dims = [list(factors) for factors in after.dims]
     fields, local = list(after.fields), list(after.local)
     changed = False
@@ -62,7 +65,19 @@ def regrid(before: Layout, after: Layout, spatial: int) -> Layout:
     return Layout(tuple(tuple(f for f in factors) for factors in dims), _t(fields), _t(local))
 
 
-def _depth_to_space(factors: list[Factor]) -> tuple[int, int, int] | None:
+def moves_pixels(dims: Sequence[Dim], spatial: int) -> bool:
+    """Whether :func:`regrid` can find either pattern in a view's ``dims``. Most views move no
+    pixel (a transformer splits heads, flattens tokens): this first look spares them the
+    copies and searches."""
+    held = [f.axis for factors in dims for f in factors if f.axis is not None]
+    if any(held.count(axis) == 2 for axis in range(spatial)):  # an axis in two pieces
+        return True
+    return len(dims) >= 2 + spatial and any(
+        len(factors) > 1 and _depth_to_space(factors) is not None for factors in dims
+    )
+
+
+def _depth_to_space(factors: Sequence[Factor]) -> tuple[int, int, int] | None:
     """(axis, its size, the plain factor r) when ``factors`` are one whole clean axis, then
     only plain factors (channels become the inner positions)."""
     if len(factors) < 2:

@@ -23,15 +23,18 @@ import functools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any
+from typing import Any, NamedTuple
 
 from cnnkit.arith.receptive_field import Field, global_field, merge
 from cnnkit.errors import ShapeError
 
 
-@dataclass(frozen=True)
-class Factor:
-    """A piece of a tensor dim: ``size`` positions along input ``axis`` (``None``: not spatial)."""
+class Factor(NamedTuple):
+    """A piece of a tensor dim: ``size`` positions along input ``axis`` (``None``: not spatial).
+
+    A named tuple, not a dataclass: dims are compared and hashed (views, matrix products and
+    element-wise ops repeat from block to block), and a tuple's ``==`` and ``hash`` run in C,
+    several times faster than a dataclass's generated methods."""
 
     axis: int | None
     size: int
@@ -42,15 +45,20 @@ class Factor:
 Dim = tuple[Factor, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class AxisField:
     """The field of one spatial axis (a 1-D :class:`~cnnkit.arith.receptive_field.Field`)."""
 
     field: Field
-    is_global: bool = False
+    is_global: bool
     # A global field's map grid (its positions' jump and start) where it is known: attention
     # makes every position see everything, but the positions stay where they were.
-    grid: Field | None = None
+    grid: Field | None
+
+    def __init__(self, field: Field, is_global: bool = False, grid: Field | None = None):
+        # written into __dict__, as Layout's (attention makes a global field per product)
+        values = self.__dict__
+        values["field"], values["is_global"], values["grid"] = field, is_global, grid
 
 
 class BroadcastOnly:
@@ -87,18 +95,20 @@ class _computed_once:  # used as a decorator, like functools.cached_property
         return value
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Layout:
     """A data tensor's dims (their factors), the exact field of every input spatial axis and
     its local field (``None``: the same as the exact one)."""
 
     dims: tuple[Dim, ...]
     fields: Fields
-    local: Fields = None  # type: ignore[assignment]  # __post_init__ replaces None with the exact fields
+    local: Fields
 
-    def __post_init__(self) -> None:
-        if self.local is None:
-            object.__setattr__(self, "local", self.fields)
+    def __init__(self, dims: tuple[Dim, ...], fields: Fields, local: Fields | None = None):
+        # written into __dict__, as Factor's (a layout per node)
+        values = self.__dict__
+        values["dims"], values["fields"] = dims, fields
+        values["local"] = fields if local is None else local
 
     def axes_in(self, dim: int) -> set[int]:
         """Spatial axes with a factor in ``dim``."""
@@ -137,7 +147,21 @@ class Layout:
 
     @_computed_once
     def shape(self) -> tuple[int, ...]:
-        return tuple([dim_size(factors) for factors in self.dims])
+        sizes = []
+        for factors in self.dims:  # dim_size, inlined: every layout's shape is read
+            size = 1
+            for factor in factors:
+                size *= factor.size
+            sizes.append(size)
+        return tuple(sizes)
+
+
+def with_shape(layout: Layout, shape: tuple[int, ...]) -> Layout:
+    """``layout`` with its shape already known: ``shape``, which the caller built its dims to
+    have (a view's dims are cut to the view's sizes), so that the first read need not sum the
+    factors again."""
+    layout.__dict__["shape"] = shape
+    return layout
 
 
 def dim_size(factors: Dim) -> int:
@@ -147,7 +171,8 @@ def dim_size(factors: Dim) -> int:
     return size
 
 
-def plain_dim(size: int) -> Dim:
+@functools.lru_cache(maxsize=1024)  # one object per size: dims are immutable, and most
+def plain_dim(size: int) -> Dim:  # layouts hold a few plain dims (batch, channels, heads)
     """A dim that holds no spatial axis."""
     return () if size == 1 else (Factor(None, size),)
 
@@ -163,7 +188,7 @@ def reduced_dim(axes: Iterable[int]) -> Dim:
 
 
 def plain_dims(shape: Sequence[int]) -> tuple[Dim, ...]:
-    return tuple(plain_dim(size) for size in shape)
+    return tuple([plain_dim(size) for size in shape])
 
 
 def input_layout(shape: Sequence[int]) -> Layout:
@@ -217,7 +242,7 @@ def merge_fields(all_fields: Iterable[Fields], sizes: Sequence[int]) -> Fields:
             grids = [g for g in map(grid_of, reaching) if g is not None]
             # one grid when they all have its jump and start (the last one, as a dict by
             # (jump, start) would keep), compared without hashing Fractions
-            grid = grids[-1] if grids and all(_same_grid(g, grids[0]) for g in grids) else None
+            grid = grids[-1] if grids and all(same_grid(g, grids[0]) for g in grids) else None
             merged.append(global_on_grid(size, grid))
         elif any(v is None for v in reaching):
             merged.append(None)
@@ -228,7 +253,8 @@ def merge_fields(all_fields: Iterable[Fields], sizes: Sequence[int]) -> Fields:
     return tuple(merged)
 
 
-def _same_grid(a: Field, b: Field) -> bool:
+def same_grid(a: Field, b: Field) -> bool:
+    """Two grids with the same jump and start (the same object, most often)."""
     return a is b or (a.jump == b.jump and a.start == b.start)
 
 

@@ -18,6 +18,7 @@ axis. It is the field through the spatially varying paths, which SE networks quo
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from cnnkit.analysis import spatial as sp
 from cnnkit.analysis._axis_steps import (
@@ -28,7 +29,7 @@ from cnnkit.analysis._axis_steps import (
     split,
     window,
 )
-from cnnkit.analysis._regrid import regrid
+from cnnkit.analysis._regrid import moves_pixels, regrid
 from cnnkit.analysis._unfold import unfold
 from cnnkit.analysis.graph import Graph, Node, TensorRef
 from cnnkit.analysis.layout import (
@@ -51,35 +52,53 @@ from cnnkit.analysis.layout import (
     plain_dims,
     reduced_dim,
     reshape_dims,
+    same_grid,
+    with_shape,
 )
 from cnnkit.arith.receptive_field import Field
+
+# Steps worked out once per propagation, keyed by the op's kind, its operands' dims and shapes.
+Plans = dict[tuple[Any, ...], Any]
 
 
 def propagate(graph: Graph, spatial: Sequence[sp.Spatial]) -> list[NodeLayouts]:
     """The layout (dims and fields) of every output of every node; ``None``: not data."""
     sizes = tuple(graph.input_shape[2:])
     layouts: list[NodeLayouts] = [_input_layouts(graph)]
+    plans: Plans = {}  # this propagation's steps that depend on dims and shapes alone
+    whole = tuple([global_axis(n) for n in sizes])  # the fields of statistics of the input
     for node in graph.nodes[1:]:
         kind = spatial[node.index]
+        outputs = node.outputs
         if isinstance(kind, sp.Constant):
-            layouts.append((None,) * len(node.outputs))
+            layouts.append((None,) * len(outputs))
             continue
-        inputs = [
-            (
-                ref,
-                None if ref.producer is None or not ref.is_data else layout_of(ref, layouts, sizes),
-            )
-            for ref in node.inputs
-        ]  # (layout_of's first test inlined: most inputs of a transformer's ops are weights)
-        data = [(ref, lay) for ref, lay in inputs if lay is not None]
+        lays: list[Layout | None] = []  # the layout of each input (None: not data)
+        data: list[tuple[TensorRef, Layout]] = []
+        for ref in node.inputs:
+            producer = ref.producer
+            if producer is None or not ref.is_data:  # most inputs of a transformer's ops are
+                lays.append(None)  # weights
+                continue
+            origin = ref.origin
+            if origin is None or origin == producer:  # layout_of's common case, inlined
+                layout = layouts[producer[0]][producer[1]]
+                if layout is not None and layout.shape != ref.shape:
+                    layout = _lost(ref.shape, sizes)
+            else:
+                layout = layout_of(ref, layouts, sizes)
+            lays.append(layout)
+            if layout is not None:
+                data.append((ref, layout))
         if not data:
-            layouts.append((None,) * len(node.outputs))
+            layouts.append((None,) * len(outputs))
             continue
         if isinstance(kind, sp.Split):
             layouts.append(split(kind, node, data[0][1]))
             continue
-        first = _apply(kind, node, inputs, data, sizes)
-        layouts.append(_all_outputs(node, first, sizes))
+        first = _apply(kind, node, lays, data, sizes, plans)
+        # one output (most ops): what _all_outputs returns, without the call
+        layouts.append((first,) if len(outputs) < 2 else _all_outputs(node, first, whole))
     return layouts
 
 
@@ -124,22 +143,24 @@ def _lost(shape: Sequence[int], sizes: Sequence[int]) -> Layout:
     return Layout(plain_dims(shape), (None,) * len(sizes))
 
 
-def _all_outputs(node: Node, first: Layout, sizes: Sequence[int]) -> NodeLayouts:
+def _all_outputs(node: Node, first: Layout, whole: Fields) -> NodeLayouts:
     """Outputs beyond the first: same layout when they have its shape (indices, masks), else
-    statistics of the whole input (a batch norm's saved mean): global on every axis."""
+    statistics of the whole input (a batch norm's saved mean): ``whole``, global on every
+    axis."""
     result = [first]
     for ref in node.outputs[1:]:
         if ref.shape == node.outputs[0].shape:
             result.append(first)
         else:
-            fields = tuple(global_axis(n) for n in sizes)
-            result.append(Layout(plain_dims(ref.shape), fields))
+            result.append(Layout(plain_dims(ref.shape), whole))
     return tuple(result)
 
 
 def merged(layouts: Sequence[Layout], sizes: Sequence[int]) -> tuple[Fields, Fields]:
     """The union of several layouts' exact fields and of their local fields (computed once
     when every layout's local field is its exact one)."""
+    if len(layouts) == 1:  # what the merges return for one layout, without the calls
+        return layouts[0].fields, layouts[0].local
     fields = merge_fields([x.fields for x in layouts], sizes)
     if all(x.local is x.fields for x in layouts):
         return fields, fields
@@ -149,12 +170,26 @@ def merged(layouts: Sequence[Layout], sizes: Sequence[int]) -> tuple[Fields, Fie
 def _apply(
     kind: sp.Spatial,
     node: Node,
-    inputs: list[tuple[TensorRef, Layout | None]],
+    lays: list[Layout | None],
     data: list[tuple[TensorRef, Layout]],
     sizes: Sequence[int],
+    plans: Plans | None = None,
 ) -> Layout:
-    out = node.output_shape
+    plans = {} if plans is None else plans
+    out = node.outputs[0].shape if node.outputs else ()  # node.output_shape, inlined
     first = data[0][1]
+    # the kinds most nodes have (a transformer's views, element-wise ops, permutes and
+    # products) tested first, the two commonest by their exact type: the chain of isinstance
+    # tests below costs more than a permute
+    kind_type = type(kind)
+    if kind_type is sp.Reshape:
+        return _reshape(data, out, sizes, plans)
+    if kind_type is sp.Pointwise:
+        return _pointwise(data, out, sizes, plans)
+    if isinstance(kind, sp.Permute) and len(data) == 1:  # as below, without merged()
+        return Layout(tuple([first.dims[d] for d in kind.dims]), first.fields, first.local)
+    if isinstance(kind, sp.MatMul):
+        return _matmul(kind, node.inputs, lays, out, sizes, plans)
     if isinstance(kind, sp.Window):
         return window(kind, first, data[0][0].shape, out, sizes)
     if isinstance(kind, sp.Unfold):
@@ -162,9 +197,7 @@ def _apply(
     if isinstance(kind, sp.Resample):
         return resample(kind, first, data[0][0].shape, out)
     if isinstance(kind, sp.Pointwise):
-        return _pointwise(data, out, sizes)
-    if isinstance(kind, sp.MatMul):
-        return _matmul(kind, inputs, out, sizes)
+        return _pointwise(data, out, sizes, plans)
     if isinstance(kind, sp.Slice | sp.Select):
         return slice_(kind, first, out)
     if isinstance(kind, sp.Pad):
@@ -174,12 +207,9 @@ def _apply(
     else:
         fields, local = merged([lay for _, lay in data], sizes)
     if isinstance(kind, sp.Mix):
-        return _mix(kind, Layout(first.dims, fields, local), out, sizes)
+        return _mix(kind, Layout(first.dims, fields, local), out, sizes, plans)
     if isinstance(kind, sp.Reshape):
-        dims = reshape_dims(first.dims, out)
-        if dims is None:
-            return _lost(out, sizes)
-        return regrid(first, Layout(dims, fields, local), len(sizes))
+        return _reshape(data, out, sizes, plans)
     if isinstance(kind, sp.Permute):
         return Layout(tuple(first.dims[d] for d in kind.dims), fields, local)
     if isinstance(kind, sp.Concat):
@@ -199,6 +229,32 @@ def _apply(
     return Layout(dims, forget(fields, present), forget(local, present))
 
 
+def _reshape(
+    data: list[tuple[TensorRef, Layout]], out: Sequence[int], sizes: Sequence[int], plans: Plans
+) -> Layout:
+    """A view: the dims' factors regrouped as ``out``, space-to-depth and depth-to-space
+    recognised (:func:`~cnnkit.analysis._regrid.regrid`)."""
+    first = data[0][1]
+    # The new dims, and whether a pixel can move, depend on the dims and the shape alone: a
+    # transformer's blocks repeat the same views (LeViT: 122 distinct of 496), so each pair is
+    # worked out once per propagation.
+    key = (sp.Reshape, first.dims, tuple(out))
+    plan = plans.get(key)
+    if plan is None:
+        dims = reshape_dims(first.dims, out)
+        plan = plans[key] = (dims, dims is not None and moves_pixels(dims, len(sizes)))
+    dims, moves = plan
+    if dims is None:
+        return _lost(out, sizes)
+    if len(data) == 1:  # what merged() returns for one layout, without the calls
+        fields, local = first.fields, first.local
+    else:
+        fields, local = merged([lay for _, lay in data], sizes)
+    if moves:
+        return regrid(first, Layout(dims, fields, local), len(sizes))
+    return with_shape(Layout(dims, fields, local), key[2])  # a view's dims have its sizes
+
+
 def _positional(dim: Dim) -> bool:
     """The dim holds positions of some axis (not only plain, or reduced, factors)."""
     return bool(_positions_of(dim))
@@ -213,7 +269,10 @@ def _finite(value: AxisState) -> bool:
 
 
 def _pointwise(
-    data: list[tuple[TensorRef, Layout]], out: Sequence[int], sizes: Sequence[int]
+    data: list[tuple[TensorRef, Layout]],
+    out: Sequence[int],
+    sizes: Sequence[int],
+    plans: Plans | None = None,
 ) -> Layout:
     """Position by position, after broadcasting. An input of size 1 along a dim the output has
     more of is broadcast along it: it still counts for the exact field (at every position), and
@@ -221,40 +280,21 @@ def _pointwise(
     axis's local field."""
     if len(data) == 1 and data[0][0].shape == tuple(out):
         return data[0][1]  # one data input, not broadcast (activations, scaling): as it was
-    dims: list[Dim] = []
-    conflicts: set[int] = set()  # axes whose positions two inputs arrange differently
-    local_conflicts: set[int] = set()
-    stretched: list[set[int]] = [set() for _ in data]  # output dims that input k is broadcast along
-    for d_out, size in enumerate(out):
-        candidates: list[tuple[Layout, Dim]] = []
-        named: set[int] = set()  # axes that a broadcast input's size-1 dim names (a pooled gate)
-        for k, (ref, layout) in enumerate(data):
-            d = d_out - (len(out) - len(ref.shape))
-            if d >= 0 and ref.shape[d] == size:
-                candidates.append((layout, layout.dims[d]))
-            elif size > 1:
-                stretched[k].add(d_out)
-                if d >= 0:
-                    named |= layout.axes_in(d)
-        if not candidates:  # every input broadcast along it (expand): the pooled axis, stretched
-            dims.append((Factor(next(iter(named)), size),) if len(named) == 1 else plain_dim(size))
-            continue
-        chosen = next((dim for _, dim in candidates if _positional(dim)), candidates[0][1])
-        dims.append(chosen)
-        if size == 1:
-            continue
-        chosen_axes = _positions_of(chosen)
-        for layout, dim in candidates:
-            if dim == chosen:
-                continue
-            if _positional(dim):  # x + x.transpose(2, 3)
-                axes = chosen_axes | _positions_of(dim)
-                conflicts |= axes
-                local_conflicts |= axes
-            else:  # positions this input does not name: a conflict where its field is finite
-                conflicts |= {a for a in chosen_axes if _finite(layout.fields[a])}
-                local_conflicts |= {a for a in chosen_axes if _finite(layout.local[a])}
+    # the output's dims, the broadcasts and the conflicts of positions depend on the inputs'
+    # dims and shapes alone (a residual add repeats in every block): worked out once
+    key = (sp.Pointwise, tuple(out), *[(ref.shape, layout.dims) for ref, layout in data])
+    plans = {} if plans is None else plans
+    plan = plans.get(key)
+    if plan is None:
+        plan = plans[key] = _pointwise_plan(data, out)
+    dims, arranged, unnamed, stretched = plan
     layouts = [layout for _, layout in data]
+    conflicts: set[int] = set(arranged)  # axes whose positions two inputs arrange differently
+    local_conflicts: set[int] = set(arranged)
+    for k, axes in unnamed:  # positions input k does not name: a conflict where its field is
+        layout = layouts[k]  # finite
+        conflicts |= {a for a in axes if _finite(layout.fields[a])}
+        local_conflicts |= {a for a in axes if _finite(layout.local[a])}
     if not any(stretched):
         fields, local = merged(layouts, sizes)
     else:
@@ -273,7 +313,45 @@ def _pointwise(
         fields = local = forget(fields, conflicts) if conflicts else fields
     else:
         fields, local = forget(fields, conflicts), forget(local, local_conflicts)
-    return Layout(tuple(dims), fields, local)
+    return with_shape(Layout(dims, fields, local), tuple(out))  # dims of out's sizes
+
+
+def _pointwise_plan(
+    data: list[tuple[TensorRef, Layout]], out: Sequence[int]
+) -> tuple[tuple[Dim, ...], set[int], list[tuple[int, set[int]]], list[set[int]]]:
+    """The output's dims; the axes two inputs arrange differently; (k, axes) where input k
+    names no position of the chosen dim's axes; the output dims each input is broadcast along."""
+    dims: list[Dim] = []
+    arranged: set[int] = set()
+    unnamed: list[tuple[int, set[int]]] = []
+    stretched: list[set[int]] = [set() for _ in data]  # output dims that input k is broadcast along
+    for d_out, size in enumerate(out):
+        candidates: list[tuple[int, Dim]] = []
+        named: set[int] = set()  # axes that a broadcast input's size-1 dim names (a pooled gate)
+        for k, (ref, layout) in enumerate(data):
+            d = d_out - (len(out) - len(ref.shape))
+            if d >= 0 and ref.shape[d] == size:
+                candidates.append((k, layout.dims[d]))
+            elif size > 1:
+                stretched[k].add(d_out)
+                if d >= 0:
+                    named |= layout.axes_in(d)
+        if not candidates:  # every input broadcast along it (expand): the pooled axis, stretched
+            dims.append((Factor(next(iter(named)), size),) if len(named) == 1 else plain_dim(size))
+            continue
+        chosen = next((dim for _, dim in candidates if _positional(dim)), candidates[0][1])
+        dims.append(chosen)
+        if size == 1:
+            continue
+        chosen_axes = _positions_of(chosen)
+        for k, dim in candidates:
+            if dim == chosen:
+                continue
+            if _positional(dim):  # x + x.transpose(2, 3)
+                arranged |= chosen_axes | _positions_of(dim)
+            else:
+                unnamed.append((k, chosen_axes))
+    return tuple(dims), arranged, unnamed, stretched
 
 
 def _cut_axes(dims: Sequence[Dim], along: set[int], layout: Layout) -> set[int]:
@@ -302,13 +380,15 @@ def _is_global(value: AxisState) -> bool:
 def _common_grid(layouts: Sequence[Layout], axis: int) -> Field | None:
     """The grid of ``axis``'s positions that every input agreeing on one has (attention's
     scores have none; its values keep the map's)."""
-    grids = {}
-    for layout in layouts:
-        for value in (layout.fields[axis], layout.local[axis]):
-            grid = grid_of(value)
-            if grid is not None:
-                grids[(grid.jump, grid.start)] = grid
-    return next(iter(grids.values())) if len(grids) == 1 else None
+    grids = [
+        grid
+        for layout in layouts
+        for grid in (grid_of(layout.fields[axis]), grid_of(layout.local[axis]))
+        if grid is not None
+    ]
+    # one grid when they all have its jump and start (the last one, as a dict by
+    # (jump, start) would keep), compared without hashing Fractions
+    return grids[-1] if grids and all(same_grid(g, grids[0]) for g in grids) else None
 
 
 def _mixed_away(value: AxisState, result: AxisField | None, keep_local: bool = False) -> AxisState:
@@ -322,18 +402,41 @@ def _mixed_away(value: AxisState, result: AxisField | None, keep_local: bool = F
     return result
 
 
-def _mix(kind: sp.Mix, layout: Layout, out: Sequence[int], sizes: Sequence[int]) -> Layout:
+def _mix(
+    kind: sp.Mix, layout: Layout, out: Sequence[int], sizes: Sequence[int], plans: Plans
+) -> Layout:
+    # which axes are mixed and the new dims depend on the dims and the shape alone: worked
+    # out once per propagation (a transformer's norms and softmaxes repeat from block to block)
+    key = (kind, layout.dims, tuple(out))
+    plan = plans.get(key)
+    if plan is None:
+        plan = plans[key] = _mix_plan(kind, layout, out)
+    mixes, keeps, new_dims = plan
+    if new_dims is None:
+        return _lost(out, sizes)
+    fields, local = list(layout.fields), list(layout.local)
+    for axis, whole in mixes:
+        result = global_axis(sizes[axis]) if kind.exact and whole else None
+        fields[axis] = _mixed_away(fields[axis], result)
+        local[axis] = _mixed_away(local[axis], result, kind.statistics and keeps)
+    return Layout(new_dims, tuple(fields), tuple(local))
+
+
+def _mix_plan(
+    kind: sp.Mix, layout: Layout, out: Sequence[int]
+) -> tuple[tuple[tuple[int, bool], ...], bool, tuple[Dim, ...] | None]:
+    """The axes a mix over ``kind.dims`` mixes, each with whether it mixes the whole axis;
+    whether it keeps the mixed dims' sizes; the output's dims (``None``: not known)."""
     rank = len(layout.dims)
     mixed = {d + rank if d < 0 else d for d in kind.dims}
     keeps = len(out) == rank and all(dim_size(layout.dims[d]) == out[d] for d in mixed if d < rank)
-    fields, local = list(layout.fields), list(layout.local)
+    mixes = []
     for axis in {a for d in mixed if d < rank for a in layout.axes_in(d)}:
         if layout.axis_size(axis) == 1:  # one position: nothing to mix
             continue
         whole = layout.dims_of(axis) <= mixed  # part of an axis (a window of tokens) is not all
-        result = global_axis(sizes[axis]) if kind.exact and whole else None
-        fields[axis] = _mixed_away(fields[axis], result)
-        local[axis] = _mixed_away(local[axis], result, kind.statistics and keeps)
+        mixes.append((axis, whole))
+    new_dims: tuple[Dim, ...] | None
     if len(out) == rank:  # softmax keeps positions in place; keepdim reduces them to size 1
         new_dims = tuple(
             layout.dims[d] if d not in mixed or dim_size(layout.dims[d]) == out[d]
@@ -344,8 +447,8 @@ def _mix(kind: sp.Mix, layout: Layout, out: Sequence[int], sizes: Sequence[int])
     elif len(out) == rank - len(mixed):
         new_dims = _drop_reduced(layout, mixed)
     else:
-        return _lost(out, sizes)
-    return Layout(new_dims, tuple(fields), tuple(local))
+        new_dims = None
+    return tuple(mixes), keeps, new_dims
 
 
 def _drop_reduced(layout: Layout, mixed: set[int]) -> tuple[Dim, ...]:
@@ -366,32 +469,65 @@ def _drop_reduced(layout: Layout, mixed: set[int]) -> tuple[Dim, ...]:
 
 def _matmul(
     kind: sp.MatMul,
-    inputs: list[tuple[TensorRef, Layout | None]],
+    refs: Sequence[TensorRef],
+    lays: Sequence[Layout | None],
     out: Sequence[int],
     sizes: Sequence[int],
+    plans: Plans | None = None,
 ) -> Layout:
-    (a_ref, a_lay), (b_ref, b_lay) = inputs[kind.operands[0]], inputs[kind.operands[1]]
+    a, b = kind.operands
+    a_ref, a_lay, b_ref, b_lay = refs[a], lays[a], refs[b], lays[b]
     a_dims = a_lay.dims if a_lay else plain_dims(a_ref.shape)
     b_dims = b_lay.dims if b_lay else plain_dims(b_ref.shape)
+    # Which axes the product sums over (whole or in part) and the output's dims depend on the
+    # operands' dims and shapes alone: worked out once per propagation for the repeated
+    # products of a transformer's blocks.
+    key = (
+        sp.MatMul, a_dims, b_dims, a_lay is None, b_lay is None,
+        len(a_ref.shape) == 1, len(b_ref.shape) == 1, tuple(out),
+    )  # fmt: skip
+    plans = {} if plans is None else plans
+    plan = plans.get(key)
+    if plan is None:
+        plan = plans[key] = _matmul_plan(a_ref, a_lay, a_dims, b_ref, b_lay, b_dims, out)
+    mixes, full = plan
+    if full is None:
+        return _lost(out, sizes)
+    present = [lay for lay in (a_lay, b_lay) if lay is not None]
+    fields, local = merged(present, sizes)
+    result, result_local = list(fields), list(local)
+    for axis, whole in mixes:
+        value = global_on_grid(sizes[axis], _common_grid(present, axis)) if whole else None
+        result[axis] = _mixed_away(result[axis], value)
+        result_local[axis] = _mixed_away(result_local[axis], value)
+    return with_shape(Layout(full, tuple(result), tuple(result_local)), key[-1])  # checked
+
+
+def _matmul_plan(
+    a_ref: TensorRef,
+    a_lay: Layout | None,
+    a_dims: tuple[Dim, ...],
+    b_ref: TensorRef,
+    b_lay: Layout | None,
+    b_dims: tuple[Dim, ...],
+    out: Sequence[int],
+) -> tuple[tuple[tuple[int, bool], ...], tuple[Dim, ...] | None]:
+    """The axes ``a @ b`` sums over, each with whether it sums over the whole axis, in the
+    order they are mixed away; and the output's dims (``None``: they do not give ``out``)."""
     if len(a_ref.shape) == 1:
         a_dims = ((), *a_dims)
     if len(b_ref.shape) == 1:
         b_dims = (*b_dims, ())
-    fields, local = merged([lay for lay in (a_lay, b_lay) if lay is not None], sizes)
-    result, result_local = list(fields), list(local)
+    mixes: list[tuple[int, bool]] = []
     operands = ((a_lay, a_dims, len(a_dims) - 1), (b_lay, b_dims, len(b_dims) - 2))
     for lay, dims, contracted in operands:
         if lay is None:
             continue
-        probe = Layout(tuple(dims), fields)
-        for axis in probe.axes_in(contracted):
-            if probe.axis_size(axis) == 1:  # a sum over one position mixes nothing
+        for axis in {f.axis for f in dims[contracted] if f.axis is not None}:
+            if _axis_size(dims, axis) == 1:  # a sum over one position mixes nothing
                 continue
-            whole = probe.dims_of(axis) == {contracted}
-            grid = _common_grid([x for x in (a_lay, b_lay) if x is not None], axis)
-            value = global_on_grid(sizes[axis], grid) if whole else None
-            result[axis] = _mixed_away(result[axis], value)
-            result_local[axis] = _mixed_away(result_local[axis], value)
+            holding = {d for d, factors in enumerate(dims) if any(f.axis == axis for f in factors)}
+            mixes.append((axis, holding == {contracted}))
     batch: list[Dim] = []
     batch_rank = max(len(a_dims), len(b_dims)) - 2
     for i in range(batch_rank):
@@ -412,8 +548,18 @@ def _matmul(
     if pooled and full:
         full[-1] = (*full[-1], *pooled)
     if tuple(dim_size(d) for d in full) != tuple(out):
-        return _lost(out, sizes)
-    return Layout(tuple(full), tuple(result), tuple(result_local))
+        return tuple(mixes), None
+    return tuple(mixes), tuple(full)
+
+
+def _axis_size(dims: Sequence[Dim], axis: int) -> int:
+    """:meth:`Layout.axis_size` of a layout with ``dims``."""
+    size = 1
+    for factors in dims:
+        for f in factors:
+            if f.axis == axis:
+                size *= f.size
+    return size
 
 
 def _concat(
