@@ -10,7 +10,8 @@
 - rows and per-call figures built without the frozen dataclasses' ``__init__``, against the
   dataclasses built the ordinary way (equal, frozen, same ``asdict``);
 - the totals' sums gathered while the per-call figures are made, call sources of one-node
-  rows, kernel sizes read from a module's ``__dict__``, against the general walks.
+  rows, kernel sizes read from a module's ``__dict__``, against the general walks;
+- ``OpFigures``' written-out ``__init__`` against the dataclass's, op names remembered per op.
 
 The figures of whole models before and after these shortcuts are compared by
 ``tools/summary_snapshot.py`` (every zoo model, timm's light models and the timm corpus sample).
@@ -19,6 +20,7 @@ The figures of whole models before and after these shortcuts are compared by
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from fractions import Fraction
 
 import pytest
@@ -43,6 +45,8 @@ from cnnkit.analysis.layout import (
     grid_of,
     merge_fields,
 )
+from cnnkit.analysis.rules import OpFigures
+from cnnkit.analysis.spatial import POINTWISE, UNKNOWN
 from cnnkit.analysis.summary import LayerRow, _kernel, _layer_row, summarize
 from cnnkit.arith.memory import dtype_bytes, training_activation_bytes
 from cnnkit.arith.receptive_field import Field, global_field, step, transpose_step
@@ -218,6 +222,38 @@ def test_call_sources_of_one_node_rows_are_the_general_walks(model):
                 if ref.producer is not None and ref.producer[0] not in call.nodes:
                     expected.add(ref.source_call)
         assert call_sources(graph, call) == expected - {None, call.index}
+
+
+@given(
+    macs=st.integers(0, 10**12),
+    other=st.integers(0, 10**12),
+    spatial=st.sampled_from([POINTWISE, UNKNOWN]),
+)
+def test_op_figures_written_out_init_is_the_dataclass_one(macs, other, spatial):
+    """OpFigures' __init__ is written out (fast): the dataclass's parameters and defaults,
+    and what it builds is equal, hashed, shown and frozen as a dataclass's."""
+    parameters = inspect.signature(OpFigures).parameters.values()
+    fields = dataclasses.fields(OpFigures)
+    assert [(p.name, p.default) for p in parameters] == [(f.name, f.default) for f in fields]
+    made = OpFigures(macs, other_flops=other, spatial=spatial)
+    assert (made.macs, made.other_flops, made.spatial) == (macs, other, spatial)
+    assert made == OpFigures(macs=macs, other_flops=other, spatial=spatial)
+    assert hash(made) == hash(OpFigures(macs, other, spatial))
+    assert repr(made) == f"OpFigures(macs={macs}, other_flops={other}, spatial={spatial!r})"
+    assert dataclasses.replace(made, macs=1) == OpFigures(1, other, spatial)
+    assert OpFigures() == OpFigures(0, 0, POINTWISE)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        made.macs = 1  # type: ignore[misc]  # frozen
+
+
+def test_node_names_remembered_per_op_are_the_ops_names():
+    graph = summarize(functional_net(), (3, 16, 16)).graph
+    assert graph is not None
+    for node in graph.nodes:
+        op = node.op
+        name = op.__name__ if isinstance(op, type) else getattr(op, "__name__", op)
+        expected = str(name).split(".")[-1]
+        assert node.name == expected
 
 
 class _KernelAsProperty(nn.Module):
