@@ -8,7 +8,10 @@
 - fields merged with few inputs deduplicated by ``==`` instead of hashing, against the merge
   by hashing it replaced;
 - rows and per-call figures built without the frozen dataclasses' ``__init__``, against the
-  dataclasses built the ordinary way (equal, frozen, same ``asdict``).
+  dataclasses built the ordinary way (equal, frozen, same ``asdict``);
+- the totals' sums gathered while the per-call figures are made, call sources of one-node
+  rows, kernel sizes read from a module's ``__dict__``, against the general walks;
+- ``OpFigures``' written-out ``__init__`` against the dataclass's, op names remembered per op.
 
 The figures of whole models before and after these shortcuts are compared by
 ``tools/summary_snapshot.py`` (every zoo model, timm's light models and the timm corpus sample).
@@ -17,16 +20,18 @@ The figures of whole models before and after these shortcuts are compared by
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from fractions import Fraction
 
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from torch import nn
 
 from cnnkit.analysis._axis_steps import _stepped
 from cnnkit.analysis._fast_meta import _strides
-from cnnkit.analysis._rows import CallFigures, _call_figures
+from cnnkit.analysis._rows import CallFigures, call_sources
 from cnnkit.analysis.layout import (
     BROADCAST_ONLY,
     AxisField,
@@ -40,9 +45,13 @@ from cnnkit.analysis.layout import (
     grid_of,
     merge_fields,
 )
-from cnnkit.analysis.summary import LayerRow, _layer_row
+from cnnkit.analysis.rules import OpFigures
+from cnnkit.analysis.spatial import POINTWISE, UNKNOWN
+from cnnkit.analysis.summary import LayerRow, _kernel, _layer_row, summarize
+from cnnkit.arith.memory import dtype_bytes, training_activation_bytes
 from cnnkit.arith.receptive_field import Field, global_field, step, transpose_step
 from cnnkit.errors import CnnkitError
+from tests.analysis.models import functional_net, tiny_resnet
 
 fields_1d = st.builds(
     lambda rf, jump, start: Field(rf=(rf,), jump=(jump,), start=(start,)),
@@ -128,18 +137,11 @@ def test_layout_shape_is_its_dims_sizes(sizes):
 
 @given(
     numbers=st.lists(st.integers(0, 10**12), min_size=5, max_size=5),
-    spatial=st.booleans(),
     rf=st.one_of(st.none(), st.tuples(st.integers(1, 500), st.floats(0.5, 99))),
     missing=st.lists(st.sampled_from(["aten.foo", "aten.bar"]), max_size=2).map(tuple),
 )
-def test_fast_built_figures_and_rows_equal_the_dataclasses(numbers, spatial, rf, missing):
+def test_fast_built_rows_equal_the_dataclasses(numbers, rf, missing):
     glob = None if rf is None else (False, True)
-    values = (*numbers, rf, rf, rf, spatial, missing, glob, rf, glob)
-    fast, plain = _call_figures(*values), CallFigures(*values)
-    assert fast == plain and dataclasses.asdict(fast) == dataclasses.asdict(plain)
-    assert repr(fast) == repr(plain)
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        fast.macs = 1  # type: ignore[misc]  # frozen, as the dataclass is
     row = {
         "name": "blocks.0.attn",
         "type": "Attention",
@@ -161,16 +163,136 @@ def test_fast_built_figures_and_rows_equal_the_dataclasses(numbers, spatial, rf,
         "local_rf_global": glob,
         "kernel": None,
     }
-    fast_row, plain_row = _layer_row(**row), LayerRow(**row)
+    fast_row, plain_row = _layer_row(dict(row)), LayerRow(**row)
     assert fast_row == plain_row and dataclasses.asdict(fast_row) == dataclasses.asdict(plain_row)
     assert hash(dataclasses.astuple(fast_row)) == hash(dataclasses.astuple(plain_row))
+    assert repr(fast_row) == repr(plain_row)
     with pytest.raises(dataclasses.FrozenInstanceError):
         fast_row.name = "x"  # type: ignore[misc]  # frozen, as the dataclass is
 
 
-def test_a_row_missing_a_field_is_refused():
-    with pytest.raises(TypeError):
-        _layer_row(name="conv1")
+@pytest.mark.parametrize("model", [tiny_resnet, functional_net], ids=["resnet", "functional"])
+@pytest.mark.parametrize("depth", [None, 1])
+def test_summary_figures_and_rows_hold_every_field_as_the_dataclasses(model, depth):
+    """Per-call figures and rows are built without their dataclasses' __init__: each holds
+    exactly the dataclass's fields (``Cls(**vars(x))`` refuses a missing or extra one), equal to
+    the one ``__init__`` builds, and frozen."""
+    summary = summarize(model(), (3, 16, 16), depth=depth)
+    assert summary.figures and summary.layers
+    for fast, cls in [*((f, CallFigures) for f in summary.figures),
+                      *((row, LayerRow) for row in summary.layers)]:  # fmt: skip
+        plain = cls(**vars(fast))
+        assert type(fast) is cls and fast == plain and repr(fast) == repr(plain)
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            fast.params = 1  # type: ignore[misc]  # frozen, as the dataclass is
+
+
+def test_summary_sums_are_the_rows_sums():
+    """Totals gathered while the per-call figures are made, against the rows (seed 000's x2
+    training rule over the tensors the rows allocate, as _training_bytes summed it per dtype)."""
+    summary = summarize(tiny_resnet(), (3, 16, 16))
+    graph, per_call = summary.graph, summary.figures
+    assert graph is not None
+    rows = [c for c in graph.calls if c.is_row]
+    shapes: dict[str, list[tuple[int, ...]]] = {}
+    for call in rows:
+        own = set(call.nodes)
+        for ref in call.outputs:
+            made_here = ref.producer is not None and ref.producer[0] in own
+            if made_here and graph.nodes[ref.producer[0]].fresh[ref.producer[1]]:
+                shapes.setdefault(ref.dtype, []).append(ref.shape)
+    training = sum(training_activation_bytes(s, dtype_bytes(dtype)) for dtype, s in shapes.items())
+    total = summary.total
+    assert total.training_activation_bytes == training > 0
+    assert total.activation_bytes == sum(per_call[c.index].activation_bytes for c in rows)
+    assert summary.unused_params == total.params - sum(per_call[c.index].params for c in rows)
+    last = [c for c in rows if per_call[c.index].spatial][-1]
+    assert total.rf_layer == last.name and total.rf == per_call[last.index].rf
+
+
+@pytest.mark.parametrize("model", [tiny_resnet, functional_net], ids=["resnet", "functional"])
+def test_call_sources_of_one_node_rows_are_the_general_walks(model):
+    """call_sources skips the set of a row's nodes when it has one: same sources."""
+    graph = summarize(model(), (3, 16, 16)).graph
+    assert graph is not None
+    for call in graph.calls:
+        expected = {ref.source_call for ref in call.inputs if ref.is_data}
+        for index in call.nodes:
+            for ref in graph.nodes[index].data_inputs:
+                if ref.producer is not None and ref.producer[0] not in call.nodes:
+                    expected.add(ref.source_call)
+        assert call_sources(graph, call) == expected - {None, call.index}
+
+
+@given(
+    macs=st.integers(0, 10**12),
+    other=st.integers(0, 10**12),
+    spatial=st.sampled_from([POINTWISE, UNKNOWN]),
+)
+def test_op_figures_written_out_init_is_the_dataclass_one(macs, other, spatial):
+    """OpFigures' __init__ is written out (fast): the dataclass's parameters and defaults,
+    and what it builds is equal, hashed, shown and frozen as a dataclass's."""
+    parameters = inspect.signature(OpFigures).parameters.values()
+    fields = dataclasses.fields(OpFigures)
+    assert [(p.name, p.default) for p in parameters] == [(f.name, f.default) for f in fields]
+    made = OpFigures(macs, other_flops=other, spatial=spatial)
+    assert (made.macs, made.other_flops, made.spatial) == (macs, other, spatial)
+    assert made == OpFigures(macs=macs, other_flops=other, spatial=spatial)
+    assert hash(made) == hash(OpFigures(macs, other, spatial))
+    assert repr(made) == f"OpFigures(macs={macs}, other_flops={other}, spatial={spatial!r})"
+    assert dataclasses.replace(made, macs=1) == OpFigures(1, other, spatial)
+    assert OpFigures() == OpFigures(0, 0, POINTWISE)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        made.macs = 1  # type: ignore[misc]  # frozen
+
+
+def test_node_names_remembered_per_op_are_the_ops_names():
+    graph = summarize(functional_net(), (3, 16, 16)).graph
+    assert graph is not None
+    for node in graph.nodes:
+        op = node.op
+        name = op.__name__ if isinstance(op, type) else getattr(op, "__name__", op)
+        expected = str(name).split(".")[-1]
+        assert node.name == expected
+
+
+class _KernelAsProperty(nn.Module):
+    @property
+    def kernel_size(self) -> int:
+        return 5
+
+
+class _KernelFromGetattr(nn.Module):
+    def __getattr__(self, name: str) -> object:
+        return (7, 7) if name == "kernel_size" else super().__getattr__(name)
+
+
+def test_kernel_read_from_the_instance_is_getattrs():
+    """_kernel reads ``kernel_size`` from the instance's __dict__ for classes where getattr
+    could find it nowhere else; classes with a class attribute or their own __getattr__ go
+    through getattr."""
+    with_buffer = nn.Module()
+    with_buffer.register_buffer("kernel_size", torch.zeros(2))
+    modules = [
+        nn.Conv2d(1, 1, 3),
+        nn.Conv1d(1, 1, (2,)),
+        nn.MaxPool2d((2, 3)),
+        nn.AvgPool2d(2),
+        nn.ReLU(),
+        nn.Linear(2, 2),
+        with_buffer,
+        _KernelAsProperty(),
+        _KernelFromGetattr(),
+    ]
+    plain: dict[type, bool] = {}
+    for module in modules:
+        size = getattr(module, "kernel_size", None)
+        expected = (size,) if isinstance(size, int) else size
+        if not (isinstance(expected, tuple) and all(isinstance(v, int) for v in expected)):
+            expected = None
+        assert _kernel(module, plain) == _kernel(module) == expected
+    assert _kernel(None, plain) is None
+    assert not plain[_KernelAsProperty] and not plain[_KernelFromGetattr] and plain[nn.Conv2d]
 
 
 @given(

@@ -8,10 +8,9 @@ unless an earlier row already counted them (tied weights, a module called twice)
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, TypeGuard
+from typing import Any, NamedTuple, TypeGuard
 
 from cnnkit.analysis.graph import INPUT_CALL, Call, Graph, TensorRef
 from cnnkit.analysis.layout import (
@@ -70,35 +69,48 @@ def field_figures(layout: Layout | None) -> FieldFigures | None:
     """The per-axis figures of a layout (``None``: the tensor does not depend on the input)."""
     if layout is None:
         return None
-    rf: list[int | float | None] = []
-    jump: list[int | float | None] = []
-    start: list[int | float | None] = []
-    local_rf: list[int | float | None] = []
+    return FieldFigures(*_field_columns(layout, {}))
+
+
+# FieldFigures' fields, in its order: rf, jump, start, rf_global, local_rf, local_rf_global
+_Columns = tuple[Axes, Axes, Axes, tuple[bool, ...], Axes, tuple[bool, ...]]
+_AxisFigures = tuple[int | float | None, int | float | None, int | float | None, bool, Any, bool]
+
+
+def _field_columns(layout: Layout, by_axis: dict[tuple[int, int], Any]) -> _Columns:
+    """:class:`FieldFigures`' fields of a layout, in their order. ``by_axis`` remembers the
+    figures of each (exact, local) pair of axis states by their ids: the layouts of a model
+    share a few AxisField objects. It holds the states too, so that their ids stay theirs."""
+    axes: list[_AxisFigures] = []
     for exact, local in zip(layout.fields, layout.local, strict=True):
-        # an exact field is a field or unknown; only local fields can be broadcast-only
-        rf.append(fraction_free(exact.field.rf[0]) if isinstance(exact, AxisField) else None)
-        finite = next((f.field for f in (exact, local) if _finite(f)), None)
-        grid = finite or grid_of(exact) or grid_of(local)  # a global field's kept grid
-        if grid is None and isinstance(exact, AxisField):
-            grid = exact.field
-        if grid is not None:
-            jump.append(fraction_free(grid.jump[0]))
-            start.append(fraction_free(grid.start[0]))
-        else:
-            jump.append(None)
-            start.append(None)
-        if isinstance(local, BroadcastOnly):
-            local_rf.append(0)
-        else:
-            local_rf.append(None if local is None else fraction_free(local.field.rf[0]))
-    return FieldFigures(
-        rf=tuple(rf),
-        jump=tuple(jump),
-        start=tuple(start),
-        rf_global=tuple(_is_global(f) for f in layout.fields),
-        local_rf=tuple(local_rf),
-        local_rf_global=tuple(_is_global(f) for f in layout.local),
-    )
+        known = by_axis.get((id(exact), id(local)))
+        if known is None:
+            known = by_axis[id(exact), id(local)] = (exact, local, _axis_figures(exact, local))
+        axes.append(known[2])
+    if not axes:
+        return ((), (), (), (), (), ())
+    rf, jump, start, rf_global, local_rf, local_rf_global = zip(*axes, strict=True)
+    return rf, jump, start, rf_global, local_rf, local_rf_global
+
+
+def _axis_figures(exact: AxisState, local: AxisState) -> _AxisFigures:
+    """One axis of :class:`FieldFigures`: rf, jump, start, rf_global, local_rf, local_rf_global."""
+    # an exact field is a field or unknown; only local fields can be broadcast-only
+    rf = fraction_free(exact.field.rf[0]) if isinstance(exact, AxisField) else None
+    finite = next((f.field for f in (exact, local) if _finite(f)), None)
+    grid = finite or grid_of(exact) or grid_of(local)  # a global field's kept grid
+    if grid is None and isinstance(exact, AxisField):
+        grid = exact.field
+    jump = start = None
+    if grid is not None:
+        jump = fraction_free(grid.jump[0])
+        start = fraction_free(grid.start[0])
+    local_rf: int | float | None
+    if isinstance(local, BroadcastOnly):
+        local_rf = 0
+    else:
+        local_rf = None if local is None else fraction_free(local.field.rf[0])
+    return rf, jump, start, _is_global(exact), local_rf, _is_global(local)
 
 
 def _finite(value: AxisState) -> TypeGuard[AxisField]:
@@ -147,117 +159,163 @@ def _fresh_output_bytes(
     return total
 
 
+class RowSums(NamedTuple):
+    """Sums over the row calls that the totals need, gathered while the figures are made."""
+
+    params: int  # of the rows' figures
+    activation_bytes: int  # of the rows' figures
+    own_bytes: int  # of the outputs each row allocated itself (not those of calls inside it)
+    last_spatial: int | None  # the last row call whose output is spatial (:func:`is_spatial`)
+
+
 def call_figures(
     graph: Graph, figures: Sequence[OpFigures | None], layouts: Sequence[NodeLayouts]
 ) -> list[CallFigures]:
     """Figures of every call of ``graph``, in call order."""
-    sizes = graph.input_shape[2:]
-    counted: set[str] = set()
-    own: dict[int, list[int]] = {}  # call -> [params, trainable, macs, other, bytes]
-    unsupported: dict[int, list[str]] = {}
-    sizes_seen: dict[tuple[tuple[int, ...], str], int] = {}
+    return figures_and_sums(graph, figures, layouts)[0]
+
+
+def figures_and_sums(
+    graph: Graph, figures: Sequence[OpFigures | None], layouts: Sequence[NodeLayouts]
+) -> tuple[list[CallFigures], RowSums]:
+    """Figures of every call of ``graph`` in call order, and the sums over its rows.
+
+    Two passes: the rows' own figures in call order (a parameter is counted by the first row
+    that reads it), then every call backwards (children come after their parent): a call's
+    figures are complete when it is reached, and are added into its parent's.
+    """
+    calls = graph.calls
     nodes = graph.nodes
-    for call in graph.calls:
+    parameters = graph.parameters
+    module_parameters = graph.module_parameters
+    counted: set[str] = set()
+    own: list[tuple[int, int, int, int, int] | None] = [None] * len(calls)
+    missing: dict[int, list[str]] = {}  # call -> ops without a rule in it (only where some)
+    sizes_seen: dict[tuple[tuple[int, ...], str], int] = {}
+    own_bytes = 0
+    for call in calls:
         if not call.is_row:
             continue
-        names = list(graph.module_parameters.get(call.index, ()))
-        for n in call.nodes:
-            names += [ref.parameter for ref in nodes[n].inputs if ref.parameter]
-        params = trainable = 0
-        for name in dict.fromkeys(names) if names else ():
-            if name in counted or name not in graph.parameters:
-                continue
-            counted.add(name)
-            numel, requires_grad, _ = graph.parameters[name]
-            params += numel
-            trainable += numel if requires_grad else 0
+        index = call.index
+        read = module_parameters.get(index, ())
         macs = other = 0
-        missing = []
         for n in call.nodes:
+            node = nodes[n]
+            for arg in node.inputs:
+                if arg.parameter:  # few ops read parameters
+                    read = (*read, arg.parameter)
             figure = figures[n]
             if figure is None:
-                missing.append(nodes[n].name)
+                missing.setdefault(index, []).append(node.name)
             else:
                 macs += figure.macs
                 other += figure.other_flops
+        params = trainable = 0
+        for name in read:
+            if name in counted or name not in parameters:
+                continue
+            counted.add(name)
+            numel, requires_grad, _ = parameters[name]
+            params += numel
+            if requires_grad:
+                trainable += numel
         nbytes = _fresh_output_bytes(call, graph, sizes_seen)
-        own[call.index] = [params, trainable, macs, other, nbytes]
-        unsupported[call.index] = missing
-    totals = {index: list(values) for index, values in own.items()}
-    for call in reversed(graph.calls):  # children come after parents: add each into its parent
-        if call.parent is None or call.index not in totals:
-            continue
-        parent = totals.setdefault(call.parent, [0, 0, 0, 0, 0])
-        for k, value in enumerate(totals[call.index]):
-            parent[k] += value
-        below = unsupported.get(call.index)
-        if below:
-            unsupported.setdefault(call.parent, []).extend(below)
-    result = []
+        own_bytes += nbytes
+        own[index] = (params, trainable, macs, other, nbytes)
+
+    sizes = graph.input_shape[2:]
     input_rank = len(graph.input_shape)
-    # Most calls share their layout's fields with other calls (a module call returns its last
-    # row's output; shape ops and activations keep the fields objects): figures are made once
-    # per fields object and per layout. The memos hold what their ids name, so ids stay unique.
-    by_fields: dict[tuple[int, int], tuple[Any, FieldFigures | None]] = {}
-    by_layout: dict[tuple[int, tuple[int, ...]], tuple[Layout | None, bool]] = {}
-    for call in graph.calls:
-        values = totals.get(call.index)
-        params, trainable, macs, other, nbytes = values if values is not None else _NO_FIGURES
+    # Most calls share their output's layout with another call (a module call returns its last
+    # row's output) and its layout's fields with others (shape ops and activations keep the
+    # fields objects): figures are made once per layout (and shape) and per fields object. The
+    # memos hold what their ids name, so ids stay unique.
+    by_layout: dict[tuple[int, tuple[int, ...]], tuple[Layout, bool, _Columns]] = {}
+    by_fields: dict[tuple[int, int], tuple[Any, _Columns]] = {}
+    by_axis: dict[tuple[int, int], Any] = {}
+    inner: dict[int, list[int]] = {}  # call -> sums of the calls inside it met so far
+    result: list[CallFigures] = []
+    row_params = row_bytes = 0
+    last_spatial = None
+    for call in reversed(calls):
+        index = call.index
+        values: Sequence[int] | None = own[index]
+        below = inner.pop(index, None)
+        if below is not None:  # a row with calls inside it is rare; a module's are its rows
+            values = below if values is None else [sum(v) for v in zip(values, below, strict=True)]
+        parent = call.parent
+        if parent is not None and values is not None:
+            into = inner.get(parent)
+            if into is None:
+                inner[parent] = list(values)
+            else:
+                into[0] += values[0]
+                into[1] += values[1]
+                into[2] += values[2]
+                into[3] += values[3]
+                into[4] += values[4]
+        unsupported = missing.get(index)
+        if unsupported and parent is not None:
+            missing.setdefault(parent, []).extend(unsupported)
+
+        ref: TensorRef | None = None  # the first data output, else the first output
         outputs = call.outputs
-        ref = None  # the first data output, else the first output
         for candidate in outputs:
             if candidate.is_data:
                 ref = candidate
                 break
         else:
             ref = outputs[0] if outputs else None
-        layout = None if ref is None else layout_of(ref, layouts, sizes)
-        key = (id(layout), () if ref is None else ref.shape)
-        known = by_layout.get(key)
-        if known is None:
-            known = by_layout[key] = (
-                layout,
-                ref is not None and is_spatial(layout, ref, input_rank),
-            )
-        spatial = known[1]
-        fields = None
-        if layout is not None:
-            field_key = (id(layout.fields), id(layout.local))
-            made = by_fields.get(field_key)
-            if made is None:
-                made = by_fields[field_key] = ((layout.fields, layout.local), field_figures(layout))
-            fields = made[1]
-        below = unsupported.get(call.index)
-        result.append(
-            _call_figures(
-                params,
-                trainable,
-                macs,
-                other,
-                nbytes,
-                None if fields is None else fields.rf,
-                None if fields is None else fields.jump,
-                None if fields is None else fields.start,
-                spatial,
-                tuple(sorted(set(below))) if below else (),
-                None if fields is None else fields.rf_global,
-                None if fields is None else fields.local_rf,
-                None if fields is None else fields.local_rf_global,
-            )
-        )
-    return result
+        if ref is not None and (layout := layout_of(ref, layouts, sizes)) is not None:
+            key = (id(layout), ref.shape)
+            known = by_layout.get(key)
+            if known is None:
+                field_key = (id(layout.fields), id(layout.local))
+                made = by_fields.get(field_key)
+                if made is None:
+                    made = by_fields[field_key] = (
+                        (layout.fields, layout.local),
+                        _field_columns(layout, by_axis),
+                    )
+                known = by_layout[key] = (layout, is_spatial(layout, ref, input_rank), made[1])
+            spatial, columns = known[1], known[2]
+        else:
+            spatial, columns = False, _NO_COLUMNS
+
+        params, trainable, macs, other, nbytes = _NO_FIGURES if values is None else values
+        if call.is_row:
+            row_params += params
+            row_bytes += nbytes
+            if spatial and last_spatial is None:
+                last_spatial = index
+        rf, jump, start, rf_global, local_rf, local_rf_global = columns
+        # every field, without the frozen dataclass's __init__ (one object.__setattr__ per
+        # field, ~1.5 us of the ~2 it takes): equal objects, still frozen (tests build each
+        # call's figures again with CallFigures(**))
+        figures_of_call = _new(CallFigures)
+        _set(figures_of_call, "__dict__", {
+            "params": params,
+            "trainable_params": trainable,
+            "macs": macs,
+            "other_flops": other,
+            "activation_bytes": nbytes,
+            "rf": rf,
+            "jump": jump,
+            "start": start,
+            "spatial": spatial,
+            "unsupported": tuple(sorted(set(unsupported))) if unsupported else (),
+            "rf_global": rf_global,
+            "local_rf": local_rf,
+            "local_rf_global": local_rf_global,
+        })  # fmt: skip
+        result.append(figures_of_call)
+    result.reverse()
+    return result, RowSums(row_params, row_bytes, own_bytes, last_spatial)
 
 
-_CALL_FIELDS = tuple(f.name for f in dataclasses.fields(CallFigures))
+_NO_COLUMNS: Any = (None, None, None, None, None, None)
+_new = object.__new__
+_set = object.__setattr__
 _NO_FIGURES = (0, 0, 0, 0, 0)
-
-
-def _call_figures(*values: Any) -> CallFigures:
-    """``CallFigures(*values)`` without the frozen dataclass's ``__init__`` (one
-    ``object.__setattr__`` per field, ~2 us; this runs once per call of the graph)."""
-    made = object.__new__(CallFigures)
-    made.__dict__.update(zip(_CALL_FIELDS, values, strict=True))
-    return made
 
 
 def representative(graph: Graph, call_index: int, depth: int | None) -> int:
@@ -280,12 +338,22 @@ def selected_calls(graph: Graph, depth: int | None) -> list[Call]:
 
 def call_sources(graph: Graph, call: Call) -> set[int]:
     """Calls whose outputs ``call`` reads (``INPUT_CALL`` for the model input), for edges."""
-    sources = {ref.source_call for ref in call.inputs if ref.is_data}
-    own = set(call.nodes)
-    for index in call.nodes:
-        for ref in graph.nodes[index].data_inputs:
-            if ref.producer is not None and ref.producer[0] not in own:
+    sources = set()
+    for ref in call.inputs:  # a loop: one or two inputs, no comprehension's frame
+        if ref.is_data:
+            sources.add(ref.source_call)
+    nodes = call.nodes
+    if len(nodes) == 1:  # most rows: no set of their nodes
+        only = nodes[0]
+        for ref in graph.nodes[only].data_inputs:
+            if ref.producer is not None and ref.producer[0] != only:
                 sources.add(ref.source_call)
+    else:
+        own = set(nodes)
+        for index in nodes:
+            for ref in graph.nodes[index].data_inputs:
+                if ref.producer is not None and ref.producer[0] not in own:
+                    sources.add(ref.source_call)
     sources.discard(None)
     sources.discard(call.index)
     return sources  # type: ignore[return-value]  # None was discarded above

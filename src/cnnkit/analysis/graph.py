@@ -83,9 +83,13 @@ class Node:
     @property
     def name(self) -> str:
         """The op's name: ``"convolution"``, ``"add_"``, or the module class name."""
-        if isinstance(self.op, type):
-            return self.op.__name__
-        return str(getattr(self.op, "__name__", self.op)).split(".")[-1]
+        op = self.op
+        if isinstance(op, type):
+            return op.__name__
+        known = _NAMES.get(id(op))  # rules ask it per node: made once per op
+        if known is None:
+            known = _NAMES[id(op)] = (op, str(getattr(op, "__name__", op)).split(".")[-1])
+        return known[1]
 
     @property
     def input_shapes(self) -> list[tuple[int, ...]]:
@@ -98,7 +102,8 @@ class Node:
 
     def arg(self, name: str, default: Any = None) -> Any:
         """The argument called ``name`` in the op's schema (positional, keyword or default)."""
-        positions = _schema_positions(self.overload)
+        known = _POSITIONS.get(id(self.overload))  # _schema_positions, inlined: ~7 per op
+        positions = known[1] if known is not None else _schema_positions(self.overload)
         if positions is None:
             return self.kwargs.get(name, default)
         found = positions.get(name)
@@ -114,6 +119,8 @@ class Node:
 
 # id(overload) -> (overload, table): by id, as an overload's __hash__ is Python code (slow)
 _POSITIONS: dict[int, tuple[Any, dict[str, tuple[int, bool, bool, Any]] | None]] = {}
+# id(op) -> (op, name), as _POSITIONS (an aten op's name is a str of its qualified name)
+_NAMES: dict[int, tuple[Any, str]] = {}
 
 
 def _schema_positions(overload: Any) -> dict[str, tuple[int, bool, bool, Any]] | None:

@@ -34,18 +34,19 @@ from cnnkit.analysis._inputs import ModelInputs, TensorSpec, model_inputs
 from cnnkit.analysis._rows import (
     Axes,
     CallFigures,
-    call_figures,
+    RowSums,
     call_sources,
+    figures_and_sums,
     representative,
     selected_calls,
 )
 from cnnkit.analysis.capture import Mode, build_and_capture, capture
-from cnnkit.analysis.graph import INPUT_CALL, Graph
+from cnnkit.analysis.graph import INPUT_CALL, Call, Graph
 from cnnkit.analysis.memory import MeasuredMemory, measure_saved_bytes
 from cnnkit.analysis.receptive_field import propagate
 from cnnkit.analysis.rules import OpFigures, Rule, find_rule, rule_key
 from cnnkit.analysis.spatial import UNKNOWN
-from cnnkit.arith.memory import dtype_bytes, training_activation_bytes
+from cnnkit.arith.memory import training_activation_bytes
 from cnnkit.errors import CnnkitError, ConfigError, ShapeError
 
 
@@ -323,9 +324,9 @@ def _summarize(
     figures, unsupported = _figures(graph, overrides)
     spatial = [UNKNOWN if f is None else f.spatial for f in figures]
     layouts = propagate(graph, spatial)
-    per_call = tuple(call_figures(graph, figures, layouts))
-    total = _totals(graph, figures, per_call)
-    attributed = sum(per_call[c.index].params for c in graph.calls if c.is_row)
+    made, sums = figures_and_sums(graph, figures, layouts)
+    per_call = tuple(made)
+    total = _totals(graph, figures, per_call, sums)
     measured = None
     if measure:
         _check_fits_in_memory(total)
@@ -342,7 +343,7 @@ def _summarize(
         device=graph.device,
         fallback_reason=graph.fallback_reason,
         depth=depth,
-        unused_params=total.params - attributed,
+        unused_params=total.params - sums.params,
         measured=measured,
         graph=graph,
         figures=per_call,
@@ -399,17 +400,23 @@ def _figures(
 
 
 def _totals(
-    graph: Graph, figures: Sequence[OpFigures | None], per_call: Sequence[CallFigures]
+    graph: Graph,
+    figures: Sequence[OpFigures | None],
+    per_call: Sequence[CallFigures],
+    sums: RowSums,
 ) -> Totals:
-    macs = sum(f.macs for f in figures if f is not None)
-    other = sum(f.other_flops for f in figures if f is not None)
-    params = sum(numel for numel, _, _ in graph.parameters.values())
-    trainable = sum(numel for numel, grad, _ in graph.parameters.values() if grad)
-    param_bytes = sum(nbytes for _, _, nbytes in graph.parameters.values())
-    rows = [c for c in graph.calls if c.is_row]
-    activation = sum(per_call[c.index].activation_bytes for c in rows)
-    training = _training_bytes(graph, rows, per_call)
-    last = next((c for c in reversed(rows) if per_call[c.index].spatial), None)
+    macs = other = 0
+    for figure in figures:
+        if figure is not None:
+            macs += figure.macs
+            other += figure.other_flops
+    params = trainable = param_bytes = 0
+    for numel, requires_grad, nbytes in graph.parameters.values():
+        params += numel
+        if requires_grad:
+            trainable += numel
+        param_bytes += nbytes
+    last = None if sums.last_spatial is None else graph.calls[sums.last_spatial]
     figures_last = per_call[last.index] if last is not None else None
     return Totals(
         params=params,
@@ -418,11 +425,13 @@ def _totals(
         flops=2 * macs,
         other_flops=other,
         param_bytes=param_bytes,
-        activation_bytes=activation,
+        activation_bytes=sums.activation_bytes,
         rf=figures_last.rf if figures_last else None,
         jump=figures_last.jump if figures_last else None,
         start=figures_last.start if figures_last else None,
-        training_activation_bytes=training,
+        # seed 000's x2 rule over the tensors the rows allocate: sum over them of their bytes,
+        # x2 (the bytes of each row's own outputs were summed by figures_and_sums)
+        training_activation_bytes=training_activation_bytes([(sums.own_bytes,)], 1),
         buffer_bytes=graph.buffer_bytes,
         rf_layer=last.name if last is not None else None,
         rf_global=figures_last.rf_global if figures_last else None,
@@ -431,92 +440,110 @@ def _totals(
     )
 
 
-def _training_bytes(graph: Graph, rows: Sequence[Any], per_call: Sequence[CallFigures]) -> int:
-    """Seed 000's x2 training estimate over the same tensors as ``activation_bytes``."""
-    by_dtype: dict[str, list[tuple[int, ...]]] = {}
-    for call in rows:
-        if per_call[call.index].activation_bytes == 0:
-            continue
-        own = set(call.nodes)
-        for ref in call.outputs:
-            made_here = ref.producer is not None and ref.producer[0] in own
-            if made_here and graph.nodes[ref.producer[0]].fresh[ref.producer[1]]:
-                by_dtype.setdefault(ref.dtype, []).append(ref.shape)
-    return sum(
-        training_activation_bytes(shapes, dtype_bytes(dtype)) for dtype, shapes in by_dtype.items()
-    )
-
-
 def _layers(
     graph: Graph, per_call: Sequence[CallFigures], depth: int | None
 ) -> tuple[LayerRow, ...]:
     chosen = selected_calls(graph, depth)
-    position = {call.index: i for i, call in enumerate(chosen)}
-    sources: dict[int, set[int]] = {call.index: set() for call in chosen}
-    for call in graph.calls:
-        if not call.is_row:
-            continue
-        target = call.index if depth is None else representative(graph, call.index, depth)
-        if target not in sources:
-            continue
-        found = call_sources(graph, call)
-        if depth is None:  # every row call is shown as itself (its own index is not a source)
-            sources[target] |= found
-            continue
-        for source in found:
-            shown = representative(graph, source, depth)
-            if shown != target:
-                sources[target].add(shown)
+    kernels: dict[type, bool] = {}
     rows = []
-    for call in chosen:
+    for call, inputs in zip(chosen, _row_inputs(graph, chosen, depth), strict=True):
         f = per_call[call.index]
-        inputs = sorted(
-            -1 if s == INPUT_CALL else position[s]
-            for s in sources[call.index]
-            if s == INPUT_CALL or s in position
-        )
-        rows.append(
-            _layer_row(
-                name=call.name,
-                type=call.type,
-                depth=call.depth,
-                input_shapes=tuple([ref.shape for ref in call.inputs]),
-                output_shape=call.outputs[0].shape if call.outputs else (),
-                params=f.params,
-                trainable_params=f.trainable_params,
-                macs=f.macs,
-                other_flops=f.other_flops,
-                activation_bytes=f.activation_bytes,
-                rf=f.rf,
-                jump=f.jump,
-                start=f.start,
-                inputs=tuple(inputs),
-                unsupported=f.unsupported,
-                rf_global=f.rf_global,
-                local_rf=f.local_rf,
-                local_rf_global=f.local_rf_global,
-                kernel=_kernel(call.module),
-            )
-        )
+        rows.append(_layer_row({
+            "name": call.name,
+            "type": call.type,
+            "depth": call.depth,
+            "input_shapes": tuple([ref.shape for ref in call.inputs]),
+            "output_shape": call.outputs[0].shape if call.outputs else (),
+            "params": f.params,
+            "trainable_params": f.trainable_params,
+            "macs": f.macs,
+            "other_flops": f.other_flops,
+            "activation_bytes": f.activation_bytes,
+            "rf": f.rf,
+            "jump": f.jump,
+            "start": f.start,
+            "inputs": inputs,
+            "unsupported": f.unsupported,
+            "rf_global": f.rf_global,
+            "local_rf": f.local_rf,
+            "local_rf_global": f.local_rf_global,
+            "kernel": _kernel(call.module, kernels),
+        }))  # fmt: skip
     return tuple(rows)
 
 
-_ROW_FIELDS = frozenset(f.name for f in dataclasses.fields(LayerRow))
+def _row_inputs(graph: Graph, chosen: Sequence[Call], depth: int | None) -> list[tuple[int, ...]]:
+    """Per chosen call: the positions of the rows it reads (``-1``: the model input), sorted."""
+    position = {call.index: i for i, call in enumerate(chosen)}
+    if depth is None:  # every row call is shown as itself (its own index is not a source)
+        found = [call_sources(graph, call) for call in chosen]
+    else:
+        sources: dict[int, set[int]] = {call.index: set() for call in chosen}
+        for call in graph.calls:
+            if not call.is_row:
+                continue
+            target = representative(graph, call.index, depth)
+            if target not in sources:
+                continue
+            for source in call_sources(graph, call):
+                shown = representative(graph, source, depth)
+                if shown != target:
+                    sources[target].add(shown)
+        found = [sources[call.index] for call in chosen]
+    result: list[tuple[int, ...]] = []
+    for calls in found:
+        if len(calls) == 1:  # most rows read one row: no sort
+            (source,) = calls
+            if source == INPUT_CALL:
+                result.append((-1,))
+            else:
+                at = position.get(source)
+                result.append(() if at is None else (at,))
+            continue
+        result.append(tuple(sorted(
+            -1 if s == INPUT_CALL else position[s]
+            for s in calls
+            if s == INPUT_CALL or s in position
+        )))  # fmt: skip
+    return result
 
 
-def _layer_row(**values: Any) -> LayerRow:
-    """``LayerRow(**values)`` (every field given) without the frozen dataclass's ``__init__``
-    (one ``object.__setattr__`` per field, ~3 us; this runs once per row)."""
-    if values.keys() != _ROW_FIELDS:  # cnnkit's own bug: every field must be given
-        raise TypeError(f"a row needs exactly the fields {sorted(_ROW_FIELDS)}")
-    row = object.__new__(LayerRow)
-    row.__dict__.update(values)
+def _layer_row(values: dict[str, Any]) -> LayerRow:
+    """``LayerRow(**values)`` without the frozen dataclass's ``__init__`` (one
+    ``object.__setattr__`` per field, ~3 us, and a keyword call, ~1 us; this runs once per
+    row): ``values`` holds every field (tests build each row again with ``LayerRow(**)``)."""
+    row = _new(LayerRow)
+    _set(row, "__dict__", values)
     return row
 
 
-def _kernel(module: nn.Module | None) -> tuple[int, ...] | None:
-    """The ``kernel_size`` a convolution or pooling module was built with, per axis."""
-    size = getattr(module, "kernel_size", None)
+_new = object.__new__
+_set = object.__setattr__
+
+
+def _kernel(
+    module: nn.Module | None, plain: dict[type, bool] | None = None
+) -> tuple[int, ...] | None:
+    """The ``kernel_size`` a convolution or pooling module was built with, per axis.
+
+    ``plain`` remembers, per module class, whether an instance's ``kernel_size`` can only be an
+    instance attribute: then it is read from the instance's ``__dict__`` (a missing one would go
+    through ``Module.__getattr__``, which raises: slow), and absent means no kernel (what
+    ``Module.__getattr__`` would find, a parameter, buffer or submodule, is no kernel either).
+    """
+    if module is None:
+        return None
+    cls = type(module)
+    is_plain = None if plain is None else plain.get(cls)
+    if is_plain is None:
+        is_plain = (
+            not hasattr(cls, "kernel_size")
+            and cls.__getattribute__ is nn.Module.__getattribute__
+            and cls.__getattr__ is nn.Module.__getattr__
+        )
+        if plain is not None:
+            plain[cls] = is_plain
+    size = module.__dict__.get("kernel_size") if is_plain else getattr(module, "kernel_size", None)
     if isinstance(size, int) and not isinstance(size, bool):
         return (size,)
     if isinstance(size, tuple) and all(isinstance(v, int) for v in size):

@@ -23,7 +23,7 @@ from cnnkit.arith._axes import product
 from cnnkit.errors import ConfigError
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class OpFigures:
     """What one op costs and how it moves values in space.
 
@@ -38,6 +38,14 @@ class OpFigures:
     macs: int = 0
     other_flops: int = 0
     spatial: Spatial = POINTWISE
+
+    def __init__(self, macs: int = 0, other_flops: int = 0, spatial: Spatial = POINTWISE) -> None:
+        # the dataclass's own __init__, written out: a frozen dataclass's sets each field
+        # with object.__setattr__ (slow), and every op of a trace makes one of these
+        values = self.__dict__
+        values["macs"] = macs
+        values["other_flops"] = other_flops
+        values["spatial"] = spatial
 
 
 Rule = Callable[[Node], OpFigures]
@@ -112,10 +120,11 @@ def numel(shape: tuple[int, ...] | list[int]) -> int:
 def per_axis(value: object, ndim: int) -> tuple[int, ...]:
     """An op's int-list argument as one int per axis (a single value is repeated; ``[]`` and
     ``None`` give ``()``, as in PyTorch where an empty stride means "the kernel size")."""
-    if value is None or (isinstance(value, list | tuple) and len(value) == 0):
+    # isinstance with a tuple of types: a union's check is slower (rules call this per op)
+    if value is None or (isinstance(value, (list, tuple)) and len(value) == 0):
         return ()
-    values = tuple(value) if isinstance(value, list | tuple) else (value,)
-    return tuple(int(v) for v in values) * (ndim if len(values) == 1 else 1)
+    values = tuple(value) if isinstance(value, (list, tuple)) else (value,)
+    return tuple([int(v) for v in values]) * (ndim if len(values) == 1 else 1)
 
 
 def normalize_dim(dim: int, rank: int) -> int:

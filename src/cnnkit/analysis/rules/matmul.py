@@ -36,8 +36,11 @@ def _product_macs(a: tuple[int, ...], b: tuple[int, ...]) -> int:
 def matrix_product(node: Node) -> OpFigures:
     """MACs = prod(batch) M K N; flop_counter's mm/bmm count / 2 (it has no formula for mv/dot,
     which cnnkit counts the same way)."""
-    a, b = node.input_shapes[:2]
-    return OpFigures(macs=_product_macs(a, b), spatial=MatMul((0, 1)))
+    a, b = node.inputs[0].shape, node.inputs[1].shape
+    return OpFigures(macs=_product_macs(a, b), spatial=_FIRST_TWO)
+
+
+_FIRST_TWO = MatMul((0, 1))  # one object for every plain product (a frozen descriptor)
 
 
 _OPERANDS = {"addmm": ("mat1", "mat2"), "baddbmm": ("batch1", "batch2"), "addmv": ("mat", "vec")}

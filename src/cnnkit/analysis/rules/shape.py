@@ -76,7 +76,8 @@ _register(
 @register_rule(aten.permute)
 def permute(node: Node) -> OpFigures:
     """Dims reordered: output dim i is input dim dims[i]."""
-    dims = tuple(normalize_dim(int(d), _rank(node)) for d in node.arg("dims"))
+    rank = _rank(node)  # once, not per dim
+    dims = tuple([normalize_dim(int(d), rank) for d in node.arg("dims")])
     return OpFigures(spatial=Permute(dims))
 
 
