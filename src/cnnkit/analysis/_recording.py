@@ -23,13 +23,14 @@ from torch.utils._device import _device_constructors
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from cnnkit.analysis._meta_cache import MetaCache
-from cnnkit.analysis._tensor_book import TensorBook
+from cnnkit.analysis._tensor_book import OpRefs, TensorBook
 from cnnkit.analysis._tensors import (
     _DTYPE_NAMES,
     dtype_name,
     flat_tensors,
     fresh,
     mutated,
+    storage_key,
     tensors_in,
 )
 from cnnkit.analysis.graph import INPUT_CALL, INPUT_NODE, Call, Node, TensorRef
@@ -152,9 +153,9 @@ class Recorder:
         )
         return index
 
-    def row_for(self, func: Any, inputs: list[TensorRef]) -> int:
+    def row_for(self, func: Any, data_inputs: list[TensorRef]) -> int:
         """The row call that an op dispatched now belongs to (created on first use);
-        ``inputs``: the op's tensor arguments."""
+        ``data_inputs``: the op's tensor arguments that are data."""
         top = self.stack[-1]
         assert top is not None  # opaque modules return before asking
         if self.calls[top].is_row:
@@ -167,7 +168,7 @@ class Recorder:
                 event.call = self._new_call("function", name, top, refs)
             return event.call
         name = str(func._overloadpacket).split(".")[-1]
-        return self._new_call("op", name, top, tuple(r for r in inputs if r.is_data))
+        return self._new_call("op", name, top, tuple(data_inputs))
 
     def _function_name(self, func: Any) -> str:
         try:
@@ -271,18 +272,17 @@ class Recorder:
 
     # -- ops ----------------------------------------------------------------------------------
     def add_node(
-        self, func: Any, args: Any, kwargs: Any, refs: Any, inputs: list[TensorRef],
-        arg_tensors: list[torch.Tensor], out: Any, call: int,
-    ) -> None:  # fmt: skip
-        """Record op ``func`` of row ``call``: ``refs`` are its mapped ``(args, kwargs)``,
-        ``inputs`` and ``arg_tensors`` its tensor arguments (references taken before it ran:
-        an inplace op moves producers), ``out`` what it returned.
+        self, func: Any, args: Any, kwargs: Any, taken: OpRefs, out: Any, call: int
+    ) -> None:
+        """Record op ``func`` of row ``call``: ``taken`` is what
+        :meth:`~cnnkit.analysis._tensor_book.TensorBook.op_refs` found in its arguments before
+        it ran (an inplace op moves producers), ``out`` what it returned.
 
         This runs for every op of the forward pass: one function, few calls (what the helpers
-        of :mod:`cnnkit.analysis._tensors` do, inlined for the usual cases)."""
+        of :mod:`cnnkit.analysis._tensors` and the book's ``produced`` do, inlined for the
+        usual cases)."""
         index = len(self.nodes)
-        arg_refs, kwarg_refs = refs
-        data_inputs = [ref for ref in inputs if ref.is_data]
+        (arg_refs, kwarg_refs), inputs, data_inputs, arg_tensors, arg_storages = taken
         is_data = bool(data_inputs)
         tensors = [out] if isinstance(out, _TENSOR) else flat_tensors(out)
         _, packet, writes = _OPS.get(id(func)) or _op_facts(func)
@@ -293,30 +293,43 @@ class Recorder:
         else:
             outputs = tensors
         book = self.book
-        fresh_outputs, storages = book.fresh(arg_tensors, outputs)
+        # An output is fresh when it has a storage of its own: not a view of an argument, nor
+        # an argument written in place. Its reference (origin: itself) is also the one its
+        # readers get, until a write or a row's return changes what it says (TensorBook.ref),
+        # unless it is a parameter (written in place: readers see its name).
+        parameter_names = self.parameter_names
         dtype_names = _DTYPE_NAMES
+        fresh_outputs = []
         output_refs = []
         for k, t in enumerate(outputs):
+            try:
+                storage = t.untyped_storage()._cdata  # storage_key(), inlined
+            except (RuntimeError, NotImplementedError, AttributeError):
+                storage = storage_key(t)
+            fresh_outputs.append(
+                storage not in arg_storages and not any(t is a for a in arg_tensors)
+            )
+            producer = (index, k)
             dtype = dtype_names.get(t.dtype) or dtype_name(t.dtype)
-            output_refs.append(TensorRef(tuple(t.shape), dtype, (index, k), is_data, None, call))
+            ref = TensorRef(tuple(t.shape), dtype, producer, is_data, None, call, producer)
+            output_refs.append(ref)
+            shared = None if id(t) in parameter_names else ref
+            book.produced(t, producer, storage, shared)
         node = Node.__new__(Node)  # the dataclass's __init__ and __post_init__, without calls
         node.index, node.op, node.overload = index, packet, func
         node.args, node.kwargs, node.outputs = arg_refs, kwarg_refs, tuple(output_refs)
         node.call, node.is_data, node.module = call, is_data, None
-        node.fresh, node.inputs, node.data_inputs = fresh_outputs, inputs, data_inputs
+        node.fresh, node.inputs, node.data_inputs = tuple(fresh_outputs), inputs, data_inputs
         self.nodes.append(node)
         self.calls[call].nodes.append(index)
-        produced = book.produced
-        for k, tensor in enumerate(outputs):
-            produced(tensor, (index, k), storages[k])
         for tensor in written:
             book.wrote(tensor, next((index, k) for k, t in enumerate(outputs) if t is tensor))
         # An empty intermediate tensor is legal (timm's ``x[:, :0]`` when a ViT has no prefix
         # tokens); the first one made from non-empty data is remembered so that an empty model
         # output, or a later op PyTorch refuses, names where the emptiness began.
-        empty = is_data and outputs and self.first_empty is None and outputs[0].numel() == 0
+        empty = is_data and output_refs and self.first_empty is None and 0 in output_refs[0].shape
         if empty and all(r.numel > 0 for r in data_inputs):
-            self.first_empty = (self.describe(call), tuple(outputs[0].shape))
+            self.first_empty = (self.describe(call), output_refs[0].shape)
 
 
 # isinstance on the C base skips torch.Tensor's Python metaclass (every tensor is both)
@@ -369,13 +382,13 @@ class DispatchRecorder(TorchDispatchMode):
             return _run_op(func, args, kwargs, recorder)
         with _quiet():  # one quiet block for the references and, often, the outputs
             # before the op runs: an inplace op moves producers
-            refs, inputs, tensors = recorder.book.op_refs(func, args, kwargs)
+            taken = recorder.book.op_refs(func, args, kwargs)
             top = stack[-1]
-            call = top if recorder.calls[top].is_row else recorder.row_for(func, inputs)
+            call = top if recorder.calls[top].is_row else recorder.row_for(func, taken[2])
             if recorder.meta:
                 out = recorder.meta_cache.outputs(func, args, kwargs)
                 if out is not None:  # made without the kernel: record it in the same block
-                    recorder.add_node(func, args, kwargs, refs, inputs, tensors, out, call)
+                    recorder.add_node(func, args, kwargs, taken, out, call)
                     return out
         try:
             out = (
@@ -386,7 +399,7 @@ class DispatchRecorder(TorchDispatchMode):
         except Exception as error:
             raise OpFailed(error, recorder.describe(call)) from error
         with _quiet():
-            recorder.add_node(func, args, kwargs, refs, inputs, tensors, out, call)
+            recorder.add_node(func, args, kwargs, taken, out, call)
         return out
 
 
