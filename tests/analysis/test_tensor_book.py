@@ -89,5 +89,5 @@ def test_references_are_shared_until_a_write_changes_them():
     book.produced(x, (0, 0), None)
     second = book.ref(x)
     assert second is not first and second.producer == (0, 0) and second.is_data
-    book.owned(x, 7, (0, 0))
+    book.owned(x, 7, second)
     assert book.ref(x).source_call == 7

@@ -12,7 +12,6 @@ readers get) is kept by :class:`~cnnkit.analysis._tensor_book.TensorBook`.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -25,12 +24,10 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from cnnkit.analysis._meta_cache import MetaCache
 from cnnkit.analysis._tensor_book import OpRefs, TensorBook
 from cnnkit.analysis._tensors import (
-    _DTYPE_NAMES,
     dtype_name,
     flat_tensors,
     fresh,
     mutated,
-    storage_key,
     tensors_in,
 )
 from cnnkit.analysis.graph import INPUT_CALL, INPUT_NODE, Call, Node, TensorRef
@@ -101,7 +98,7 @@ class Recorder:
         self.stack: list[int | None] = []
         self.opaque = 0
         self.event: _Event | None = None
-        self.names_used: dict[int, Counter[str]] = {}
+        self.names_used: dict[int, dict[str, int]] = {}
         self._function_names: dict[Any, str] = {}  # torch function -> function_name(it)
         self.first_empty: tuple[str, tuple[int, ...]] | None = None  # (layer, shape)
 
@@ -114,8 +111,32 @@ class Recorder:
     # -- tensors ------------------------------------------------------------------------------
     def tensor_refs(self, value: Any, data_only: bool = True) -> tuple[TensorRef, ...]:
         ref = self.ref
-        refs = [ref(t) for t in tensors_in(value)]
-        return tuple([r for r in refs if r.is_data] if data_only else refs)
+        if type(value) is tuple and len(value) == 1 and isinstance(value[0], _TENSOR):
+            one = ref(value[0])  # the usual module call: one tensor argument
+            return (one,) if one.is_data or not data_only else ()
+        refs = []
+        for tensor in tensors_in(value):
+            found = ref(tensor)
+            if found.is_data or not data_only:
+                refs.append(found)
+        return tuple(refs)
+
+    def returned(self, call: int, value: Any, row: bool) -> tuple[TensorRef, ...]:
+        """The references to what call ``call`` returned; a row owns them: its readers see
+        them come from it."""
+        if isinstance(value, _TENSOR):  # the usual call returns one tensor
+            one = self.ref(value)
+            if row:
+                self.book.owned(value, call, one)
+            return (one,)
+        tensors = tensors_in(value)
+        ref = self.ref
+        refs = tuple([ref(tensor) for tensor in tensors])
+        if row:  # after every reference is taken: an output may be returned twice
+            owned = self.book.owned
+            for tensor, found in zip(tensors, refs, strict=True):
+                owned(tensor, call, found)
+        return refs
 
     def add_input(self, tensors: list[torch.Tensor] | torch.Tensor) -> None:
         """The model inputs: the outputs of node 0, in call order (one tensor: the input)."""
@@ -137,10 +158,10 @@ class Recorder:
     def _unique_name(self, parent: int | None, base: str) -> str:
         key = -2 if parent is None else parent
         used = self.names_used.get(key)
-        if used is None:  # not setdefault(key, Counter()): that builds a Counter every call
-            used = self.names_used[key] = Counter()
-        count = used[base]
-        used[base] += 1
+        if used is None:  # not setdefault(key, {}): that builds a dict every call
+            used = self.names_used[key] = {}
+        count = used.get(base, 0)  # a dict, not a Counter: its __missing__ is Python code
+        used[base] = count + 1
         return base if count == 0 else f"{base}_{count}"
 
     def _new_call(self, kind: str, short: str, parent: int, inputs: tuple[TensorRef, ...]) -> int:
@@ -201,17 +222,20 @@ class Recorder:
 
     # -- hooks --------------------------------------------------------------------------------
     def pre_hook(self, module: nn.Module, args: Any) -> None:
+        if self.opaque:  # inside a module that a module-keyed rule treats as one leaf
+            self.stack.append(None)
+            return
         with _quiet():
             self._enter(module, args)
 
     def post_hook(self, module: nn.Module, args: Any, output: Any) -> None:
+        if self.stack[-1] is None:  # the end of a call inside an opaque module
+            self.stack.pop()
+            return
         with _quiet():
             self._exit(module, args, output)
 
     def _enter(self, module: nn.Module, args: Any) -> None:
-        if self.opaque:  # inside a module that a module-keyed rule treats as one leaf
-            self.stack.append(None)
-            return
         parent = self.stack[-1] if self.stack else None
         parent_call = None if parent is None else self.calls[parent]
         name = self.module_names.get(id(module))
@@ -224,8 +248,9 @@ class Recorder:
         is_row = rule is not None or not module._modules
         index = len(self.calls)
         depth = 0 if parent_call is None else parent_call.depth + 1
-        call = Call(index, "module", name or type(module).__name__, type(module).__name__, depth,
-                    parent, is_row, self.tensor_refs(args), module=module)  # fmt: skip
+        kind = type(module).__name__
+        call = Call(index, "module", name or kind, kind, depth, parent, is_row,
+                    self.tensor_refs(args), (), [], module)  # fmt: skip
         self.calls.append(call)
         self.stack.append(index)
         if rule is not None:
@@ -233,18 +258,12 @@ class Recorder:
 
     def _exit(self, module: nn.Module, args: Any, output: Any) -> None:
         index = self.stack.pop()
-        if index is None:
-            return
+        assert index is not None  # post_hook returns before
         call = self.calls[index]
         if self.opaque and self.module_rule(module) is not None:
             self.opaque -= 1
             self._add_module_node(call, args, output)
-        tensors = tensors_in(output)
-        to_ref = self.ref
-        call.outputs = tuple([to_ref(t) for t in tensors])
-        if call.is_row:
-            for tensor, ref in zip(tensors, call.outputs, strict=True):
-                self.book.owned(tensor, index, ref.producer)
+        call.outputs = self.returned(index, output, call.is_row)
 
     def _add_module_node(self, call: Call, args: Any, output: Any) -> None:
         index = len(self.nodes)
@@ -279,8 +298,7 @@ class Recorder:
         it ran (an inplace op moves producers), ``out`` what it returned.
 
         This runs for every op of the forward pass: one function, few calls (what the helpers
-        of :mod:`cnnkit.analysis._tensors` and the book's ``produced`` do, inlined for the
-        usual cases)."""
+        of :mod:`cnnkit.analysis._tensors` do, inlined for the usual cases)."""
         index = len(self.nodes)
         (arg_refs, kwarg_refs), inputs, data_inputs, arg_tensors, arg_storages = taken
         is_data = bool(data_inputs)
@@ -293,33 +311,14 @@ class Recorder:
         else:
             outputs = tensors
         book = self.book
-        # An output is fresh when it has a storage of its own: not a view of an argument, nor
-        # an argument written in place. Its reference (origin: itself) is also the one its
-        # readers get, until a write or a row's return changes what it says (TensorBook.ref),
-        # unless it is a parameter (written in place: readers see its name).
-        parameter_names = self.parameter_names
-        dtype_names = _DTYPE_NAMES
-        fresh_outputs = []
-        output_refs = []
-        for k, t in enumerate(outputs):
-            try:
-                storage = t.untyped_storage()._cdata  # storage_key(), inlined
-            except (RuntimeError, NotImplementedError, AttributeError):
-                storage = storage_key(t)
-            fresh_outputs.append(
-                storage not in arg_storages and not any(t is a for a in arg_tensors)
-            )
-            producer = (index, k)
-            dtype = dtype_names.get(t.dtype) or dtype_name(t.dtype)
-            ref = TensorRef(tuple(t.shape), dtype, producer, is_data, None, call, producer)
-            output_refs.append(ref)
-            shared = None if id(t) in parameter_names else ref
-            book.produced(t, producer, storage, shared)
+        output_refs, fresh_outputs = book.made(
+            outputs, index, is_data, call, arg_tensors, arg_storages
+        )
         node = Node.__new__(Node)  # the dataclass's __init__ and __post_init__, without calls
         node.index, node.op, node.overload = index, packet, func
-        node.args, node.kwargs, node.outputs = arg_refs, kwarg_refs, tuple(output_refs)
+        node.args, node.kwargs, node.outputs = arg_refs, kwarg_refs, output_refs
         node.call, node.is_data, node.module = call, is_data, None
-        node.fresh, node.inputs, node.data_inputs = tuple(fresh_outputs), inputs, data_inputs
+        node.fresh, node.inputs, node.data_inputs = fresh_outputs, inputs, data_inputs
         self.nodes.append(node)
         self.calls[call].nodes.append(index)
         for tensor in written:
@@ -353,6 +352,7 @@ def _op_facts(func: Any) -> tuple[Any, Any, bool]:
 # The bookkeeping reads tensor metadata (.shape, .dtype, storages); with torch function modes
 # active every such read would go through them, so it runs with torch functions disabled.
 _quiet = torch._C.DisableTorchFunction
+_function_modes_on = torch._C._is_torch_function_mode_enabled  # False inside _quiet()
 
 
 def _run_op(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], recorder: Recorder) -> Any:
@@ -376,31 +376,56 @@ class DispatchRecorder(TorchDispatchMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         if kwargs is None:
             kwargs = {}
+        # An op is called inside a torch function (torch.ops.aten.* included), where torch has
+        # taken FunctionNamer off the stack: the bookkeeping's tensor reads need no
+        # DisableTorchFunction block (two context-manager calls per op), unless an op reaches
+        # here with the mode on (none known).
+        if _function_modes_on():
+            return self._quiet_dispatch(func, args, kwargs)
+        recorder = self.recorder
+        stack = recorder.stack
+        if recorder.opaque or not stack:
+            return _run_op(func, args, kwargs, recorder)
+        # before the op runs: an inplace op moves producers
+        taken = recorder.book.op_refs(func, args, kwargs)
+        top = stack[-1]
+        call = top if recorder.calls[top].is_row else recorder.row_for(func, taken[2])
+        out = recorder.meta_cache.outputs(func, args, kwargs) if recorder.meta else None
+        if out is None:  # not made without the kernel
+            out = self._kernel(func, args, kwargs, call)
+        recorder.add_node(func, args, kwargs, taken, out, call)
+        return out
+
+    def _quiet_dispatch(self, func: Any, args: Any, kwargs: dict[str, Any]) -> Any:
+        """What ``__torch_dispatch__`` does, with the bookkeeping in DisableTorchFunction
+        blocks, so that its tensor reads do not reach FunctionNamer."""
         recorder = self.recorder
         stack = recorder.stack
         if recorder.opaque or not stack:
             return _run_op(func, args, kwargs, recorder)
         with _quiet():  # one quiet block for the references and, often, the outputs
-            # before the op runs: an inplace op moves producers
             taken = recorder.book.op_refs(func, args, kwargs)
             top = stack[-1]
+            assert top is not None  # None only inside an opaque module
             call = top if recorder.calls[top].is_row else recorder.row_for(func, taken[2])
             if recorder.meta:
                 out = recorder.meta_cache.outputs(func, args, kwargs)
                 if out is not None:  # made without the kernel: record it in the same block
                     recorder.add_node(func, args, kwargs, taken, out, call)
                     return out
-        try:
-            out = (
-                recorder.meta_cache.kernel(func, args, kwargs)
-                if recorder.meta
-                else func(*args, **kwargs)
-            )
-        except Exception as error:
-            raise OpFailed(error, recorder.describe(call)) from error
+        out = self._kernel(func, args, kwargs, call)
         with _quiet():
             recorder.add_node(func, args, kwargs, taken, out, call)
         return out
+
+    def _kernel(self, func: Any, args: Any, kwargs: dict[str, Any], call: int) -> Any:
+        recorder = self.recorder
+        try:
+            if recorder.meta:
+                return recorder.meta_cache.kernel(func, args, kwargs)
+            return func(*args, **kwargs)
+        except Exception as error:
+            raise OpFailed(error, recorder.describe(call)) from error
 
 
 class FunctionNamer(TorchFunctionMode):
@@ -428,12 +453,6 @@ class FunctionNamer(TorchFunctionMode):
             out = func(*args, **kwargs)
         finally:
             recorder.event = None
-        if event.call is not None:
-            with _quiet():
-                tensors = tensors_in(out)
-                ref = recorder.ref
-                outputs = tuple([ref(t) for t in tensors])
-                recorder.calls[event.call].outputs = outputs
-                for tensor, ref in zip(tensors, outputs, strict=True):
-                    recorder.book.owned(tensor, event.call, ref.producer)
+        if event.call is not None:  # (torch takes this mode off its stack while it runs)
+            recorder.calls[event.call].outputs = recorder.returned(event.call, out, True)
         return out

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch.utils.weak import WeakIdKeyDictionary
 
-from cnnkit.analysis._tensors import dtype_name, map_tensors, storage_key
+from cnnkit.analysis._tensors import _DTYPE_NAMES, dtype_name, map_tensors, storage_key
 from cnnkit.analysis.graph import Node, TensorRef
 
 _TENSOR = torch._C.TensorBase
@@ -142,10 +142,67 @@ class TensorBook:
             seen = self.record(tensor)
         seen.producer, seen.storage, seen.ref, seen.writes = producer, storage, ref, self.writes
 
-    def owned(self, tensor: torch.Tensor, call: int, producer: Producer | None) -> None:
-        """Row ``call`` returned ``tensor`` (then last written by ``producer``)."""
-        seen = self.record(tensor)
-        seen.owner, seen.ref = (call, producer), None
+    def made(
+        self,
+        outputs: list[torch.Tensor],
+        index: int,
+        is_data: bool,
+        call: int,
+        arg_tensors: list[torch.Tensor],
+        arg_storages: list[int],
+    ) -> tuple[tuple[TensorRef, ...], tuple[bool, ...]]:
+        """Node ``index`` of row ``call`` returned ``outputs`` (from the arguments whose tensors
+        and storage keys :meth:`op_refs` found): the references to its outputs, and whether
+        each is fresh, with a storage of its own (not a view of an argument, nor an argument
+        written in place).
+
+        An output's reference (``origin``: itself) is also the one its readers get, until a
+        write or a row's return changes what :meth:`ref` would say; unless it is a parameter
+        (written in place), whose readers see its name. This runs for every op: what
+        ``produced`` and ``storage_key`` do is inlined."""
+        refs = []
+        fresh = []
+        by_id = self._by_id
+        strong = self.strong
+        writes = self.writes
+        for k, tensor in enumerate(outputs):
+            try:
+                storage = tensor.untyped_storage()._cdata
+            except (RuntimeError, NotImplementedError, AttributeError):
+                storage = storage_key(tensor)
+            is_fresh = storage not in arg_storages
+            if is_fresh:
+                for arg in arg_tensors:  # a loop, not any(generator): runs for every output
+                    if arg is tensor:
+                        is_fresh = False
+                        break
+            fresh.append(is_fresh)
+            producer = (index, k)
+            dtype = tensor.dtype
+            name = _DTYPE_NAMES.get(dtype) or dtype_name(dtype)  # (a dict read: no call)
+            ref = TensorRef(tuple(tensor.shape), name, producer, is_data, None, call, producer)
+            refs.append(ref)
+            shared = None if id(tensor) in self.parameter_names else ref
+            seen = by_id.get(id(tensor)) if strong else self.record(tensor)
+            if seen is None:
+                by_id[id(tensor)] = _Seen(tensor, producer, storage, shared, writes)
+            else:
+                seen.producer, seen.storage, seen.ref, seen.writes = (
+                    producer, storage, shared, writes
+                )  # fmt: skip
+        return tuple(refs), tuple(fresh)
+
+    def owned(self, tensor: torch.Tensor, call: int, ref: TensorRef) -> None:
+        """Row ``call`` returned ``tensor``, whose reference is ``ref`` now."""
+        if self.strong:  # record(), inlined: this runs for every output of every row
+            seen = self._by_id.get(id(tensor))
+            if seen is None:
+                seen = self._by_id[id(tensor)] = _Seen(tensor)
+        else:
+            seen = self.record(tensor)
+        seen.owner = (call, ref.producer)
+        if ref.source_call != call:  # readers now see it come from ``call``
+            seen.ref = None
 
     def wrote(self, tensor: torch.Tensor, producer: Producer) -> None:
         """Node output ``producer`` wrote ``tensor``'s storage in place."""

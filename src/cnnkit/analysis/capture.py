@@ -256,7 +256,9 @@ def _graph(
     parameters: dict[str, tuple[int, bool, int]] = {}
     for _, p in walked.parameters:
         name = walked.canonical[id(p)]
-        parameters.setdefault(name, (p.numel(), p.requires_grad, p.numel() * p.element_size()))
+        if name not in parameters:  # (a tied parameter: counted once)
+            count = p.numel()
+            parameters[name] = (count, p.requires_grad, count * p.element_size())
     seen: set[int] = set()
     buffer_bytes = 0
     for _, b in walked.buffers:
@@ -264,13 +266,14 @@ def _graph(
             seen.add(id(b))
             buffer_bytes += b.numel() * b.element_size()
     module_parameters = {}
+    canonical = walked.canonical
     for call in recorder.calls:
         module = call.module
         if call.kind != "module" or not call.is_row or module is None:
             continue
         owned = module._parameters.values() if not module._modules else module.parameters()
         module_parameters[call.index] = tuple(
-            walked.canonical[id(p)] for p in owned if p is not None and id(p) in walked.canonical
+            [canonical[id(p)] for p in owned if p is not None and id(p) in canonical]
         )
     return Graph(
         nodes=recorder.nodes,
