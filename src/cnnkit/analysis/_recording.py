@@ -170,7 +170,7 @@ class Recorder:
         name = prefix + self._unique_name(parent, short)
         index = len(self.calls)
         self.calls.append(
-            Call(index, kind, name, short, owner.depth + 1, parent, True, inputs)  # type: ignore[arg-type]  # the module-call record takes the input refs as recorded
+            Call(index, kind, name, short, owner.depth + 1, parent, True, inputs, (), [], None)  # type: ignore[arg-type]  # the module-call record takes the input refs as recorded; every field given: no defaults to fill
         )
         return index
 
@@ -188,7 +188,7 @@ class Recorder:
                 name = self._function_name(event.func)
                 event.call = self._new_call("function", name, top, refs)
             return event.call
-        name = str(func._overloadpacket).split(".")[-1]
+        name = _OP_NAMES.get(id(func)) or _op_name(func)
         return self._new_call("op", name, top, tuple(data_inputs))
 
     def _function_name(self, func: Any) -> str:
@@ -337,6 +337,17 @@ _NONE: list[torch.Tensor] = []
 # id(overload) -> (overload, its packet, whether its schema writes an argument): by id, as an
 # overload's __hash__ is Python code
 _OPS: dict[int, tuple[Any, Any, bool]] = {}
+
+
+# id(overload) -> its packet's short name (``aten.add.Tensor`` -> ``add``), for a row of an op
+# called outside any function; the overload is held in _OPS, so its id stays its own
+_OP_NAMES: dict[int, str] = {}
+
+
+def _op_name(func: Any) -> str:
+    _op_facts(func)
+    name = _OP_NAMES[id(func)] = str(func._overloadpacket).split(".")[-1]
+    return name
 
 
 def _op_facts(func: Any) -> tuple[Any, Any, bool]:
