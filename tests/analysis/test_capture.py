@@ -251,3 +251,22 @@ def test_an_empty_model_output_is_refused_naming_where_it_began():
     with pytest.raises(ShapeError, match=r"too small for 1 \(Crop\)|too small for getitem") as e:
         summarize(model, (1, 6, 6))
     assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("model", [FunctionalNet, TinyResNet])
+def test_the_dispatch_with_function_modes_on_records_the_same(model, monkeypatch):
+    """The dispatch mode keeps its tensor reads away from FunctionNamer with a quiet block
+    should an op reach it with the function mode on (torch takes the mode off its stack inside
+    every torch function, so the usual op skips the block): both paths record the same."""
+    from cnnkit.analysis import _recording
+
+    usual = summarize(model(), (3, 8, 8)).to_dict()
+    monkeypatch.setattr(_recording, "_function_modes_on", lambda: True)
+    quiet = []
+    original = _recording.DispatchRecorder._quiet_dispatch
+    monkeypatch.setattr(
+        _recording.DispatchRecorder,
+        "_quiet_dispatch",
+        lambda self, *a: quiet.append(a[0]) or original(self, *a),
+    )
+    assert summarize(model(), (3, 8, 8)).to_dict() == usual and quiet

@@ -69,13 +69,14 @@ def test_schema_positions_find_what_the_walk_finds():
         fast = book.op_refs(func, args, kwargs)
         walked = book._walked(args, kwargs)
         assert fast[0] == walked[0], func  # the arguments with references in place
-        assert fast[1] == walked[1] and all(a is b for a, b in zip(fast[2], walked[2], strict=True))
+        assert fast[1] == walked[1] and all(a is b for a, b in zip(fast[3], walked[3], strict=True))
+        assert fast[2] == walked[2] and fast[4] == walked[4]
 
 
 def test_a_container_unlike_its_schema_is_walked():
     x = torch.empty(2, device="meta")
     book = _book()
-    refs, found, tensors = book.op_refs(aten.add.Tensor, (x, [x]), {})  # a list as `other`
+    refs, found, _, tensors, _ = book.op_refs(aten.add.Tensor, (x, [x]), {})  # a list as `other`
     assert refs == book._walked((x, [x]), {})[0] and len(found) == 2 and tensors[1] is x
 
 
@@ -88,5 +89,5 @@ def test_references_are_shared_until_a_write_changes_them():
     book.produced(x, (0, 0), None)
     second = book.ref(x)
     assert second is not first and second.producer == (0, 0) and second.is_data
-    book.owned(x, 7, (0, 0))
+    book.owned(x, 7, second)
     assert book.ref(x).source_call == 7

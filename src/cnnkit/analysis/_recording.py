@@ -12,7 +12,6 @@ readers get) is kept by :class:`~cnnkit.analysis._tensor_book.TensorBook`.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -23,9 +22,8 @@ from torch.utils._device import _device_constructors
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from cnnkit.analysis._meta_cache import shared_meta_cache
-from cnnkit.analysis._tensor_book import TensorBook
+from cnnkit.analysis._tensor_book import OpRefs, TensorBook
 from cnnkit.analysis._tensors import (
-    _DTYPE_NAMES,
     dtype_name,
     flat_tensors,
     fresh,
@@ -101,7 +99,7 @@ class Recorder:
         self.stack: list[int | None] = []
         self.opaque = 0
         self.event: _Event | None = None
-        self.names_used: dict[int, Counter[str]] = {}
+        self.names_used: dict[int, dict[str, int]] = {}
         self._function_names: dict[Any, str] = {}  # torch function -> function_name(it)
         self.first_empty: tuple[str, tuple[int, ...]] | None = None  # (layer, shape)
 
@@ -114,8 +112,32 @@ class Recorder:
     # -- tensors ------------------------------------------------------------------------------
     def tensor_refs(self, value: Any, data_only: bool = True) -> tuple[TensorRef, ...]:
         ref = self.ref
-        refs = [ref(t) for t in tensors_in(value)]
-        return tuple([r for r in refs if r.is_data] if data_only else refs)
+        if type(value) is tuple and len(value) == 1 and isinstance(value[0], _TENSOR):
+            one = ref(value[0])  # the usual module call: one tensor argument
+            return (one,) if one.is_data or not data_only else ()
+        refs = []
+        for tensor in tensors_in(value):
+            found = ref(tensor)
+            if found.is_data or not data_only:
+                refs.append(found)
+        return tuple(refs)
+
+    def returned(self, call: int, value: Any, row: bool) -> tuple[TensorRef, ...]:
+        """The references to what call ``call`` returned; a row owns them: its readers see
+        them come from it."""
+        if isinstance(value, _TENSOR):  # the usual call returns one tensor
+            one = self.ref(value)
+            if row:
+                self.book.owned(value, call, one)
+            return (one,)
+        tensors = tensors_in(value)
+        ref = self.ref
+        refs = tuple([ref(tensor) for tensor in tensors])
+        if row:  # after every reference is taken: an output may be returned twice
+            owned = self.book.owned
+            for tensor, found in zip(tensors, refs, strict=True):
+                owned(tensor, call, found)
+        return refs
 
     def add_input(self, tensors: list[torch.Tensor] | torch.Tensor) -> None:
         """The model inputs: the outputs of node 0, in call order (one tensor: the input)."""
@@ -137,10 +159,10 @@ class Recorder:
     def _unique_name(self, parent: int | None, base: str) -> str:
         key = -2 if parent is None else parent
         used = self.names_used.get(key)
-        if used is None:  # not setdefault(key, Counter()): that builds a Counter every call
-            used = self.names_used[key] = Counter()
-        count = used[base]
-        used[base] += 1
+        if used is None:  # not setdefault(key, {}): that builds a dict every call
+            used = self.names_used[key] = {}
+        count = used.get(base, 0)  # a dict, not a Counter: its __missing__ is Python code
+        used[base] = count + 1
         return base if count == 0 else f"{base}_{count}"
 
     def _new_call(self, kind: str, short: str, parent: int, inputs: tuple[TensorRef, ...]) -> int:
@@ -149,13 +171,13 @@ class Recorder:
         name = prefix + self._unique_name(parent, short)
         index = len(self.calls)
         self.calls.append(
-            Call(index, kind, name, short, owner.depth + 1, parent, True, inputs)  # type: ignore[arg-type]  # the module-call record takes the input refs as recorded
+            Call(index, kind, name, short, owner.depth + 1, parent, True, inputs, (), [], None)  # type: ignore[arg-type]  # the module-call record takes the input refs as recorded; every field given: no defaults to fill
         )
         return index
 
-    def row_for(self, func: Any, inputs: list[TensorRef]) -> int:
+    def row_for(self, func: Any, data_inputs: list[TensorRef]) -> int:
         """The row call that an op dispatched now belongs to (created on first use);
-        ``inputs``: the op's tensor arguments."""
+        ``data_inputs``: the op's tensor arguments that are data."""
         top = self.stack[-1]
         assert top is not None  # opaque modules return before asking
         if self.calls[top].is_row:
@@ -167,8 +189,8 @@ class Recorder:
                 name = self._function_name(event.func)
                 event.call = self._new_call("function", name, top, refs)
             return event.call
-        name = str(func._overloadpacket).split(".")[-1]
-        return self._new_call("op", name, top, tuple(r for r in inputs if r.is_data))
+        name = _OP_NAMES.get(id(func)) or _op_name(func)
+        return self._new_call("op", name, top, tuple(data_inputs))
 
     def _function_name(self, func: Any) -> str:
         try:
@@ -201,17 +223,20 @@ class Recorder:
 
     # -- hooks --------------------------------------------------------------------------------
     def pre_hook(self, module: nn.Module, args: Any) -> None:
+        if self.opaque:  # inside a module that a module-keyed rule treats as one leaf
+            self.stack.append(None)
+            return
         with _quiet():
             self._enter(module, args)
 
     def post_hook(self, module: nn.Module, args: Any, output: Any) -> None:
+        if self.stack[-1] is None:  # the end of a call inside an opaque module
+            self.stack.pop()
+            return
         with _quiet():
             self._exit(module, args, output)
 
     def _enter(self, module: nn.Module, args: Any) -> None:
-        if self.opaque:  # inside a module that a module-keyed rule treats as one leaf
-            self.stack.append(None)
-            return
         parent = self.stack[-1] if self.stack else None
         parent_call = None if parent is None else self.calls[parent]
         name = self.module_names.get(id(module))
@@ -224,8 +249,9 @@ class Recorder:
         is_row = rule is not None or not module._modules
         index = len(self.calls)
         depth = 0 if parent_call is None else parent_call.depth + 1
-        call = Call(index, "module", name or type(module).__name__, type(module).__name__, depth,
-                    parent, is_row, self.tensor_refs(args), module=module)  # fmt: skip
+        kind = type(module).__name__
+        call = Call(index, "module", name or kind, kind, depth, parent, is_row,
+                    self.tensor_refs(args), (), [], module)  # fmt: skip
         self.calls.append(call)
         self.stack.append(index)
         if rule is not None:
@@ -233,18 +259,12 @@ class Recorder:
 
     def _exit(self, module: nn.Module, args: Any, output: Any) -> None:
         index = self.stack.pop()
-        if index is None:
-            return
+        assert index is not None  # post_hook returns before
         call = self.calls[index]
         if self.opaque and self.module_rule(module) is not None:
             self.opaque -= 1
             self._add_module_node(call, args, output)
-        tensors = tensors_in(output)
-        to_ref = self.ref
-        call.outputs = tuple([to_ref(t) for t in tensors])
-        if call.is_row:
-            for tensor, ref in zip(tensors, call.outputs, strict=True):
-                self.book.owned(tensor, index, ref.producer)
+        call.outputs = self.returned(index, output, call.is_row)
 
     def _add_module_node(self, call: Call, args: Any, output: Any) -> None:
         index = len(self.nodes)
@@ -272,18 +292,16 @@ class Recorder:
 
     # -- ops ----------------------------------------------------------------------------------
     def add_node(
-        self, func: Any, args: Any, kwargs: Any, refs: Any, inputs: list[TensorRef],
-        arg_tensors: list[torch.Tensor], out: Any, call: int,
-    ) -> None:  # fmt: skip
-        """Record op ``func`` of row ``call``: ``refs`` are its mapped ``(args, kwargs)``,
-        ``inputs`` and ``arg_tensors`` its tensor arguments (references taken before it ran:
-        an inplace op moves producers), ``out`` what it returned.
+        self, func: Any, args: Any, kwargs: Any, taken: OpRefs, out: Any, call: int
+    ) -> None:
+        """Record op ``func`` of row ``call``: ``taken`` is what
+        :meth:`~cnnkit.analysis._tensor_book.TensorBook.op_refs` found in its arguments before
+        it ran (an inplace op moves producers), ``out`` what it returned.
 
         This runs for every op of the forward pass: one function, few calls (what the helpers
         of :mod:`cnnkit.analysis._tensors` do, inlined for the usual cases)."""
         index = len(self.nodes)
-        arg_refs, kwarg_refs = refs
-        data_inputs = [ref for ref in inputs if ref.is_data]
+        (arg_refs, kwarg_refs), inputs, data_inputs, arg_tensors, arg_storages = taken
         is_data = bool(data_inputs)
         tensors = [out] if isinstance(out, _TENSOR) else flat_tensors(out)
         _, packet, writes = _OPS.get(id(func)) or _op_facts(func)
@@ -294,30 +312,24 @@ class Recorder:
         else:
             outputs = tensors
         book = self.book
-        fresh_outputs, storages = book.fresh(arg_tensors, outputs)
-        dtype_names = _DTYPE_NAMES
-        output_refs = []
-        for k, t in enumerate(outputs):
-            dtype = dtype_names.get(t.dtype) or dtype_name(t.dtype)
-            output_refs.append(TensorRef(tuple(t.shape), dtype, (index, k), is_data, None, call))
+        output_refs, fresh_outputs = book.made(
+            outputs, index, is_data, call, arg_tensors, arg_storages
+        )
         node = Node.__new__(Node)  # the dataclass's __init__ and __post_init__, without calls
         node.index, node.op, node.overload = index, packet, func
-        node.args, node.kwargs, node.outputs = arg_refs, kwarg_refs, tuple(output_refs)
+        node.args, node.kwargs, node.outputs = arg_refs, kwarg_refs, output_refs
         node.call, node.is_data, node.module = call, is_data, None
         node.fresh, node.inputs, node.data_inputs = fresh_outputs, inputs, data_inputs
         self.nodes.append(node)
         self.calls[call].nodes.append(index)
-        produced = book.produced
-        for k, tensor in enumerate(outputs):
-            produced(tensor, (index, k), storages[k])
         for tensor in written:
             book.wrote(tensor, next((index, k) for k, t in enumerate(outputs) if t is tensor))
         # An empty intermediate tensor is legal (timm's ``x[:, :0]`` when a ViT has no prefix
         # tokens); the first one made from non-empty data is remembered so that an empty model
         # output, or a later op PyTorch refuses, names where the emptiness began.
-        empty = is_data and outputs and self.first_empty is None and outputs[0].numel() == 0
+        empty = is_data and output_refs and self.first_empty is None and 0 in output_refs[0].shape
         if empty and all(r.numel > 0 for r in data_inputs):
-            self.first_empty = (self.describe(call), tuple(outputs[0].shape))
+            self.first_empty = (self.describe(call), output_refs[0].shape)
 
 
 # isinstance on the C base skips torch.Tensor's Python metaclass (every tensor is both)
@@ -326,6 +338,17 @@ _NONE: list[torch.Tensor] = []
 # id(overload) -> (overload, its packet, whether its schema writes an argument): by id, as an
 # overload's __hash__ is Python code
 _OPS: dict[int, tuple[Any, Any, bool]] = {}
+
+
+# id(overload) -> its packet's short name (``aten.add.Tensor`` -> ``add``), for a row of an op
+# called outside any function; the overload is held in _OPS, so its id stays its own
+_OP_NAMES: dict[int, str] = {}
+
+
+def _op_name(func: Any) -> str:
+    _op_facts(func)
+    name = _OP_NAMES[id(func)] = str(func._overloadpacket).split(".")[-1]
+    return name
 
 
 def _op_facts(func: Any) -> tuple[Any, Any, bool]:
@@ -341,6 +364,7 @@ def _op_facts(func: Any) -> tuple[Any, Any, bool]:
 # The bookkeeping reads tensor metadata (.shape, .dtype, storages); with torch function modes
 # active every such read would go through them, so it runs with torch functions disabled.
 _quiet = torch._C.DisableTorchFunction
+_function_modes_on = torch._C._is_torch_function_mode_enabled  # False inside _quiet()
 
 
 def _run_op(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], recorder: Recorder) -> Any:
@@ -357,31 +381,56 @@ class DispatchRecorder(TorchDispatchMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         if kwargs is None:
             kwargs = {}
+        # An op is called inside a torch function (torch.ops.aten.* included), where torch has
+        # taken FunctionNamer off the stack: the bookkeeping's tensor reads need no
+        # DisableTorchFunction block (two context-manager calls per op), unless an op reaches
+        # here with the mode on (none known).
+        if _function_modes_on():
+            return self._quiet_dispatch(func, args, kwargs)
+        recorder = self.recorder
+        stack = recorder.stack
+        if recorder.opaque or not stack:
+            return _run_op(func, args, kwargs, recorder)
+        # before the op runs: an inplace op moves producers
+        taken = recorder.book.op_refs(func, args, kwargs)
+        top = stack[-1]
+        call = top if recorder.calls[top].is_row else recorder.row_for(func, taken[2])
+        out = recorder.meta_cache.outputs(func, args, kwargs) if recorder.meta else None
+        if out is None:  # not made without the kernel
+            out = self._kernel(func, args, kwargs, call)
+        recorder.add_node(func, args, kwargs, taken, out, call)
+        return out
+
+    def _quiet_dispatch(self, func: Any, args: Any, kwargs: dict[str, Any]) -> Any:
+        """What ``__torch_dispatch__`` does, with the bookkeeping in DisableTorchFunction
+        blocks, so that its tensor reads do not reach FunctionNamer."""
         recorder = self.recorder
         stack = recorder.stack
         if recorder.opaque or not stack:
             return _run_op(func, args, kwargs, recorder)
         with _quiet():  # one quiet block for the references and, often, the outputs
-            # before the op runs: an inplace op moves producers
-            refs, inputs, tensors = recorder.book.op_refs(func, args, kwargs)
+            taken = recorder.book.op_refs(func, args, kwargs)
             top = stack[-1]
-            call = top if recorder.calls[top].is_row else recorder.row_for(func, inputs)
+            assert top is not None  # None only inside an opaque module
+            call = top if recorder.calls[top].is_row else recorder.row_for(func, taken[2])
             if recorder.meta:
                 out = recorder.meta_cache.outputs(func, args, kwargs)
                 if out is not None:  # made without the kernel: record it in the same block
-                    recorder.add_node(func, args, kwargs, refs, inputs, tensors, out, call)
+                    recorder.add_node(func, args, kwargs, taken, out, call)
                     return out
+        out = self._kernel(func, args, kwargs, call)
+        with _quiet():
+            recorder.add_node(func, args, kwargs, taken, out, call)
+        return out
+
+    def _kernel(self, func: Any, args: Any, kwargs: dict[str, Any], call: int) -> Any:
+        recorder = self.recorder
         try:
-            out = (
-                recorder.meta_cache.kernel(func, args, kwargs)
-                if recorder.meta
-                else func(*args, **kwargs)
-            )
+            if recorder.meta:
+                return recorder.meta_cache.kernel(func, args, kwargs)
+            return func(*args, **kwargs)
         except Exception as error:
             raise OpFailed(error, recorder.describe(call)) from error
-        with _quiet():
-            recorder.add_node(func, args, kwargs, refs, inputs, tensors, out, call)
-        return out
 
 
 class FunctionNamer(TorchFunctionMode):
@@ -409,12 +458,6 @@ class FunctionNamer(TorchFunctionMode):
             out = func(*args, **kwargs)
         finally:
             recorder.event = None
-        if event.call is not None:
-            with _quiet():
-                tensors = tensors_in(out)
-                ref = recorder.ref
-                outputs = tuple([ref(t) for t in tensors])
-                recorder.calls[event.call].outputs = outputs
-                for tensor, ref in zip(tensors, outputs, strict=True):
-                    recorder.book.owned(tensor, event.call, ref.producer)
+        if event.call is not None:  # (torch takes this mode off its stack while it runs)
+            recorder.calls[event.call].outputs = recorder.returned(event.call, out, True)
         return out

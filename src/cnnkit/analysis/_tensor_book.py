@@ -19,14 +19,21 @@ from typing import Any
 import torch
 from torch.utils.weak import WeakIdKeyDictionary
 
-from cnnkit.analysis._tensors import dtype_name, map_tensors, storage_key
+from cnnkit.analysis._tensors import _DTYPE_NAMES, dtype_name, map_tensors, storage_key
 from cnnkit.analysis.graph import Node, TensorRef
 
 _TENSOR = torch._C.TensorBase
 
 Producer = tuple[int, int]  # (node index, output index)
-# an op's (args, kwargs) with references for tensors, the references, the tensors
-OpRefs = tuple[tuple[tuple[Any, ...], dict[str, Any]], list[TensorRef], list[torch.Tensor]]
+# an op's (args, kwargs) with references for tensors, the references, those of them that are
+# data, the tensors, and the tensors' storage keys
+OpRefs = tuple[
+    tuple[tuple[Any, ...], dict[str, Any]],
+    list[TensorRef],
+    list[TensorRef],
+    list[torch.Tensor],
+    list[int],
+]
 
 
 class _Seen:
@@ -38,13 +45,20 @@ class _Seen:
 
     __slots__ = ("owner", "producer", "ref", "storage", "tensor", "writes")
 
-    def __init__(self, tensor: torch.Tensor | None) -> None:
+    def __init__(
+        self,
+        tensor: torch.Tensor | None,
+        producer: Producer | None = None,
+        storage: int | None = None,
+        ref: TensorRef | None = None,
+        writes: int = -1,
+    ) -> None:
         self.tensor = tensor
-        self.producer: Producer | None = None
+        self.producer = producer
         self.owner: tuple[int, Producer | None] | None = None
-        self.storage: int | None = None
-        self.ref: TensorRef | None = None
-        self.writes = -1
+        self.storage = storage
+        self.ref = ref
+        self.writes = writes
 
 
 # (position, name, kwarg-only, a list of tensors) of an op's tensor arguments; None: walk them
@@ -109,20 +123,86 @@ class TensorBook:
             seen.storage = storage_key(tensor)
         return seen.storage
 
-    def produced(self, tensor: torch.Tensor, producer: Producer, storage: int | None) -> None:
-        """``tensor`` was returned by node output ``producer`` (its storage, if known)."""
+    def produced(
+        self,
+        tensor: torch.Tensor,
+        producer: Producer,
+        storage: int | None,
+        ref: TensorRef | None = None,
+    ) -> None:
+        """``tensor`` was returned by node output ``producer`` (its storage, if known);
+        ``ref``: the reference its readers get, when the caller has made it (it says what
+        :meth:`ref` would: the node's output reference, with ``origin`` = ``producer``)."""
         if self.strong:  # record(), inlined: this runs for every output of every op
+            seen = self._by_id.get(id(tensor))
+            if seen is None:
+                self._by_id[id(tensor)] = _Seen(tensor, producer, storage, ref, self.writes)
+                return
+        else:
+            seen = self.record(tensor)
+        seen.producer, seen.storage, seen.ref, seen.writes = producer, storage, ref, self.writes
+
+    def made(
+        self,
+        outputs: list[torch.Tensor],
+        index: int,
+        is_data: bool,
+        call: int,
+        arg_tensors: list[torch.Tensor],
+        arg_storages: list[int],
+    ) -> tuple[tuple[TensorRef, ...], tuple[bool, ...]]:
+        """Node ``index`` of row ``call`` returned ``outputs`` (from the arguments whose tensors
+        and storage keys :meth:`op_refs` found): the references to its outputs, and whether
+        each is fresh, with a storage of its own (not a view of an argument, nor an argument
+        written in place).
+
+        An output's reference (``origin``: itself) is also the one its readers get, until a
+        write or a row's return changes what :meth:`ref` would say; unless it is a parameter
+        (written in place), whose readers see its name. This runs for every op: what
+        ``produced`` and ``storage_key`` do is inlined."""
+        refs = []
+        fresh = []
+        by_id = self._by_id
+        strong = self.strong
+        writes = self.writes
+        for k, tensor in enumerate(outputs):
+            try:
+                storage = tensor.untyped_storage()._cdata
+            except (RuntimeError, NotImplementedError, AttributeError):
+                storage = storage_key(tensor)
+            is_fresh = storage not in arg_storages
+            if is_fresh:
+                for arg in arg_tensors:  # a loop, not any(generator): runs for every output
+                    if arg is tensor:
+                        is_fresh = False
+                        break
+            fresh.append(is_fresh)
+            producer = (index, k)
+            dtype = tensor.dtype
+            name = _DTYPE_NAMES.get(dtype) or dtype_name(dtype)  # (a dict read: no call)
+            ref = TensorRef(tuple(tensor.shape), name, producer, is_data, None, call, producer)
+            refs.append(ref)
+            shared = None if id(tensor) in self.parameter_names else ref
+            seen = by_id.get(id(tensor)) if strong else self.record(tensor)
+            if seen is None:
+                by_id[id(tensor)] = _Seen(tensor, producer, storage, shared, writes)
+            else:
+                seen.producer, seen.storage, seen.ref, seen.writes = (
+                    producer, storage, shared, writes
+                )  # fmt: skip
+        return tuple(refs), tuple(fresh)
+
+    def owned(self, tensor: torch.Tensor, call: int, ref: TensorRef) -> None:
+        """Row ``call`` returned ``tensor``, whose reference is ``ref`` now."""
+        if self.strong:  # record(), inlined: this runs for every output of every row
             seen = self._by_id.get(id(tensor))
             if seen is None:
                 seen = self._by_id[id(tensor)] = _Seen(tensor)
         else:
             seen = self.record(tensor)
-        seen.producer, seen.storage, seen.ref = producer, storage, None
-
-    def owned(self, tensor: torch.Tensor, call: int, producer: Producer | None) -> None:
-        """Row ``call`` returned ``tensor`` (then last written by ``producer``)."""
-        seen = self.record(tensor)
-        seen.owner, seen.ref = (call, producer), None
+        seen.owner = (call, ref.producer)
+        if ref.source_call != call:  # readers now see it come from ``call``
+            seen.ref = None
 
     def wrote(self, tensor: torch.Tensor, producer: Producer) -> None:
         """Node output ``producer`` wrote ``tensor``'s storage in place."""
@@ -139,6 +219,9 @@ class TensorBook:
             seen = self.record(tensor)
         if seen.ref is not None and seen.writes == self.writes:
             return seen.ref
+        return self._new_ref(tensor, seen)
+
+    def _new_ref(self, tensor: torch.Tensor, seen: _Seen) -> TensorRef:
         producer = origin = seen.producer
         if self.storage_writes:
             write = self.storage_writes.get(self.storage(tensor))
@@ -164,9 +247,17 @@ class TensorBook:
         seen.ref, seen.writes = ref, self.writes
         return ref
 
+    def _read(self, tensor: torch.Tensor) -> tuple[TensorRef, int]:
+        """``tensor``'s reference and storage key (an op's argument)."""
+        ref = self.ref(tensor)
+        seen = self.record(tensor)
+        if seen.storage is None:
+            seen.storage = storage_key(tensor)
+        return ref, seen.storage
+
     def op_refs(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> OpRefs:
         """An op's ``(args, kwargs)`` with tensors replaced by references, the references in
-        argument order, and the tensors."""
+        argument order, those of them that are data, the tensors, and their storage keys."""
         known = _POSITIONS.get(id(func))  # _tensor_positions(), inlined: runs for every op
         positions = known[1] if known is not None else _tensor_positions(func)
         if positions is not None:
@@ -180,9 +271,15 @@ class TensorBook:
         kwargs: dict[str, Any],
     ) -> OpRefs | None:  # fmt: skip
         refs: list[TensorRef] = []
+        data: list[TensorRef] = []
         tensors: list[torch.Tensor] = []
+        storages: list[int] = []
         new_args = list(args)
         new_kwargs = dict(kwargs)
+        # ref() and the storage key, inlined for a tensor argument whose reference is
+        # current (most are: each op's output is read by the next op); the rest take _read()
+        by_id = self._by_id if self.strong else {}
+        writes = self.writes
         for position, name, kwarg_only, is_list in positions:
             if not kwarg_only and position < len(args):
                 value = args[position]
@@ -196,17 +293,31 @@ class TensorBook:
                 mapped: Any = []
                 for item in value:
                     if isinstance(item, _TENSOR):
+                        ref, storage = self._read(item)  # type: ignore[arg-type]  # _TENSOR is the C base class of every torch.Tensor
                         tensors.append(item)  # type: ignore[arg-type]  # _TENSOR is the C base class of every torch.Tensor
-                        refs.append(self.ref(item))  # type: ignore[arg-type]  # _TENSOR is the C base class of every torch.Tensor
-                        mapped.append(refs[-1])
+                        refs.append(ref)
+                        storages.append(storage)
+                        if ref.is_data:
+                            data.append(ref)
+                        mapped.append(ref)
                     elif item is None:
                         mapped.append(None)
                     else:
                         return None  # not what the schema said: walk every argument
             elif isinstance(value, _TENSOR):
+                seen = by_id.get(id(value))
+                if seen is not None and seen.writes == writes and seen.ref is not None:
+                    mapped = seen.ref
+                    if seen.storage is None:
+                        seen.storage = storage_key(value)  # type: ignore[arg-type]  # _TENSOR is the C base class of every torch.Tensor
+                    storage = seen.storage
+                else:
+                    mapped, storage = self._read(value)  # type: ignore[arg-type]  # _TENSOR is the C base class of every torch.Tensor
                 tensors.append(value)  # type: ignore[arg-type]  # _TENSOR is the C base class of every torch.Tensor
-                mapped = self.ref(value)  # type: ignore[arg-type]  # _TENSOR is the C base class of every torch.Tensor
                 refs.append(mapped)
+                storages.append(storage)
+                if mapped.is_data:
+                    data.append(mapped)
             elif type(value) in (int, float, bool, complex):
                 continue  # a Python number where the schema takes a tensor (``x * 2.0``)
             else:
@@ -215,36 +326,21 @@ class TensorBook:
                 new_args[position] = mapped
             else:
                 new_kwargs[name] = mapped
-        return (tuple(new_args), new_kwargs), refs, tensors
+        return (tuple(new_args), new_kwargs), refs, data, tensors, storages
 
     def _walked(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> OpRefs:
         refs: list[TensorRef] = []
+        data: list[TensorRef] = []
         tensors: list[torch.Tensor] = []
+        storages: list[int] = []
 
         def one(tensor: torch.Tensor) -> TensorRef:
+            ref, storage = self._read(tensor)
             tensors.append(tensor)
-            refs.append(self.ref(tensor))
-            return refs[-1]
+            refs.append(ref)
+            storages.append(storage)
+            if ref.is_data:
+                data.append(ref)
+            return ref
 
-        return map_tensors((args, kwargs), one), refs, tensors
-
-    def fresh(
-        self, inputs: list[torch.Tensor], outputs: list[torch.Tensor]
-    ) -> tuple[tuple[bool, ...], list[int]]:
-        """Whether each output has a storage of its own (not a view or an input written in
-        place), and the outputs' storage keys."""
-        used = set()
-        same = set()  # an input written in place is not fresh either
-        for tensor in inputs:
-            seen = self.record(tensor)
-            if seen.storage is None:
-                seen.storage = storage_key(tensor)
-            used.add(seen.storage)
-            same.add(id(tensor))
-        keys = []
-        flags = []
-        for tensor in outputs:
-            key = storage_key(tensor)
-            keys.append(key)
-            flags.append(key not in used and id(tensor) not in same)
-        return tuple(flags), keys
+        return map_tensors((args, kwargs), one), refs, data, tensors, storages

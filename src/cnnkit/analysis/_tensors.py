@@ -99,8 +99,8 @@ def _plain_walk(value: Any, into: list[torch.Tensor]) -> bool:
             elif type(item) not in _SCALARS and not _plain_walk(item, into):
                 return False
         return True
-    if kind is dict:
-        return all(_plain_walk(item, into) for item in value.values())
+    if kind is dict:  # most are empty kwargs: no generator for them
+        return not value or all(_plain_walk(item, into) for item in value.values())
     return kind in _SCALARS
 
 
