@@ -91,3 +91,23 @@ def test_references_are_shared_until_a_write_changes_them():
     assert second is not first and second.producer == (0, 0) and second.is_data
     book.owned(x, 7, second)
     assert book.ref(x).source_call == 7
+
+
+def test_an_outputs_reference_is_the_one_its_readers_would_get():
+    x = torch.empty(2, 3, device="meta")
+    w = torch.empty(3, device="meta")
+    book = TensorBook([], {id(w): "w"}, strong=True)
+    book.nodes.append(Node(0, "input", None, (), {}, (), -1, True))
+    book.produced(x, (0, 0), None)
+    _, _, _, tensors, storages = book.op_refs(aten.add.Tensor, (x, w), {})
+    out = x + w
+    book.nodes.append(Node(1, aten.add, aten.add.Tensor, (), {}, (), 5, True))
+    refs, fresh = book.made([out, w, x.view(6)], 1, True, 5, tensors, storages)
+    assert fresh == (True, False, False)  # an argument, and a view of one, are not fresh
+    assert book.ref(w) is not refs[1] and book.ref(w).parameter == "w"  # (written in place)
+    assert book.ref(out) is refs[0]
+    book.owned(out, 5, refs[0])  # returned by the row it names already: the same reference
+    assert book.ref(out) is refs[0]
+    assert book._new_ref(out, book.record(out)) == refs[0]  # what a read would make anew
+    book.owned(out, 7, book.ref(out))  # returned by another row: readers see it come from it
+    assert book.ref(out).source_call == 7 and book.ref(out).producer == (1, 0)
