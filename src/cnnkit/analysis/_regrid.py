@@ -26,6 +26,11 @@ def regrid(before: Layout, after: Layout, spatial: int) -> Layout:
     with space-to-depth and depth-to-space recognised, each axis's fields stepped."""
     if not moves_pixels(after.dims, spatial):
         return after
+    return searched(before, after, spatial)
+
+
+def searched(before: Layout, after: Layout, spatial: int) -> Layout:
+    """:func:`regrid` without the first look: every axis and dim searched for the patterns."""
     dims = [list(factors) for factors in after.dims]
     fields, local = list(after.fields), list(after.local)
     changed = False

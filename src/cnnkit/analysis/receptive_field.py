@@ -477,18 +477,18 @@ def _matmul(
 ) -> Layout:
     a, b = kind.operands
     a_ref, a_lay, b_ref, b_lay = refs[a], lays[a], refs[b], lays[b]
-    a_dims = a_lay.dims if a_lay else plain_dims(a_ref.shape)
-    b_dims = b_lay.dims if b_lay else plain_dims(b_ref.shape)
     # Which axes the product sums over (whole or in part) and the output's dims depend on the
-    # operands' dims and shapes alone: worked out once per propagation for the repeated
-    # products of a transformer's blocks.
+    # operands' dims (a weight's: its shape) and shapes alone: worked out once per propagation
+    # for the repeated products of a transformer's blocks.
     key = (
-        sp.MatMul, a_dims, b_dims, a_lay is None, b_lay is None,
-        len(a_ref.shape) == 1, len(b_ref.shape) == 1, tuple(out),
+        sp.MatMul, a_lay.dims if a_lay else a_ref.shape, b_lay.dims if b_lay else b_ref.shape,
+        a_lay is None, b_lay is None, len(a_ref.shape) == 1, len(b_ref.shape) == 1, tuple(out),
     )  # fmt: skip
     plans = {} if plans is None else plans
     plan = plans.get(key)
     if plan is None:
+        a_dims = a_lay.dims if a_lay else plain_dims(a_ref.shape)
+        b_dims = b_lay.dims if b_lay else plain_dims(b_ref.shape)
         plan = plans[key] = _matmul_plan(a_ref, a_lay, a_dims, b_ref, b_lay, b_dims, out)
     mixes, full = plan
     if full is None:
