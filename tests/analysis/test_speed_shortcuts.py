@@ -187,10 +187,47 @@ def test_summary_figures_and_rows_hold_every_field_as_the_dataclasses(model, dep
             fast.params = 1  # type: ignore[misc]  # frozen, as the dataclass is
 
 
-def test_summary_sums_are_the_rows_sums():
+class _LeafCallingAModule(nn.Module):
+    """A leaf (no registered submodule) whose forward calls a module: a row with a call
+    inside it, whose figures hold that call's."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        object.__setattr__(self, "inner", nn.Conv2d(3, 4, 3))  # not registered
+        self.scale = nn.Parameter(torch.ones(4, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.inner(x) * self.scale
+
+
+class _WithNestedRow(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.leaf = _LeafCallingAModule()
+        self.conv = nn.Conv2d(4, 4, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(self.conv(self.leaf(x))).relu()
+
+
+def test_a_row_with_a_call_inside_holds_its_figures():
+    summary = summarize(_WithNestedRow(), (3, 12, 12))
+    graph, per_call = summary.graph, summary.figures
+    assert graph is not None
+    by_name = {call.name: per_call[call.index] for call in graph.calls}
+    inner = next(c for c in graph.calls if c.parent == 1)  # the call inside the leaf row
+    assert graph.calls[1].name == "leaf" and graph.calls[1].is_row and inner.is_row
+    conv_macs = 10 * 10 * 4 * 3 * 9  # N H_out W_out C_out C_in k k
+    assert per_call[inner.index].macs == by_name["leaf"].macs == conv_macs
+    assert by_name["leaf"].params == 4 + per_call[inner.index].params  # its scale, and the conv's
+    assert per_call[0].macs == summary.total.macs == conv_macs + 2 * 10 * 10 * 4 * 4
+
+
+@pytest.mark.parametrize("model", [tiny_resnet, _WithNestedRow], ids=["resnet", "nested_row"])
+def test_summary_sums_are_the_rows_sums(model):
     """Totals gathered while the per-call figures are made, against the rows (seed 000's x2
     training rule over the tensors the rows allocate, as _training_bytes summed it per dtype)."""
-    summary = summarize(tiny_resnet(), (3, 16, 16))
+    summary = summarize(model(), (3, 16, 16))
     graph, per_call = summary.graph, summary.figures
     assert graph is not None
     rows = [c for c in graph.calls if c.is_row]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple, TypeGuard
+from typing import Any, NamedTuple, TypeGuard, cast
 
 from cnnkit.analysis.graph import INPUT_CALL, Call, Graph, TensorRef
 from cnnkit.analysis.layout import (
@@ -47,54 +47,37 @@ class CallFigures:
     local_rf_global: tuple[bool, ...] | None = None
 
 
-@dataclass(frozen=True)
-class FieldFigures:
-    """What a layout's fields report, per axis (``None`` entries: unknown).
-
-    ``rf``: the exact field, the whole input extent n where it is global (``rf_global``).
-    ``jump``/``start``: the grid of output positions: the exact field's, else (the exact one is
-    global or unknown) the local field's, else a global field's (n, n/2).
-    ``local_rf``: the local field (n where ``local_rf_global``; 0 where only broadcasts reach).
-    """
-
-    rf: Axes
-    jump: Axes
-    start: Axes
-    rf_global: tuple[bool, ...]
-    local_rf: Axes
-    local_rf_global: tuple[bool, ...]
-
-
-def field_figures(layout: Layout | None) -> FieldFigures | None:
-    """The per-axis figures of a layout (``None``: the tensor does not depend on the input)."""
-    if layout is None:
-        return None
-    return FieldFigures(*_field_columns(layout, {}))
-
-
-# FieldFigures' fields, in its order: rf, jump, start, rf_global, local_rf, local_rf_global
+# Per spatial axis, in this order: rf, jump, start, rf_global, local_rf, local_rf_global (the
+# CallFigures fields a layout gives). ``rf``: the exact field, the whole input extent n where it
+# is global (``rf_global``). ``jump``/``start``: the grid of output positions: the exact field's,
+# else (the exact one is global or unknown) the local field's, else a global field's (n, n/2).
+# ``local_rf``: the local field (n where ``local_rf_global``; 0 where only broadcasts reach).
+# ``None`` entries: unknown.
 _Columns = tuple[Axes, Axes, Axes, tuple[bool, ...], Axes, tuple[bool, ...]]
 _AxisFigures = tuple[int | float | None, int | float | None, int | float | None, bool, Any, bool]
 
 
-def _field_columns(layout: Layout, by_axis: dict[tuple[int, int], Any]) -> _Columns:
-    """:class:`FieldFigures`' fields of a layout, in their order. ``by_axis`` remembers the
-    figures of each (exact, local) pair of axis states by their ids: the layouts of a model
-    share a few AxisField objects. It holds the states too, so that their ids stay theirs."""
-    axes: list[_AxisFigures] = []
-    for exact, local in zip(layout.fields, layout.local, strict=True):
-        known = by_axis.get((id(exact), id(local)))
-        if known is None:
-            known = by_axis[id(exact), id(local)] = (exact, local, _axis_figures(exact, local))
-        axes.append(known[2])
-    if not axes:
-        return ((), (), (), (), (), ())
-    rf, jump, start, rf_global, local_rf, local_rf_global = zip(*axes, strict=True)
-    return rf, jump, start, rf_global, local_rf, local_rf_global
+_AxisMemo = dict[tuple[int, ...], tuple[Any, Any, _Columns]]
+
+
+def field_columns(layout: Layout, memo: _AxisMemo) -> _Columns:
+    """The per-axis figures of a layout's fields (see ``_Columns``), one tuple per figure.
+
+    ``memo`` remembers them by the ids of the layout's axis states: a model's layouts hold
+    many fields tuples but few AxisField objects (LeViT-128: 176 and 18). It holds the states
+    too, so that their ids stay theirs."""
+    fields, local = layout.fields, layout.local
+    key = (*map(id, fields), *map(id, local))
+    known = memo.get(key)
+    if known is None:
+        axes = [_axis_figures(exact, loc) for exact, loc in zip(fields, local, strict=True)]
+        columns = tuple(zip(*axes, strict=True)) if axes else ((),) * 6
+        known = memo[key] = (fields, local, cast(_Columns, columns))
+    return known[2]
 
 
 def _axis_figures(exact: AxisState, local: AxisState) -> _AxisFigures:
-    """One axis of :class:`FieldFigures`: rf, jump, start, rf_global, local_rf, local_rf_global."""
+    """One axis of ``_Columns``: rf, jump, start, rf_global, local_rf, local_rf_global."""
     # an exact field is a field or unknown; only local fields can be broadcast-only
     rf = fraction_free(exact.field.rf[0]) if isinstance(exact, AxisField) else None
     finite = next((f.field for f in (exact, local) if _finite(f)), None)
@@ -226,12 +209,11 @@ def figures_and_sums(
     sizes = graph.input_shape[2:]
     input_rank = len(graph.input_shape)
     # Most calls share their output's layout with another call (a module call returns its last
-    # row's output) and its layout's fields with others (shape ops and activations keep the
-    # fields objects): figures are made once per layout (and shape) and per fields object. The
+    # row's output) and its axis states with many (shape ops and activations keep the fields
+    # objects): figures are made once per layout (and shape) and per tuple of axis states. The
     # memos hold what their ids name, so ids stay unique.
     by_layout: dict[tuple[int, tuple[int, ...]], tuple[Layout, bool, _Columns]] = {}
-    by_fields: dict[tuple[int, int], tuple[Any, _Columns]] = {}
-    by_axis: dict[tuple[int, int], Any] = {}
+    by_axis: _AxisMemo = {}
     inner: dict[int, list[int]] = {}  # call -> sums of the calls inside it met so far
     result: list[CallFigures] = []
     row_params = row_bytes = 0
@@ -257,26 +239,17 @@ def figures_and_sums(
         if unsupported and parent is not None:
             missing.setdefault(parent, []).extend(unsupported)
 
-        ref: TensorRef | None = None  # the first data output, else the first output
-        outputs = call.outputs
-        for candidate in outputs:
+        ref = None  # the first data output (one that does not depend on the input has no layout)
+        for candidate in call.outputs:
             if candidate.is_data:
                 ref = candidate
                 break
-        else:
-            ref = outputs[0] if outputs else None
         if ref is not None and (layout := layout_of(ref, layouts, sizes)) is not None:
             key = (id(layout), ref.shape)
             known = by_layout.get(key)
             if known is None:
-                field_key = (id(layout.fields), id(layout.local))
-                made = by_fields.get(field_key)
-                if made is None:
-                    made = by_fields[field_key] = (
-                        (layout.fields, layout.local),
-                        _field_columns(layout, by_axis),
-                    )
-                known = by_layout[key] = (layout, is_spatial(layout, ref, input_rank), made[1])
+                columns = field_columns(layout, by_axis)
+                known = by_layout[key] = (layout, is_spatial(layout, ref, input_rank), columns)
             spatial, columns = known[1], known[2]
         else:
             spatial, columns = False, _NO_COLUMNS

@@ -461,11 +461,13 @@ def _layers(
     rows = []
     for call, inputs in zip(chosen, _row_inputs(graph, chosen, depth), strict=True):
         f = per_call[call.index]
+        module = call.module
+        refs = call.inputs
         rows.append(_layer_row({
             "name": call.name,
             "type": call.type,
             "depth": call.depth,
-            "input_shapes": tuple([ref.shape for ref in call.inputs]),
+            "input_shapes": (refs[0].shape,) if len(refs) == 1 else tuple([r.shape for r in refs]),
             "output_shape": call.outputs[0].shape if call.outputs else (),
             "params": f.params,
             "trainable_params": f.trainable_params,
@@ -480,7 +482,7 @@ def _layers(
             "rf_global": f.rf_global,
             "local_rf": f.local_rf,
             "local_rf_global": f.local_rf_global,
-            "kernel": _kernel(call.module, kernels),
+            "kernel": None if module is None else _kernel(module, kernels),
         }))  # fmt: skip
     return tuple(rows)
 
