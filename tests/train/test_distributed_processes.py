@@ -19,6 +19,7 @@ import sys
 import time
 import traceback
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -228,19 +229,16 @@ def _killed_peer(rank: int, out: Path) -> None:
 _SCENARIOS = {"equivalence": _equivalence, "killed_peer": _killed_peer}
 
 
-def run_two(scenario: str, folder: Path) -> list[int | None]:
-    """Start the two ranks, wait at most TIMEOUT, kill what is left; their exit codes."""
+def run_ranks(target: Any, rank_args: list[tuple[Any, ...]], timeout: float) -> list[int | None]:
+    """Start ``target(*args)`` in one spawned process per entry of ``rank_args``, wait at most
+    ``timeout`` seconds for them all, kill what is left; their exit codes (None: killed)."""
     import torch.multiprocessing as mp
 
     context = mp.get_context("spawn")
-    port = free_port()
-    processes = [
-        context.Process(target=_worker, args=(rank, 2, port, scenario, str(folder)))
-        for rank in range(2)
-    ]
+    processes = [context.Process(target=target, args=args) for args in rank_args]
     for process in processes:
         process.start()
-    deadline = time.monotonic() + TIMEOUT
+    deadline = time.monotonic() + timeout
     for process in processes:
         process.join(max(0.0, deadline - time.monotonic()))
     codes = [process.exitcode for process in processes]
@@ -248,6 +246,14 @@ def run_two(scenario: str, folder: Path) -> list[int | None]:
         if process.is_alive():
             process.kill()
             process.join()
+    return codes
+
+
+def run_two(scenario: str, folder: Path) -> list[int | None]:
+    """Start the two ranks, wait at most TIMEOUT, kill what is left; their exit codes."""
+    port = free_port()
+    args = [(rank, 2, port, scenario, str(folder)) for rank in range(2)]
+    codes = run_ranks(_worker, args, TIMEOUT)
     errors = sorted(folder.glob("rank*.error"))
     assert not errors, "\n".join(e.read_text() for e in errors)
     return codes

@@ -22,7 +22,7 @@ from torch import nn
 
 from cnnkit.errors import ConfigError
 from tests.data.fakes import Served, http_server
-from tests.train.test_distributed_processes import free_port
+from tests.train.test_distributed_processes import free_port, run_ranks
 
 pytestmark = pytest.mark.slow  # two processes importing torch
 MODEL = "squeezenet1_0"
@@ -65,30 +65,16 @@ def _rank(rank: int, port: int, base_url: str, file: str, folder: str) -> None:
 
 
 def test_two_ranks_with_an_empty_cache_download_the_weights_once(tmp_path):
-    import torch.multiprocessing as mp
-
     data = os.urandom(300_000)
     file = f"{MODEL}-{hashlib.sha256(data).hexdigest()[:8]}.pth"
     served = Served(files=SlowFiles({file: data}))
-    context = mp.get_context("spawn")
     with http_server(served) as base:
         port = free_port()
-        ranks = [
-            context.Process(target=_rank, args=(rank, port, base, file, str(tmp_path)))
-            for rank in range(2)
-        ]
-        for process in ranks:
-            process.start()
-        deadline = time.monotonic() + TIMEOUT
-        for process in ranks:
-            process.join(max(0.0, deadline - time.monotonic()))
-        for process in ranks:
-            if process.is_alive():
-                process.kill()
-                process.join()
+        args = [(rank, port, base, file, str(tmp_path)) for rank in range(2)]
+        codes = run_ranks(_rank, args, TIMEOUT)
     errors = sorted(tmp_path.glob("rank*.error"))
     assert not errors, "\n".join(e.read_text() for e in errors)
-    assert [p.exitcode for p in ranks] == [0, 0]
+    assert codes == [0, 0]
     assert [path for path, _ in served.requests] == [f"/files/{file}"]  # one download
     paths = {(tmp_path / f"rank{rank}.path").read_text() for rank in range(2)}
     expected = tmp_path / "cache" / "cnnkit" / "weights" / file
