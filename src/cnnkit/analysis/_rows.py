@@ -151,13 +151,6 @@ class RowSums(NamedTuple):
     last_spatial: int | None  # the last row call whose output is spatial (:func:`is_spatial`)
 
 
-def call_figures(
-    graph: Graph, figures: Sequence[OpFigures | None], layouts: Sequence[NodeLayouts]
-) -> list[CallFigures]:
-    """Figures of every call of ``graph``, in call order."""
-    return figures_and_sums(graph, figures, layouts)[0]
-
-
 def figures_and_sums(
     graph: Graph, figures: Sequence[OpFigures | None], layouts: Sequence[NodeLayouts]
 ) -> tuple[list[CallFigures], RowSums]:

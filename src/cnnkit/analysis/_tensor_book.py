@@ -128,19 +128,18 @@ class TensorBook:
         tensor: torch.Tensor,
         producer: Producer,
         storage: int | None,
-        ref: TensorRef | None = None,
     ) -> None:
-        """``tensor`` was returned by node output ``producer`` (its storage, if known);
-        ``ref``: the reference its readers get, when the caller has made it (it says what
-        :meth:`ref` would: the node's output reference, with ``origin`` = ``producer``)."""
-        if self.strong:  # record(), inlined: this runs for every output of every op
+        """``tensor`` was returned by node output ``producer`` (its storage, if known); its
+        readers' reference is made anew on the next :meth:`ref` (``made`` hands over the one it
+        has already made)."""
+        if self.strong:  # record(), inlined
             seen = self._by_id.get(id(tensor))
             if seen is None:
-                self._by_id[id(tensor)] = _Seen(tensor, producer, storage, ref, self.writes)
+                self._by_id[id(tensor)] = _Seen(tensor, producer, storage, None, self.writes)
                 return
         else:
             seen = self.record(tensor)
-        seen.producer, seen.storage, seen.ref, seen.writes = producer, storage, ref, self.writes
+        seen.producer, seen.storage, seen.ref, seen.writes = producer, storage, None, self.writes
 
     def made(
         self,
