@@ -305,11 +305,12 @@ def _slice(x: torch.Tensor, dim: int = 0, start: Any = None, end: Any = None, st
     """``aten.slice`` as ``narrow`` (step 1) or ``as_strided`` (a larger step), once start and
     end are clamped into the axis as slice clamps them (None: the whole axis; negative: from
     the end): ``(last - first + step - 1) // step`` elements, ``step`` times the stride,
-    starting ``first`` elements in."""
+    starting ``first`` elements in. ``None`` (the real kernel runs) for any other step or a
+    symbolic bound."""
     if type(step) is not int or step < 1:
-        raise ValueError("left to the kernel")
+        return None
     if not all(v is None or type(v) is int for v in (start, end)):
-        raise ValueError("left to the kernel")
+        return None
     size = x.shape[dim]
     first = 0 if start is None else (start + size if start < 0 else start)
     last = size if end is None else (end + size if end < 0 else end)
