@@ -262,11 +262,13 @@ def test_the_dispatch_with_function_modes_on_records_the_same(model, monkeypatch
 
     usual = summarize(model(), (3, 8, 8)).to_dict()
     monkeypatch.setattr(_recording, "_function_modes_on", lambda: True)
-    quiet = []
-    original = _recording.DispatchRecorder._quiet_dispatch
-    monkeypatch.setattr(
-        _recording.DispatchRecorder,
-        "_quiet_dispatch",
-        lambda self, *a: quiet.append(a[0]) or original(self, *a),
-    )
-    assert summarize(model(), (3, 8, 8)).to_dict() == usual and quiet
+    enabled = []  # per op: whether torch functions were on for its bookkeeping
+    original = _recording.DispatchRecorder._before
+
+    def spy(self, *args):
+        enabled.append(torch._C._is_torch_function_enabled())
+        return original(self, *args)
+
+    monkeypatch.setattr(_recording.DispatchRecorder, "_before", spy)
+    assert summarize(model(), (3, 8, 8)).to_dict() == usual
+    assert enabled and not any(enabled)  # every op's bookkeeping ran in a quiet block

@@ -381,47 +381,37 @@ class DispatchRecorder(TorchDispatchMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         if kwargs is None:
             kwargs = {}
+        recorder = self.recorder
+        if recorder.opaque or not recorder.stack:
+            return _run_op(func, args, kwargs, recorder)
         # An op is called inside a torch function (torch.ops.aten.* included), where torch has
         # taken FunctionNamer off the stack: the bookkeeping's tensor reads need no
         # DisableTorchFunction block (two context-manager calls per op), unless an op reaches
-        # here with the mode on (none known).
+        # here with the mode on (none known); the kernel always runs outside such a block.
         if _function_modes_on():
-            return self._quiet_dispatch(func, args, kwargs)
-        recorder = self.recorder
-        stack = recorder.stack
-        if recorder.opaque or not stack:
-            return _run_op(func, args, kwargs, recorder)
-        # before the op runs: an inplace op moves producers
-        taken = recorder.book.op_refs(func, args, kwargs)
-        top = stack[-1]
-        call = top if recorder.calls[top].is_row else recorder.row_for(func, taken[2])
-        out = recorder.meta_cache.outputs(func, args, kwargs) if recorder.meta else None
-        if out is None:  # not made without the kernel
+            with _quiet():
+                taken, call, out = self._before(func, args, kwargs)
+            if out is None:
+                out = self._kernel(func, args, kwargs, call)
+            with _quiet():
+                recorder.add_node(func, args, kwargs, taken, out, call)
+            return out
+        taken, call, out = self._before(func, args, kwargs)
+        if out is None:
             out = self._kernel(func, args, kwargs, call)
         recorder.add_node(func, args, kwargs, taken, out, call)
         return out
 
-    def _quiet_dispatch(self, func: Any, args: Any, kwargs: dict[str, Any]) -> Any:
-        """What ``__torch_dispatch__`` does, with the bookkeeping in DisableTorchFunction
-        blocks, so that its tensor reads do not reach FunctionNamer."""
+    def _before(self, func: Any, args: Any, kwargs: dict[str, Any]) -> tuple[OpRefs, int, Any]:
+        """Before the op runs (an inplace op moves producers): its argument references, the
+        row it belongs to, and its outputs when they are made without the kernel (else None)."""
         recorder = self.recorder
-        stack = recorder.stack
-        if recorder.opaque or not stack:
-            return _run_op(func, args, kwargs, recorder)
-        with _quiet():  # one quiet block for the references and, often, the outputs
-            taken = recorder.book.op_refs(func, args, kwargs)
-            top = stack[-1]
-            assert top is not None  # None only inside an opaque module
-            call = top if recorder.calls[top].is_row else recorder.row_for(func, taken[2])
-            if recorder.meta:
-                out = recorder.meta_cache.outputs(func, args, kwargs)
-                if out is not None:  # made without the kernel: record it in the same block
-                    recorder.add_node(func, args, kwargs, taken, out, call)
-                    return out
-        out = self._kernel(func, args, kwargs, call)
-        with _quiet():
-            recorder.add_node(func, args, kwargs, taken, out, call)
-        return out
+        taken = recorder.book.op_refs(func, args, kwargs)
+        top = recorder.stack[-1]
+        assert top is not None  # None only inside an opaque module
+        call = top if recorder.calls[top].is_row else recorder.row_for(func, taken[2])
+        out = recorder.meta_cache.outputs(func, args, kwargs) if recorder.meta else None
+        return taken, call, out
 
     def _kernel(self, func: Any, args: Any, kwargs: dict[str, Any], call: int) -> Any:
         recorder = self.recorder
